@@ -1,0 +1,10 @@
+"""xpnet: multi-layer perceptrons with hand-written backprop, written once against the
+Python array API standard, so the same maths runs on NumPy, CuPy, torch, JAX or
+array-api-strict.
+"""
+
+from .backend import Backend, BackendError, get_backend
+from .mlp import MLP
+
+__all__ = ["MLP", "Backend", "BackendError", "get_backend"]
+__version__ = "0.1.0"

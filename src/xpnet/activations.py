@@ -1,0 +1,96 @@
+"""Activation functions, each with its backward step beside it.
+
+``forward(xp, z)`` maps a layer's input ``z`` (n_samples, width) to its output ``a``.
+``backward(xp, a, grad_a)`` turns the loss gradient with respect to the output into the
+gradient with respect to the input, using only the output ``a`` (as the seed does with
+``h * (1 - h)``), so the forward pass need not keep ``z``. ``backward`` may overwrite
+``grad_a``: callers hand it a fresh array.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+Array = Any
+
+
+@dataclass(frozen=True)
+class Activation:
+    """A named activation: ``forward(xp, z) -> a`` and ``backward(xp, a, grad_a)``."""
+
+    name: str
+    forward: Callable[[Any, Array], Array]
+    backward: Callable[[Any, Array, Array], Array]
+
+
+def _identity(xp: Any, z: Array) -> Array:
+    return z
+
+
+def _identity_backward(xp: Any, a: Array, grad_a: Array) -> Array:
+    return grad_a
+
+
+def _sigmoid(xp: Any, z: Array) -> Array:
+    # exp(-|z|) never overflows; both branches are exact for their sign of z.
+    e = xp.exp(-xp.abs(z))
+    return xp.where(z >= 0, 1 / (1 + e), e / (1 + e))
+
+
+def _sigmoid_backward(xp: Any, a: Array, grad_a: Array) -> Array:
+    grad_a *= a * (1 - a)
+    return grad_a
+
+
+def _tanh(xp: Any, z: Array) -> Array:
+    return xp.tanh(z)
+
+
+def _tanh_backward(xp: Any, a: Array, grad_a: Array) -> Array:
+    grad_a *= 1 - a * a
+    return grad_a
+
+
+def _relu(xp: Any, z: Array) -> Array:
+    return xp.where(z > 0, z, 0.0)
+
+
+def _relu_backward(xp: Any, a: Array, grad_a: Array) -> Array:
+    return xp.where(a > 0, grad_a, 0.0)
+
+
+def _softmax(xp: Any, z: Array) -> Array:
+    # Shifting by the row maximum keeps exp() at most 1: no overflow for any z.
+    e = xp.exp(z - xp.max(z, axis=1, keepdims=True))
+    e /= xp.sum(e, axis=1, keepdims=True)
+    return e
+
+
+def _softmax_backward(xp: Any, a: Array, grad_a: Array) -> Array:
+    # Jacobian-vector product of softmax: a * (g - sum(g * a)) row by row.
+    grad_a -= xp.sum(grad_a * a, axis=1, keepdims=True)
+    grad_a *= a
+    return grad_a
+
+
+ACTIVATIONS: dict[str, Activation] = {
+    "identity": Activation("identity", _identity, _identity_backward),
+    "sigmoid": Activation("sigmoid", _sigmoid, _sigmoid_backward),
+    "tanh": Activation("tanh", _tanh, _tanh_backward),
+    "relu": Activation("relu", _relu, _relu_backward),
+    "softmax": Activation("softmax", _softmax, _softmax_backward),
+}
+ALIASES = {"logistic": "sigmoid", "linear": "identity"}
+
+
+def get_activation(name: str | Activation) -> Activation:
+    """Look up an activation by name (``"logistic"`` is an alias of ``"sigmoid"``)."""
+    if isinstance(name, Activation):
+        return name
+    key = ALIASES.get(name, name) if isinstance(name, str) else name
+    if key not in ACTIVATIONS:
+        choices = sorted([*ACTIVATIONS, *ALIASES])
+        raise ValueError(f"activation must be one of {choices}; got {name!r}")
+    return ACTIVATIONS[key]

@@ -1,0 +1,82 @@
+"""Losses: their value and the error term they start backprop with.
+
+Shapes: ``y_pred`` and ``y`` are (n_samples, n_outputs). Values are means over samples
+of a sum over outputs. ``output_delta`` returns dL/dz of the output layer, already
+divided by n_samples, so every gradient that follows is a batch mean.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .activations import Activation
+
+Array = Any
+
+LOSSES = ("squared_error", "log_loss")
+# Output activations whose pairing with the loss gives dL/dz = y_pred - y exactly.
+_CANONICAL = {"squared_error": ("identity",), "log_loss": ("softmax", "sigmoid")}
+
+
+def check_loss(name: str, output: Activation) -> str:
+    """Validate a loss name and its pairing with the output activation."""
+    if name not in LOSSES:
+        raise ValueError(f"loss must be one of {list(LOSSES)}; got {name!r}")
+    if name == "log_loss" and output.name not in _CANONICAL["log_loss"]:
+        raise ValueError(
+            "loss 'log_loss' needs output_activation 'softmax' or 'sigmoid' "
+            f"(probabilities); got {output.name!r}"
+        )
+    return name
+
+
+def loss_value(
+    xp: Any, name: str, output: Activation, y_pred: Array, y: Array
+) -> Array:
+    """The loss as a 0-d array on the device (read it on the host sparingly).
+
+    For a sigmoid output (binary or multilabel) log-loss counts the 0 class too.
+    """
+    n_samples = y_pred.shape[0]
+    if name == "squared_error":
+        diff = y_pred - y
+        return xp.sum(diff * diff) / (2 * n_samples)
+    # Clipping at eps keeps log() finite for saturated outputs, as scikit-learn does.
+    eps = xp.finfo(y_pred.dtype).eps
+    p = xp.clip(y_pred, eps, 1 - eps)
+    total = xp.sum(y * xp.log(p))
+    if output.name == "sigmoid":
+        total += xp.sum((1 - y) * xp.log(1 - p))
+    return -total / n_samples
+
+
+def output_error(
+    xp: Any, name: str, output: Activation, y_pred: Array, y: Array
+) -> Array:
+    """dL/dy_pred, (n_samples, n_outputs), divided by n_samples."""
+    n_samples = y_pred.shape[0]
+    if name == "squared_error":
+        grad = y_pred - y
+    else:
+        eps = xp.finfo(y_pred.dtype).eps
+        p = xp.clip(y_pred, eps, 1 - eps)
+        grad = -y / p
+        if output.name == "sigmoid":
+            grad += (1 - y) / (1 - p)
+    grad /= n_samples
+    return grad
+
+
+def output_delta(
+    xp: Any, name: str, output: Activation, y_pred: Array, y: Array
+) -> Array:
+    """dL/dz at the output layer, (n_samples, n_outputs), divided by n_samples.
+
+    For the canonical pairs (identity with squared error, softmax or sigmoid with
+    log-loss) this is exactly ``(y_pred - y) / n_samples``.
+    """
+    if output.name in _CANONICAL[name]:
+        delta = y_pred - y
+        delta /= y_pred.shape[0]
+        return delta
+    return output.backward(xp, y_pred, output_error(xp, name, output, y_pred, y))

@@ -1,0 +1,263 @@
+"""``MLP``: a network's parameters on one backend, with the maths of ``network.py``.
+
+The research-facing object: build or load weights, run forward, get the loss and the
+gradients, take a plain SGD step. Training loops, optimizers and the scikit-learn
+style estimators live elsewhere and use this object.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from . import network
+from .activations import Activation, get_activation
+from .backend import Array, Backend, check_dtype, get_backend
+from .init import initial_params
+from .losses import check_loss
+from .validation import check_layer_sizes, check_matrix, check_positive
+
+
+class MLP:
+    """A multi-layer perceptron whose parameters live on a backend.
+
+    Parameters
+    ----------
+    layer_sizes : sequence of int
+        Widths from inputs to outputs, e.g. ``[4, 3, 2, 1]`` for the seed's network.
+    hidden_activation, output_activation : str
+        ``identity``, ``sigmoid`` (alias ``logistic``), ``tanh``, ``relu``, ``softmax``.
+    bias : bool
+        Whether layers have biases.
+    init : str
+        ``glorot_uniform`` (scikit-learn's), ``seed_normal`` (the seed's
+        ``normal(0, fan_in**-0.5)``) or ``he_normal``.
+    dtype : str
+        ``float32`` or ``float64``.
+    backend : str or Backend, optional
+        See :func:`xpnet.get_backend`; default ``$XPNET_BACKEND`` or ``numpy``.
+    seed : int, optional
+        Seed of the host NumPy generator that draws the initial weights.
+
+    Attributes
+    ----------
+    weights : list of arrays on the backend, ``weights[l]`` (fan_in, fan_out)
+    biases : list of arrays (fan_out,), or None without biases
+    """
+
+    def __init__(
+        self,
+        layer_sizes: Any,
+        *,
+        hidden_activation: str = "relu",
+        output_activation: str = "identity",
+        bias: bool = True,
+        init: str = "glorot_uniform",
+        dtype: str = "float32",
+        backend: str | Backend | None = None,
+        seed: int | None = None,
+    ) -> None:
+        sizes = check_layer_sizes(layer_sizes)
+        hidden, output = (
+            get_activation(hidden_activation),
+            get_activation(output_activation),
+        )
+        acts = [hidden] * (len(sizes) - 2) + [output]
+        weights, biases = initial_params(sizes, [a.name for a in acts], init, seed)
+        self._setup(weights, biases if bias else None, acts, dtype, backend)
+
+    @classmethod
+    def from_weights(
+        cls,
+        weights: list[Any],
+        biases: list[Any] | None = None,
+        *,
+        hidden_activation: str = "relu",
+        output_activation: str = "identity",
+        dtype: str = "float32",
+        backend: str | Backend | None = None,
+    ) -> MLP:
+        """A network with the given host weights, each (fan_in, fan_out) as in the seed.
+
+        ``biases`` is a list of (fan_out,) arrays, or None for a network without them.
+        """
+        host_w = [np.asarray(w, dtype=np.float64) for w in weights]
+        host_b = None if biases is None else [np.asarray(b, np.float64) for b in biases]
+        _check_weight_shapes(host_w, host_b)
+        hidden, output = (
+            get_activation(hidden_activation),
+            get_activation(output_activation),
+        )
+        acts = [hidden] * (len(host_w) - 1) + [output]
+        net = cls.__new__(cls)
+        net._setup(host_w, host_b, acts, dtype, backend)
+        return net
+
+    def _setup(
+        self,
+        weights: list[np.ndarray],
+        biases: list[np.ndarray] | None,
+        activations: list[Activation],
+        dtype: str,
+        backend: str | Backend | None,
+    ) -> None:
+        self.backend = get_backend(backend)
+        self.dtype = check_dtype(dtype)
+        self.activations = activations
+        self.layer_sizes = [weights[0].shape[0]] + [w.shape[1] for w in weights]
+        self.weights = [self.backend.asarray(w, self.dtype) for w in weights]
+        self.biases = (
+            None
+            if biases is None
+            else [self.backend.asarray(b, self.dtype) for b in biases]
+        )
+
+    def __repr__(self) -> str:
+        acts = [a.name for a in self.activations]
+        return (
+            f"MLP(layer_sizes={self.layer_sizes}, activations={acts}, "
+            f"bias={self.biases is not None}, dtype={self.dtype!r}, "
+            f"backend={self.backend.name!r})"
+        )
+
+    @property
+    def xp(self) -> Any:
+        """The backend's array namespace."""
+        return self.backend.xp
+
+    def forward(self, X: Any) -> Array:
+        """The network's output (n_samples, n_outputs) as an array of the backend."""
+        X = self._inputs(X)
+        return network.predict(self.xp, self.weights, self.biases, self.activations, X)
+
+    def loss_and_gradients(
+        self, X: Any, y: Any, loss: str = "squared_error"
+    ) -> tuple[float, list[Array], list[Array] | None]:
+        """Loss (a Python float) and batch-mean gradients for (X, y).
+
+        Returns
+        -------
+        loss : float
+        weight_grads : list of arrays, each shaped like its weight (fan_in, fan_out)
+        bias_grads : list of arrays (fan_out,), or None without biases
+        """
+        value, grads, _ = self.backprop(X, y, loss)
+        return float(value), grads.weights, grads.biases
+
+    def backprop(
+        self, X: Any, y: Any, loss: str = "squared_error", *, keep_all: bool = False
+    ) -> tuple[Array, network.Gradients, network.ForwardPass]:
+        """One full forward and backward pass, returning what the maths computed.
+
+        With ``keep_all`` the forward pass keeps every layer's input and the gradients
+        keep every layer's error and error term (what the walkthrough prints).
+        """
+        check_loss(loss, self.activations[-1])
+        X = self._inputs(X)
+        y = self._targets(y, X.shape[0])
+        return network.loss_and_gradients(
+            self.xp,
+            self.weights,
+            self.biases,
+            self.activations,
+            X,
+            y,
+            loss,
+            keep_errors=keep_all,
+        )
+
+    def sgd_step(
+        self, weight_grads: list[Array], bias_grads: list[Array] | None, lr: float
+    ) -> None:
+        """The plain update ``w -= lr * g`` for every weight (and bias), in place."""
+        lr = check_positive(lr, "lr")
+        self._check_grads(weight_grads, self.weights, "weight_grads")
+        for layer, grad in enumerate(weight_grads):
+            self.weights[layer] -= lr * grad
+        if self.biases is not None:
+            self._check_grads(bias_grads, self.biases, "bias_grads")
+            for layer, grad in enumerate(bias_grads):
+                self.biases[layer] -= lr * grad
+
+    def get_weights(self) -> list[np.ndarray]:
+        """Host NumPy copies of the weights, ``[l]`` shaped (fan_in, fan_out)."""
+        return [np.array(self.backend.to_numpy(w)) for w in self.weights]
+
+    def get_biases(self) -> list[np.ndarray] | None:
+        """Host NumPy copies of the biases, or None for a network without them."""
+        if self.biases is None:
+            return None
+        return [np.array(self.backend.to_numpy(b)) for b in self.biases]
+
+    def _inputs(self, X: Any) -> Array:
+        return check_matrix(
+            self.backend, X, "X", self.dtype, n_columns=self.layer_sizes[0]
+        )
+
+    def _targets(self, y: Any, n_samples: int) -> Array:
+        if getattr(y, "ndim", None) == 1 or (isinstance(y, list) and np.ndim(y) == 1):
+            y = (
+                self.xp.reshape(y, (-1, 1))
+                if self.backend.owns(y)
+                else np.reshape(y, (-1, 1))
+            )
+        return check_matrix(
+            self.backend,
+            y,
+            "y",
+            self.dtype,
+            n_columns=self.layer_sizes[-1],
+            n_rows=n_samples,
+        )
+
+    def _check_grads(self, grads: Any, params: list[Array], name: str) -> None:
+        if grads is None or len(grads) != len(params):
+            raise ValueError(
+                f"{name} must be a list of {len(params)} arrays, one per layer; got "
+                f"{type(grads).__name__}"
+                + ("" if grads is None else f" of length {len(grads)}")
+            )
+        for layer, (grad, param) in enumerate(zip(grads, params, strict=True)):
+            if not self.backend.owns(grad):
+                raise TypeError(
+                    f"{name}[{layer}] must be an array of backend "
+                    f"{self.backend.name!r} on device {self.backend.device}; "
+                    f"got {type(grad).__module__}.{type(grad).__name__}"
+                )
+            if tuple(grad.shape) != tuple(param.shape):
+                raise ValueError(
+                    f"{name}[{layer}] must have shape {tuple(param.shape)}; got "
+                    f"{tuple(grad.shape)}"
+                )
+
+
+def _check_weight_shapes(
+    weights: list[np.ndarray], biases: list[np.ndarray] | None
+) -> None:
+    if not weights:
+        raise ValueError(
+            "weights must hold at least one (fan_in, fan_out) matrix; got []"
+        )
+    for layer, w in enumerate(weights):
+        if w.ndim != 2 or 0 in w.shape:
+            raise ValueError(
+                f"weights[{layer}] must be a non-empty 2-D (fan_in, fan_out) array; "
+                f"got shape {w.shape}"
+            )
+        if layer and w.shape[0] != weights[layer - 1].shape[1]:
+            raise ValueError(
+                f"weights[{layer}] must have {weights[layer - 1].shape[1]} rows to "
+                f"follow weights[{layer - 1}] {weights[layer - 1].shape}; got {w.shape}"
+            )
+    if biases is None:
+        return
+    if len(biases) != len(weights):
+        raise ValueError(
+            f"biases must hold {len(weights)} arrays, one per layer; got {len(biases)}"
+        )
+    for layer, (b, w) in enumerate(zip(biases, weights, strict=True)):
+        if b.shape != (w.shape[1],):
+            raise ValueError(
+                f"biases[{layer}] must have shape ({w.shape[1]},); got {b.shape}"
+            )

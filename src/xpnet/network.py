@@ -1,0 +1,154 @@
+"""The backprop maths: pure functions of ``(xp, params, data)``.
+
+Layer ``l`` (0-based) maps ``outputs[l]`` (n_samples, fan_in) to
+``outputs[l + 1] = act_l(outputs[l] @ weights[l] + biases[l])`` (n_samples, fan_out),
+with ``weights[l]`` shaped (fan_in, fan_out) as in the seed notebook; ``outputs[0]`` is
+the input ``X``. Gradients are batch means of the loss's derivatives.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from .activations import Activation
+from .losses import loss_value, output_delta, output_error
+
+Array = Any
+
+
+@dataclass
+class ForwardPass:
+    """What a forward pass keeps.
+
+    ``outputs[0]`` is X and ``outputs[l + 1]`` the output of layer ``l``;
+    ``inputs[l]`` is layer ``l``'s input ``z`` before activation, kept only on request.
+    """
+
+    outputs: list[Array]
+    inputs: list[Array] | None = None
+
+
+@dataclass
+class Gradients:
+    """Per-layer gradients: ``weights[l]`` (fan_in, fan_out), ``biases[l]`` (fan_out,).
+
+    With ``keep_errors``, ``output_errors[l]`` is dL/d outputs[l + 1] and
+    ``error_terms[l]`` is dL/dz of layer ``l`` (the seed's "error" and "error term",
+    up to the sign and the 1/n_samples of a batch mean).
+    """
+
+    weights: list[Array]
+    biases: list[Array] | None
+    output_errors: list[Array] | None = None
+    error_terms: list[Array] | None = None
+
+
+def forward(
+    xp: Any,
+    weights: list[Array],
+    biases: list[Array] | None,
+    activations: list[Activation],
+    X: Array,
+    *,
+    keep_inputs: bool = False,
+) -> ForwardPass:
+    """Run X (n_samples, n_features) through every layer, keeping each output."""
+    outputs, inputs = [X], []
+    for layer, (W, act) in enumerate(zip(weights, activations, strict=True)):
+        z = outputs[-1] @ W
+        if biases is not None:
+            z += biases[layer]
+        if keep_inputs:
+            inputs.append(z)
+        outputs.append(act.forward(xp, z))
+    return ForwardPass(outputs, inputs if keep_inputs else None)
+
+
+def predict(
+    xp: Any,
+    weights: list[Array],
+    biases: list[Array] | None,
+    activations: list[Activation],
+    X: Array,
+) -> Array:
+    """The network's output (n_samples, n_outputs), keeping no intermediates."""
+    a = X
+    for layer, (W, act) in enumerate(zip(weights, activations, strict=True)):
+        z = a @ W
+        if biases is not None:
+            z += biases[layer]
+        a = act.forward(xp, z)
+    return a
+
+
+def backward(
+    xp: Any,
+    weights: list[Array],
+    activations: list[Activation],
+    outputs: list[Array],
+    delta: Array,
+    *,
+    with_biases: bool = True,
+    keep_errors: bool = False,
+) -> Gradients:
+    """Every layer's gradients, given ``delta`` = dL/dz of the last layer (batch mean).
+
+    ``outputs`` is ``ForwardPass.outputs``. The hidden error term is the error
+    propagated through the weights *times the activation's derivative* (the step the
+    seed notebook's 3c leaves out).
+    """
+    n_layers = len(weights)
+    weight_grads: list[Array] = [None] * n_layers
+    bias_grads: list[Array] = [None] * n_layers
+    output_errors: list[Array] = [None] * n_layers
+    error_terms: list[Array] = [None] * n_layers
+    error_terms[-1] = delta
+    for layer in range(n_layers - 1, -1, -1):
+        weight_grads[layer] = outputs[layer].T @ delta
+        if with_biases:
+            bias_grads[layer] = xp.sum(delta, axis=0)
+        if layer == 0:
+            break
+        error = delta @ weights[layer].T
+        if keep_errors:
+            output_errors[layer - 1] = error
+            error = xp.asarray(error, copy=True)  # backward may overwrite its input
+        delta = activations[layer - 1].backward(xp, outputs[layer], error)
+        error_terms[layer - 1] = delta
+    return Gradients(
+        weight_grads,
+        bias_grads if with_biases else None,
+        output_errors if keep_errors else None,
+        error_terms if keep_errors else None,
+    )
+
+
+def loss_and_gradients(
+    xp: Any,
+    weights: list[Array],
+    biases: list[Array] | None,
+    activations: list[Activation],
+    X: Array,
+    y: Array,
+    loss: str,
+    *,
+    keep_errors: bool = False,
+) -> tuple[Array, Gradients, ForwardPass]:
+    """One forward and backward pass: (loss as a 0-d array, gradients, forward pass)."""
+    trace = forward(xp, weights, biases, activations, X, keep_inputs=keep_errors)
+    y_pred, output = trace.outputs[-1], activations[-1]
+    value = loss_value(xp, loss, output, y_pred, y)
+    delta = output_delta(xp, loss, output, y_pred, y)
+    grads = backward(
+        xp,
+        weights,
+        activations,
+        trace.outputs,
+        delta,
+        with_biases=biases is not None,
+        keep_errors=keep_errors,
+    )
+    if keep_errors:
+        grads.output_errors[-1] = output_error(xp, loss, output, y_pred, y)
+    return value, grads, trace

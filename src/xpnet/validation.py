@@ -1,0 +1,130 @@
+"""Checks at the boundary: user data and settings in, clear errors out.
+
+Every message names the argument, what was expected and what was given. The maths
+modules trust their inputs; these functions are what makes that safe.
+"""
+
+from __future__ import annotations
+
+import numbers
+from typing import Any
+
+import array_api_compat
+import numpy as np
+
+from .backend import Array, Backend
+
+
+def check_layer_sizes(layer_sizes: Any, name: str = "layer_sizes") -> list[int]:
+    """A list of at least two positive ints (input, ..., output widths)."""
+    sizes = _int_list(layer_sizes, name)
+    if len(sizes) < 2:
+        raise ValueError(
+            f"{name} must list at least 2 sizes (inputs and outputs); "
+            f"got {layer_sizes!r}"
+        )
+    return sizes
+
+
+def check_hidden_sizes(hidden: Any, name: str = "hidden_layer_sizes") -> list[int]:
+    """Hidden widths: a positive int or a sequence of positive ints (may be empty)."""
+    if isinstance(hidden, numbers.Integral):
+        hidden = [hidden]
+    return _int_list(hidden, name)
+
+
+def _int_list(values: Any, name: str) -> list[int]:
+    try:
+        items = list(values)
+    except TypeError:
+        raise TypeError(f"{name} must be a sequence of ints; got {values!r}") from None
+    for item in items:
+        if not isinstance(item, numbers.Integral) or isinstance(item, bool):
+            raise TypeError(f"{name} must hold ints; got {item!r} in {values!r}")
+        if item < 1:
+            raise ValueError(f"{name} must hold sizes >= 1; got {item} in {values!r}")
+    return [int(item) for item in items]
+
+
+def check_positive(value: Any, name: str, *, allow_zero: bool = False) -> float:
+    """A finite real number > 0 (or >= 0 with ``allow_zero``)."""
+    if not isinstance(value, numbers.Real) or isinstance(value, bool):
+        raise TypeError(f"{name} must be a number; got {value!r}")
+    low_ok = value >= 0 if allow_zero else value > 0
+    if not (low_ok and np.isfinite(value)):
+        bound = ">= 0" if allow_zero else "> 0"
+        raise ValueError(f"{name} must be a finite number {bound}; got {value!r}")
+    return float(value)
+
+
+def check_matrix(
+    backend: Backend,
+    data: Any,
+    name: str,
+    dtype: str,
+    *,
+    n_columns: int | None = None,
+    n_rows: int | None = None,
+) -> Array:
+    """``data`` as a finite 2-D (n_rows, n_columns) array of ``dtype`` on ``backend``.
+
+    Host data (NumPy arrays, lists) is checked on the host, then copied over; arrays
+    of the backend are checked where they are; other libraries' arrays are refused.
+    """
+    if array_api_compat.is_array_api_obj(data) and not isinstance(data, np.ndarray):
+        array = backend.device_array(data, name)
+        xp = backend.xp
+        if not xp.isdtype(array.dtype, ("real floating", "integral", "bool")):
+            raise TypeError(f"{name} must hold real numbers; got dtype {array.dtype}")
+        _check_shape(array.shape, name, n_columns, n_rows)
+        array = xp.astype(array, backend.dtype(dtype), copy=False)
+        if not bool(xp.all(xp.isfinite(array))):
+            raise ValueError(f"{name} must be finite; it contains NaN or inf")
+        return array
+    host = host_matrix(data, name, n_columns=n_columns, n_rows=n_rows)
+    return backend.asarray(host, dtype)
+
+
+def host_matrix(
+    data: Any, name: str, *, n_columns: int | None = None, n_rows: int | None = None
+) -> np.ndarray:
+    """Host data as a finite, real 2-D NumPy array (dtype kept if floating)."""
+    try:
+        host = np.asarray(data)
+    except (ValueError, TypeError) as exc:  # ragged lists and the like
+        raise ValueError(f"{name} must be a 2-D numeric array; {exc}") from None
+    if host.dtype.kind not in "fiub":
+        raise TypeError(
+            f"{name} must hold real numbers; got dtype {host.dtype}"
+            + (" (complex data is not supported)" if host.dtype.kind == "c" else "")
+        )
+    _check_shape(host.shape, name, n_columns, n_rows)
+    if host.dtype.kind == "f" and not np.isfinite(host).all():
+        bad = np.argwhere(~np.isfinite(host))[0]
+        raise ValueError(
+            f"{name} must be finite; it contains NaN or inf (first at row {bad[0]}, "
+            f"column {bad[1]})"
+        )
+    return host
+
+
+def _check_shape(
+    shape: tuple[int, ...], name: str, n_columns: int | None, n_rows: int | None
+) -> None:
+    if len(shape) != 2:
+        raise ValueError(
+            f"{name} must be 2-D (n_samples, n_columns); got {len(shape)}-D shape "
+            f"{tuple(shape)}"
+            + ("; reshape 1-D data with .reshape(-1, 1)" if len(shape) == 1 else "")
+        )
+    if shape[0] == 0 or shape[1] == 0:
+        raise ValueError(f"{name} must not be empty; got shape {tuple(shape)}")
+    if n_columns is not None and shape[1] != n_columns:
+        raise ValueError(
+            f"{name} must have {n_columns} columns; got shape {tuple(shape)}"
+        )
+    if n_rows is not None and shape[0] != n_rows:
+        raise ValueError(
+            f"{name} must have {n_rows} rows, one per sample of X; got shape "
+            f"{tuple(shape)}"
+        )
