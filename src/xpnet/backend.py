@@ -70,7 +70,7 @@ class Backend:
         host = np.asarray(host_array)
         if dtype is not None:
             host = host.astype(check_dtype(dtype), copy=False)
-        if self.library == "torch":  # torch.asarray keeps numpy's memory; own a copy
+        if self.library in ("torch", "array_api_strict"):  # these would share memory
             host = host.copy()
         return self.xp.asarray(host, device=self.device)
 
