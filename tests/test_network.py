@@ -7,7 +7,7 @@ import itertools
 
 import numpy as np
 import pytest
-from helpers import RTOL, one_hot_data, regression_data
+from helpers import RTOL, central_differences, one_hot_data, regression_data
 
 import xpnet
 from xpnet import network
@@ -36,29 +36,15 @@ def _problem(depth: int, output: str, loss: str, seed: int = 0):
     return sizes, X, y
 
 
-def _finite_difference(net_args, weights, biases, X, y, loss, h=1e-6):
+def _finite_difference(net_args, weights, biases, X, y, loss):
     """Central differences of the loss for every weight and bias (float64, host)."""
 
-    def loss_at(ws, bs):
-        net = xpnet.MLP.from_weights(ws, bs, dtype="float64", **net_args)
+    def loss_at():
+        net = xpnet.MLP.from_weights(weights, biases, dtype="float64", **net_args)
         return net.loss_and_gradients(X, y, loss)[0]
 
-    grads = []
-    for params in (weights, biases or []):
-        layer_grads = []
-        for p in params:
-            g = np.zeros_like(p)
-            for index in np.ndindex(p.shape):
-                old = p[index]
-                p[index] = old + h
-                up = loss_at(weights, biases)
-                p[index] = old - h
-                down = loss_at(weights, biases)
-                p[index] = old
-                g[index] = (up - down) / (2 * h)
-            layer_grads.append(g)
-        grads.append(layer_grads)
-    return grads[0], (grads[1] if biases is not None else None)
+    fd_w = central_differences(loss_at, weights)
+    return fd_w, (None if biases is None else central_differences(loss_at, biases))
 
 
 # Depth 1 has no hidden layer, so one hidden activation covers it.

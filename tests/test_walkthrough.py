@@ -8,6 +8,7 @@ import sys
 
 import numpy as np
 import pytest
+from helpers import central_differences
 
 import xpnet
 from xpnet import walkthrough
@@ -97,18 +98,9 @@ def test_default_deltas_are_minus_finite_difference_gradients():
             a = 1 / (1 + np.exp(-(a @ W)))
         return 0.5 * ((a @ weights[-1] - y) ** 2).sum()
 
-    h = 1e-6
-    for W, name in zip(weights, ["del_h1", "del_h2", "del_output"], strict=True):
-        fd = np.zeros_like(W)
-        for index in np.ndindex(W.shape):
-            old = W[index]
-            W[index] = old + h
-            up = loss()
-            W[index] = old - h
-            down = loss()
-            W[index] = old
-            fd[index] = (up - down) / (2 * h)
-        np.testing.assert_allclose(result[name], -fd, rtol=1e-7, atol=1e-10)
+    fd = central_differences(loss, weights)
+    for grad, name in zip(fd, ["del_h1", "del_h2", "del_output"], strict=True):
+        np.testing.assert_allclose(result[name], -grad, rtol=1e-7, atol=1e-10)
 
 
 def test_printout_names_every_quantity_with_shape_and_explains_3c():
