@@ -10,6 +10,7 @@ import zipfile
 
 import numpy as np
 import pytest
+from helpers import assert_close
 
 import xpnet
 from xpnet import io
@@ -324,3 +325,199 @@ def test_flipped_data_byte_is_caught_by_the_checksum(tmp_path):
     data = bytearray(npz_bytes({"W0": np.ones(64)}, good_header()))
     data[data.index(b"\x00\x00\xf0\x3f") + 3] ^= 0x10  # inside W0's float data
     assert_refused(write(tmp_path, bytes(data)), "corrupt")
+
+
+# ---------------------------------------------------------------- xpnet.save / load
+
+LOAD_ON = ["numpy", "array_api_strict"]
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize(
+    ("sizes", "hidden", "output", "bias"),
+    [([4, 3, 2], "relu", "identity", True), ([3, 5, 4, 3], "tanh", "softmax", False)],
+)
+def test_saved_model_loads_on_every_backend(
+    backend, tmp_path, dtype, sizes, hidden, output, bias
+):
+    model = xpnet.MLP(
+        sizes,
+        hidden_activation=hidden,
+        output_activation=output,
+        bias=bias,
+        dtype=dtype,
+        backend=backend,
+        seed=3,
+    )
+    X = np.random.default_rng(1).normal(size=(6, sizes[0]))
+    expected = backend.to_numpy(model.forward(X))
+    path = tmp_path / "model.npz"
+    xpnet.save(model, path)
+    for target in [*LOAD_ON, backend]:
+        loaded = xpnet.load(path, backend=target)
+        assert type(loaded) is xpnet.MLP
+        assert loaded.backend == xpnet.get_backend(target)
+        assert loaded.layer_sizes == sizes
+        assert [a.name for a in loaded.activations] == [
+            a.name for a in model.activations
+        ]
+        assert loaded.dtype == dtype
+        for got, want in zip(loaded.get_weights(), model.get_weights(), strict=True):
+            assert got.dtype == want.dtype
+            np.testing.assert_array_equal(got, want)  # bit for bit
+        if bias:
+            for got, want in zip(loaded.get_biases(), model.get_biases(), strict=True):
+                np.testing.assert_array_equal(got, want)
+        else:
+            assert loaded.biases is None
+        assert_close(loaded.backend, loaded.forward(X), expected, dtype)
+
+
+def test_loaded_model_keeps_training(tmp_path):
+    """The loaded parameters are the model's own: an SGD step changes them."""
+    model = xpnet.MLP([2, 3, 1], dtype="float64", seed=0)
+    xpnet.save(model, tmp_path / "m.npz")
+    loaded = xpnet.load(tmp_path / "m.npz")
+    X, y = np.ones((4, 2)), np.zeros((4, 1))
+    _, w_grads, b_grads = loaded.loss_and_gradients(X, y)
+    loaded.sgd_step(w_grads, b_grads, 0.5)
+    model.sgd_step(*model.loss_and_gradients(X, y)[1:], 0.5)
+    for got, want in zip(loaded.get_weights(), model.get_weights(), strict=True):
+        np.testing.assert_array_equal(got, want)
+
+
+def test_model_file_layout(tmp_path):
+    """The documented format: arrays W0.., b0.. and the JSON header."""
+    model = xpnet.MLP([3, 2], output_activation="sigmoid", dtype="float64", seed=0)
+    xpnet.save(model, tmp_path / "m.npz")
+    header, arrays = io.load_arrays(tmp_path / "m.npz")
+    assert header == {
+        "format": "xpnet-model",
+        "format_version": 1,
+        "xpnet_version": xpnet.__version__,
+        "model": {
+            "kind": "MLP",
+            "layer_sizes": [3, 2],
+            "activations": ["sigmoid"],
+            "bias": True,
+            "dtype": "float64",
+        },
+    }
+    assert sorted(arrays) == ["W0", "b0"]
+    np.testing.assert_array_equal(arrays["W0"], model.get_weights()[0])
+
+
+def test_save_refuses_other_objects(tmp_path):
+    with pytest.raises(TypeError, match="model must be an xpnet MLP"):
+        xpnet.save({"W0": np.ones(2)}, tmp_path / "m.npz")
+    assert os.listdir(tmp_path) == []
+
+
+def test_load_missing_file_names_it(tmp_path):
+    with pytest.raises(FileNotFoundError, match="absent.npz"):
+        xpnet.load(tmp_path / "absent.npz")
+
+
+def test_load_checks_the_backend_before_reading(tmp_path):
+    with pytest.raises(xpnet.BackendError, match="unknown backend"):
+        xpnet.load(tmp_path / "absent.npz", backend="nonsense")
+
+
+def exported(**config_changes):
+    """A valid MLP export, float64 [3, 4, 2] with biases, then config edits."""
+    model = xpnet.MLP([3, 4, 2], dtype="float64", seed=0)
+    config, arrays = model._export()
+    return {**config, **config_changes}, arrays
+
+
+def save_raw(tmp_path, config, arrays) -> str:
+    path = str(tmp_path / "m.npz")
+    io.save_arrays(path, {"model": config}, arrays)
+    return path
+
+
+def assert_load_refused(path: str, *fragments: str) -> None:
+    with pytest.raises(io.ModelFileError) as info:
+        xpnet.load(path)
+    message = str(info.value)
+    assert path in message
+    for fragment in fragments:
+        assert fragment in message, message
+
+
+@pytest.mark.parametrize(
+    ("changes", "fragments"),
+    [
+        ({"kind": "os.system"}, ["unknown model kind 'os.system'"]),
+        ({"kind": "__import__"}, ["unknown model kind"]),
+        ({"kind": ["MLP"]}, ["unknown model kind"]),
+        ({"layer_sizes": [3, 0, 2]}, ["layer_sizes", ">= 1"]),
+        ({"layer_sizes": [3, 4.5, 2]}, ["layer_sizes", "ints"]),
+        ({"layer_sizes": [3, True, 2]}, ["layer_sizes", "ints"]),
+        ({"layer_sizes": [3]}, ["layer_sizes", "at least 2"]),
+        ({"layer_sizes": "342"}, ["layer_sizes"]),
+        ({"activations": ["relu", "swish"]}, ["activation", "'swish'"]),
+        ({"activations": ["relu"]}, ["activations must be a list of 2"]),
+        ({"activations": ["relu", 3]}, ["activations must be names"]),
+        ({"activations": "relu"}, ["activations must be a list"]),
+        ({"bias": 1}, ["bias must be true or false"]),
+        ({"dtype": "int32"}, ["dtype", "'int32'"]),
+        ({"dtype": ["float64"]}, ["dtype must be a name"]),
+        ({"seed": 3}, ["unknown ['seed']"]),
+    ],
+)
+def test_bad_model_config_is_refused(tmp_path, changes, fragments):
+    config, arrays = exported(**changes)
+    assert_load_refused(save_raw(tmp_path, config, arrays), *fragments)
+
+
+def test_missing_config_key_is_refused(tmp_path):
+    config, arrays = exported()
+    del config["bias"]
+    assert_load_refused(save_raw(tmp_path, config, arrays), "missing ['bias']")
+
+
+def test_file_without_model_is_refused(tmp_path):
+    path = str(tmp_path / "m.npz")
+    io.save_arrays(path, {"note": "a checkpoint, say"}, {"W0": np.ones((2, 2))})
+    assert_load_refused(path, "no 'model'")
+
+
+def test_estimator_kind_without_estimators_gives_a_clear_error(tmp_path):
+    config, arrays = exported(kind="MLPClassifier")
+    assert_load_refused(save_raw(tmp_path, config, arrays), "MLPClassifier")
+
+
+@pytest.mark.parametrize(
+    ("edit", "fragments"),
+    [
+        (lambda a: a.pop("W1"), ["missing ['W1']"]),
+        (lambda a: a.pop("b0"), ["missing ['b0']"]),
+        (lambda a: a.update(W2=np.ones((2, 2))), ["unexpected ['W2']"]),
+        (lambda a: a.update(extra=np.ones(1)), ["unexpected ['extra']"]),
+        (lambda a: a.update(W1=a["W1"].T), ["W1", "shape (4, 2)", "(2, 4)"]),
+        (lambda a: a.update(W0=np.ones((3, 5))), ["W0", "shape (3, 4)"]),
+        (lambda a: a.update(b1=np.ones((1, 2))), ["b1", "shape (2,)"]),
+        (lambda a: a.update(b0=np.ones(5)), ["b0", "shape (4,)"]),
+        (lambda a: a.update(W0=a["W0"].astype("f4")), ["W0", "dtype float64"]),
+        (lambda a: a.update(b1=np.array([1, 2])), ["b1", "dtype float64"]),
+        (lambda a: a["W1"].__setitem__((0, 0), np.nan), ["W1", "finite"]),
+        (lambda a: a["b0"].__setitem__(2, -np.inf), ["b0", "finite"]),
+    ],
+)
+def test_bad_model_arrays_are_refused(tmp_path, edit, fragments):
+    config, arrays = exported()
+    edit(arrays)
+    assert_load_refused(save_raw(tmp_path, config, arrays), *fragments)
+
+
+def test_bias_arrays_in_a_model_without_bias_are_refused(tmp_path):
+    config, arrays = exported(bias=False)
+    assert_load_refused(save_raw(tmp_path, config, arrays), "unexpected ['b0', 'b1']")
+
+
+def test_newer_format_version_of_a_real_file_is_refused(tmp_path):
+    config, arrays = exported()
+    header = {**good_header(format_version=2), "model": config}
+    path = write(tmp_path, npz_bytes(arrays, header))
+    assert_load_refused(path, "unsupported format_version 2")

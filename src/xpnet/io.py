@@ -3,13 +3,21 @@
 A file is a ZIP archive as written by :func:`numpy.savez`: one ``NAME.npy`` member per
 array, plus the member ``xpnet_header.npy``, a 1-D ``uint8`` array holding the UTF-8
 JSON header. The header always carries ``format``, ``format_version`` and
-``xpnet_version``. Writes are atomic (a temporary file in the same directory, fsync,
-rename); reads never unpickle and never run code, and every malformed file raises
-:class:`ModelFileError` naming the file and the problem.
+``xpnet_version``; a model file adds ``model``, the configuration its class exported.
+Writes are atomic (a temporary file in the same directory, fsync, rename); reads never
+unpickle and never run code, and every malformed file raises :class:`ModelFileError`
+naming the file and the problem.
+
+A model class takes part through two methods: ``_export(self) -> (config, arrays)``
+with ``config["kind"]`` its class name, and the classmethod
+``_import(cls, config, arrays, backend)``, which raises ``ValueError`` or ``TypeError``
+for a bad configuration or bad arrays (:func:`load` adds the file name). Only the
+classes of :data:`_KINDS` are ever looked up; a file cannot name any other code.
 """
 
 from __future__ import annotations
 
+import importlib
 import json
 import math
 import os
@@ -21,6 +29,8 @@ import zlib
 from typing import IO, Any
 
 import numpy as np
+
+from .backend import Backend, get_backend
 
 FORMAT_NAME = "xpnet-model"
 FORMAT_VERSION = 1
@@ -39,6 +49,13 @@ _NUMERIC_KINDS = "biufc"
 _NPY_READERS = {
     (1, 0): np.lib.format.read_array_header_1_0,
     (2, 0): np.lib.format.read_array_header_2_0,
+}
+
+# The model classes a file may name, and the xpnet module that defines each.
+_KINDS = {
+    "MLP": "xpnet.mlp",
+    "MLPClassifier": "xpnet.estimators",
+    "MLPRegressor": "xpnet.estimators",
 }
 
 # What a damaged archive can raise from zipfile, zlib, struct and numpy's npy parser.
@@ -69,6 +86,181 @@ class ModelFileError(ValueError):
 
     def __reduce__(self) -> tuple[Any, ...]:
         return type(self), (self.path, self.problem)
+
+
+def save(model: Any, path: str | os.PathLike[str]) -> None:
+    """Save an xpnet model to ``path`` (one ``.npz``, written atomically).
+
+    Parameters
+    ----------
+    model : MLP, MLPClassifier or MLPRegressor
+        Its configuration goes to the JSON header, its parameters (host copies, in
+        the model's dtype) to arrays ``W0..Wn`` and ``b0..bn``.
+    path : str or path-like
+        The file to write, used exactly as given (no ``.npz`` is appended).
+
+    Raises
+    ------
+    TypeError
+        ``model`` is not one of xpnet's models.
+    """
+    kind = _kind_of(model)
+    config, arrays = model._export()
+    if not isinstance(config, dict) or config.get("kind") != kind:
+        raise TypeError(
+            f"{type(model).__name__}._export must return a config dict with "
+            f"kind={kind!r}; got {config!r}"
+        )
+    save_arrays(path, {"model": config}, arrays)
+
+
+def load(path: str | os.PathLike[str], backend: str | Backend | None = None) -> Any:
+    """Load a model saved by :func:`save` onto ``backend``, whatever it was saved from.
+
+    Parameters
+    ----------
+    path : str or path-like
+    backend : str or Backend, optional
+        See :func:`xpnet.get_backend`; default ``$XPNET_BACKEND`` or ``numpy``.
+
+    Returns
+    -------
+    MLP, MLPClassifier or MLPRegressor
+        The model, its parameters on ``backend`` in the saved dtype.
+
+    Raises
+    ------
+    FileNotFoundError
+        No file at ``path``.
+    BackendError
+        ``backend`` cannot run here (checked before the file is read).
+    ModelFileError
+        The file is not a valid model file: see :func:`load_arrays`; also a missing
+        or unknown model kind, a bad configuration, missing or extra arrays, arrays
+        whose shapes or dtype disagree with the configuration, or NaN or inf values.
+    """
+    backend = get_backend(backend)
+    header, arrays = load_arrays(path)
+    config = header.get("model")
+    if not isinstance(config, dict):
+        raise ModelFileError(
+            path, f"header has no 'model' object (got {config!r}); not a saved model"
+        )
+    kind = config.get("kind")
+    if not isinstance(kind, str) or kind not in _KINDS:
+        raise ModelFileError(
+            path, f"unknown model kind {kind!r}; expected one of {sorted(_KINDS)}"
+        )
+    cls = _model_class(kind)
+    if cls is None:
+        raise ModelFileError(
+            path, f"model kind {kind!r} needs {_KINDS[kind]}, which this xpnet lacks"
+        )
+    try:
+        return cls._import(config, arrays, backend)
+    except (ValueError, TypeError) as exc:
+        raise ModelFileError(path, f"invalid {kind}: {exc}") from exc
+
+
+def check_config(config: dict[str, Any], keys: tuple[str, ...]) -> None:
+    """Raise ValueError unless ``config`` has exactly ``keys`` (for ``_import``)."""
+    missing = [key for key in keys if key not in config]
+    extra = sorted(set(config) - set(keys))
+    if missing or extra:
+        raise ValueError(
+            f"configuration must have keys {list(keys)}; missing {missing}, "
+            f"unknown {extra}"
+        )
+
+
+def parameter_arrays(
+    weights: list[np.ndarray], biases: list[np.ndarray] | None
+) -> dict[str, np.ndarray]:
+    """Host parameters as arrays ``W{l}`` (fan_in, fan_out) and ``b{l}`` (fan_out,)."""
+    arrays = {f"W{layer}": w for layer, w in enumerate(weights)}
+    if biases is not None:
+        arrays.update({f"b{layer}": b for layer, b in enumerate(biases)})
+    return arrays
+
+
+def layer_parameters(
+    arrays: dict[str, np.ndarray],
+    layer_sizes: list[int],
+    bias: bool,
+    dtype: str,
+    *,
+    extra: tuple[str, ...] = (),
+) -> tuple[list[np.ndarray], list[np.ndarray] | None]:
+    """The weights and biases of :func:`parameter_arrays`, checked against a config.
+
+    The file must hold exactly the arrays ``W{l}`` (and ``b{l}`` with ``bias``) plus
+    the names in ``extra``; every ``W{l}`` must be (layer_sizes[l], layer_sizes[l+1])
+    and every ``b{l}`` (layer_sizes[l+1],), all of ``dtype`` and finite.
+
+    Raises
+    ------
+    ValueError
+        Naming the missing, unexpected or wrong array and what is wrong.
+    """
+    fans = list(zip(layer_sizes[:-1], layer_sizes[1:], strict=True))
+    names = [f"W{layer}" for layer in range(len(fans))]
+    names += [f"b{layer}" for layer in range(len(fans))] if bias else []
+    missing = [name for name in [*names, *extra] if name not in arrays]
+    unexpected = sorted(set(arrays) - {*names, *extra})
+    if missing or unexpected:
+        raise ValueError(
+            f"the file must hold arrays {[*names, *extra]}; missing {missing}, "
+            f"unexpected {unexpected}"
+        )
+    weights = [
+        _parameter(arrays, f"W{layer}", fan, dtype) for layer, fan in enumerate(fans)
+    ]
+    if not bias:
+        return weights, None
+    return weights, [
+        _parameter(arrays, f"b{layer}", fan[1:], dtype)
+        for layer, fan in enumerate(fans)
+    ]
+
+
+def _parameter(
+    arrays: dict[str, np.ndarray], name: str, shape: tuple[int, ...], dtype: str
+) -> np.ndarray:
+    array = arrays[name]
+    if array.shape != shape:
+        raise ValueError(
+            f"array {name} must have shape {shape} for the configured layer sizes; "
+            f"got {array.shape}"
+        )
+    if array.dtype.name != dtype:
+        raise ValueError(
+            f"array {name} must have the configured dtype {dtype}; got {array.dtype}"
+        )
+    if not np.isfinite(array).all():
+        raise ValueError(f"array {name} must be finite; it holds NaN or inf")
+    return array
+
+
+def _kind_of(model: Any) -> str:
+    for kind in _KINDS:
+        cls = _model_class(kind)
+        if cls is not None and isinstance(model, cls):
+            return kind
+    raise TypeError(
+        f"model must be an xpnet {', '.join(_KINDS)}; got {type(model).__name__}"
+    )
+
+
+def _model_class(kind: str) -> type | None:
+    """The class for a kind of :data:`_KINDS`, or None where its module is absent."""
+    module_name = _KINDS[kind]
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name != module_name:
+            raise
+        return None
+    return getattr(module, kind, None)
 
 
 def save_arrays(
