@@ -439,6 +439,8 @@ def _fsync_directory(directory: str) -> None:
 
 
 def _read_npz(fh: IO[bytes], path: str, max_bytes: int) -> dict[str, np.ndarray]:
+    """Every member as an array; all sizes and npy headers are checked before any
+    data is read, and the data goes through numpy's reader with pickle refused."""
     if not zipfile.is_zipfile(fh):
         raise ModelFileError(
             path, "not an npz file, or truncated (no ZIP end-of-archive record)"
@@ -449,9 +451,17 @@ def _read_npz(fh: IO[bytes], path: str, max_bytes: int) -> dict[str, np.ndarray]
         names = _check_members(infos, path, max_bytes, os.fstat(fh.fileno()).st_size)
         for info in infos:
             _check_member_header(archive, info, path)
-    fh.seek(0)
-    with np.load(fh, allow_pickle=False) as npz:
-        return {name: npz[name] for name in names}
+        return {
+            name: _read_member(archive, info)
+            for name, info in zip(names, infos, strict=True)
+        }
+
+
+def _read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> np.ndarray:
+    with archive.open(info) as member:
+        array = np.lib.format.read_array(member, allow_pickle=False)
+        member.read()  # reaching the end makes zipfile verify the CRC-32
+    return array
 
 
 def _check_members(
@@ -526,16 +536,16 @@ def _check_member_header(
             f"array {info.filename.removesuffix('.npy')!r} of shape {shape} needs "
             f"{nbytes} bytes; the member holds {info.file_size - offset}",
         )
+    if info.filename == f"{HEADER_KEY}.npy" and nbytes > MAX_HEADER_BYTES:
+        raise ModelFileError(
+            path, f"header of {nbytes} bytes; at most {MAX_HEADER_BYTES} are read"
+        )
 
 
 def _parse_header(raw: np.ndarray, path: str) -> dict[str, Any]:
     if raw.dtype != np.uint8 or raw.ndim != 1:
         raise ModelFileError(
             path, f"header must be 1-D uint8; got {raw.dtype} shape {raw.shape}"
-        )
-    if raw.size > MAX_HEADER_BYTES:
-        raise ModelFileError(
-            path, f"header of {raw.size} bytes; at most {MAX_HEADER_BYTES}"
         )
     try:
         header = json.loads(
