@@ -521,3 +521,32 @@ def test_newer_format_version_of_a_real_file_is_refused(tmp_path):
     header = {**good_header(format_version=2), "model": config}
     path = write(tmp_path, npz_bytes(arrays, header))
     assert_load_refused(path, "unsupported format_version 2")
+
+
+def test_save_refuses_look_alikes(tmp_path):
+    class LookAlike:
+        def _export(self):
+            return xpnet.MLP([2, 1], seed=0)._export()
+
+    with pytest.raises(TypeError, match="got LookAlike"):
+        xpnet.save(LookAlike(), tmp_path / "m.npz")
+
+
+@pytest.mark.parametrize("kind", ["os", "subprocess.run", "MLP", "MLPRegressor"])
+def test_loader_imports_only_xpnet_modules(tmp_path, monkeypatch, kind):
+    imported = []
+    real_import = io.importlib.import_module
+
+    def spy(name, *args):
+        imported.append(name)
+        return real_import(name, *args)
+
+    monkeypatch.setattr(io.importlib, "import_module", spy)
+    config, arrays = exported(kind=kind)
+    path = save_raw(tmp_path, config, arrays)
+    if kind == "MLP":
+        assert isinstance(xpnet.load(path), xpnet.MLP)
+    else:
+        assert_load_refused(path, kind)
+    assert set(imported) <= {"xpnet.mlp", "xpnet.estimators"}
+    assert bool(imported) == (kind in ("MLP", "MLPRegressor"))

@@ -104,13 +104,7 @@ def save(model: Any, path: str | os.PathLike[str]) -> None:
     TypeError
         ``model`` is not one of xpnet's models.
     """
-    kind = _kind_of(model)
-    config, arrays = model._export()
-    if not isinstance(config, dict) or config.get("kind") != kind:
-        raise TypeError(
-            f"{type(model).__name__}._export must return a config dict with "
-            f"kind={kind!r}; got {config!r}"
-        )
+    config, arrays = _export(model)
     save_arrays(path, {"model": config}, arrays)
 
 
@@ -241,11 +235,14 @@ def _parameter(
     return array
 
 
-def _kind_of(model: Any) -> str:
-    for kind in _KINDS:
-        cls = _model_class(kind)
+def _export(model: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The model's export, refused unless it is of the class its kind names."""
+    if callable(getattr(model, "_export", None)):
+        config, arrays = model._export()
+        kind = config.get("kind") if isinstance(config, dict) else None
+        cls = _model_class(kind) if isinstance(kind, str) and kind in _KINDS else None
         if cls is not None and isinstance(model, cls):
-            return kind
+            return config, arrays
     raise TypeError(
         f"model must be an xpnet {', '.join(_KINDS)}; got {type(model).__name__}"
     )
