@@ -6,6 +6,7 @@ from __future__ import annotations
 import io as pyio
 import json
 import os
+import pickle
 import zipfile
 
 import numpy as np
@@ -224,23 +225,39 @@ def test_malformed_header_member_is_refused(tmp_path, raw, fragment):
     assert_refused(write(tmp_path, npz_bytes({}, raw_header=raw)), fragment)
 
 
+CODE_RAN: list[str] = []
+
+
+def run_code(note: str) -> str:
+    """What the malicious pickle below calls when it is unpickled."""
+    CODE_RAN.append(note)
+    return note
+
+
+class Payload:
+    def __reduce__(self):
+        return (run_code, ("unpickled",))
+
+
+def test_pickle_payload_runs_code_when_unpickled():
+    """The payload is real: unpickling it calls run_code."""
+    CODE_RAN.clear()
+    pickle.loads(pickle.dumps(Payload()))
+    assert CODE_RAN == ["unpickled"]
+
+
 def test_object_array_is_refused_without_unpickling(tmp_path, monkeypatch):
-    """An npz holding a pickled object array whose unpickling would run code."""
-    ran = []
-
-    class Payload:
-        def __reduce__(self):
-            return (ran.append, ("code ran",))
-
-    data = npz_bytes(
-        {"W0": np.array([Payload()], dtype=object)}, good_header()
-    )  # numpy pickles it when writing
-    import pickle
-
-    monkeypatch.setattr(pickle, "loads", lambda *a, **k: ran.append("loads"))
-    monkeypatch.setattr(pickle, "load", lambda *a, **k: ran.append("load"))
+    """An npz holding a pickled object array (numpy pickles it when writing)."""
+    data = npz_bytes({"W0": np.array([Payload()], dtype=object)}, good_header())
+    assert b"run_code" in data
+    unpickler_calls = []
+    monkeypatch.setattr(pickle, "load", lambda *a, **k: unpickler_calls.append(a))
+    monkeypatch.setattr(pickle, "loads", lambda *a, **k: unpickler_calls.append(a))
+    CODE_RAN.clear()
     assert_refused(write(tmp_path, data), "object", "never unpickled")
-    assert ran == []
+    with pytest.raises(io.ModelFileError):
+        xpnet.load(tmp_path / "m.npz")
+    assert CODE_RAN == [] and unpickler_calls == []
 
 
 @pytest.mark.parametrize(
