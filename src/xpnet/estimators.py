@@ -27,9 +27,10 @@ from . import network
 from .activations import get_activation
 from .backend import Array, Backend, check_dtype, get_backend
 from .init import glorot_uniform
+from .io import check_config, layer_parameters, parameter_arrays
 from .optim import OPTIMIZERS, SCHEDULES, Optimizer
 from .train import DivergenceError, History, Run, Settings, batch_size_for, train
-from .validation import check_hidden_sizes, host_matrix
+from .validation import check_hidden_sizes, check_layer_sizes, host_matrix
 
 HIDDEN_ACTIVATIONS = ("identity", "logistic", "tanh", "relu")
 Callback = Callable[[Any, History], Any]
@@ -289,7 +290,7 @@ class _MLPBase:
         return self
 
     def _hold_out(self, run: Run, rng: np.random.Generator, Y_host: np.ndarray):
-        """Split a validation set off the run's data; set up scoring and best weights."""
+        """Split a validation set off the run's data; set up scoring, best weights."""
         backend, history = run.backend, run.history
         train_idx, val_idx = self._split(rng, Y_host)
         take = backend.xp.take
@@ -323,7 +324,14 @@ class _MLPBase:
         backend, n_layers = run.backend, run.n_layers
         host = [np.array(backend.to_numpy(p)) for p in run.params]
         self.coefs_, self.intercepts_ = host[:n_layers], host[n_layers:]
-        h = run.history
+        self._set_history(run.history)
+        if run.best_params is not None:
+            self._best_params_host = [
+                np.array(backend.to_numpy(p)) for p in run.best_params
+            ]
+
+    def _set_history(self, h: History) -> None:
+        """The history as scikit-learn's attributes (``loss_curve_``, ``t_``, ...)."""
         self.loss_curve_ = h.loss_curve
         self.loss_ = h.loss_curve[-1] if h.loss_curve else None
         self.validation_scores_ = h.validation_scores
@@ -332,10 +340,6 @@ class _MLPBase:
         self._no_improvement_count = h.no_improvement_count
         self.n_iter_ = h.n_iter
         self.t_ = h.t
-        if run.best_params is not None:
-            self._best_params_host = [
-                np.array(backend.to_numpy(p)) for p in run.best_params
-            ]
 
     def _history(self) -> History:
         return History(
@@ -361,22 +365,17 @@ class _MLPBase:
         self.n_outputs_ = n_outputs
         self._optimizer = None
         self._best_params_host = None
-        history = History.fresh(bool(self.early_stopping))
-        self.loss_curve_ = history.loss_curve
-        self.loss_ = None
-        self.validation_scores_ = history.validation_scores
-        self.best_loss_ = history.best_loss
-        self.best_validation_score_ = history.best_validation_score
-        self._no_improvement_count = 0
-        self.n_iter_ = 0
-        self.t_ = 0
+        self._set_history(History.fresh(bool(self.early_stopping)))
 
     def _device_params(self, backend: Backend) -> list[Array]:
         """``coefs_ + intercepts_`` copied onto the device, shapes checked."""
         sizes = [self.n_features_in_] + [np.shape(c)[-1] for c in self.coefs_]
         dtype = check_dtype(self.dtype)
         params = []
-        for name, arrays in (("coefs_", self.coefs_), ("intercepts_", self.intercepts_)):
+        for name, arrays in (
+            ("coefs_", self.coefs_),
+            ("intercepts_", self.intercepts_),
+        ):
             for layer, array in enumerate(arrays):
                 host = np.asarray(array)
                 shape = (
@@ -423,8 +422,8 @@ class _MLPBase:
     ) -> tuple[np.ndarray, np.ndarray]:
         """Train and validation indices; stratified for a single-output classifier.
 
-        As scikit-learn: ``ceil(validation_fraction * n)`` validation samples, stratified
-        only when the classifier has one output (binary), at least 2 of them.
+        As scikit-learn: ``ceil(validation_fraction * n)`` validation samples,
+        stratified only when the classifier has one output (binary), at least 2 of them.
         """
         n_samples = Y.shape[0]
         n_val = math.ceil(self.validation_fraction * n_samples)
@@ -536,30 +535,38 @@ class _MLPBase:
     # ---- model files (xpnet.io) ------------------------------------------------------
 
     def _export(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-        """(JSON-able config, host arrays) that :meth:`_import` turns back into self."""
+        """(JSON-able config, host arrays ``W{l}``, ``b{l}`` in the model's dtype) that
+        :meth:`_import` turns back into an equal fitted estimator."""
         if not self.__sklearn_is_fitted__():
             raise NotFittedError(f"cannot save an unfitted {type(self).__name__}")
-        params = {
-            k: (v if not isinstance(v, Backend) else v.name)
-            for k, v in self.get_params().items()
-        }
-        params["hidden_layer_sizes"] = check_hidden_sizes(self.hidden_layer_sizes)
-        if not isinstance(params["random_state"], (int, type(None))):
-            params["random_state"] = None
+        dtype = check_dtype(self.dtype)
         config = {
             "kind": type(self).__name__,
-            "params": params,
-            "dtype": check_dtype(self.dtype),
-            "n_features_in_": int(self.n_features_in_),
-            "n_outputs_": int(self.n_outputs_),
-            "n_layers_": int(self.n_layers_),
+            "params": self._export_params(),
+            "dtype": dtype,
+            "layer_sizes": [int(self.n_features_in_)]
+            + [int(np.shape(c)[1]) for c in self.coefs_],
             "out_activation_": self.out_activation_,
             "history": self._history().to_json(),
             **self._export_extra(),
         }
-        arrays = {f"coefs_{i}": np.asarray(c) for i, c in enumerate(self.coefs_)}
-        arrays |= {f"intercepts_{i}": np.asarray(b) for i, b in enumerate(self.intercepts_)}
-        return config, arrays
+        weights = [np.asarray(c, dtype=dtype) for c in self.coefs_]
+        biases = [np.asarray(b, dtype=dtype) for b in self.intercepts_]
+        return config, parameter_arrays(weights, biases)
+
+    def _export_params(self) -> dict[str, Any]:
+        """``get_params()`` in JSON form (a generator random_state becomes None)."""
+        params = self.get_params()
+        params["hidden_layer_sizes"] = check_hidden_sizes(self.hidden_layer_sizes)
+        params["backend"] = _backend_name(self.backend)
+        if not isinstance(self.random_state, (numbers.Integral, type(None))):
+            params["random_state"] = None
+        elif self.random_state is not None:
+            params["random_state"] = int(self.random_state)
+        for name, value in params.items():
+            if isinstance(value, np.generic):
+                params[name] = value.item()
+        return params
 
     def _export_extra(self) -> dict[str, Any]:
         return {}
@@ -568,54 +575,59 @@ class _MLPBase:
     def _import(
         cls, config: dict[str, Any], arrays: dict[str, np.ndarray], backend: Any = None
     ) -> _MLPBase:
-        """A fitted estimator from :meth:`_export`'s output, on ``backend``.
-
-        ``backend`` (a spec or Backend) replaces the saved one unless None.
-        """
-        if config.get("kind") != cls.__name__:
+        """A fitted estimator from :meth:`_export`'s output, set to run on ``backend``
+        (a spec or Backend; None keeps the saved one). ValueError or TypeError name
+        what does not fit."""
+        keys = ("kind", "params", "dtype", "layer_sizes", "out_activation_", "history")
+        check_config(config, keys + cls._extra_keys)
+        if config["kind"] != cls.__name__:
+            raise ValueError(f"kind must be {cls.__name__!r}; got {config['kind']!r}")
+        params = config["params"]
+        if not isinstance(params, dict) or set(params) != set(cls._get_param_names()):
             raise ValueError(
-                f"config kind must be {cls.__name__!r}; got {config.get('kind')!r}"
+                f"params must name exactly {sorted(cls._get_param_names())}; got "
+                f"{params!r}"
             )
-        params = dict(config["params"])
+        params = dict(params)
         if backend is not None:
-            params["backend"] = backend
+            params["backend"] = _backend_name(backend)
         model = cls(**params)
-        n_layers = int(config["n_layers_"]) - 1
-        expected = {f"coefs_{i}" for i in range(n_layers)} | {
-            f"intercepts_{i}" for i in range(n_layers)
-        }
-        if set(arrays) != expected:
+        model._checked_params()
+        dtype = check_dtype(config["dtype"])
+        if dtype != check_dtype(model.dtype):
+            raise ValueError(f"dtype {dtype!r} disagrees with params {model.dtype!r}")
+        sizes = check_layer_sizes(config["layer_sizes"])
+        hidden = check_hidden_sizes(model.hidden_layer_sizes)
+        if sizes[1:-1] != hidden:
             raise ValueError(
-                f"arrays must be exactly {sorted(expected)}; got {sorted(arrays)}"
+                f"layer_sizes {sizes} disagree with hidden_layer_sizes {hidden}"
             )
-        model.coefs_ = [np.array(arrays[f"coefs_{i}"]) for i in range(n_layers)]
-        model.intercepts_ = [
-            np.array(arrays[f"intercepts_{i}"]) for i in range(n_layers)
-        ]
-        model.n_features_in_ = int(config["n_features_in_"])
-        model.n_outputs_ = int(config["n_outputs_"])
-        model.n_layers_ = n_layers + 1
-        model.out_activation_ = config["out_activation_"]
-        history = History.from_json(config["history"])
-        model.loss_curve_ = history.loss_curve
-        model.loss_ = history.loss_curve[-1] if history.loss_curve else None
-        model.validation_scores_ = history.validation_scores
-        model.best_loss_ = history.best_loss
-        model.best_validation_score_ = history.best_validation_score
-        model._no_improvement_count = history.no_improvement_count
-        model.n_iter_ = history.n_iter
-        model.t_ = history.t
+        model.coefs_, model.intercepts_ = layer_parameters(arrays, sizes, True, dtype)
+        model.n_features_in_, model.n_outputs_ = sizes[0], sizes[-1]
+        model.n_layers_ = len(sizes)
+        model.out_activation_ = _choice(
+            config["out_activation_"], "out_activation_", model._out_activations
+        )
+        history = config["history"]
+        if not isinstance(history, dict):
+            raise TypeError(f"history must be an object; got {history!r}")
+        try:
+            model._set_history(History.from_json(history))
+        except TypeError as exc:
+            raise ValueError(f"history is malformed: {exc}") from None
         model._optimizer = None
         model._best_params_host = None
         model._import_extra(config)
-        model._device_params(get_backend(model.backend))  # shapes checked now
         return model
+
+    _extra_keys: tuple[str, ...] = ()
+    _out_activations: tuple[str, ...] = ("identity",)
 
     def _import_extra(self, config: dict[str, Any]) -> None:
         pass
 
     def __sklearn_tags__(self) -> Any:
-        from sklearn.utils import InputTags, TargetTags, Tags
+        from sklearn.utils import InputTags, Tags, TargetTags
 
         return Tags(
             estimator_type=None,
@@ -742,6 +754,9 @@ class MLPClassifier(_MLPBase):
             hits = hits.all(axis=1)
         return float(np.average(hits, weights=sample_weight))
 
+    _extra_keys = ("classes_", "target_kind")
+    _out_activations = ("softmax", "logistic")
+
     def _export_extra(self) -> dict[str, Any]:
         return {
             "classes_": _labels.classes_to_json(self.classes_),
@@ -751,6 +766,12 @@ class MLPClassifier(_MLPBase):
     def _import_extra(self, config: dict[str, Any]) -> None:
         self.classes_ = _labels.classes_from_json(config["classes_"])
         self._target_kind = _choice(config["target_kind"], "target_kind", _labels.KINDS)
+        n_outputs = 1 if self._target_kind == "binary" else len(self.classes_)
+        if n_outputs != self.n_outputs_:
+            raise ValueError(
+                f"{len(self.classes_)} classes ({self._target_kind}) need "
+                f"{n_outputs} outputs; the layers have {self.n_outputs_}"
+            )
 
     def __sklearn_tags__(self) -> Any:
         from sklearn.utils import ClassifierTags
@@ -821,7 +842,9 @@ class MLPRegressor(_MLPBase):
         if truth.ndim == 1:
             truth, predicted = truth[:, None], predicted.reshape(-1, 1)
         weights = None if sample_weight is None else np.asarray(sample_weight)[:, None]
-        mean = np.average(truth, axis=0, weights=None if weights is None else weights[:, 0])
+        mean = np.average(
+            truth, axis=0, weights=None if weights is None else weights[:, 0]
+        )
         w = 1.0 if weights is None else weights
         ss_res = np.sum(w * (truth - predicted) ** 2, axis=0)
         ss_tot = np.sum(w * (truth - mean) ** 2, axis=0)
@@ -874,7 +897,7 @@ def _stratified_split(
 
 
 def _host_X(X: Any) -> np.ndarray:
-    """X as a host array, with scikit-learn's errors for complex and non-numeric data."""
+    """X as a host array; scikit-learn's errors for complex and non-numeric data."""
     try:
         host = np.asarray(X)
     except (ValueError, TypeError) as exc:
@@ -940,6 +963,11 @@ def _host_rng(random_state: Any) -> np.random.Generator:
         "random_state must be None, an int or a NumPy Generator/RandomState; got "
         f"{random_state!r}"
     )
+
+
+def _backend_name(backend: Any) -> str | None:
+    """A backend spec as a string (a Backend object becomes its name)."""
+    return backend.name if isinstance(backend, Backend) else backend
 
 
 def _choice(value: Any, name: str, choices: tuple[str, ...]) -> str:

@@ -137,10 +137,18 @@ def classes_to_json(classes: np.ndarray) -> dict[str, Any]:
     return {"values": classes.tolist(), "dtype": classes.dtype.str}
 
 
-def classes_from_json(record: dict[str, Any]) -> np.ndarray:
+def classes_from_json(record: Any) -> np.ndarray:
     """``classes_`` as it was, dtype included (object arrays of str stay object)."""
+    if not isinstance(record, dict) or set(record) != {"values", "dtype"}:
+        raise ValueError(
+            f"classes_ must be {{'values': [...], 'dtype': str}}; got {record!r}"
+        )
+    if not isinstance(record["values"], list) or not isinstance(record["dtype"], str):
+        raise TypeError(f"classes_ must hold a list and a dtype name; got {record!r}")
     dtype = np.dtype(record["dtype"])
-    if dtype == object:
+    if dtype.kind not in "biuUO":
+        raise ValueError(f"classes_ dtype must be bool, int or str; got {dtype}")
+    if dtype.kind == "O":
         classes = np.empty(len(record["values"]), dtype=object)
         classes[:] = record["values"]
         return classes

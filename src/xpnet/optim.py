@@ -1,4 +1,4 @@
-"""Optimizers with scikit-learn's update rules: SGD (momentum, Nesterov, schedules), Adam.
+"""Optimizers with scikit-learn's update rules: SGD (momentum, Nesterov), Adam.
 
 An optimizer holds one state array per parameter and updates the caller's list of
 parameters in place, ``params[i] += update`` (rebinding the list slot, so immutable
@@ -69,7 +69,7 @@ class Optimizer:
         return {"learning_rate": self.learning_rate}
 
     def load(self, scalars: dict[str, Any], state: dict[str, list[Array]]) -> None:
-        """Restore what ``scalars`` and ``state`` held (arrays already on the device)."""
+        """Restore ``scalars`` and ``state`` (arrays already on the device)."""
         for name, value in scalars.items():
             setattr(self, name, value)
         for name in self.state_names:
@@ -77,7 +77,8 @@ class Optimizer:
 
 
 class SGD(Optimizer):
-    """Stochastic gradient descent with (Nesterov) momentum and a learning-rate schedule.
+    """Stochastic gradient descent with (Nesterov) momentum and a learning-rate
+    schedule.
 
     ``velocity = momentum * velocity - lr * grad``; the update is the velocity, or with
     Nesterov ``momentum * velocity - lr * grad`` once more. Schedules: ``constant``;

@@ -1,4 +1,4 @@
-"""The training loop: epochs of minibatches on the device, scikit-learn's stopping rules.
+"""The training loop: minibatch epochs on the device, scikit-learn's stopping rules.
 
 The data is on the device before the loop starts. Each epoch draws a permutation on the
 host (a seeded NumPy Generator), gathers the shuffled data once with ``xp.take`` and
@@ -77,7 +77,9 @@ class History:
     def fresh(cls, early_stopping: bool) -> History:
         """The history of an unfitted model."""
         if early_stopping:
-            return cls(validation_scores=[], best_loss=None, best_validation_score=-math.inf)
+            return cls(
+                validation_scores=[], best_loss=None, best_validation_score=-math.inf
+            )
         return cls()
 
     def to_json(self) -> dict[str, Any]:
@@ -169,7 +171,7 @@ class Run:
 
 
 def batch_size_for(batch_size: int | str, n_samples: int) -> int:
-    """scikit-learn's rule: ``"auto"`` is min(200, n); more than n is clipped (warned)."""
+    """scikit-learn's rule: ``"auto"`` is min(200, n); more than n is clipped."""
     if batch_size == "auto":
         return min(200, n_samples)
     if batch_size > n_samples:
