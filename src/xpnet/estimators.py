@@ -244,6 +244,7 @@ class _MLPBase:
         resume_from: Any = None,
     ) -> _MLPBase:
         settings = self._checked_params()
+        settings.incremental = incremental
         backend, dtype = get_backend(self.backend), check_dtype(self.dtype)
         if incremental and self.early_stopping:
             raise ValueError("partial_fit does not support early_stopping=True")
