@@ -254,7 +254,7 @@ def test_resume_from_checkpoint_is_identical(monkeypatch, tmp_path, kind, settin
     """Stop inside epoch 3 (step 13), resume from the step-12 checkpoint: the final
     weights and history equal an uninterrupted run's, in float64."""
     if kind == "classifier":
-        X, y = _classification(n_samples=90)  # 72 training samples: 5 steps
+        X, y = _classification(n_samples=80)  # 72 training samples: 5 steps
         cls = MLPClassifier
     else:
         X, y = _regression(n_samples=72)
