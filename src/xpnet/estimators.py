@@ -608,6 +608,8 @@ class _MLPBase:
                 f"{params!r}"
             )
         params = dict(params)
+        if isinstance(params["hidden_layer_sizes"], list):  # JSON has no tuples
+            params["hidden_layer_sizes"] = tuple(params["hidden_layer_sizes"])
         if backend is not None:
             params["backend"] = _backend_name(backend)
         model = cls(**params)
