@@ -19,8 +19,8 @@ from xpnet import (
     MLPRegressor,
 )
 from xpnet import network as network_module
-from xpnet.estimators import _stratified_split
 from xpnet.optim import SGD, Adam
+from xpnet.train import stratified_split
 
 quiet = pytest.mark.filterwarnings("ignore::xpnet.ConvergenceWarning")
 
@@ -85,7 +85,7 @@ class _StepSpy:
 def test_stratified_split_keeps_class_shares():
     labels = np.array([0] * 180 + [1] * 20)
     rng = np.random.default_rng(0)
-    train_idx, val_idx = _stratified_split(rng, labels, 20)
+    train_idx, val_idx = stratified_split(rng, labels, 20)
     assert sorted(np.concatenate([train_idx, val_idx]).tolist()) == list(range(200))
     assert np.bincount(labels[val_idx]).tolist() == [18, 2]
 

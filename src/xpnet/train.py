@@ -29,6 +29,7 @@ from . import network
 from .activations import Activation
 from .backend import Array, Backend
 from .optim import Optimizer
+from .validation import check_random_state
 
 
 class ConvergenceWarning(UserWarning):
@@ -452,3 +453,39 @@ def _memory_message(run: Run) -> str:
         f"layer widths {widths}); use a smaller batch_size, fewer samples per fit "
         "(partial_fit on chunks) or narrower layers"
     )
+
+
+def host_rng(random_state: Any) -> np.random.Generator:
+    """The host generator for weights, splits and shuffles, from ``random_state``:
+    a seed or None gives a fresh Generator, a Generator is used as is, a RandomState
+    seeds a Generator (advancing it, as scikit-learn's use would)."""
+    check_random_state(random_state)
+    if isinstance(random_state, np.random.Generator):
+        return random_state
+    if isinstance(random_state, np.random.RandomState):
+        return np.random.default_rng(random_state.randint(2**32, dtype=np.uint64))
+    return np.random.default_rng(random_state)
+
+
+def stratified_split(
+    rng: np.random.Generator, labels: np.ndarray, n_val: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each class keeps its share in the validation set (largest remainders)."""
+    classes, index, counts = np.unique(labels, return_inverse=True, return_counts=True)
+    n_samples = labels.shape[0]
+    if n_val < len(classes) or n_samples - n_val < len(classes):
+        raise ValueError(
+            f"validation_fraction gives {n_val} validation and {n_samples - n_val} "
+            f"training samples; a stratified split needs at least {len(classes)} "
+            "(the number of classes) in each"
+        )
+    share = counts * n_val / n_samples
+    take = np.floor(share).astype(np.intp)
+    remainder_order = np.argsort(-(share - take), kind="stable")
+    take[remainder_order[: n_val - take.sum()]] += 1
+    val, train_ = [], []
+    for c in range(len(classes)):
+        members = rng.permutation(np.flatnonzero(index == c))
+        val.append(members[: take[c]])
+        train_.append(members[take[c] :])
+    return rng.permutation(np.concatenate(train_)), rng.permutation(np.concatenate(val))

@@ -163,3 +163,51 @@ def check_int(value: Any, name: str, expected: str) -> None:
         raise TypeError(f"{name} must be {expected}; got {value!r}")
     if value < 1:
         raise ValueError(f"{name} must be {expected}; got {value!r}")
+
+
+def host_features(X: Any) -> np.ndarray:
+    """X as a host array; scikit-learn's errors for complex and non-numeric data."""
+    if hasattr(X, "tocsr") or "sparse" in type(X).__module__:
+        raise TypeError(
+            f"X must be a dense array; got a sparse {type(X).__name__} (sparse input "
+            "is not supported): convert it with X.toarray()"
+        )
+    try:
+        host = np.asarray(X)
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"X must be a 2-D numeric array; {exc}") from None
+    if host.ndim != 2:
+        raise ValueError(
+            f"X must be a 2-D array (n_samples, n_features); got {host.ndim}-D shape "
+            f"{host.shape}. Reshape your data with X.reshape(-1, 1) if it has a "
+            "single feature or X.reshape(1, -1) if it is a single sample"
+        )
+    if host.dtype.kind == "c":
+        raise ValueError(f"X: Complex data not supported; got dtype {host.dtype}")
+    if host.dtype.kind in "OUS":
+        try:
+            host = host.astype(np.float64)
+        except (TypeError, ValueError) as exc:
+            raise TypeError(
+                f"X must hold real numbers; got dtype {host.dtype}: {exc}"
+            ) from None
+    if host.ndim == 2 and 0 in host.shape:
+        which = "feature" if host.shape[1] == 0 else "sample"
+        raise ValueError(
+            f"X has 0 {which}(s) (shape={host.shape}) while a minimum of 1 is required."
+        )
+    return host
+
+
+def check_random_state(random_state: Any) -> None:
+    """None, an int in [0, 2**32), or a NumPy Generator or RandomState."""
+    expected = "None, an int in [0, 2**32) or a NumPy Generator/RandomState"
+    if isinstance(random_state, numbers.Integral) and not isinstance(
+        random_state, bool
+    ):
+        if not 0 <= random_state < 2**32:
+            raise ValueError(f"random_state must be {expected}; got {random_state!r}")
+    elif not isinstance(
+        random_state, (type(None), np.random.Generator, np.random.RandomState)
+    ):
+        raise TypeError(f"random_state must be {expected}; got {random_state!r}")
