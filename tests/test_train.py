@@ -371,21 +371,41 @@ def test_bad_settings_are_named(settings, error, message):
 
 
 BAD_DATA = [
-    ("1-D X", lambda X, y: (X[:, 0], y), ValueError, "2-D array.*Reshape"),
+    ("1-D X", lambda X, y: (X[:, 0], y), ValueError, "2-D.*[Rr]eshape"),
     ("3-D X", lambda X, y: (X[:, :, None], y), ValueError, "3-D shape"),
     ("rows", lambda X, y: (X, y[:-1]), ValueError, "y must have 40 rows"),
-    ("empty", lambda X, y: (X[:0], y[:0]), ValueError, "0 sample"),
+    ("empty", lambda X, y: (X[:0], y[:0]), ValueError, "0 sample|must not be empty"),
     ("NaN", lambda X, y: (np.where(X > 1, np.nan, X), y), ValueError, "NaN or inf"),
     ("inf y", lambda X, y: (X, np.where(y > 0.5, np.inf, y)), ValueError, "NaN or inf"),
-    ("text", lambda X, y: (X.astype(str).astype(object) + "x", y), TypeError, "real"),
 ]
 
 
 @pytest.mark.parametrize("name, spoil, error, message", BAD_DATA)
-def test_bad_data_is_named(name, spoil, error, message):
+def test_bad_data_is_named(backend, name, spoil, error, message):
+    """The same errors for host data and for arrays of the model's backend."""
+    X, y = spoil(*_regression())
+    for data in (X, backend.asarray(X)):
+        with pytest.raises(error, match=message):
+            MLPRegressor(backend=backend.name).fit(data, y)
+
+
+def test_text_and_sparse_data_are_refused():
     X, y = _regression()
-    with pytest.raises(error, match=message):
-        MLPRegressor().fit(*spoil(X, y))
+    with pytest.raises(TypeError, match="real numbers.*could not convert"):
+        MLPRegressor().fit(X.astype(str).astype(object) + "x", y)
+    sparse = pytest.importorskip("scipy.sparse")
+    with pytest.raises(TypeError, match="sparse input is not supported"):
+        MLPRegressor().fit(sparse.csr_matrix(X), y)
+
+
+@quiet
+def test_float_labels_round_trip(tmp_path):
+    X, y = _regression()
+    model = MLPClassifier((3,), max_iter=2).fit(X, np.where(y > 0, 1.0, -1.0))
+    xpnet.save(model, tmp_path / "f.npz")
+    loaded = xpnet.load(tmp_path / "f.npz")
+    assert loaded.classes_.tolist() == [-1.0, 1.0]
+    np.testing.assert_array_equal(loaded.predict(X), model.predict(X))
 
 
 @quiet

@@ -680,9 +680,9 @@ class MLPClassifier(_MLPBase):
             seen = _labels.unique_labels(labels)
             if set(seen.tolist()) != set(self.classes_.tolist()):
                 raise ValueError(
-                    "warm_start can only be used where y has the same classes as in "
-                    f"the previous call to fit: previously {self.classes_.tolist()}, "
-                    f"y has {seen.tolist()}"
+                    "y must have the same classes as the fit it continues (warm_start "
+                    f"or resume_from): previously {self.classes_.tolist()}, y has "
+                    f"{seen.tolist()}"
                 )
         self.out_activation_ = (
             "softmax" if self._target_kind == "multiclass" else "logistic"

@@ -146,8 +146,8 @@ def classes_from_json(record: Any) -> np.ndarray:
     if not isinstance(record["values"], list) or not isinstance(record["dtype"], str):
         raise TypeError(f"classes_ must hold a list and a dtype name; got {record!r}")
     dtype = np.dtype(record["dtype"])
-    if dtype.kind not in "biuUO":
-        raise ValueError(f"classes_ dtype must be bool, int or str; got {dtype}")
+    if dtype.kind not in "biufUO":
+        raise ValueError(f"classes_ dtype must be bool, int, float or str; got {dtype}")
     if dtype.kind == "O":
         classes = np.empty(len(record["values"]), dtype=object)
         classes[:] = record["values"]
