@@ -330,6 +330,25 @@ def test_warm_start_keeps_weights_and_starts_a_fresh_optimizer():
     _assert_params_equal(_params(cold), _params(again))
 
 
+@quiet
+def test_warm_start_may_switch_early_stopping():
+    X, y = _classification(n_samples=60)
+    model = MLPClassifier((4,), max_iter=3, warm_start=True, random_state=0)
+    model.set_params(early_stopping=True).fit(X, y)
+    assert model.best_loss_ is None and len(model.validation_scores_) == 3
+    model.set_params(early_stopping=False).fit(X, y)
+    assert model.best_loss_ == min(model.loss_curve_[3:])
+    model.set_params(early_stopping=True).fit(X, y)
+    assert len(model.validation_scores_) == 6
+
+
+def test_convergence_warning_points_at_the_callers_fit():
+    X, y = _regression()
+    with pytest.warns(ConvergenceWarning) as record:
+        MLPRegressor(hidden_layer_sizes=(3,), max_iter=1).fit(X, y)
+    assert record[0].filename == __file__
+
+
 def test_partial_fit_keeps_the_optimizer():
     X, y = _classification(n_samples=40)
     model = MLPClassifier(hidden_layer_sizes=(5,), batch_size=20, dtype="float64")

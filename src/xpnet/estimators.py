@@ -239,6 +239,8 @@ class _MLPBase(EstimatorAPI):
         rng_split = rng.bit_generator.state
         history = self._history()
         history.n_iter = 0
+        if history.best_loss is None and not self.early_stopping:
+            history.best_loss = math.inf  # warm start after a fit with early stopping
         params = self._device_params(backend)
         if not incremental or getattr(self, "_optimizer", None) is None:
             self._optimizer = self._new_optimizer(backend, params)

@@ -193,7 +193,8 @@ def train(run: Run) -> None:
     Raises
     ------
     DivergenceError
-        The epoch's loss was NaN or inf (weights of the last good epoch kept).
+        The epoch's loss or the weights after it were NaN or inf (the weights of the
+        last good epoch are kept).
     DeviceMemoryError
         The device ran out of memory.
     KeyboardInterrupt
@@ -233,11 +234,9 @@ def _epochs(run: Run, interrupt: _DeferredInterrupt, progress: _Progress) -> Non
         probe = sum(xp.sum(p * 0.0) for p in run.params)
         if not (math.isfinite(loss) and math.isfinite(float(probe))):
             run.params[:] = last_good
-            what = (
-                f"the loss is {loss}"
-                if not math.isfinite(loss)
-                else ("the weights became NaN or inf")
-            )
+            what = "the weights became NaN or inf"
+            if not math.isfinite(loss):
+                what = f"the loss is {loss}"
             raise DivergenceError(
                 f"training diverged in epoch {history.n_iter + 1}: {what}; the model "
                 "keeps the weights of the last good epoch. Use a smaller "
@@ -356,7 +355,7 @@ def _end_epoch(run: Run, loss: float, progress: _Progress) -> bool:
             f"Stochastic optimizer: maximum iterations ({s.max_iter}) reached and "
             "the optimization hasn't converged yet; raise max_iter or tol",
             ConvergenceWarning,
-            stacklevel=5,
+            stacklevel=6,  # the user's fit call
         )
     return False
 
