@@ -214,6 +214,25 @@ def test_device_out_of_memory_names_batch_and_data_size(monkeypatch, error):
 # ---- callbacks and progress ---------------------------------------------------------
 
 
+def test_callback_objects_and_bad_callbacks():
+    X, y = _regression()
+
+    class Recorder:
+        def __init__(self):
+            self.losses = []
+
+        def on_epoch_end(self, model, history):
+            self.losses.append(history.loss_curve[-1])
+
+    recorder = Recorder()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model = MLPRegressor((3,), max_iter=2).fit(X, y, callbacks=[recorder])
+    assert recorder.losses == model.loss_curve_
+    with pytest.raises(TypeError, match="callbacks must be callables"):
+        MLPRegressor((3,), max_iter=2).fit(X, y, callbacks=[42])
+
+
 def test_callback_returning_true_stops_training():
     X, y = _regression()
     calls = []

@@ -164,10 +164,13 @@ class _MLPBase(EstimatorAPI):
         y : array of shape (n_samples,) or (n_samples, n_outputs)
             Class labels (classifier; a 0/1 indicator matrix for multilabel) or
             targets (regressor).
-        callbacks : sequence of callables, optional
-            Each is called as ``callback(model, history)`` after every epoch, with
-            this estimator (its ``coefs_`` up to date) and the :class:`History`; a
-            callback that returns True stops training after that epoch.
+        callbacks : sequence, optional
+            Callables ``callback(model, history)``, or objects with a method
+            ``on_epoch_end(model, history)``, called after every epoch with this
+            estimator (``coefs_`` and ``loss_curve_`` up to date) and the live
+            :class:`History` (read it, do not change it). Returning True stops
+            training after that epoch (early stopping still restores the best
+            weights; no ConvergenceWarning).
         checkpoint : path, optional
             Where to write checkpoints (atomically: a temporary file, then
             ``os.replace``). A checkpoint holds the weights, the optimizer state, the
@@ -304,11 +307,19 @@ class _MLPBase(EstimatorAPI):
     def _callback_runner(
         self, callbacks: list[Callback], run: Run
     ) -> Callable[[History], bool]:
+        hooks = [getattr(callback, "on_epoch_end", callback) for callback in callbacks]
+        for callback, hook in zip(callbacks, hooks, strict=True):
+            if not callable(hook):
+                raise TypeError(
+                    "callbacks must be callables f(model, history) or objects with an "
+                    f"on_epoch_end(model, history) method; got {callback!r}"
+                )
+
         def on_epoch_end(history: History) -> bool:
             self._store(run)
             stop = False
-            for callback in callbacks:
-                stop = bool(callback(self, history)) or stop
+            for hook in hooks:
+                stop = bool(hook(self, history)) or stop
             return stop
 
         return on_epoch_end
