@@ -193,7 +193,7 @@ def test_interrupt_mid_epoch_keeps_the_last_completed_step(monkeypatch, fault):
 
 
 @pytest.mark.parametrize("error", ["MemoryError", "OutOfMemoryError"])
-def test_device_out_of_memory_names_batch_and_data_size(monkeypatch, error):
+def test_device_out_of_memory_names_batch_and_data_size(monkeypatch, backend, error):
     X, y = _regression()
     # NumPy's MemoryError, or a torch/CuPy-style error class of that name.
     exc_type = (
@@ -204,7 +204,7 @@ def test_device_out_of_memory_names_batch_and_data_size(monkeypatch, error):
         raise exc_type("CUDA out of memory. Tried to allocate 2.00 GiB")
 
     monkeypatch.setattr(network_module, "loss_and_gradients", out_of_memory)
-    model = MLPRegressor(hidden_layer_sizes=(5,), batch_size=16)
+    model = MLPRegressor(hidden_layer_sizes=(5,), batch_size=16, backend=backend.name)
     with pytest.raises(DeviceMemoryError, match=r"batch_size=16.*\(40, 3\)") as info:
         model.fit(X, y)
     assert isinstance(info.value.__cause__, exc_type)
@@ -305,6 +305,23 @@ def test_resume_from_checkpoint_is_identical(monkeypatch, tmp_path, kind, settin
         assert resumed.validation_scores_ == whole.validation_scores_
         np.testing.assert_array_equal(resumed.predict(X), whole.predict(X))
     assert not list(tmp_path.glob("*.tmp*")), "no temporary files left behind"
+
+
+def test_resume_refuses_files_that_are_not_checkpoints(tmp_path):
+    X, y = _regression()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model = MLPRegressor(hidden_layer_sizes=(3,), max_iter=1).fit(X, y)
+    xpnet.save(model, tmp_path / "model.npz")
+    with pytest.raises(ValueError, match="is not an xpnet checkpoint"):
+        MLPRegressor(hidden_layer_sizes=(3,)).fit(
+            X, y, resume_from=tmp_path / "model.npz"
+        )
+    xpnet.io.save_arrays(tmp_path / "bad.npz", {"checkpoint": {"version": 1}}, {})
+    with pytest.raises(ValueError, match="malformed checkpoint"):
+        MLPRegressor(hidden_layer_sizes=(3,)).fit(
+            X, y, resume_from=tmp_path / "bad.npz"
+        )
 
 
 @quiet

@@ -443,7 +443,7 @@ def _is_out_of_memory(exc: BaseException) -> bool:
 
 def _memory_message(run: Run) -> str:
     X, Y = run.X, run.Y
-    itemsize = np.dtype(str(X.dtype).replace("torch.", "")).itemsize
+    itemsize = 8 if "64" in str(X.dtype) else 4  # the model dtypes: float32/64
     data_mb = (math.prod(X.shape) + math.prod(Y.shape)) * itemsize / 2**20
     widths = [run.params[i].shape[1] for i in range(run.n_layers)]
     return (
