@@ -4,14 +4,24 @@ array-api-strict.
 """
 
 from .backend import Backend, BackendError, get_backend
+from .estimator_api import NotFittedError
+from .estimators import MLPClassifier, MLPRegressor
 from .io import ModelFileError, load, save
 from .mlp import MLP
+from .train import ConvergenceWarning, DeviceMemoryError, DivergenceError, History
 
 __all__ = [
     "MLP",
     "Backend",
     "BackendError",
+    "ConvergenceWarning",
+    "DeviceMemoryError",
+    "DivergenceError",
+    "History",
+    "MLPClassifier",
+    "MLPRegressor",
     "ModelFileError",
+    "NotFittedError",
     "get_backend",
     "load",
     "save",

@@ -6,6 +6,7 @@ modules trust their inputs; these functions are what makes that safe.
 
 from __future__ import annotations
 
+import math
 import numbers
 from typing import Any
 
@@ -128,3 +129,85 @@ def _check_shape(
             f"{name} must have {n_rows} rows, one per sample of X; got shape "
             f"{tuple(shape)}"
         )
+
+
+def check_choice(value: Any, name: str, choices: tuple[str, ...]) -> str:
+    """``value`` if it is one of the strings ``choices``."""
+    if not isinstance(value, str) or value not in choices:
+        raise ValueError(f"{name} must be one of {list(choices)}; got {value!r}")
+    return value
+
+
+def check_real(
+    value: Any,
+    name: str,
+    *,
+    low: float,
+    high: float = math.inf,
+    open_low: bool = False,
+    open_high: bool = False,
+) -> None:
+    """A real number in the interval from ``low`` to ``high`` (ends open on request)."""
+    if not isinstance(value, numbers.Real) or isinstance(value, bool):
+        raise TypeError(f"{name} must be a real number; got {value!r}")
+    too_low = value <= low if open_low else value < low
+    too_high = value >= high if open_high else value > high
+    if too_low or too_high or math.isnan(value):
+        left, right = "(" if open_low else "[", ")" if open_high else "]"
+        raise ValueError(f"{name} must be in {left}{low}, {high}{right}; got {value!r}")
+
+
+def check_int(value: Any, name: str, expected: str) -> None:
+    """An int >= 1; ``expected`` words the message (e.g. "an int >= 1")."""
+    if not isinstance(value, numbers.Integral) or isinstance(value, bool):
+        raise TypeError(f"{name} must be {expected}; got {value!r}")
+    if value < 1:
+        raise ValueError(f"{name} must be {expected}; got {value!r}")
+
+
+def host_features(X: Any) -> np.ndarray:
+    """X as a host array; scikit-learn's errors for complex and non-numeric data."""
+    if hasattr(X, "tocsr") or "sparse" in type(X).__module__:
+        raise TypeError(
+            f"X must be a dense array; got a sparse {type(X).__name__} (sparse input "
+            "is not supported): convert it with X.toarray()"
+        )
+    try:
+        host = np.asarray(X)
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"X must be a 2-D numeric array; {exc}") from None
+    if host.ndim != 2:
+        raise ValueError(
+            f"X must be a 2-D array (n_samples, n_features); got {host.ndim}-D shape "
+            f"{host.shape}. Reshape your data with X.reshape(-1, 1) if it has a "
+            "single feature or X.reshape(1, -1) if it is a single sample"
+        )
+    if host.dtype.kind == "c":
+        raise ValueError(f"X: Complex data not supported; got dtype {host.dtype}")
+    if host.dtype.kind in "OUS":
+        try:
+            host = host.astype(np.float64)
+        except (TypeError, ValueError) as exc:
+            raise TypeError(
+                f"X must hold real numbers; got dtype {host.dtype}: {exc}"
+            ) from None
+    if host.ndim == 2 and 0 in host.shape:
+        which = "feature" if host.shape[1] == 0 else "sample"
+        raise ValueError(
+            f"X has 0 {which}(s) (shape={host.shape}) while a minimum of 1 is required."
+        )
+    return host
+
+
+def check_random_state(random_state: Any) -> None:
+    """None, an int in [0, 2**32), or a NumPy Generator or RandomState."""
+    expected = "None, an int in [0, 2**32) or a NumPy Generator/RandomState"
+    if isinstance(random_state, numbers.Integral) and not isinstance(
+        random_state, bool
+    ):
+        if not 0 <= random_state < 2**32:
+            raise ValueError(f"random_state must be {expected}; got {random_state!r}")
+    elif not isinstance(
+        random_state, (type(None), np.random.Generator, np.random.RandomState)
+    ):
+        raise TypeError(f"random_state must be {expected}; got {random_state!r}")
