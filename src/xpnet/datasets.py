@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import csv
 import os
+import zipfile
 from dataclasses import dataclass
 
 import numpy as np
@@ -148,12 +149,17 @@ def _bundled(name: str) -> Dataset:
 
 
 def _npz(path: str, need_target: bool) -> Dataset:
+    if not zipfile.is_zipfile(path):
+        raise DataError(
+            f"{path!r} is not a readable .npz file (a ZIP of .npy arrays, as "
+            "numpy.savez writes)"
+        )
     try:
         with np.load(path, allow_pickle=False) as archive:
             arrays = {key: archive[key] for key in archive.files}
     except ValueError as exc:  # object arrays, which would need pickle
         raise DataError(f"{path!r}: cannot read without pickle ({exc})") from None
-    except Exception as exc:  # not a zip archive, truncated, ...
+    except Exception as exc:  # truncated or damaged members
         raise DataError(
             f"{path!r} is not a readable .npz file ({type(exc).__name__}: {exc})"
         ) from None
