@@ -169,7 +169,12 @@ def _add_train(commands: argparse._SubParsersAction) -> None:
         help="hidden activation",
     )
     parser.add_argument(
-        "--epochs", type=_positive_int, default=50, help="passes over the training data"
+        "--epochs",
+        type=_positive_int,
+        default=50,
+        help="passes over the training data, at most: training stops earlier when "
+        "the loss improves by less than 1e-4 for 10 epochs (scikit-learn's "
+        "max_iter, tol and n_iter_no_change)",
     )
     parser.add_argument(
         "--solver", choices=["adam", "sgd"], default="adam", help="optimizer"

@@ -1,8 +1,8 @@
 """What ``xpnet train`` and ``xpnet predict`` do, once their arguments are parsed.
 
-Training runs one ``partial_fit`` per epoch, so the command reads the loss and times
-each epoch itself: the progress bar needs nothing from the estimator but its
-scikit-learn API, and ``--epochs N`` means exactly N passes over the training data.
+Training is the estimators' own ``fit`` (``--epochs`` is ``max_iter``, so training
+stops earlier when the loss stops improving, as in scikit-learn); the progress bar
+hangs on its epoch callback.
 """
 
 from __future__ import annotations
@@ -66,13 +66,11 @@ def run_training(args: argparse.Namespace) -> int:
         if task == "regression":
             y_scaler = Standardizer.fit(y_train[:, None])
     model = _estimator(task, args, backend)
-    fitted = fit_epochs(
+    fitted = fit_with_progress(
         model,
         x_scaler.transform(X_train) if x_scaler else X_train,
         y_scaler.transform(y_train[:, None])[:, 0] if y_scaler else y_train,
-        args.epochs,
         quiet=args.quiet,
-        classes=np.unique(y_train) if task == "classification" else None,
     )
     _fold_scaling(model, x_scaler, y_scaler)
     scores = {"train": model.score(X_train, y_train)}
@@ -113,7 +111,7 @@ def _targets(data: Dataset, task: str) -> np.ndarray:
 
 
 def _estimator(task: str, args: argparse.Namespace, backend: Backend) -> Any:
-    from . import MLPClassifier, MLPRegressor
+    from .estimators import MLPClassifier, MLPRegressor
 
     cls = MLPClassifier if task == "classification" else MLPRegressor
     return cls(
@@ -123,69 +121,64 @@ def _estimator(task: str, args: argparse.Namespace, backend: Backend) -> Any:
         alpha=args.alpha,
         batch_size=args.batch_size,
         learning_rate_init=args.lr,
+        max_iter=args.epochs,
         random_state=args.seed,
         backend=backend.name,
         dtype=args.dtype,
     )
 
 
-def fit_epochs(
-    model: Any,
-    X: np.ndarray,
-    y: np.ndarray,
-    epochs: int,
-    *,
-    quiet: bool = False,
-    classes: np.ndarray | None = None,
-    stream: TextIO | None = None,
+def fit_with_progress(
+    model: Any, X: np.ndarray, y: np.ndarray, *, quiet: bool = False
 ) -> Fitted:
-    """``epochs`` calls of ``model.partial_fit``, with a progress bar unless quiet.
+    """``model.fit(X, y)`` with a progress bar over its epochs, unless ``quiet``.
 
-    The bar shows the epoch, the epoch's training loss and samples per second.
+    The bar, driven by the estimator's epoch callback, shows the epoch, the epoch's
+    training loss and samples per second. Warnings are printed as one-line notes,
+    except the convergence warning: ``--epochs`` asked for that many epochs.
 
     Raises
     ------
     TrainingError
-        The loss became NaN or infinite.
+        The loss became NaN or infinite, or the device ran out of memory.
     """
     from tqdm import tqdm
 
     n_train = X.shape[0]
     bar = tqdm(
-        total=epochs,
+        total=model.max_iter,
         desc="training",
         unit="epoch",
         disable=quiet,
-        file=stream or sys.stderr,
+        file=sys.stderr,
         dynamic_ncols=True,
     )
-    extra = {} if classes is None else {"classes": classes}
+    last = [time.perf_counter()]
+
+    def on_epoch_end(model: Any, history: Any) -> bool:
+        now = time.perf_counter()
+        loss = history.loss_curve[-1]
+        rate = n_train / max(now - last[0], 1e-9)
+        bar.set_postfix_str(f"loss {loss:.4g}, {rate:,.0f} samples/s", refresh=False)
+        bar.update(1)
+        last[0] = now
+        return False
+
     start = time.perf_counter()
-    with bar, warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # one partial_fit is one epoch, by design
-        for epoch in range(1, epochs + 1):
-            epoch_start = time.perf_counter()
-            try:
-                model.partial_fit(X, y, **extra)
-            except (FloatingPointError, ArithmeticError) as exc:
-                raise _diverged(epoch, str(exc)) from None
-            seconds = time.perf_counter() - epoch_start
-            loss = float(model.loss_curve_[-1])
-            if not np.isfinite(loss):
-                raise _diverged(epoch, f"the loss became {loss}")
-            bar.set_postfix_str(
-                f"loss {loss:.4g}, {n_train / max(seconds, 1e-9):,.0f} samples/s",
-                refresh=False,
-            )
-            bar.update(1)
-    return Fitted(model, time.perf_counter() - start, epochs, n_train)
-
-
-def _diverged(epoch: int, what: str) -> TrainingError:
-    return TrainingError(
-        f"training diverged at epoch {epoch}: {what}; try a smaller --lr, or "
-        "--scale standard"
-    )
+    with bar, warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            model.fit(X, y, callbacks=[on_epoch_end])
+        except FloatingPointError as exc:  # xpnet's DivergenceError
+            raise TrainingError(f"{exc}; try a smaller --lr") from None
+        except MemoryError as exc:
+            raise TrainingError(f"{exc}; try a smaller --batch-size") from None
+    seconds = time.perf_counter() - start
+    for message in dict.fromkeys(
+        str(w.message) for w in caught if w.category.__name__ != "ConvergenceWarning"
+    ):
+        print(f"note: {message}", file=sys.stderr)
+    return Fitted(model, seconds, model.n_iter_, n_train)
 
 
 def _fold_scaling(
@@ -277,7 +270,13 @@ def _summary(
         f"{args.batch_size}, alpha {args.alpha:g}",
         f"backend:  {backend.name}, device {device_label(backend)}, {args.dtype}",
         f"time:     {fitted.seconds:.2f} s for {fitted.epochs} epochs "
-        f"({rate:,.0f} samples/s); final loss {model.loss_curve_[-1]:.4g}",
+        f"({rate:,.0f} samples/s); final loss {model.loss_curve_[-1]:.4g}"
+        + (
+            f" (stopped early: the loss improved by less than {model.tol:g} for "
+            f"{model.n_iter_no_change} epochs)"
+            if fitted.epochs < args.epochs
+            else ""
+        ),
     ]
     lines += [
         f"{part} {_metric(task)}:".ljust(16) + f"{score:.4f}"
