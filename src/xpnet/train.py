@@ -267,7 +267,13 @@ def _steps(
     for start, stop, weight, l2_factor in batches[position.step :]:
         weights = params[:n_layers]
         value, grads, _ = loss_and_gradients(
-            xp, weights, params[n_layers:], acts, X[start:stop], Y[start:stop], loss
+            xp,
+            weights,
+            params[n_layers:],
+            acts,
+            X[start:stop, ...],
+            Y[start:stop, ...],
+            loss,
         )
         total = total + value * weight
         weight_grads = grads.weights
