@@ -2,8 +2,9 @@
 
 Exit codes: 0 success; 1 a check or a training run failed; 2 bad usage or bad input
 (the message names the problem); 3 this machine cannot run what was asked: the
-backend (no GPU, library not installed) or an optional package (scikit-learn for the
-bundled datasets, matplotlib for ``--plot``); the message says what to install.
+backend (no GPU, library not installed, unknown name) or an optional package
+(scikit-learn for the bundled datasets, matplotlib for ``--plot``); the message says
+what to install; 130 interrupted.
 Errors are one line on stderr, ``xpnet: error: ...``, without a traceback.
 """
 
@@ -28,8 +29,9 @@ EXIT_CODES = (
     "  0  success\n"
     "  1  a check failed (check-backends) or training failed (e.g. diverged)\n"
     "  2  bad usage or bad input: unknown option, missing file, malformed data\n"
-    "  3  cannot run here: the backend (no GPU, library not installed) or an\n"
-    "     optional package is missing; the message says what to install\n"
+    "  3  cannot run here: the backend asked for (no GPU, library not installed,\n"
+    "     unknown name) or an optional package is missing; the message says\n"
+    "     what to install\n"
     "  130 interrupted (Ctrl-C)"
 )
 BACKEND_HELP = (
