@@ -369,3 +369,7 @@ def test_predict_errors(tmp_path, capsys):
     assert code == 2 and "--proba needs a classifier" in err
     code, err = error_of(["predict", str(data), str(data)], capsys)
     assert code == 2 and "model file" in err
+    bare = tmp_path / "bare.npz"
+    xpnet.save(xpnet.MLP([3, 2]), bare)
+    code, err = error_of(["predict", str(bare), str(data)], capsys)
+    assert code == 2 and "holds an xpnet.MLP network, not a trained" in err

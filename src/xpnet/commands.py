@@ -295,6 +295,12 @@ def run_prediction(args: argparse.Namespace) -> int:
 
     get_backend(args.backend)  # a missing GPU fails before anything is read
     model = load(args.model, backend=args.backend)
+    if not hasattr(model, "predict"):
+        raise DataError(
+            f"{args.model!r} holds an xpnet.{type(model).__name__} network, not a "
+            "trained MLPClassifier or MLPRegressor (from `xpnet train --save` or "
+            "xpnet.save of an estimator); use its forward() in Python instead"
+        )
     data = load_dataset(args.data, args.target, need_target=False)
     n_features = model.n_features_in_
     if data.X.shape[1] != n_features:
