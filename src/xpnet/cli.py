@@ -240,7 +240,7 @@ def _add_train(commands: argparse._SubParsersAction) -> None:
         action="store_true",
         help="no progress bar (the summary still prints)",
     )
-    parser.set_defaults(run=_run_train)
+    parser.set_defaults(run=run_training)
 
 
 def _add_predict(commands: argparse._SubParsersAction) -> None:
@@ -280,7 +280,7 @@ def _add_predict(commands: argparse._SubParsersAction) -> None:
         help="classifiers: class probabilities, one column per class",
     )
     _add_backend(parser)
-    parser.set_defaults(run=_run_predict)
+    parser.set_defaults(run=run_prediction)
 
 
 def _add_check_backends(commands: argparse._SubParsersAction) -> None:
@@ -360,14 +360,6 @@ def _add_walkthrough(commands: argparse._SubParsersAction) -> None:
     )
     _add_backend(parser)
     parser.set_defaults(run=_run_walkthrough)
-
-
-def _run_train(args: argparse.Namespace) -> int:
-    return run_training(args)
-
-
-def _run_predict(args: argparse.Namespace) -> int:
-    return run_prediction(args)
 
 
 def _run_check_backends(args: argparse.Namespace) -> int:
