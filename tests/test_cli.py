@@ -373,3 +373,27 @@ def test_predict_errors(tmp_path, capsys):
     xpnet.save(xpnet.MLP([3, 2]), bare)
     code, err = error_of(["predict", str(bare), str(data)], capsys)
     assert code == 2 and "holds an xpnet.MLP network, not a trained" in err
+
+
+def test_without_tqdm_the_bar_asks_for_it_and_quiet_still_trains(
+    tmp_path, monkeypatch, capsys
+):
+    data = tmp_path / "blobs.csv"
+    blobs_csv(data)
+    monkeypatch.setitem(sys.modules, "tqdm", None)
+    argv = ["train", "--data", str(data), "--target", "label", "--epochs", "1"]
+    code, err = error_of(argv, capsys)
+    assert code == 3 and "pip install tqdm" in err and "--quiet" in err
+    assert cli.main([*argv, "--quiet"]) == 0
+
+
+def test_estimator_warnings_become_notes(tmp_path, capsys):
+    data = tmp_path / "blobs.csv"
+    blobs_csv(data)
+    argv = train_args(
+        data, "--target", "label", "--epochs", "2", "--batch-size", "1000"
+    )
+    assert cli.main(argv) == 0
+    err = capsys.readouterr().err
+    assert err.startswith("note: batch_size=1000 is larger than the 72 training")
+    assert "maximum iterations" not in err  # --epochs asked for exactly that

@@ -128,57 +128,76 @@ def _estimator(task: str, args: argparse.Namespace, backend: Backend) -> Any:
     )
 
 
+class ProgressBar:
+    """A tqdm bar over epochs, fed by the estimator's epoch callback: the epoch, the
+    epoch's training loss and samples per second, on stderr."""
+
+    def __init__(self, total: int, n_samples: int) -> None:
+        try:
+            from tqdm import tqdm
+        except ImportError:
+            raise MissingExtraError(
+                "the progress bar needs tqdm, which is not installed; install it "
+                "with: pip install tqdm (an xpnet dependency), or pass --quiet"
+            ) from None
+        self.bar = tqdm(
+            total=total,
+            desc="training",
+            unit="epoch",
+            file=sys.stderr,
+            dynamic_ncols=True,
+        )
+        self.n_samples = n_samples
+        self.last = time.perf_counter()
+
+    def __call__(self, model: Any, history: Any) -> bool:
+        """The epoch callback: update the bar; never asks training to stop."""
+        now = time.perf_counter()
+        rate = self.n_samples / max(now - self.last, 1e-9)
+        self.last = now
+        loss = history.loss_curve[-1]
+        self.bar.set_postfix_str(
+            f"loss {loss:.4g}, {rate:,.0f} samples/s", refresh=False
+        )
+        self.bar.update(1)
+        return False
+
+    def close(self) -> None:
+        self.bar.close()
+
+
 def fit_with_progress(
     model: Any, X: np.ndarray, y: np.ndarray, *, quiet: bool = False
 ) -> Fitted:
-    """``model.fit(X, y)`` with a progress bar over its epochs, unless ``quiet``.
+    """``model.fit(X, y)`` with a :class:`ProgressBar`, unless ``quiet``.
 
-    The bar, driven by the estimator's epoch callback, shows the epoch, the epoch's
-    training loss and samples per second. Warnings are printed as one-line notes,
-    except the convergence warning: ``--epochs`` asked for that many epochs.
+    Warnings are printed as one-line notes, except the convergence warning:
+    ``--epochs`` asked for that many epochs.
 
     Raises
     ------
     TrainingError
         The loss became NaN or infinite, or the device ran out of memory.
     """
-    from tqdm import tqdm
-
-    n_train = X.shape[0]
-    bar = tqdm(
-        total=model.max_iter,
-        desc="training",
-        unit="epoch",
-        disable=quiet,
-        file=sys.stderr,
-        dynamic_ncols=True,
-    )
-    last = [time.perf_counter()]
-
-    def on_epoch_end(model: Any, history: Any) -> bool:
-        now = time.perf_counter()
-        loss = history.loss_curve[-1]
-        rate = n_train / max(now - last[0], 1e-9)
-        bar.set_postfix_str(f"loss {loss:.4g}, {rate:,.0f} samples/s", refresh=False)
-        bar.update(1)
-        last[0] = now
-        return False
-
+    bar = None if quiet else ProgressBar(model.max_iter, X.shape[0])
     start = time.perf_counter()
-    with bar, warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        try:
-            model.fit(X, y, callbacks=[on_epoch_end])
-        except FloatingPointError as exc:  # xpnet's DivergenceError
-            raise TrainingError(f"{exc}; try a smaller --lr") from None
-        except MemoryError as exc:
-            raise TrainingError(f"{exc}; try a smaller --batch-size") from None
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            model.fit(X, y, callbacks=None if bar is None else [bar])
+    except FloatingPointError as exc:  # xpnet's DivergenceError
+        raise TrainingError(f"{exc}; try a smaller --lr") from None
+    except MemoryError as exc:
+        raise TrainingError(f"{exc}; try a smaller --batch-size") from None
+    finally:
+        if bar is not None:
+            bar.close()
     seconds = time.perf_counter() - start
     for message in dict.fromkeys(
         str(w.message) for w in caught if w.category.__name__ != "ConvergenceWarning"
     ):
         print(f"note: {message}", file=sys.stderr)
-    return Fitted(model, seconds, model.n_iter_, n_train)
+    return Fitted(model, seconds, model.n_iter_, X.shape[0])
 
 
 def _fold_scaling(
