@@ -1,11 +1,11 @@
-"""Optimizers against scikit-learn's: the same gradients must give the same parameters."""
+"""Optimizers against scikit-learn's: the same gradients give the same parameters."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from helpers import assert_close
+
 from xpnet.optim import SGD, Adam
 
 sk_optim = pytest.importorskip("sklearn.neural_network._stochastic_optimizers")

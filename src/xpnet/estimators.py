@@ -12,10 +12,12 @@ continue from them).
 
 from __future__ import annotations
 
+import functools
 import inspect
 import math
 import numbers
 import os
+import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -37,7 +39,23 @@ Callback = Callable[[Any, History], Any]
 
 
 class NotFittedError(ValueError, AttributeError):
-    """The estimator is used before ``fit`` (scikit-learn's contract: both types)."""
+    """The estimator is used before ``fit`` (scikit-learn's contract: both types).
+
+    When scikit-learn is already imported, the error raised is also an instance of
+    ``sklearn.exceptions.NotFittedError``.
+    """
+
+
+def _not_fitted(message: str) -> NotFittedError:
+    sklearn_exceptions = sys.modules.get("sklearn.exceptions")
+    if sklearn_exceptions is None:
+        return NotFittedError(message)
+    return _with_sklearn_base(sklearn_exceptions.NotFittedError)(message)
+
+
+@functools.cache
+def _with_sklearn_base(base: type) -> type:
+    return type("NotFittedError", (NotFittedError, base), {"__module__": __name__})
 
 
 class _MLPBase:
@@ -226,6 +244,7 @@ class _MLPBase:
         resume_from: Any = None,
     ) -> _MLPBase:
         settings = self._checked_params()
+        settings.incremental = incremental
         backend, dtype = get_backend(self.backend), check_dtype(self.dtype)
         if incremental and self.early_stopping:
             raise ValueError("partial_fit does not support early_stopping=True")
@@ -519,7 +538,7 @@ class _MLPBase:
     def _forward(self, X: Any) -> np.ndarray:
         """The network's outputs for X, host float64 (n_samples, n_outputs)."""
         if not self.__sklearn_is_fitted__():
-            raise NotFittedError(
+            raise _not_fitted(
                 f"This {type(self).__name__} instance is not fitted yet. Call 'fit' "
                 "with appropriate arguments before using this estimator."
             )
@@ -538,7 +557,7 @@ class _MLPBase:
         """(JSON-able config, host arrays ``W{l}``, ``b{l}`` in the model's dtype) that
         :meth:`_import` turns back into an equal fitted estimator."""
         if not self.__sklearn_is_fitted__():
-            raise NotFittedError(f"cannot save an unfitted {type(self).__name__}")
+            raise _not_fitted(f"cannot save an unfitted {type(self).__name__}")
         dtype = check_dtype(self.dtype)
         config = {
             "kind": type(self).__name__,
@@ -811,6 +830,13 @@ class MLPRegressor(_MLPBase):
         host = np.asarray(y) if not isinstance(y, np.ndarray) else y
         if host.dtype.kind == "c":
             raise ValueError(f"y: Complex data not supported; got {host.dtype}")
+        if host.dtype.kind == "O":
+            try:
+                host = host.astype(np.float64)
+            except (TypeError, ValueError) as exc:
+                raise TypeError(
+                    f"y must hold real numbers; got objects: {exc}"
+                ) from None
         if host.ndim == 1:
             host = host[:, None]
         Y = host_matrix(host, "y", n_rows=n_samples)
@@ -898,10 +924,21 @@ def _stratified_split(
 
 def _host_X(X: Any) -> np.ndarray:
     """X as a host array; scikit-learn's errors for complex and non-numeric data."""
+    if hasattr(X, "tocsr") or "sparse" in type(X).__module__:
+        raise TypeError(
+            f"X must be a dense array; got a sparse {type(X).__name__} (sparse input "
+            "is not supported): convert it with X.toarray()"
+        )
     try:
         host = np.asarray(X)
     except (ValueError, TypeError) as exc:
         raise ValueError(f"X must be a 2-D numeric array; {exc}") from None
+    if host.ndim != 2:
+        raise ValueError(
+            f"X must be a 2-D array (n_samples, n_features); got {host.ndim}-D shape "
+            f"{host.shape}. Reshape your data with X.reshape(-1, 1) if it has a "
+            "single feature or X.reshape(1, -1) if it is a single sample"
+        )
     if host.dtype.kind == "c":
         raise ValueError(f"X: Complex data not supported; got dtype {host.dtype}")
     if host.dtype.kind in "OUS":

@@ -199,7 +199,13 @@ def train(run: Run) -> None:
         Re-raised after the step that was running has finished.
     """
     try:
-        with _DeferredInterrupt() as interrupt, _Progress(run) as progress:
+        # A diverging NumPy run overflows: the loss check below reports it, so
+        # NumPy's overflow warnings would only repeat it (or, as errors, cut a step).
+        with (
+            np.errstate(all="ignore"),
+            _DeferredInterrupt() as interrupt,
+            _Progress(run) as progress,
+        ):
             _epochs(run, interrupt, progress)
     except Exception as exc:
         if _is_out_of_memory(exc):
@@ -224,14 +230,21 @@ def _epochs(run: Run, interrupt: _DeferredInterrupt, progress: _Progress) -> Non
             X, Y = xp.take(X, order, axis=0), xp.take(Y, order, axis=0)
         last_good = [xp.asarray(p, copy=True) for p in run.params]
         total = _steps(run, X, Y, batches, interrupt)
-        loss = float(total) / n_samples  # the one host sync of the epoch
-        if not math.isfinite(loss):
+        loss = float(total) / n_samples  # the host syncs of the epoch: the loss
+        # and whether any parameter is NaN or inf (then p * 0 is NaN, else 0).
+        probe = sum(xp.sum(p * 0.0) for p in run.params)
+        if not (math.isfinite(loss) and math.isfinite(float(probe))):
             run.params[:] = last_good
+            what = (
+                f"the loss is {loss}"
+                if not math.isfinite(loss)
+                else ("the weights became NaN or inf")
+            )
             raise DivergenceError(
-                f"training diverged in epoch {history.n_iter + 1}: the loss is "
-                f"{loss}; the model keeps the weights of the last good epoch. Use a "
-                f"smaller learning_rate_init (now {run.optimizer.learning_rate_init})"
-                ", scale the inputs, or raise alpha"
+                f"training diverged in epoch {history.n_iter + 1}: {what}; the model "
+                "keeps the weights of the last good epoch. Use a smaller "
+                f"learning_rate_init (now {run.optimizer.learning_rate_init}), scale "
+                "the inputs, or raise alpha"
             )
         position.step, position.epoch_loss, position.rng_state = 0, 0.0, None
         stopped = _end_epoch(run, loss, progress)
