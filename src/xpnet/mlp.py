@@ -179,10 +179,11 @@ class MLP:
         """The plain update ``w -= lr * g`` for every weight (and bias), in place."""
         lr = check_positive(lr, "lr")
         self._check_grads(weight_grads, self.weights, "weight_grads")
+        if self.biases is not None:  # all checked before anything changes
+            self._check_grads(bias_grads, self.biases, "bias_grads")
         for layer, grad in enumerate(weight_grads):
             self.weights[layer] -= lr * grad
         if self.biases is not None:
-            self._check_grads(bias_grads, self.biases, "bias_grads")
             for layer, grad in enumerate(bias_grads):
                 self.biases[layer] -= lr * grad
 
@@ -228,7 +229,10 @@ class MLP:
         if not isinstance(dtype, str):
             raise TypeError(f"dtype must be a name; got {dtype!r}")
         dtype = check_dtype(dtype)
-        acts = [get_activation(name) for name in names]
+        acts = [
+            get_activation(name, f"activations[{layer}]")
+            for layer, name in enumerate(names)
+        ]
         weights, biases = layer_parameters(arrays, sizes, bias, dtype)
         net = cls.__new__(cls)
         net._setup(weights, biases, acts, dtype, backend)
@@ -240,12 +244,12 @@ class MLP:
         )
 
     def _targets(self, y: Any, n_samples: int) -> Array:
-        if getattr(y, "ndim", None) == 1 or (isinstance(y, list) and np.ndim(y) == 1):
-            y = (
-                self.xp.reshape(y, (-1, 1))
-                if self.backend.owns(y)
-                else np.reshape(y, (-1, 1))
-            )
+        if array_api_compat.is_array_api_obj(y) and not isinstance(y, np.ndarray):
+            y = self.backend.device_array(y, "y")  # refuses other libraries, devices
+            if y.ndim == 1:
+                y = self.xp.reshape(y, (-1, 1))
+        elif isinstance(y, (np.ndarray, list)) and np.ndim(y) == 1:
+            y = np.reshape(y, (-1, 1))
         return check_matrix(
             self.backend,
             y,
