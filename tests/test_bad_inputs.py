@@ -514,6 +514,11 @@ MLP_SETTINGS = [
         Bad(ValueError, r"\blayer_sizes\b", r">= 1", r"got 0"),
     ),
     (
+        "no layer sizes",
+        dict(layer_sizes=[]),
+        Bad(ValueError, r"\blayer_sizes\b", r"at least 2 sizes", r"got \[\]"),
+    ),
+    (
         "layer size negative",
         dict(layer_sizes=[F, -2, 1]),
         Bad(ValueError, r"\blayer_sizes\b", r">= 1", r"got -2"),
