@@ -15,6 +15,7 @@ import os
 import sys
 import textwrap
 from collections.abc import Sequence
+from typing import NoReturn
 
 from . import __version__
 from .backend import BackendError
@@ -39,6 +40,18 @@ BACKEND_HELP = (
     "else CPU), torch, torch:cuda[:N], jax, array_api_strict (default: "
     "$XPNET_BACKEND, else numpy)"
 )
+
+
+class UsageError(Exception):
+    """A command line that does not parse; the message names the option."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """Bad usage raises :class:`UsageError`, which :func:`main` reports on one line
+    (argparse's own way prints the usage block and exits)."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{message} (see: {self.prog} --help)")
 
 
 class _HelpFormatter(argparse.HelpFormatter):
@@ -391,7 +404,7 @@ def _run_walkthrough(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``xpnet`` command and its subcommands."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="xpnet",
         description="Train multi-layer perceptrons on NumPy (CPU) or CuPy (GPU) with "
         "one flag. `xpnet COMMAND --help` documents each command.",
@@ -409,7 +422,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command; returns the exit code (see the module docstring)."""
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except UsageError as exc:
+        return _fail(exc, EXIT_USAGE)
     try:
         return args.run(args)
     except TrainingError as exc:

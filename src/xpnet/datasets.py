@@ -224,7 +224,9 @@ def _csv(path: str, target: str | int | None, need_target: bool) -> Dataset:
     )
     body = rows[1:] if header else rows
     if not body:
-        raise DataError(f"{path!r} has no data rows")
+        raise DataError(
+            f"{path!r} has no data rows, only a header row; it must hold at least one"
+        )
     n_columns = len(names)
     for line, cells in body:
         if len(cells) != n_columns:
@@ -272,7 +274,7 @@ def _read_rows(path: str) -> list[tuple[int, list[str]]]:
     except csv.Error as exc:
         raise DataError(f"{path!r} is not a valid CSV file ({exc})") from None
     if not rows:
-        raise DataError(f"{path!r} is empty")
+        raise DataError(f"{path!r} is empty; it must hold at least one data row")
     return rows
 
 

@@ -761,7 +761,9 @@ class MLPClassifier(_MLPBase):
     def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
         """Mean accuracy (subset accuracy for multilabel)."""
         predicted = self.predict(X)
-        truth = _labels.as_label_array(y)
+        truth = _labels.as_label_array(self._host_y(y))
+        _check_rows(truth, predicted.shape[0])
+        _labels.check_label_values(truth)
         hits = predicted == truth
         if hits.ndim == 2:
             hits = hits.all(axis=1)
@@ -816,13 +818,27 @@ class MLPRegressor(_MLPBase):
         incremental: bool,
         classes: Any,
     ) -> np.ndarray:
+        Y = self._checked_y(y, n_samples)
+        if not first_pass and Y.shape[1] != self.n_outputs_:
+            raise ValueError(
+                f"y must have {self.n_outputs_} outputs as in the previous fit; got "
+                f"shape {Y.shape}"
+            )
+        self.out_activation_ = "identity"
+        return Y
+
+    def _checked_y(self, y: Any, n_samples: int) -> np.ndarray:
+        """Targets as finite host float64 (n_samples, n_outputs)."""
         if y is None:
             raise ValueError(
                 "this estimator requires y to be passed, but the target y is None"
             )
         host = np.asarray(self._host_y(y))
         if host.dtype.kind == "c":
-            raise ValueError(f"y: Complex data not supported; got {host.dtype}")
+            raise ValueError(
+                f"y must hold real numbers; got dtype {host.dtype} (Complex data not "
+                "supported)"
+            )
         if host.dtype.kind == "O":
             try:
                 host = host.astype(np.float64)
@@ -832,14 +848,7 @@ class MLPRegressor(_MLPBase):
                 ) from None
         if host.ndim == 1:
             host = host[:, None]
-        Y = host_matrix(host, "y", n_rows=n_samples)
-        if not first_pass and Y.shape[1] != self.n_outputs_:
-            raise ValueError(
-                f"y must have {self.n_outputs_} outputs as in the previous fit; got "
-                f"shape {Y.shape}"
-            )
-        self.out_activation_ = "identity"
-        return Y.astype(np.float64)
+        return host_matrix(host, "y", n_rows=n_samples).astype(np.float64)
 
     def _device_score(self, xp: Any, out: Array, Y: Array) -> Array:
         """R² on the device, averaged over outputs (scikit-learn's finite rules)."""
@@ -856,10 +865,13 @@ class MLPRegressor(_MLPBase):
 
     def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
         """Coefficient of determination R², averaged over outputs."""
-        predicted = self.predict(X)
-        truth = np.asarray(y, dtype=np.float64)
-        if truth.ndim == 1:
-            truth, predicted = truth[:, None], predicted.reshape(-1, 1)
+        predicted = self._forward(X)
+        truth = self._checked_y(y, predicted.shape[0])
+        if truth.shape[1] != predicted.shape[1]:
+            raise ValueError(
+                f"y must have {predicted.shape[1]} outputs, as the model predicts; got "
+                f"shape {np.shape(y)}"
+            )
         weights = None if sample_weight is None else np.asarray(sample_weight)[:, None]
         mean = np.average(
             truth, axis=0, weights=None if weights is None else weights[:, 0]

@@ -90,23 +90,39 @@ def host_matrix(
     data: Any, name: str, *, n_columns: int | None = None, n_rows: int | None = None
 ) -> np.ndarray:
     """Host data as a finite, real 2-D NumPy array (dtype kept if floating)."""
+    host = _host_numbers(data, name, "a 2-D numeric array")
+    _check_shape(host.shape, name, n_columns, n_rows)
+    _check_finite(host, name)
+    return host
+
+
+def host_real(data: Any, name: str) -> np.ndarray:
+    """Host data of any shape as a finite, real NumPy array (dtype kept if floating)."""
+    host = _host_numbers(data, name, "a numeric array")
+    _check_finite(host, name)
+    return host
+
+
+def _host_numbers(data: Any, name: str, expected: str) -> np.ndarray:
     try:
         host = np.asarray(data)
     except (ValueError, TypeError) as exc:  # ragged lists and the like
-        raise ValueError(f"{name} must be a 2-D numeric array; {exc}") from None
+        raise ValueError(f"{name} must be {expected}; {exc}") from None
     if host.dtype.kind not in "fiub":
         raise TypeError(
             f"{name} must hold real numbers; got dtype {host.dtype}"
             + (" (complex data is not supported)" if host.dtype.kind == "c" else "")
         )
-    _check_shape(host.shape, name, n_columns, n_rows)
-    if host.dtype.kind == "f" and not np.isfinite(host).all():
-        bad = np.argwhere(~np.isfinite(host))[0]
-        raise ValueError(
-            f"{name} must be finite; it contains NaN or inf (first at row {bad[0]}, "
-            f"column {bad[1]})"
-        )
     return host
+
+
+def _check_finite(host: np.ndarray, name: str) -> None:
+    if host.dtype.kind == "f" and not np.isfinite(host).all():
+        bad = [int(i) for i in np.argwhere(~np.isfinite(host))[0]]
+        where = f"row {bad[0]}, column {bad[1]}" if len(bad) == 2 else f"index {bad}"
+        raise ValueError(
+            f"{name} must be finite; it contains NaN or inf (first at {where})"
+        )
 
 
 def _check_shape(
@@ -183,7 +199,10 @@ def host_features(X: Any) -> np.ndarray:
             "single feature or X.reshape(1, -1) if it is a single sample"
         )
     if host.dtype.kind == "c":
-        raise ValueError(f"X: Complex data not supported; got dtype {host.dtype}")
+        raise ValueError(
+            f"X must hold real numbers; got dtype {host.dtype} (Complex data not "
+            "supported)"
+        )
     if host.dtype.kind in "OUS":
         try:
             host = host.astype(np.float64)
@@ -199,15 +218,15 @@ def host_features(X: Any) -> np.ndarray:
     return host
 
 
-def check_random_state(random_state: Any) -> None:
+def check_random_state(random_state: Any, name: str = "random_state") -> None:
     """None, an int in [0, 2**32), or a NumPy Generator or RandomState."""
     expected = "None, an int in [0, 2**32) or a NumPy Generator/RandomState"
     if isinstance(random_state, numbers.Integral) and not isinstance(
         random_state, bool
     ):
         if not 0 <= random_state < 2**32:
-            raise ValueError(f"random_state must be {expected}; got {random_state!r}")
+            raise ValueError(f"{name} must be {expected}; got {random_state!r}")
     elif not isinstance(
         random_state, (type(None), np.random.Generator, np.random.RandomState)
     ):
-        raise TypeError(f"random_state must be {expected}; got {random_state!r}")
+        raise TypeError(f"{name} must be {expected}; got {random_state!r}")
