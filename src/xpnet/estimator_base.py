@@ -1,0 +1,534 @@
+"""What ``MLPClassifier`` and ``MLPRegressor`` share: parameters, the fit driver,
+prediction and the fitted state.
+
+Data moves to the device once per ``fit``; ``coefs_`` and ``intercepts_`` are host
+NumPy copies, synchronised after every fit (set them, then fit with ``warm_start``, to
+continue from them). A subclass supplies the loss, its targets (``_targets``), its
+validation score on the device (``_device_score``) and its output activations.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import array_api_compat
+import numpy as np
+
+from . import network
+from .activations import get_activation
+from .backend import Array, Backend, check_dtype, get_backend
+from .estimator_api import EstimatorAPI
+from .estimator_files import export_estimator, export_params, import_estimator
+from .estimator_settings import checked_every, checked_settings
+from .init import glorot_uniform
+from .optim import OPTIMIZERS, Optimizer
+from .train import (
+    DivergenceError,
+    History,
+    Run,
+    batch_size_for,
+    host_rng,
+    stratified_split,
+    train,
+)
+from .validation import check_hidden_sizes, check_matrix, host_features, host_matrix
+
+Callback = Callable[[Any, History], Any]
+
+
+class MLPBase(EstimatorAPI):
+    """What both estimators share: parameters, the fit driver, prediction, state."""
+
+    _loss = "squared_error"
+
+    def __init__(
+        self,
+        hidden_layer_sizes: Any = (100,),
+        activation: str = "relu",
+        *,
+        solver: str = "adam",
+        alpha: float = 0.0001,
+        batch_size: int | str = "auto",
+        learning_rate: str = "constant",
+        learning_rate_init: float = 0.001,
+        power_t: float = 0.5,
+        max_iter: int = 200,
+        shuffle: bool = True,
+        random_state: Any = None,
+        tol: float = 1e-4,
+        verbose: bool = False,
+        warm_start: bool = False,
+        momentum: float = 0.9,
+        nesterovs_momentum: bool = True,
+        early_stopping: bool = False,
+        validation_fraction: float = 0.1,
+        beta_1: float = 0.9,
+        beta_2: float = 0.999,
+        epsilon: float = 1e-8,
+        n_iter_no_change: int = 10,
+        backend: str | Backend | None = None,
+        dtype: str = "float32",
+    ) -> None:
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.solver = solver
+        self.alpha = alpha
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.learning_rate_init = learning_rate_init
+        self.power_t = power_t
+        self.max_iter = max_iter
+        self.shuffle = shuffle
+        self.random_state = random_state
+        self.tol = tol
+        self.verbose = verbose
+        self.warm_start = warm_start
+        self.momentum = momentum
+        self.nesterovs_momentum = nesterovs_momentum
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.epsilon = epsilon
+        self.n_iter_no_change = n_iter_no_change
+        self.backend = backend
+        self.dtype = dtype
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Copying (e.g. joblib in GridSearchCV) needs host data only: the optimizer's
+        # device state travels as NumPy arrays.
+        state = self.__dict__.copy()
+        optimizer = state.pop("_optimizer", None)
+        if optimizer is not None:
+            backend = get_backend(self.backend)
+            state["_optimizer_host"] = (
+                optimizer.kind,
+                optimizer.scalars(),
+                {
+                    k: [backend.to_numpy(a) for a in v]
+                    for k, v in optimizer.state.items()
+                },
+            )
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        saved = state.pop("_optimizer_host", None)
+        self.__dict__.update(state)
+        if saved is not None:
+            backend = get_backend(self.backend)
+            params = self._device_params(backend)
+            self._optimizer = self._new_optimizer(backend, params)
+            _kind, scalars, host = saved
+            self._optimizer.load(
+                scalars,
+                {k: [backend.asarray(a) for a in v] for k, v in host.items()},
+            )
+
+    @property
+    def n_layers_(self) -> int:
+        """Layers counted as scikit-learn does: input, hidden and output."""
+        return len(self.coefs_) + 1
+
+    @property
+    def n_outputs_(self) -> int:
+        """Width of the output layer."""
+        return int(np.shape(self.coefs_[-1])[-1])
+
+    # ---- fitting ---------------------------------------------------------------------
+
+    def fit(
+        self,
+        X: Any,
+        y: Any,
+        *,
+        callbacks: Sequence[Callback] | None = None,
+        checkpoint: str | os.PathLike | None = None,
+        checkpoint_every: int | None = None,
+        resume_from: str | os.PathLike | None = None,
+    ) -> MLPBase:
+        """Train on (X, y) for up to ``max_iter`` epochs.
+
+        Parameters
+        ----------
+        X : array of shape (n_samples, n_features)
+            Host data (NumPy, lists) or an array of this estimator's backend.
+        y : array of shape (n_samples,) or (n_samples, n_outputs)
+            Class labels (classifier; a 0/1 indicator matrix for multilabel) or
+            targets (regressor).
+        callbacks : sequence, optional
+            Callables ``callback(model, history)``, or objects with a method
+            ``on_epoch_end(model, history)``, called after every epoch with this
+            estimator (``coefs_`` and ``loss_curve_`` up to date) and the live
+            :class:`History` (read it, do not change it). Returning True stops
+            training after that epoch (early stopping still restores the best
+            weights; no ConvergenceWarning).
+        checkpoint : path, optional
+            Where to write checkpoints (atomically: a temporary file, then
+            ``os.replace``). A checkpoint holds the weights, the optimizer state, the
+            random generator's state, the history and the position in the epoch.
+        checkpoint_every : int, optional
+            Steps (minibatches) between checkpoints; default: one epoch's steps.
+        resume_from : path, optional
+            A checkpoint written by ``fit(..., checkpoint=...)`` on the same data and
+            parameters: training continues from it exactly as the interrupted run
+            would have (same weights, optimizer, shuffles and stopping).
+
+        Returns
+        -------
+        self
+
+        Raises
+        ------
+        DivergenceError
+            The loss or the weights became NaN or inf; the model keeps the weights of
+            the last good epoch.
+        DeviceMemoryError
+            The device ran out of memory (the message names batch and data sizes).
+        KeyboardInterrupt
+            Re-raised after the running step: the model holds the weights and
+            history of the last completed step (and can be fitted further).
+        """
+        return self._fit(
+            X,
+            y,
+            incremental=False,
+            callbacks=callbacks,
+            checkpoint=checkpoint,
+            checkpoint_every=checkpoint_every,
+            resume_from=resume_from,
+        )
+
+    def _fit(
+        self,
+        X: Any,
+        y: Any,
+        *,
+        incremental: bool,
+        classes: Any = None,
+        callbacks: Sequence[Callback] | None = None,
+        checkpoint: Any = None,
+        checkpoint_every: int | None = None,
+        resume_from: Any = None,
+    ) -> MLPBase:
+        settings = checked_settings(self)
+        settings.incremental = incremental
+        backend, dtype = get_backend(self.backend), check_dtype(self.dtype)
+        if incremental and self.early_stopping:
+            raise ValueError("partial_fit does not support early_stopping=True")
+        saved = None
+        if resume_from is not None:
+            from .checkpoint import read_checkpoint
+
+            saved = read_checkpoint(resume_from, self)
+        first_pass = saved is None and (
+            not hasattr(self, "coefs_") or (not self.warm_start and not incremental)
+        )
+        X_dev = self._device_X(X, backend, dtype, reset=first_pass)
+        Y_host = self._targets(y, X_dev.shape[0], first_pass, incremental, classes)
+        rng = host_rng(self.random_state)
+        if first_pass:
+            self._initialize(rng, X_dev.shape[1], Y_host.shape[1])
+        if saved is not None:
+            rng.bit_generator.state = saved["rng_split"]
+        rng_split = rng.bit_generator.state
+        history = self._history()
+        history.n_iter = 0
+        if history.best_loss is None and not self.early_stopping:
+            history.best_loss = math.inf  # warm start after a fit with early stopping
+        params = self._device_params(backend)
+        if not incremental or getattr(self, "_optimizer", None) is None:
+            self._optimizer = self._new_optimizer(backend, params)
+        Y_dev = backend.asarray(Y_host, dtype)
+        run = Run(
+            backend=backend,
+            activations=self._activations(),
+            loss=self._loss,
+            loss_scale=1.0 / Y_host.shape[1] if self._loss == "squared_error" else 1.0,
+            params=params,
+            optimizer=self._optimizer,
+            X=X_dev,
+            Y=Y_dev,
+            settings=settings,
+            history=history,
+            rng=rng,
+        )
+        if self.early_stopping:
+            self._hold_out(run, rng, Y_host)
+        run.settings.batch_size = batch_size_for(self.batch_size, run.X.shape[0])
+        if saved is not None:
+            from .checkpoint import restore_run
+
+            restore_run(saved, run)
+        if callbacks:
+            run.on_epoch_end = self._callback_runner(list(callbacks), run)
+        if checkpoint is not None:
+            from .checkpoint import checkpoint_writer
+
+            run.checkpoint = checkpoint_writer(checkpoint, self, rng_split)
+            run.checkpoint_every = checked_every(
+                checkpoint_every, run.X.shape[0], run.settings.batch_size
+            )
+        try:
+            train(run)
+        except DivergenceError:
+            self._optimizer = None  # its state holds the non-finite steps
+            raise
+        finally:
+            self._store(run)
+        return self
+
+    def _hold_out(self, run: Run, rng: np.random.Generator, Y_host: np.ndarray):
+        """Split a validation set off the run's data; set up scoring, best weights."""
+        backend, history = run.backend, run.history
+        train_idx, val_idx = self._split(rng, Y_host)
+        take = backend.xp.take
+        train_idx, val_idx = backend.asarray(train_idx), backend.asarray(val_idx)
+        X_val, Y_val = take(run.X, val_idx, axis=0), take(run.Y, val_idx, axis=0)
+        run.X, run.Y = take(run.X, train_idx, axis=0), take(run.Y, train_idx, axis=0)
+        run.validate = self._validator(backend, run.activations, X_val, Y_val)
+        if history.validation_scores is None:  # warm start after a fit without it
+            history.validation_scores, history.best_validation_score = [], -math.inf
+        best = getattr(self, "_best_params_host", None)
+        run.best_params = (
+            [backend.asarray(np.array(p, dtype=self.dtype)) for p in best]
+            if best is not None
+            else [backend.xp.asarray(p, copy=True) for p in run.params]
+        )
+
+    def _callback_runner(
+        self, callbacks: list[Callback], run: Run
+    ) -> Callable[[History], bool]:
+        hooks = [getattr(callback, "on_epoch_end", callback) for callback in callbacks]
+        for callback, hook in zip(callbacks, hooks, strict=True):
+            if not callable(hook):
+                raise TypeError(
+                    "callbacks must be callables f(model, history) or objects with an "
+                    f"on_epoch_end(model, history) method; got {callback!r}"
+                )
+
+        def on_epoch_end(history: History) -> bool:
+            self._store(run)
+            stop = False
+            for hook in hooks:
+                stop = bool(hook(self, history)) or stop
+            return stop
+
+        return on_epoch_end
+
+    def _store(self, run: Run) -> None:
+        """Copy the run's weights and history onto the estimator (host NumPy)."""
+        backend, n_layers = run.backend, run.n_layers
+        host = [np.array(backend.to_numpy(p)) for p in run.params]
+        self.coefs_, self.intercepts_ = host[:n_layers], host[n_layers:]
+        self._set_history(run.history)
+        if run.best_params is not None:
+            self._best_params_host = [
+                np.array(backend.to_numpy(p)) for p in run.best_params
+            ]
+
+    def _set_history(self, h: History) -> None:
+        """The history as scikit-learn's attributes (``loss_curve_``, ``t_``, ...)."""
+        self.loss_curve_ = h.loss_curve
+        self.loss_ = h.loss_curve[-1] if h.loss_curve else None
+        self.validation_scores_ = h.validation_scores
+        self.best_loss_ = h.best_loss
+        self.best_validation_score_ = h.best_validation_score
+        self._no_improvement_count = h.no_improvement_count
+        self.n_iter_ = h.n_iter
+        self.t_ = h.t
+
+    def _history(self) -> History:
+        return History(
+            loss_curve=self.loss_curve_,
+            validation_scores=self.validation_scores_,
+            best_loss=self.best_loss_,
+            best_validation_score=self.best_validation_score_,
+            no_improvement_count=self._no_improvement_count,
+            n_iter=self.n_iter_,
+            t=self.t_,
+        )
+
+    def _initialize(self, rng: np.random.Generator, n_features: int, n_outputs: int):
+        """Fresh Glorot weights (drawn as scikit-learn does) and an empty history."""
+        sizes = [n_features, *check_hidden_sizes(self.hidden_layer_sizes), n_outputs]
+        pairs = [
+            glorot_uniform(rng, fan_in, fan_out, self.activation)
+            for fan_in, fan_out in zip(sizes[:-1], sizes[1:], strict=True)
+        ]
+        self.coefs_ = [w for w, _ in pairs]
+        self.intercepts_ = [b for _, b in pairs]
+        self._optimizer = None
+        self._best_params_host = None
+        self._set_history(History.fresh(bool(self.early_stopping)))
+
+    def _device_params(self, backend: Backend) -> list[Array]:
+        """``coefs_ + intercepts_`` copied onto the device, shapes checked."""
+        if len(self.intercepts_) != len(self.coefs_) or not self.coefs_:
+            raise ValueError(
+                f"coefs_ and intercepts_ must hold one array per layer; got "
+                f"{len(self.coefs_)} and {len(self.intercepts_)}"
+            )
+        sizes = [self.n_features_in_] + [np.shape(c)[-1] for c in self.coefs_]
+        fans = list(zip(sizes[:-1], sizes[1:], strict=True))
+        dtype = check_dtype(self.dtype)
+        coefs = [
+            _device_param(backend, array, f"coefs_[{layer}]", fan, dtype)
+            for layer, (array, fan) in enumerate(zip(self.coefs_, fans, strict=True))
+        ]
+        intercepts = [
+            _device_param(backend, array, f"intercepts_[{layer}]", fan[1:], dtype)
+            for layer, (array, fan) in enumerate(
+                zip(self.intercepts_, fans, strict=True)
+            )
+        ]
+        return coefs + intercepts
+
+    def _new_optimizer(self, backend: Backend, params: list[Array]) -> Optimizer:
+        xp = backend.xp
+        if self.solver == "sgd":
+            return OPTIMIZERS["sgd"](
+                xp,
+                params,
+                self.learning_rate_init,
+                self.learning_rate,
+                self.momentum,
+                self.nesterovs_momentum,
+                self.power_t,
+            )
+        return OPTIMIZERS["adam"](
+            xp, params, self.learning_rate_init, self.beta_1, self.beta_2, self.epsilon
+        )
+
+    def _activations(self) -> list[Any]:
+        hidden = get_activation(self.activation)
+        n_hidden = len(self.coefs_) - 1
+        return [hidden] * n_hidden + [get_activation(self.out_activation_)]
+
+    def _split(
+        self, rng: np.random.Generator, Y: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Train and validation indices; stratified for a single-output classifier.
+
+        As scikit-learn: ``ceil(validation_fraction * n)`` validation samples,
+        stratified only when the classifier has one output (binary), at least 2 of them.
+        """
+        n_samples = Y.shape[0]
+        n_val = math.ceil(self.validation_fraction * n_samples)
+        if n_val < 2 or n_val >= n_samples:
+            raise ValueError(
+                "The validation set is too small (or leaves no training data): "
+                f"validation_fraction={self.validation_fraction} of {n_samples} "
+                f"samples gives {n_val}; increase validation_fraction or the data"
+            )
+        if self._stratify_split and Y.shape[1] == 1:
+            return stratified_split(rng, Y[:, 0], n_val)
+        order = rng.permutation(n_samples)
+        return order[n_val:], order[:n_val]
+
+    _stratify_split = False
+
+    def _validator(
+        self, backend: Backend, activations: list[Any], X_val: Array, Y_val: Array
+    ) -> Callable[[list[Array]], float]:
+        xp, n_layers, score = backend.xp, len(activations), self._device_score
+
+        def validate(params: list[Array]) -> float:
+            out = network.predict(
+                xp, params[:n_layers], params[n_layers:], activations, X_val
+            )
+            value = score(xp, out, Y_val)
+            finite = xp.all(xp.isfinite(out))
+            return float(xp.where(finite, value, xp.nan))
+
+        return validate
+
+    # ---- data in, predictions out -----------------------------------------------
+
+    def _device_X(self, X: Any, backend: Backend, dtype: str, *, reset: bool) -> Array:
+        """X checked (2-D, numeric, finite, feature count) and on the device."""
+        on_device = array_api_compat.is_array_api_obj(X) and not isinstance(
+            X, np.ndarray
+        )
+        if on_device:
+            X = backend.device_array(X, "X")
+            shape = tuple(X.shape)
+        else:
+            X = host_features(X)
+            shape = X.shape
+        self._check_feature_count(shape, reset=reset)
+        if on_device:
+            return check_matrix(backend, X, "X", dtype)
+        return backend.asarray(host_matrix(X, "X"), dtype)
+
+    def _check_feature_count(self, shape: tuple[int, ...], *, reset: bool) -> None:
+        if len(shape) != 2:
+            return  # host_matrix / check_matrix explain the wrong number of dimensions
+        if reset:
+            self.n_features_in_ = int(shape[1])
+        elif shape[1] != self.n_features_in_:
+            raise ValueError(
+                f"X has {shape[1]} features, but {type(self).__name__} is expecting "
+                f"{self.n_features_in_} features as input."
+            )
+
+    def _host_y(self, y: Any) -> Any:
+        """y as host data: an array of this backend is copied back, others refused."""
+        if array_api_compat.is_array_api_obj(y) and not isinstance(y, np.ndarray):
+            backend = get_backend(self.backend)
+            return backend.to_numpy(backend.device_array(y, "y"))
+        return y
+
+    def _forward(self, X: Any) -> np.ndarray:
+        """The network's outputs for X, host float64 (n_samples, n_outputs)."""
+        self._check_is_fitted()
+        backend = get_backend(self.backend)
+        X_dev = self._device_X(X, backend, check_dtype(self.dtype), reset=False)
+        params = self._device_params(backend)
+        n_layers = len(self.coefs_)
+        out = network.predict(
+            backend.xp, params[:n_layers], params[n_layers:], self._activations(), X_dev
+        )
+        return np.asarray(backend.to_numpy(out), dtype=np.float64)
+
+    # ---- model files (xpnet.io, xpnet.checkpoint) -----------------------------------
+
+    def _export(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        """See :func:`xpnet.estimator_files.export_estimator`."""
+        return export_estimator(self)
+
+    def _export_params(self) -> dict[str, Any]:
+        """See :func:`xpnet.estimator_files.export_params`."""
+        return export_params(self)
+
+    @classmethod
+    def _import(
+        cls, config: dict[str, Any], arrays: dict[str, np.ndarray], backend: Any = None
+    ) -> MLPBase:
+        """See :func:`xpnet.estimator_files.import_estimator`."""
+        return import_estimator(cls, config, arrays, backend)
+
+    def _export_extra(self) -> dict[str, Any]:
+        """Config entries of the subclass (named in ``_extra_keys``)."""
+        return {}
+
+    _extra_keys: tuple[str, ...] = ()
+    _out_activations: tuple[str, ...] = ("identity",)
+
+    def _import_extra(self, config: dict[str, Any]) -> None:
+        """Read back what :meth:`_export_extra` wrote."""
+
+
+def _device_param(
+    backend: Backend, array: Any, name: str, shape: tuple[int, ...], dtype: str
+) -> Array:
+    """One of ``coefs_``/``intercepts_`` checked against ``shape``, on the device."""
+    host = np.asarray(array)
+    if host.shape != shape or host.dtype.kind not in "fiu":
+        raise ValueError(
+            f"{name} must be a real array of shape {shape}; got {host.dtype} of shape "
+            f"{host.shape}"
+        )
+    return backend.asarray(np.array(host, dtype=dtype))
