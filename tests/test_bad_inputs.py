@@ -406,18 +406,9 @@ def test_unfitted_estimators_refuse_to_predict(backend, kind, method):
 # ---- settings: estimators (checked at fit, as scikit-learn does) --------------------
 
 DTYPE = r"'float32' or 'float64'"
-SETTINGS = [
+# Both the estimators and MLP take a backend and a dtype, refused alike.
+BACKEND_AND_DTYPE = [
     # id, parameters, error
-    (
-        "unknown activation",
-        dict(activation="softplus"),
-        Bad(ValueError, r"\bactivation\b", r"one of \['identity'", r"'softplus'"),
-    ),
-    (
-        "unknown solver",
-        dict(solver="lbfgs"),
-        Bad(ValueError, r"\bsolver\b", r"one of \['sgd', 'adam'\]", r"'lbfgs'"),
-    ),
     (
         "unknown backend",
         dict(backend="tpu"),
@@ -434,15 +425,27 @@ SETTINGS = [
         dict(dtype=np.int64),
         Bad(ValueError, r"\bdtype\b", DTYPE, r"int64"),
     ),
+    *(
+        (
+            f"complex dtype {how}",
+            dict(dtype=dtype),
+            Bad(ValueError, r"\bdtype\b", DTYPE, name),
+        )
+        for name in ("complex64", "complex128")
+        for how, dtype in (("name", name), ("object", getattr(np, name)))
+    ),
+]
+SETTINGS = [
+    # id, parameters, error
     (
-        "complex dtype",
-        dict(dtype="complex64"),
-        Bad(ValueError, r"\bdtype\b", DTYPE, r"complex64"),
+        "unknown activation",
+        dict(activation="softplus"),
+        Bad(ValueError, r"\bactivation\b", r"one of \['identity'", r"'softplus'"),
     ),
     (
-        "complex dtype object",
-        dict(dtype=np.complex128),
-        Bad(ValueError, r"\bdtype\b", DTYPE, r"complex128"),
+        "unknown solver",
+        dict(solver="lbfgs"),
+        Bad(ValueError, r"\bsolver\b", r"one of \['sgd', 'adam'\]", r"'lbfgs'"),
     ),
     (
         "hidden size zero",
@@ -469,6 +472,7 @@ SETTINGS = [
         dict(learning_rate_init=-0.1),
         Bad(ValueError, r"\blearning_rate_init\b", r"\(0\.0, inf\]", r"-0\.1"),
     ),
+    *BACKEND_AND_DTYPE,
 ]
 
 
@@ -534,36 +538,11 @@ MLP_SETTINGS = [
         Bad(ValueError, r"\boutput_activation\b", r"one of \[", r"'gelu'"),
     ),
     (
-        "unknown backend",
-        dict(backend="tpu"),
-        Bad(xpnet.BackendError, r"\bbackend\b", r"choose one of numpy", r"'tpu'"),
-    ),
-    (
-        "unknown dtype",
-        dict(dtype="float16"),
-        Bad(ValueError, r"\bdtype\b", DTYPE, r"'float16'"),
-    ),
-    ("int dtype", dict(dtype="int32"), Bad(ValueError, r"\bdtype\b", DTYPE, r"int32")),
-    (
-        "int dtype object",
-        dict(dtype=np.int64),
-        Bad(ValueError, r"\bdtype\b", DTYPE, r"int64"),
-    ),
-    (
-        "complex dtype",
-        dict(dtype="complex128"),
-        Bad(ValueError, r"\bdtype\b", DTYPE, r"complex128"),
-    ),
-    (
-        "complex dtype object",
-        dict(dtype=np.complex64),
-        Bad(ValueError, r"\bdtype\b", DTYPE, r"complex64"),
-    ),
-    (
         "negative seed",
         dict(seed=-1),
         Bad(ValueError, r"\bseed\b", r"int in \[0, 2\*\*32\)", r"got -1"),
     ),
+    *BACKEND_AND_DTYPE,
 ]
 
 
