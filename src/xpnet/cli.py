@@ -121,6 +121,12 @@ def _add_backend(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--backend", default=None, help=BACKEND_HELP)
 
 
+def _add_dtype(parser: argparse.ArgumentParser, default: str, help: str) -> None:
+    parser.add_argument(
+        "--dtype", choices=["float32", "float64"], default=default, help=help
+    )
+
+
 def _add_parser(
     commands: argparse._SubParsersAction, name: str, summary: str, description: str
 ) -> argparse.ArgumentParser:
@@ -228,11 +234,8 @@ def _add_train(commands: argparse._SubParsersAction) -> None:
         help="seed of the split, the initial weights and the shuffles; the same seed "
         "gives the same metrics on every backend",
     )
-    parser.add_argument(
-        "--dtype",
-        choices=["float32", "float64"],
-        default="float32",
-        help="floating-point precision of the network and the maths",
+    _add_dtype(
+        parser, "float32", "floating-point precision of the network and the maths"
     )
     _add_backend(parser)
     parser.add_argument(
@@ -319,11 +322,10 @@ def _add_check_backends(commands: argparse._SubParsersAction) -> None:
         help=f"backends to check (default: {' '.join(DEFAULT_BACKENDS)}; those that "
         "cannot run here are listed, and only named ones make the exit code 3)",
     )
-    parser.add_argument(
-        "--dtype",
-        choices=["float32", "float64"],
-        default="float64",
-        help="precision of the checked runs (the reference is always float64)",
+    _add_dtype(
+        parser,
+        "float64",
+        "precision of the checked runs (the reference is always float64)",
     )
     parser.add_argument(
         "--steps", type=_positive_int, default=STEPS, help="SGD steps to take"
@@ -365,12 +367,7 @@ def _add_walkthrough(commands: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--seed", type=int, default=0, help="seed for a network other than the seed's"
     )
-    parser.add_argument(
-        "--dtype",
-        default="float64",
-        choices=["float32", "float64"],
-        help="floating-point precision",
-    )
+    _add_dtype(parser, "float64", "floating-point precision")
     _add_backend(parser)
     parser.set_defaults(run=_run_walkthrough)
 
