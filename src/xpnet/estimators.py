@@ -19,7 +19,7 @@ import numpy as np
 from . import labels as _labels
 from .backend import Array
 from .estimator_base import MLPBase
-from .validation import check_choice, host_matrix
+from .validation import check_choice, host_matrix, real_host
 
 
 class MLPClassifier(MLPBase):
@@ -207,19 +207,7 @@ class MLPRegressor(MLPBase):
             raise ValueError(
                 "this estimator requires y to be passed, but the target y is None"
             )
-        host = np.asarray(self._host_y(y))
-        if host.dtype.kind == "c":
-            raise ValueError(
-                f"y must hold real numbers; got dtype {host.dtype} (Complex data not "
-                "supported)"
-            )
-        if host.dtype.kind == "O":
-            try:
-                host = host.astype(np.float64)
-            except (TypeError, ValueError) as exc:
-                raise TypeError(
-                    f"y must hold real numbers; got objects: {exc}"
-                ) from None
+        host = real_host(np.asarray(self._host_y(y)), "y", convertible="O")
         if host.ndim == 1:
             host = host[:, None]
         return host_matrix(host, "y", n_rows=n_samples).astype(np.float64)

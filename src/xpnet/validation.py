@@ -198,24 +198,32 @@ def host_features(X: Any) -> np.ndarray:
             f"{host.shape}. Reshape your data with X.reshape(-1, 1) if it has a "
             "single feature or X.reshape(1, -1) if it is a single sample"
         )
-    if host.dtype.kind == "c":
-        raise ValueError(
-            f"X must hold real numbers; got dtype {host.dtype} (Complex data not "
-            "supported)"
-        )
-    if host.dtype.kind in "OUS":
-        try:
-            host = host.astype(np.float64)
-        except (TypeError, ValueError) as exc:
-            raise TypeError(
-                f"X must hold real numbers; got dtype {host.dtype}: {exc}"
-            ) from None
+    host = real_host(host, "X", convertible="OUS")
     if host.ndim == 2 and 0 in host.shape:
         which = "feature" if host.shape[1] == 0 else "sample"
         raise ValueError(
             f"X has 0 {which}(s) (shape={host.shape}) while a minimum of 1 is required."
         )
     return host
+
+
+def real_host(host: np.ndarray, name: str, convertible: str) -> np.ndarray:
+    """``host`` refused if complex (ValueError); arrays of the dtype kinds in
+    ``convertible`` (e.g. "O" objects, "US" strings) converted to float64, TypeError if
+    they do not convert (scikit-learn's errors)."""
+    if host.dtype.kind == "c":
+        raise ValueError(
+            f"{name} must hold real numbers; got dtype {host.dtype} (Complex data not "
+            "supported)"
+        )
+    if host.dtype.kind not in convertible:
+        return host
+    try:
+        return host.astype(np.float64)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(
+            f"{name} must hold real numbers; got dtype {host.dtype}: {exc}"
+        ) from None
 
 
 def check_random_state(random_state: Any, name: str = "random_state") -> None:
