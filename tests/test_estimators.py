@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import warnings
+from collections.abc import Iterator
 
 import numpy as np
 import pytest
@@ -27,11 +29,25 @@ def _data(kind, n_samples=53, n_features=5, seed=0):
     return X, y
 
 
+@contextlib.contextmanager
+def _ignoring_convergence() -> Iterator[None]:
+    """Neither xpnet's nor scikit-learn's ConvergenceWarning inside the block."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        warnings.simplefilter("ignore", sk_exceptions.ConvergenceWarning)
+        yield
+
+
+def _ours_and_theirs(kind: str, **params):
+    """xpnet's estimator in float64 and scikit-learn's, with the same parameters."""
+    name = "MLPRegressor" if kind == "regressor" else "MLPClassifier"
+    ours = getattr(xpnet, name)(dtype="float64", **params)
+    return ours, getattr(sklearn_nn, name)(**params)
+
+
 def _same_start(ours, theirs, X, y):
     """Fit both for one epoch, then give both scikit-learn's weights."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", sk_exceptions.ConvergenceWarning)
-        warnings.simplefilter("ignore", ConvergenceWarning)
+    with _ignoring_convergence():
         theirs.fit(X, y)
         ours.fit(X, y)
     for model in (ours, theirs):
@@ -71,15 +87,9 @@ def test_trajectory_matches_scikit_learn(kind, setting):
         random_state=0,
         **SETTINGS[setting],
     )
-    if kind == "regressor":
-        ours = MLPRegressor(dtype="float64", **common)
-        theirs = sklearn_nn.MLPRegressor(**common)
-    else:
-        ours = MLPClassifier(dtype="float64", **common)
-        theirs = sklearn_nn.MLPClassifier(**common)
+    ours, theirs = _ours_and_theirs(kind, **common)
     _same_start(ours, theirs, X, y)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", sk_exceptions.ConvergenceWarning)
+    with _ignoring_convergence():
         theirs.fit(X, y)
     with pytest.warns(ConvergenceWarning, match="maximum iterations"):
         ours.fit(X, y)
@@ -118,10 +128,7 @@ def test_stopping_rule_matches_scikit_learn():
         learning_rate="adaptive",
         random_state=0,
     )
-    ours, theirs = (
-        MLPRegressor(dtype="float64", **common),
-        sklearn_nn.MLPRegressor(**common),
-    )
+    ours, theirs = _ours_and_theirs("regressor", **common)
     _same_start(ours, theirs, X, y)
     ours.set_params(max_iter=500)
     theirs.set_params(max_iter=500)
@@ -148,8 +155,7 @@ def test_digits_accuracy():
     # threads, and on a small shared machine threads spinning cost 5-10x.
     from threadpoolctl import threadpool_limits
 
-    with warnings.catch_warnings(), threadpool_limits(1):
-        warnings.simplefilter("ignore", ConvergenceWarning)
+    with _ignoring_convergence(), threadpool_limits(1):
         model.fit(X_train, y_train)
     assert model.score(X_test, y_test) >= 0.96
 
@@ -169,9 +175,7 @@ def test_diabetes_r2_close_to_scikit_learn():
         max_iter=300,
         random_state=0,
     )
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        warnings.simplefilter("ignore", sk_exceptions.ConvergenceWarning)
+    with _ignoring_convergence():
         ours = MLPRegressor(**settings).fit(X_train, y_train)
         theirs = sklearn_nn.MLPRegressor(**settings).fit(X_train, y_train)
     ours_r2, theirs_r2 = ours.score(X_test, y_test), theirs.score(X_test, y_test)
@@ -195,8 +199,7 @@ def test_backends_agree_with_numpy(backend, kind):
         early_stopping=True,
         validation_fraction=0.2,
     )
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
+    with _ignoring_convergence():
         reference = cls(backend="numpy", **settings).fit(X, y)
         model = cls(backend=backend.name, **settings).fit(X, y)
     for mine, ref in zip(
@@ -234,8 +237,7 @@ def test_labels_of_any_type(labels):
     model = MLPClassifier(
         hidden_layer_sizes=(16,), max_iter=150, learning_rate_init=0.02, random_state=0
     )
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
+    with _ignoring_convergence():
         model.fit(X, y)
     np.testing.assert_array_equal(model.classes_, np.unique(labels))
     assert model.classes_.dtype == np.unique(labels).dtype
@@ -259,8 +261,7 @@ def test_multilabel_and_multioutput():
     reg = MLPRegressor(
         hidden_layer_sizes=(16,), max_iter=300, learning_rate_init=0.02, random_state=0
     )
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
+    with _ignoring_convergence():
         clf.fit(X, Y)
         reg.fit(X, X[:, :2] * 2.0)
     assert clf.out_activation_ == "logistic"
@@ -273,8 +274,7 @@ def test_multilabel_and_multioutput():
 
 def test_dtype_is_kept():
     X, y = _data("regressor", n_samples=30)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
+    with _ignoring_convergence():
         m32 = MLPRegressor(hidden_layer_sizes=(4,), max_iter=2).fit(X, y)
         m64 = MLPRegressor(hidden_layer_sizes=(4,), max_iter=2, dtype="float64").fit(
             X, y
@@ -326,8 +326,7 @@ def test_save_and_load_round_trip(tmp_path, labels):
     rng = np.random.default_rng(0)
     X = rng.normal(size=(30, 3))
     y = labels[rng.integers(0, len(labels), 30)]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
+    with _ignoring_convergence():
         model = MLPClassifier(hidden_layer_sizes=(4,), max_iter=3).fit(X, y)
     xpnet.save(model, tmp_path / "m.npz")
     loaded = xpnet.load(tmp_path / "m.npz", backend="array_api_strict")
@@ -345,8 +344,7 @@ def test_save_and_load_round_trip(tmp_path, labels):
 
 def test_regressor_round_trip_and_unfitted_save(tmp_path):
     X, y = _data("regressor", n_samples=30)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
+    with _ignoring_convergence():
         model = MLPRegressor(
             hidden_layer_sizes=(4,),
             max_iter=2,
