@@ -14,7 +14,7 @@ import pytest
 from helpers import assert_close
 
 import xpnet
-from xpnet import io
+from xpnet import array_file, io
 
 # ---------------------------------------------------------------- helpers
 
@@ -326,7 +326,7 @@ def test_absurd_sizes_are_refused_before_reading(tmp_path):
 
 
 def test_too_many_members_are_refused(tmp_path, monkeypatch):
-    monkeypatch.setattr(io, "MAX_MEMBERS", 3)
+    monkeypatch.setattr(array_file, "MAX_MEMBERS", 3)
     arrays = {f"a{i}": np.ones(1) for i in range(4)}
     assert_refused(write(tmp_path, npz_bytes(arrays, good_header())), "members")
 
