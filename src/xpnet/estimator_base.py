@@ -14,7 +14,6 @@ import os
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import array_api_compat
 import numpy as np
 
 from . import network
@@ -34,7 +33,13 @@ from .train import (
     stratified_split,
     train,
 )
-from .validation import check_hidden_sizes, check_matrix, host_features, host_matrix
+from .validation import (
+    check_hidden_sizes,
+    check_matrix,
+    host_features,
+    host_matrix,
+    is_non_numpy_array,
+)
 
 Callback = Callable[[Any, History], Any]
 
@@ -449,18 +454,12 @@ class MLPBase(EstimatorAPI):
 
     def _device_X(self, X: Any, backend: Backend, dtype: str, *, reset: bool) -> Array:
         """X checked (2-D, numeric, finite, feature count) and on the device."""
-        on_device = array_api_compat.is_array_api_obj(X) and not isinstance(
-            X, np.ndarray
-        )
-        if on_device:
+        if is_non_numpy_array(X):
             X = backend.device_array(X, "X")
-            shape = tuple(X.shape)
-        else:
-            X = host_features(X)
-            shape = X.shape
-        self._check_feature_count(shape, reset=reset)
-        if on_device:
+            self._check_feature_count(tuple(X.shape), reset=reset)
             return check_matrix(backend, X, "X", dtype)
+        X = host_features(X)
+        self._check_feature_count(X.shape, reset=reset)
         return backend.asarray(host_matrix(X, "X"), dtype)
 
     def _check_feature_count(self, shape: tuple[int, ...], *, reset: bool) -> None:
@@ -476,7 +475,7 @@ class MLPBase(EstimatorAPI):
 
     def _host_y(self, y: Any) -> Any:
         """y as host data: an array of this backend is copied back, others refused."""
-        if array_api_compat.is_array_api_obj(y) and not isinstance(y, np.ndarray):
+        if is_non_numpy_array(y):
             backend = get_backend(self.backend)
             return backend.to_numpy(backend.device_array(y, "y"))
         return y

@@ -24,6 +24,7 @@ from .validation import (
     check_positive,
     check_random_state,
     host_real,
+    is_non_numpy_array,
 )
 
 
@@ -244,7 +245,7 @@ class MLP:
         )
 
     def _targets(self, y: Any, n_samples: int) -> Array:
-        if array_api_compat.is_array_api_obj(y) and not isinstance(y, np.ndarray):
+        if is_non_numpy_array(y):
             y = self.backend.device_array(y, "y")  # refuses other libraries, devices
             if y.ndim == 1:
                 y = self.xp.reshape(y, (-1, 1))
@@ -296,9 +297,7 @@ def _host_params(backend: Backend, arrays: Any, name: str) -> list[np.ndarray]:
     host = []
     for layer, array in enumerate(arrays):
         argname = f"{name}[{layer}]"
-        if array_api_compat.is_array_api_obj(array) and not isinstance(
-            array, np.ndarray
-        ):
+        if is_non_numpy_array(array):
             array = backend.to_numpy(backend.device_array(array, argname))
         host.append(host_real(array, argname).astype(np.float64))
     return host

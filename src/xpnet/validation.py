@@ -72,7 +72,7 @@ def check_matrix(
     Host data (NumPy arrays, lists) is checked on the host, then copied over; arrays
     of the backend are checked where they are; other libraries' arrays are refused.
     """
-    if array_api_compat.is_array_api_obj(data) and not isinstance(data, np.ndarray):
+    if is_non_numpy_array(data):
         array = backend.device_array(data, name)
         xp = backend.xp
         if not xp.isdtype(array.dtype, ("real floating", "integral", "bool")):
@@ -179,6 +179,12 @@ def check_int(value: Any, name: str, expected: str) -> None:
         raise TypeError(f"{name} must be {expected}; got {value!r}")
     if value < 1:
         raise ValueError(f"{name} must be {expected}; got {value!r}")
+
+
+def is_non_numpy_array(data: Any) -> bool:
+    """Whether ``data`` is an array of a library other than NumPy (a device array);
+    NumPy arrays, lists and scalars are host data."""
+    return array_api_compat.is_array_api_obj(data) and not isinstance(data, np.ndarray)
 
 
 def host_features(X: Any) -> np.ndarray:
