@@ -218,6 +218,7 @@ class MLPBase(EstimatorAPI):
         checkpoint_every: int | None = None,
         resume_from: Any = None,
     ) -> MLPBase:
+        """``fit`` and ``partial_fit``: set up a :class:`Run` and train it."""
         settings = checked_settings(self)
         settings.incremental = incremental
         backend, dtype = get_backend(self.backend), check_dtype(self.dtype)
@@ -267,6 +268,25 @@ class MLPBase(EstimatorAPI):
             from .checkpoint import restore_run
 
             restore_run(saved, run)
+        self._add_hooks(run, callbacks, checkpoint, checkpoint_every, rng_split)
+        try:
+            train(run)
+        except DivergenceError:
+            self._optimizer = None  # its state holds the non-finite steps
+            raise
+        finally:
+            self._store(run)
+        return self
+
+    def _add_hooks(
+        self,
+        run: Run,
+        callbacks: Sequence[Callback] | None,
+        checkpoint: Any,
+        checkpoint_every: int | None,
+        rng_split: dict[str, Any],
+    ) -> None:
+        """The run's epoch callback and checkpoint writer, where asked for."""
         if callbacks:
             run.on_epoch_end = self._callback_runner(list(callbacks), run)
         if checkpoint is not None:
@@ -276,14 +296,6 @@ class MLPBase(EstimatorAPI):
             run.checkpoint_every = checked_every(
                 checkpoint_every, run.X.shape[0], run.settings.batch_size
             )
-        try:
-            train(run)
-        except DivergenceError:
-            self._optimizer = None  # its state holds the non-finite steps
-            raise
-        finally:
-            self._store(run)
-        return self
 
     def _hold_out(self, run: Run, rng: np.random.Generator, Y_host: np.ndarray):
         """Split a validation set off the run's data; set up scoring, best weights."""
