@@ -356,7 +356,7 @@ def run_prediction(args: argparse.Namespace) -> int:
         _write_csv(sys.stdout, header, values)
         report = sys.stderr
     if data.y is not None:
-        metric = "accuracy" if is_classifier else "R^2"
+        metric = _metric("classification" if is_classifier else "regression")
         score = model.score(data.X, data.y)
         print(f"{metric} against {data.target_name}: {score:.4f}", file=report)
     return 0

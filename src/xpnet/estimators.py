@@ -3,7 +3,8 @@
 Parameters, attributes and solvers follow ``sklearn.neural_network`` (``sgd`` and
 ``adam``; scikit-learn's update rules, schedules, L2 form and stopping rules), plus
 ``backend`` and ``dtype``. scikit-learn is not needed: ``get_params``/``set_params``
-are written here and ``__sklearn_tags__`` imports it only when scikit-learn asks.
+are written in :mod:`xpnet.estimator_api` and ``__sklearn_tags__`` imports it only
+when scikit-learn asks.
 
 What the two share (the fit driver, prediction, state) is
 :class:`xpnet.estimator_base.MLPBase`; this module holds what differs: targets,
