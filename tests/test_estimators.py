@@ -358,3 +358,14 @@ def test_regressor_round_trip_and_unfitted_save(tmp_path):
     np.testing.assert_array_equal(loaded.predict(X), model.predict(X))
     with pytest.raises(xpnet.NotFittedError, match="unfitted"):
         xpnet.save(MLPRegressor(), tmp_path / "u.npz")
+
+
+def test_warm_start_with_emptied_coefs_names_the_problem():
+    X = np.random.default_rng(0).normal(size=(20, 3))
+    model = xpnet.MLPRegressor(hidden_layer_sizes=(4,), max_iter=1, warm_start=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", xpnet.ConvergenceWarning)
+        model.fit(X, X.sum(axis=1))
+    model.coefs_ = []
+    with pytest.raises(ValueError, match=r"coefs_ must hold one .* array per layer"):
+        model.fit(X, X.sum(axis=1))

@@ -140,6 +140,11 @@ class MLPBase(EstimatorAPI):
     @property
     def n_outputs_(self) -> int:
         """Width of the output layer."""
+        if not len(self.coefs_):
+            raise ValueError(
+                "coefs_ must hold one (fan_in, fan_out) array per layer; got an "
+                "empty list"
+            )
         return int(np.shape(self.coefs_[-1])[-1])
 
     # ---- fitting ---------------------------------------------------------------------
