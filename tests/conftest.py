@@ -47,6 +47,13 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         )
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # `-m backend` selects the tests that run on an array backend (ci/gpu-check).
+    for item in items:
+        if "backend" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.backend)
+
+
 @pytest.fixture
 def backend(request: pytest.FixtureRequest) -> xpnet.Backend:
     """A ready Backend; skipped, with the reason, where it cannot run here."""

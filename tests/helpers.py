@@ -40,3 +40,24 @@ def one_hot_data(n_samples=16, n_features=4, n_classes=3, seed=0):
     X = rng.normal(size=(n_samples, n_features))
     labels = rng.integers(0, n_classes, size=n_samples)
     return X, np.eye(n_classes)[labels]
+
+
+def central_differences(loss, arrays, h=1e-6):
+    """d loss() / d a for each host array a in ``arrays``, by central differences.
+
+    ``loss`` takes no arguments and reads ``arrays``, which are perturbed in place one
+    entry at a time and restored.
+    """
+    grads = []
+    for array in arrays:
+        grad = np.zeros_like(array)
+        for index in np.ndindex(array.shape):
+            old = array[index]
+            array[index] = old + h
+            up = loss()
+            array[index] = old - h
+            down = loss()
+            array[index] = old
+            grad[index] = (up - down) / (2 * h)
+        grads.append(grad)
+    return grads

@@ -4,7 +4,16 @@ array-api-strict.
 """
 
 from .backend import Backend, BackendError, get_backend
+from .io import ModelFileError, load, save
 from .mlp import MLP
 
-__all__ = ["MLP", "Backend", "BackendError", "get_backend"]
+__all__ = [
+    "MLP",
+    "Backend",
+    "BackendError",
+    "ModelFileError",
+    "get_backend",
+    "load",
+    "save",
+]
 __version__ = "0.1.0"

@@ -15,6 +15,7 @@ from . import network
 from .activations import Activation, get_activation
 from .backend import Array, Backend, check_dtype, get_backend
 from .init import initial_params
+from .io import check_config, layer_parameters, parameter_arrays
 from .losses import check_loss
 from .validation import check_layer_sizes, check_matrix, check_positive
 
@@ -189,6 +190,44 @@ class MLP:
         if self.biases is None:
             return None
         return [np.array(self.backend.to_numpy(b)) for b in self.biases]
+
+    def _export(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        """Configuration and host parameters for :func:`xpnet.save`."""
+        config = {
+            "kind": "MLP",
+            "layer_sizes": [int(size) for size in self.layer_sizes],
+            "activations": [activation.name for activation in self.activations],
+            "bias": self.biases is not None,
+            "dtype": self.dtype,
+        }
+        return config, parameter_arrays(self.get_weights(), self.get_biases())
+
+    @classmethod
+    def _import(
+        cls, config: dict[str, Any], arrays: dict[str, np.ndarray], backend: Backend
+    ) -> MLP:
+        """The network :meth:`_export` described, on ``backend``; ValueError or
+        TypeError naming the problem when config and arrays do not fit together."""
+        check_config(config, ("kind", "layer_sizes", "activations", "bias", "dtype"))
+        sizes = check_layer_sizes(config["layer_sizes"])
+        names, bias, dtype = config["activations"], config["bias"], config["dtype"]
+        if not isinstance(names, list) or len(names) != len(sizes) - 1:
+            raise ValueError(
+                f"activations must be a list of {len(sizes) - 1} names, one per "
+                f"layer; got {names!r}"
+            )
+        if not all(isinstance(name, str) for name in names):
+            raise TypeError(f"activations must be names; got {names!r}")
+        if not isinstance(bias, bool):
+            raise TypeError(f"bias must be true or false; got {bias!r}")
+        if not isinstance(dtype, str):
+            raise TypeError(f"dtype must be a name; got {dtype!r}")
+        dtype = check_dtype(dtype)
+        acts = [get_activation(name) for name in names]
+        weights, biases = layer_parameters(arrays, sizes, bias, dtype)
+        net = cls.__new__(cls)
+        net._setup(weights, biases, acts, dtype, backend)
+        return net
 
     def _inputs(self, X: Any) -> Array:
         return check_matrix(

@@ -1,0 +1,117 @@
+"""Activations and losses: values against their definitions, stability at |z| = 1000."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from xpnet.activations import ACTIVATIONS, get_activation
+from xpnet.losses import check_loss, loss_value, output_delta
+
+Z = np.array([[-1000.0, -3.0, -0.5, 0.0, 0.5, 3.0, 1000.0]])
+
+REFERENCE = {
+    "identity": lambda z: z,
+    "sigmoid": lambda z: 0.5 * (1 + np.tanh(z / 2)),  # an independent formula
+    "tanh": np.tanh,
+    "relu": lambda z: np.maximum(z, 0),
+    "softmax": lambda z: (
+        np.exp(z - z.max(1, keepdims=True))
+        / np.exp(z - z.max(1, keepdims=True)).sum(1, keepdims=True)
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(ACTIVATIONS))
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_forward_matches_definition_and_stays_finite(backend, name, dtype):
+    act = get_activation(name)
+    a = backend.to_numpy(act.forward(backend.xp, backend.asarray(Z, dtype)))
+    assert a.dtype == np.dtype(dtype)
+    assert np.isfinite(a).all()
+    expected = REFERENCE[name](Z)
+    np.testing.assert_allclose(a, expected, rtol=1e-6, atol=1e-30)
+
+
+@pytest.mark.parametrize("name", sorted(ACTIVATIONS))
+def test_backward_is_the_jacobian_product(backend, name):
+    """backward(a, g) equals g @ J with J from central differences of forward."""
+    rng = np.random.default_rng(1)
+    z = rng.normal(size=(1, 5))
+    g = rng.normal(size=(1, 5))
+    act = get_activation(name)
+
+    def f(v):
+        return backend.to_numpy(act.forward(backend.xp, backend.asarray(v, "float64")))
+
+    h = 1e-6
+    jac = np.stack([(f(z + h * e) - f(z - h * e))[0] / (2 * h) for e in np.eye(5)])
+    a = act.forward(backend.xp, backend.asarray(z, "float64"))
+    grad = backend.asarray(g.copy(), "float64")  # backward may overwrite it
+    got = backend.to_numpy(act.backward(backend.xp, a, grad))
+    np.testing.assert_allclose(got[0], jac @ g[0], rtol=1e-6, atol=1e-9)
+
+
+def test_logistic_is_an_alias():
+    assert get_activation("logistic") is get_activation("sigmoid")
+
+
+def test_unknown_activation_names_choices():
+    with pytest.raises(
+        ValueError, match=r"activation must be one of .*'relu'.*'swish'"
+    ):
+        get_activation("swish")
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_squared_error_is_half_mean_of_sums(backend, dtype):
+    rng = np.random.default_rng(0)
+    y_pred, y = rng.normal(size=(6, 3)), rng.normal(size=(6, 3))
+    out = get_activation("identity")
+    value = loss_value(
+        backend.xp,
+        "squared_error",
+        out,
+        backend.asarray(y_pred, dtype),
+        backend.asarray(y, dtype),
+    )
+    expected = 0.5 * ((y_pred - y) ** 2).sum(axis=1).mean()
+    assert float(value) == pytest.approx(expected, rel=1e-6)
+
+
+@pytest.mark.parametrize("output", ["softmax", "sigmoid"])
+def test_log_loss_stable_at_saturation(backend, output):
+    """Saturated, wrong predictions give a large finite loss, never inf or nan."""
+    act = get_activation(output)
+    z = np.array([[1000.0, -1000.0], [-1000.0, 1000.0]])
+    y = np.array([[0.0, 1.0], [1.0, 0.0]])  # every prediction confidently wrong
+    for dtype in ("float32", "float64"):
+        p = act.forward(backend.xp, backend.asarray(z, dtype))
+        value = float(
+            loss_value(backend.xp, "log_loss", act, p, backend.asarray(y, dtype))
+        )
+        eps = np.finfo(dtype).eps
+        assert np.isfinite(value) and value >= -np.log(eps) * 0.99
+        delta = output_delta(backend.xp, "log_loss", act, p, backend.asarray(y, dtype))
+        assert np.isfinite(backend.to_numpy(delta)).all()
+
+
+def test_log_loss_values_match_definitions():
+    import xpnet
+
+    backend = xpnet.get_backend("numpy")
+    p = np.array([[0.2, 0.8], [0.6, 0.4]])
+    y = np.array([[0.0, 1.0], [1.0, 0.0]])
+    softmax = get_activation("softmax")
+    value = float(loss_value(backend.xp, "log_loss", softmax, p, y))
+    assert value == pytest.approx(-(np.log(0.8) + np.log(0.6)) / 2)
+    sigmoid = get_activation("sigmoid")
+    binary = float(loss_value(backend.xp, "log_loss", sigmoid, p[:, :1], y[:, :1]))
+    assert binary == pytest.approx(-(np.log(1 - 0.2) + np.log(0.6)) / 2)
+
+
+def test_log_loss_needs_probability_output():
+    with pytest.raises(ValueError, match=r"log_loss' needs output_activation"):
+        check_loss("log_loss", get_activation("identity"))
+    with pytest.raises(ValueError, match=r"loss must be one of"):
+        check_loss("hinge", get_activation("identity"))

@@ -1,0 +1,190 @@
+"""The backprop maths: gradients against central finite differences, and the same
+SGD steps on every backend against a float64 NumPy reference."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+from helpers import RTOL, central_differences, one_hot_data, regression_data
+
+import xpnet
+from xpnet import network
+from xpnet.activations import get_activation
+
+HIDDEN = ["identity", "sigmoid", "tanh", "relu"]
+# (output activation, loss) pairs: the canonical ones and others through the Jacobian.
+OUTPUT_LOSS = [
+    ("identity", "squared_error"),
+    ("sigmoid", "squared_error"),
+    ("tanh", "squared_error"),
+    ("softmax", "squared_error"),
+    ("softmax", "log_loss"),
+    ("sigmoid", "log_loss"),
+]
+
+
+def _problem(depth: int, output: str, loss: str, seed: int = 0):
+    """Sizes, host X and y fitting the output activation and loss."""
+    sizes = [3] + [4, 3, 5][: depth - 1] + [3]
+    X, y = regression_data(n_samples=5, n_features=3, n_outputs=3, seed=seed)
+    if loss == "log_loss" and output == "softmax":
+        _, y = one_hot_data(n_samples=5, n_features=3, n_classes=3, seed=seed)
+    elif loss == "log_loss":  # multilabel 0/1 targets
+        y = (y > 0).astype(float)
+    return sizes, X, y
+
+
+def _finite_difference(net_args, weights, biases, X, y, loss):
+    """Central differences of the loss for every weight and bias (float64, host)."""
+
+    def loss_at():
+        net = xpnet.MLP.from_weights(weights, biases, dtype="float64", **net_args)
+        return net.loss_and_gradients(X, y, loss)[0]
+
+    fd_w = central_differences(loss_at, weights)
+    return fd_w, (None if biases is None else central_differences(loss_at, biases))
+
+
+# Depth 1 has no hidden layer, so one hidden activation covers it.
+GRADIENT_CASES = [
+    (depth, hidden)
+    for depth in (1, 2, 3, 4)
+    for hidden in (HIDDEN[:1] if depth == 1 else HIDDEN)
+]
+
+
+@pytest.mark.parametrize(("depth", "hidden"), GRADIENT_CASES)
+@pytest.mark.parametrize("bias", [True, False])
+@pytest.mark.parametrize(("output", "loss"), OUTPUT_LOSS)
+def test_gradients_match_finite_differences(depth, hidden, bias, output, loss):
+    sizes, X, y = _problem(depth, output, loss)
+    init = xpnet.MLP(
+        sizes,
+        hidden_activation=hidden,
+        output_activation=output,
+        bias=bias,
+        dtype="float64",
+        seed=3,
+    )
+    weights, biases = init.get_weights(), init.get_biases()
+    if bias:  # non-zero biases exercise their gradients fully
+        biases = [b + 0.1 for b in biases]
+    args = {"hidden_activation": hidden, "output_activation": output}
+    net = xpnet.MLP.from_weights(weights, biases, dtype="float64", **args)
+    _, w_grads, b_grads = net.loss_and_gradients(X, y, loss)
+    fd_w, fd_b = _finite_difference(args, weights, biases, X, y, loss)
+    for got, want in zip(w_grads, fd_w, strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-8)
+    assert (b_grads is None) == (not bias)
+    for got, want in zip(b_grads or [], fd_b or [], strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-8)
+
+
+def _sgd_run(backend, dtype, hidden, output, loss, steps=20, lr=0.1):
+    sizes, X, y = _problem(3, output, loss, seed=1)
+    net = xpnet.MLP(
+        sizes,
+        hidden_activation=hidden,
+        output_activation=output,
+        dtype=dtype,
+        backend=backend,
+        seed=7,
+    )
+    losses = []
+    for _ in range(steps):
+        value, w_grads, b_grads = net.loss_and_gradients(X, y, loss)
+        losses.append(value)
+        net.sgd_step(w_grads, b_grads, lr)
+    last = net.loss_and_gradients(X, y, loss)
+    return losses, net.get_weights() + net.get_biases(), last[1]
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize(
+    ("hidden", "output", "loss"),
+    [
+        ("sigmoid", "identity", "squared_error"),
+        ("relu", "softmax", "log_loss"),
+        ("tanh", "sigmoid", "log_loss"),
+    ],
+)
+def test_twenty_sgd_steps_match_numpy_float64(backend, dtype, hidden, output, loss):
+    ref_losses, ref_params, ref_grads = _sgd_run(
+        "numpy", "float64", hidden, output, loss
+    )
+    losses, params, grads = _sgd_run(backend, dtype, hidden, output, loss)
+    rtol = RTOL[dtype]
+    np.testing.assert_allclose(losses, ref_losses, rtol=rtol)
+    for got, want in itertools.chain(
+        zip(params, ref_params, strict=True),
+        zip([backend.to_numpy(g) for g in grads], ref_grads, strict=True),
+    ):
+        assert got.dtype == np.dtype(dtype)
+        np.testing.assert_allclose(got, want, rtol=rtol, atol=rtol * np.abs(want).max())
+    assert losses[-1] < losses[0]  # the steps did train
+
+
+def test_forward_keeps_inputs_and_outputs(backend):
+    X, _ = regression_data(n_samples=4, n_features=3)
+    net = xpnet.MLP([3, 5, 2], hidden_activation="tanh", seed=0, backend=backend)
+    xp = backend.xp
+    trace = network.forward(
+        xp,
+        net.weights,
+        net.biases,
+        net.activations,
+        backend.asarray(X, "float32"),
+        keep_inputs=True,
+    )
+    assert [tuple(a.shape) for a in trace.outputs] == [(4, 3), (4, 5), (4, 2)]
+    assert [tuple(z.shape) for z in trace.inputs] == [(4, 5), (4, 2)]
+    np.testing.assert_allclose(
+        backend.to_numpy(trace.outputs[1]),
+        np.tanh(backend.to_numpy(trace.inputs[0])),
+        rtol=1e-6,
+    )
+    np.testing.assert_array_equal(
+        backend.to_numpy(trace.outputs[-1]), backend.to_numpy(net.forward(X))
+    )
+
+
+def test_identity_network_is_linear_regression_gradient():
+    """A 1-layer linear net's gradient is the textbook X^T (XW + b - y) / n."""
+    X, y = regression_data(n_samples=7, n_features=3, n_outputs=2)
+    rng = np.random.default_rng(2)
+    W, b = rng.normal(size=(3, 2)), rng.normal(size=2)
+    net = xpnet.MLP.from_weights(
+        [W], [b], output_activation="identity", dtype="float64"
+    )
+    loss, w_grads, b_grads = net.loss_and_gradients(X, y)
+    residual = X @ W + b - y
+    assert loss == pytest.approx(0.5 * (residual**2).sum() / 7)
+    np.testing.assert_allclose(w_grads[0], X.T @ residual / 7)
+    np.testing.assert_allclose(b_grads[0], residual.mean(axis=0))
+
+
+@pytest.mark.parametrize("name", ["sigmoid", "softmax", "tanh", "relu"])
+def test_extreme_inputs_stay_finite_through_a_network(backend, name):
+    """|z| around 1000 in every layer: no overflow warning, no inf or nan."""
+    output = "softmax" if name == "softmax" else "sigmoid"
+    W = [np.full((2, 3), 500.0), np.full((3, 2), 500.0) * np.array([1.0, -1.0])]
+    net = xpnet.MLP.from_weights(
+        W,
+        hidden_activation="identity" if name == "softmax" else name,
+        output_activation=output,
+        dtype="float32",
+        backend=backend,
+    )
+    X = np.array([[1.0, 1.0], [-1.0, -1.0]])
+    y = np.array([[1.0, 0.0], [0.0, 1.0]])
+    loss, w_grads, b_grads = net.loss_and_gradients(X, y, "log_loss")
+    assert np.isfinite(loss)
+    for g in w_grads:
+        assert np.isfinite(backend.to_numpy(g)).all()
+    assert np.isfinite(backend.to_numpy(net.forward(X))).all()
+
+
+def test_activation_objects_are_shared():
+    assert get_activation("relu") is get_activation("relu")
