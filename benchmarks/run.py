@@ -443,7 +443,20 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument(
         "--only", action="append", choices=SECTIONS, help="run these sections only"
     )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        help="limit BLAS/OpenMP (threadpoolctl) and torch to this many threads",
+    )
     args = parser.parse_args(argv)
+    if args.threads:
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(args.threads)  # stays in force for the whole run
+        if cont.has_module("torch"):
+            import torch
+
+            torch.set_num_threads(args.threads)
     mode_name = "tiny" if args.tiny else "quick" if args.quick else "full"
     mode = MODES[mode_name]
     out_dir = Path(args.out)
@@ -470,6 +483,7 @@ def main(argv: list[str] | None = None) -> dict:
         "date_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "machine": info,
         "square_gemm_gflops": square,
+        "threads_limit": args.threads,
         "training": {},
     }
     started = time.perf_counter()
