@@ -4,14 +4,23 @@ array-api-strict.
 """
 
 from .backend import Backend, BackendError, get_backend
+from .estimators import MLPClassifier, MLPRegressor, NotFittedError
 from .io import ModelFileError, load, save
 from .mlp import MLP
+from .train import ConvergenceWarning, DeviceMemoryError, DivergenceError, History
 
 __all__ = [
     "MLP",
     "Backend",
     "BackendError",
+    "ConvergenceWarning",
+    "DeviceMemoryError",
+    "DivergenceError",
+    "History",
+    "MLPClassifier",
+    "MLPRegressor",
     "ModelFileError",
+    "NotFittedError",
     "get_backend",
     "load",
     "save",

@@ -1,0 +1,190 @@
+"""Optimizers with scikit-learn's update rules: SGD (momentum, Nesterov), Adam.
+
+An optimizer holds one state array per parameter and updates the caller's list of
+parameters in place, ``params[i] += update`` (rebinding the list slot, so immutable
+arrays such as JAX's work too). ``step`` is the base class's; each optimizer overrides
+only ``_update(i, grad)``, which returns the update for parameter ``i``. The gradients
+handed to ``step`` belong to the optimizer afterwards: it may overwrite them.
+
+Rounding matches scikit-learn's ``_stochastic_optimizers.py`` operation for operation,
+so the same gradients give the same parameters to the last bit in float64.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+Array = Any
+
+SCHEDULES = ("constant", "invscaling", "adaptive")
+MIN_ADAPTIVE_LR = 1e-6
+"""``adaptive`` stops training once the learning rate is at or below this."""
+
+
+class Optimizer:
+    """The shared loop: ``step`` applies ``_update`` to every parameter in place.
+
+    Parameters
+    ----------
+    params : list of arrays
+        The parameters (weights then biases); only their shapes and dtypes are read
+        here, to create the state.
+    learning_rate_init : float
+    """
+
+    kind = "base"
+    state_names: tuple[str, ...] = ()
+
+    def __init__(self, xp: Any, params: list[Array], learning_rate_init: float) -> None:
+        self.xp = xp
+        self.learning_rate_init = float(learning_rate_init)
+        self.learning_rate = float(learning_rate_init)
+        self.state: dict[str, list[Array]] = {
+            name: [xp.zeros_like(p) for p in params] for name in self.state_names
+        }
+
+    def step(self, params: list[Array], grads: list[Array]) -> None:
+        """Update every ``params[i]`` in place with its gradient ``grads[i]``."""
+        self._begin_step()
+        update = self._update
+        for i, grad in enumerate(grads):
+            params[i] += update(i, grad)
+
+    def _begin_step(self) -> None:
+        """Per-step scalar bookkeeping, before any parameter moves."""
+
+    def _update(self, i: int, grad: Array) -> Array:
+        raise NotImplementedError
+
+    def iteration_ends(self, time_step: int) -> None:
+        """End of an epoch; ``time_step`` counts the samples seen so far."""
+
+    def trigger_stopping(self) -> tuple[bool, str]:
+        """No improvement for too long: (stop?, what was done, for verbose output)."""
+        return True, "Stopping."
+
+    def scalars(self) -> dict[str, float | int]:
+        """The scalar state (for checkpoints)."""
+        return {"learning_rate": self.learning_rate}
+
+    def load(self, scalars: dict[str, Any], state: dict[str, list[Array]]) -> None:
+        """Restore ``scalars`` and ``state`` (arrays already on the device)."""
+        for name, value in scalars.items():
+            setattr(self, name, value)
+        for name in self.state_names:
+            self.state[name] = list(state[name])
+
+
+class SGD(Optimizer):
+    """Stochastic gradient descent with (Nesterov) momentum and a learning-rate
+    schedule.
+
+    ``velocity = momentum * velocity - lr * grad``; the update is the velocity, or with
+    Nesterov ``momentum * velocity - lr * grad`` once more. Schedules: ``constant``;
+    ``invscaling``, ``lr = learning_rate_init / (t + 1) ** power_t`` after each epoch
+    with ``t`` the samples seen; ``adaptive``, divide by 5 when progress stalls.
+    """
+
+    kind = "sgd"
+    state_names = ("velocities",)
+
+    def __init__(
+        self,
+        xp: Any,
+        params: list[Array],
+        learning_rate_init: float = 0.1,
+        lr_schedule: str = "constant",
+        momentum: float = 0.9,
+        nesterov: bool = True,
+        power_t: float = 0.5,
+    ) -> None:
+        super().__init__(xp, params, learning_rate_init)
+        self.lr_schedule = lr_schedule
+        self.momentum = float(momentum)
+        self.nesterov = bool(nesterov)
+        self.power_t = float(power_t)
+
+    def _update(self, i: int, grad: Array) -> Array:
+        velocities = self.state["velocities"]
+        grad *= self.learning_rate  # lr * grad, the term both formulas share
+        velocity = velocities[i]
+        velocity *= self.momentum
+        velocity -= grad
+        velocities[i] = velocity
+        if not self.nesterov:
+            return velocity
+        update = velocity * self.momentum
+        update -= grad
+        return update
+
+    def iteration_ends(self, time_step: int) -> None:
+        if self.lr_schedule == "invscaling":
+            self.learning_rate = self.learning_rate_init / (time_step + 1) ** (
+                self.power_t
+            )
+
+    def trigger_stopping(self) -> tuple[bool, str]:
+        if self.lr_schedule != "adaptive":
+            return True, "Stopping."
+        if self.learning_rate <= MIN_ADAPTIVE_LR:
+            return True, "Learning rate too small. Stopping."
+        self.learning_rate /= 5.0
+        return False, f"Setting learning rate to {self.learning_rate:f}"
+
+
+class Adam(Optimizer):
+    """Adam (Kingma and Ba), with scikit-learn's bias correction folded into the rate.
+
+    ``m = b1 m + (1 - b1) g``, ``v = b2 v + (1 - b2) g**2``,
+    ``update = -lr_t m / (sqrt(v) + eps)`` with
+    ``lr_t = lr * sqrt(1 - b2**t) / (1 - b1**t)``.
+    """
+
+    kind = "adam"
+    state_names = ("ms", "vs")
+
+    def __init__(
+        self,
+        xp: Any,
+        params: list[Array],
+        learning_rate_init: float = 0.001,
+        beta_1: float = 0.9,
+        beta_2: float = 0.999,
+        epsilon: float = 1e-8,
+    ) -> None:
+        super().__init__(xp, params, learning_rate_init)
+        self.beta_1 = float(beta_1)
+        self.beta_2 = float(beta_2)
+        self.epsilon = float(epsilon)
+        self.t = 0
+
+    def _begin_step(self) -> None:
+        self.t += 1
+        self.learning_rate = (
+            self.learning_rate_init
+            * math.sqrt(1 - self.beta_2**self.t)
+            / (1 - self.beta_1**self.t)
+        )
+
+    def _update(self, i: int, grad: Array) -> Array:
+        ms, vs = self.state["ms"], self.state["vs"]
+        m, v = ms[i], vs[i]
+        m *= self.beta_1
+        m += (1 - self.beta_1) * grad
+        v *= self.beta_2
+        grad *= grad
+        grad *= 1 - self.beta_2
+        v += grad
+        ms[i], vs[i] = m, v
+        denominator = self.xp.sqrt(v)
+        denominator += self.epsilon
+        update = m * -self.learning_rate
+        update /= denominator
+        return update
+
+    def scalars(self) -> dict[str, float | int]:
+        return {"learning_rate": self.learning_rate, "t": self.t}
+
+
+OPTIMIZERS: dict[str, type[Optimizer]] = {"sgd": SGD, "adam": Adam}

@@ -1,0 +1,448 @@
+"""The training loop: minibatch epochs on the device, scikit-learn's stopping rules.
+
+The data is on the device before the loop starts. Each epoch draws a permutation on the
+host (a seeded NumPy Generator), gathers the shuffled data once with ``xp.take`` and
+slices the batches from it. The epoch's loss is summed on the device and read once per
+epoch, so no step waits for the device.
+
+Faults lose nothing: a NaN or inf loss raises :class:`DivergenceError` and leaves the
+weights of the last good epoch; ``KeyboardInterrupt`` (Ctrl-C is held until the
+running step ends) leaves the weights and history of the last completed step and is
+re-raised; running out of device memory raises :class:`DeviceMemoryError` naming the
+batch and data sizes.
+"""
+
+from __future__ import annotations
+
+import math
+import signal
+import sys
+import threading
+import warnings
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from . import network
+from .activations import Activation
+from .backend import Array, Backend
+from .optim import Optimizer
+
+
+class ConvergenceWarning(UserWarning):
+    """Training stopped at ``max_iter`` epochs before the loss stopped improving."""
+
+
+class DivergenceError(FloatingPointError):
+    """The loss became NaN or inf; the model keeps the last good epoch's weights."""
+
+
+class DeviceMemoryError(MemoryError):
+    """The device ran out of memory; the message names the batch and data sizes."""
+
+
+@dataclass
+class History:
+    """What training has recorded, in scikit-learn's terms.
+
+    Attributes
+    ----------
+    loss_curve : list of float
+        Training loss (with the L2 term) of every epoch.
+    validation_scores : list of float or None
+        Validation score of every epoch, with early stopping.
+    best_loss : float or None
+        Lowest training loss (None with early stopping).
+    best_validation_score : float or None
+        Highest validation score (None without early stopping).
+    no_improvement_count : int
+        Epochs in a row without an improvement by more than ``tol``.
+    n_iter : int
+        Epochs run by the current ``fit`` (reset by each ``fit``).
+    t : int
+        Samples seen since the weights were initialised.
+    """
+
+    loss_curve: list[float] = field(default_factory=list)
+    validation_scores: list[float] | None = None
+    best_loss: float | None = math.inf
+    best_validation_score: float | None = None
+    no_improvement_count: int = 0
+    n_iter: int = 0
+    t: int = 0
+
+    @classmethod
+    def fresh(cls, early_stopping: bool) -> History:
+        """The history of an unfitted model."""
+        if early_stopping:
+            return cls(
+                validation_scores=[], best_loss=None, best_validation_score=-math.inf
+            )
+        return cls()
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-able dict (infinities as strings)."""
+        return {k: _json_float(v) for k, v in asdict(self).items()}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> History:
+        """The inverse of :meth:`to_json`."""
+        return cls(**{k: _from_json_float(v) for k, v in data.items()})
+
+
+def _json_float(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return repr(value)
+    if isinstance(value, list):
+        return [_json_float(v) for v in value]
+    return value
+
+
+def _from_json_float(value: Any) -> Any:
+    if isinstance(value, str):
+        return float(value)
+    if isinstance(value, list):
+        return [_from_json_float(v) for v in value]
+    return value
+
+
+@dataclass
+class Position:
+    """Where the current epoch stands (what a mid-epoch checkpoint must hold).
+
+    ``rng_state`` is the host generator's state before this epoch's permutation,
+    ``step`` the batches done in this epoch, ``epoch_loss`` their summed loss.
+    """
+
+    step: int = 0
+    epoch_loss: float = 0.0
+    rng_state: dict[str, Any] | None = None
+
+
+@dataclass
+class Settings:
+    """The loop's settings, already validated (scikit-learn's meanings)."""
+
+    batch_size: int
+    max_iter: int
+    shuffle: bool
+    tol: float
+    n_iter_no_change: float
+    alpha: float
+    incremental: bool = False
+    verbose: bool = False
+
+
+@dataclass
+class Run:
+    """Everything one training run works on.
+
+    ``params`` is weights then biases, on the device; the loop updates it in place and
+    on any exit it holds the weights the model keeps. ``validate(params)`` returns the
+    validation score (early stopping only). ``on_epoch_end(history)`` returns True to
+    stop. ``checkpoint(run)`` is called every ``checkpoint_every`` steps.
+    """
+
+    backend: Backend
+    activations: list[Activation]
+    loss: str
+    loss_scale: float
+    params: list[Array]
+    optimizer: Optimizer
+    X: Array
+    Y: Array
+    settings: Settings
+    history: History
+    rng: np.random.Generator
+    validate: Callable[[list[Array]], float] | None = None
+    on_epoch_end: Callable[[History], bool] | None = None
+    checkpoint: Callable[[Run], None] | None = None
+    checkpoint_every: int = 0
+    position: Position = field(default_factory=Position)
+    best_params: list[Array] | None = None
+    steps: int = 0
+
+    @property
+    def n_layers(self) -> int:
+        """Number of weight matrices."""
+        return len(self.activations)
+
+
+def batch_size_for(batch_size: int | str, n_samples: int) -> int:
+    """scikit-learn's rule: ``"auto"`` is min(200, n); more than n is clipped."""
+    if batch_size == "auto":
+        return min(200, n_samples)
+    if batch_size > n_samples:
+        warnings.warn(
+            f"batch_size={batch_size} is larger than the {n_samples} training "
+            f"samples; it is clipped to {n_samples}",
+            UserWarning,
+            stacklevel=4,
+        )
+        return n_samples
+    return int(batch_size)
+
+
+def train(run: Run) -> None:
+    """Run epochs until convergence, ``max_iter``, a callback's stop or one epoch
+    (``incremental``). Restores the best weights with early stopping.
+
+    Raises
+    ------
+    DivergenceError
+        The epoch's loss was NaN or inf (weights of the last good epoch kept).
+    DeviceMemoryError
+        The device ran out of memory.
+    KeyboardInterrupt
+        Re-raised after the step that was running has finished.
+    """
+    try:
+        # A diverging NumPy run overflows: the loss check below reports it, so
+        # NumPy's overflow warnings would only repeat it (or, as errors, cut a step).
+        with (
+            np.errstate(all="ignore"),
+            _DeferredInterrupt() as interrupt,
+            _Progress(run) as progress,
+        ):
+            _epochs(run, interrupt, progress)
+    except Exception as exc:
+        if _is_out_of_memory(exc):
+            raise DeviceMemoryError(_memory_message(run)) from exc
+        raise
+
+
+def _epochs(run: Run, interrupt: _DeferredInterrupt, progress: _Progress) -> None:
+    s, history, position = run.settings, run.history, run.position
+    xp, backend, rng = run.backend.xp, run.backend, run.rng
+    n_samples = run.X.shape[0]
+    batches = _batches(n_samples, s.batch_size, run.loss_scale, s.alpha)
+    stopped = False
+    while history.n_iter < s.max_iter and not stopped:
+        if position.rng_state is None:
+            position.rng_state = rng.bit_generator.state
+        else:  # resuming mid-epoch: replay this epoch's permutation
+            rng.bit_generator.state = position.rng_state
+        X, Y = run.X, run.Y
+        if s.shuffle:
+            order = backend.asarray(rng.permutation(n_samples))
+            X, Y = xp.take(X, order, axis=0), xp.take(Y, order, axis=0)
+        last_good = [xp.asarray(p, copy=True) for p in run.params]
+        total = _steps(run, X, Y, batches, interrupt)
+        loss = float(total) / n_samples  # the host syncs of the epoch: the loss
+        # and whether any parameter is NaN or inf (then p * 0 is NaN, else 0).
+        probe = sum(xp.sum(p * 0.0) for p in run.params)
+        if not (math.isfinite(loss) and math.isfinite(float(probe))):
+            run.params[:] = last_good
+            what = (
+                f"the loss is {loss}"
+                if not math.isfinite(loss)
+                else ("the weights became NaN or inf")
+            )
+            raise DivergenceError(
+                f"training diverged in epoch {history.n_iter + 1}: {what}; the model "
+                "keeps the weights of the last good epoch. Use a smaller "
+                f"learning_rate_init (now {run.optimizer.learning_rate_init}), scale "
+                "the inputs, or raise alpha"
+            )
+        position.step, position.epoch_loss, position.rng_state = 0, 0.0, None
+        stopped = _end_epoch(run, loss, progress)
+    if run.best_params is not None and not s.incremental:
+        run.params[:] = run.best_params
+
+
+def _batches(
+    n_samples: int, batch_size: int, loss_scale: float, alpha: float
+) -> list[tuple[int, int, float, float]]:
+    """(start, stop, loss weight, L2 gradient factor) of every batch of an epoch."""
+    return [
+        (start, stop, (stop - start) * loss_scale, alpha / (stop - start))
+        for start in range(0, n_samples, batch_size)
+        for stop in [min(start + batch_size, n_samples)]
+    ]
+
+
+def _steps(
+    run: Run,
+    X: Array,
+    Y: Array,
+    batches: list[tuple[int, int, float, float]],
+    interrupt: _DeferredInterrupt,
+) -> Array:
+    """The epoch's remaining steps; returns the summed loss (times batch sizes)."""
+    xp, params, acts, loss = run.backend.xp, run.params, run.activations, run.loss
+    n_layers, position, step = run.n_layers, run.position, run.optimizer.step
+    half_alpha = 0.5 * run.settings.alpha
+    loss_and_gradients = network.loss_and_gradients
+    total = xp.asarray(position.epoch_loss, dtype=X.dtype, device=run.backend.device)
+    every = run.checkpoint_every if run.checkpoint is not None else 0
+    for start, stop, weight, l2_factor in batches[position.step :]:
+        weights = params[:n_layers]
+        value, grads, _ = loss_and_gradients(
+            xp,
+            weights,
+            params[n_layers:],
+            acts,
+            X[start:stop, ...],
+            Y[start:stop, ...],
+            loss,
+        )
+        total = total + value * weight
+        weight_grads = grads.weights
+        if half_alpha:
+            squares = 0.0
+            for i, W in enumerate(weights):
+                flat = xp.reshape(W, (-1,))
+                squares = squares + xp.vecdot(flat, flat)
+                weight_grads[i] += l2_factor * W
+            total = total + half_alpha * squares
+        step(params, weight_grads + grads.biases)
+        position.step += 1
+        run.steps += 1
+        if interrupt.pending:
+            position.epoch_loss = float(total)
+            raise KeyboardInterrupt
+        if every and run.steps % every == 0:
+            position.epoch_loss = float(total)
+            run.checkpoint(run)
+    return total
+
+
+def _end_epoch(run: Run, loss: float, progress: _Progress) -> bool:
+    """scikit-learn's bookkeeping after an epoch; True when training must stop."""
+    s, history, optimizer = run.settings, run.history, run.optimizer
+    history.n_iter += 1
+    history.t += run.X.shape[0]
+    history.loss_curve.append(loss)
+    progress.epoch(history)
+    if run.validate is not None:
+        score = run.validate(run.params)
+        history.validation_scores.append(score)
+        progress.say(f"Validation score: {score:f}")
+        if score < history.best_validation_score + s.tol:
+            history.no_improvement_count += 1
+        else:
+            history.no_improvement_count = 0
+        if score > history.best_validation_score:
+            history.best_validation_score = score
+            run.best_params = [run.backend.xp.asarray(p, copy=True) for p in run.params]
+    else:
+        if loss > history.best_loss - s.tol:
+            history.no_improvement_count += 1
+        else:
+            history.no_improvement_count = 0
+        history.best_loss = min(history.best_loss, loss)
+    optimizer.iteration_ends(history.t)
+    if run.on_epoch_end is not None and run.on_epoch_end(history):
+        progress.say("A callback asked to stop. Stopping.")
+        return True
+    if history.no_improvement_count > s.n_iter_no_change:
+        what = "Validation score" if run.validate is not None else "Training loss"
+        stop, action = optimizer.trigger_stopping()
+        progress.say(
+            f"{what} did not improve more than tol={s.tol:f} for "
+            f"{s.n_iter_no_change} consecutive epochs. {action}"
+        )
+        if stop:
+            return True
+        history.no_improvement_count = 0
+    if s.incremental:
+        return True
+    if history.n_iter == s.max_iter:
+        warnings.warn(
+            f"Stochastic optimizer: maximum iterations ({s.max_iter}) reached and "
+            "the optimization hasn't converged yet; raise max_iter or tol",
+            ConvergenceWarning,
+            stacklevel=5,
+        )
+    return False
+
+
+class _DeferredInterrupt:
+    """Holds Ctrl-C until the running step ends (main thread only); twice: at once."""
+
+    def __init__(self) -> None:
+        self.pending = False
+        self._previous: Any = None
+
+    def __enter__(self) -> _DeferredInterrupt:
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.pending:
+            raise KeyboardInterrupt
+        self.pending = True
+
+    def __exit__(self, *exc: object) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+
+
+class _Progress:
+    """A tqdm bar over epochs when verbose (plain lines without tqdm); else silent."""
+
+    def __init__(self, run: Run) -> None:
+        self.verbose = run.settings.verbose
+        self.total = run.settings.max_iter
+        self.initial = run.history.n_iter
+        self.bar: Any = None
+
+    def __enter__(self) -> _Progress:
+        if self.verbose:
+            try:
+                from tqdm.auto import tqdm
+            except ImportError:
+                return self
+            self.bar = tqdm(
+                total=self.total, initial=self.initial, unit="epoch", file=sys.stderr
+            )
+        return self
+
+    def epoch(self, history: History) -> None:
+        if not self.verbose:
+            return
+        loss = history.loss_curve[-1]
+        if self.bar is None:
+            print(f"Iteration {history.n_iter}, loss = {loss:.8f}")
+        else:
+            self.bar.set_postfix(loss=f"{loss:.6g}", refresh=False)
+            self.bar.update(1)
+
+    def say(self, message: str) -> None:
+        if not self.verbose:
+            return
+        if self.bar is None:
+            print(message)
+        else:
+            self.bar.write(message, file=sys.stderr)
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _is_out_of_memory(exc: BaseException) -> bool:
+    # NumPy raises MemoryError, CuPy its OutOfMemoryError (a MemoryError), torch
+    # torch.OutOfMemoryError (a RuntimeError), JAX an error saying RESOURCE_EXHAUSTED.
+    return (
+        isinstance(exc, MemoryError)
+        or type(exc).__name__ == "OutOfMemoryError"
+        or "RESOURCE_EXHAUSTED" in str(exc)
+    )
+
+
+def _memory_message(run: Run) -> str:
+    X, Y = run.X, run.Y
+    itemsize = np.dtype(str(X.dtype).replace("torch.", "")).itemsize
+    data_mb = (math.prod(X.shape) + math.prod(Y.shape)) * itemsize / 2**20
+    widths = [run.params[i].shape[1] for i in range(run.n_layers)]
+    return (
+        f"out of memory on backend {run.backend.name!r} while training with "
+        f"batch_size={run.settings.batch_size} on X of shape {tuple(X.shape)} and y of "
+        f"shape {tuple(Y.shape)} ({data_mb:.1f} MiB of {X.dtype} data on the device, "
+        f"layer widths {widths}); use a smaller batch_size, fewer samples per fit "
+        "(partial_fit on chunks) or narrower layers"
+    )

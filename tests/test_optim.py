@@ -1,0 +1,118 @@
+"""Optimizers against scikit-learn's: the same gradients give the same parameters."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from helpers import assert_close
+
+from xpnet.optim import SGD, Adam
+
+sk_optim = pytest.importorskip("sklearn.neural_network._stochastic_optimizers")
+
+SHAPES = [(4, 3), (3,), (3, 2), (2,)]
+
+
+def _gradient_sequence(n_steps, seed=0):
+    rng = np.random.default_rng(seed)
+    return [[rng.normal(size=s) for s in SHAPES] for _ in range(n_steps)]
+
+
+def _run_both(ours_factory, theirs, backend, grads_seq, epoch_every=None):
+    """Apply the same gradients to scikit-learn's optimizer and to ours."""
+    rng = np.random.default_rng(1)
+    start = [rng.normal(size=s) for s in SHAPES]
+    theirs_params = [p.copy() for p in start]
+    ours_params = [backend.asarray(p, "float64") for p in start]
+    ours = ours_factory(backend.xp, ours_params)
+    for step, grads in enumerate(grads_seq, 1):
+        theirs.update_params(theirs_params, [g.copy() for g in grads])
+        ours.step(ours_params, [backend.asarray(g, "float64") for g in grads])
+        if epoch_every and step % epoch_every == 0:
+            theirs.iteration_ends(step * 10)
+            ours.iteration_ends(step * 10)
+    return ours, ours_params, theirs, theirs_params
+
+
+@pytest.mark.parametrize("nesterov", [True, False])
+@pytest.mark.parametrize("schedule", ["constant", "invscaling"])
+def test_sgd_matches_scikit_learn(backend, nesterov, schedule):
+    grads = _gradient_sequence(12)
+    kwargs = dict(
+        learning_rate_init=0.05,
+        lr_schedule=schedule,
+        momentum=0.8,
+        nesterov=nesterov,
+        power_t=0.4,
+    )
+    theirs = sk_optim.SGDOptimizer([np.zeros(s) for s in SHAPES], **kwargs)
+    ours, ours_params, theirs, theirs_params = _run_both(
+        lambda xp, p: SGD(xp, p, **kwargs), theirs, backend, grads, epoch_every=3
+    )
+    assert ours.learning_rate == theirs.learning_rate
+    for mine, ref in zip(ours_params, theirs_params, strict=True):
+        assert_close(backend, mine, ref, "float64")
+    if backend.name == "numpy":  # same operations in the same order: bit for bit
+        for mine, ref in zip(ours_params, theirs_params, strict=True):
+            np.testing.assert_array_equal(mine, ref)
+
+
+def test_adam_matches_scikit_learn(backend):
+    grads = _gradient_sequence(15)
+    kwargs = dict(learning_rate_init=0.01, beta_1=0.8, beta_2=0.99, epsilon=1e-7)
+    theirs = sk_optim.AdamOptimizer([np.zeros(s) for s in SHAPES], **kwargs)
+    ours, ours_params, theirs, theirs_params = _run_both(
+        lambda xp, p: Adam(xp, p, **kwargs), theirs, backend, grads
+    )
+    assert ours.t == theirs.t == 15
+    assert ours.learning_rate == pytest.approx(theirs.learning_rate, rel=1e-15)
+    for mine, ref in zip(ours_params, theirs_params, strict=True):
+        assert_close(backend, mine, ref, "float64")
+    if backend.name == "numpy":
+        for mine, ref in zip(ours_params, theirs_params, strict=True):
+            np.testing.assert_array_equal(mine, ref)
+
+
+def test_adaptive_schedule_divides_by_five_then_stops():
+    theirs = sk_optim.SGDOptimizer([np.zeros(2)], 0.01, "adaptive")
+    import array_api_compat.numpy as xp
+
+    ours = SGD(xp, [xp.zeros(2)], 0.01, "adaptive")
+    decisions = []
+    for _ in range(10):
+        stop, _message = ours.trigger_stopping()
+        decisions.append(stop)
+        assert stop == theirs.trigger_stopping("", False)
+        assert ours.learning_rate == theirs.learning_rate
+    # 0.01 / 5**k <= 1e-6 first at k = 6: six divisions, then a stop.
+    assert decisions[:7] == [False] * 6 + [True]
+
+
+def test_constant_and_adam_stop_at_once():
+    import array_api_compat.numpy as xp
+
+    assert SGD(xp, [xp.zeros(1)], 0.1, "constant").trigger_stopping()[0]
+    assert SGD(xp, [xp.zeros(1)], 0.1, "invscaling").trigger_stopping()[0]
+    assert Adam(xp, [xp.zeros(1)]).trigger_stopping()[0]
+
+
+def test_state_round_trips(backend):
+    """scalars() and load() restore an optimizer that then continues identically."""
+    grads = _gradient_sequence(6)
+    xp = backend.xp
+    start = [backend.asarray(np.ones(s), "float64") for s in SHAPES]
+    a_params = [xp.asarray(p, copy=True) for p in start]
+    a = Adam(xp, a_params, 0.01)
+    for g in grads[:3]:
+        a.step(a_params, [backend.asarray(x, "float64") for x in g])
+    b_params = [xp.asarray(p, copy=True) for p in a_params]
+    b = Adam(xp, b_params, 0.01)
+    b.load(
+        a.scalars(),
+        {k: [xp.asarray(x, copy=True) for x in v] for k, v in a.state.items()},
+    )
+    for g in grads[3:]:  # step may overwrite the gradients: each gets its own
+        a.step(a_params, [backend.asarray(x.copy(), "float64") for x in g])
+        b.step(b_params, [backend.asarray(x.copy(), "float64") for x in g])
+    for pa, pb in zip(a_params, b_params, strict=True):
+        assert_close(backend, pb, backend.to_numpy(pa), "float64", atol=0)
