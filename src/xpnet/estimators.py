@@ -32,7 +32,14 @@ from .init import glorot_uniform
 from .io import check_config, layer_parameters, parameter_arrays
 from .optim import OPTIMIZERS, SCHEDULES, Optimizer
 from .train import DivergenceError, History, Run, Settings, batch_size_for, train
-from .validation import check_hidden_sizes, check_layer_sizes, host_matrix
+from .validation import (
+    check_choice,
+    check_hidden_sizes,
+    check_int,
+    check_layer_sizes,
+    check_real,
+    host_matrix,
+)
 
 HIDDEN_ACTIVATIONS = ("identity", "logistic", "tanh", "relu")
 Callback = Callable[[Any, History], Any]
@@ -479,23 +486,25 @@ class _MLPBase:
     def _checked_params(self) -> Settings:
         """Validate every constructor parameter; returns the loop's settings."""
         check_hidden_sizes(self.hidden_layer_sizes)
-        _choice(self.activation, "activation", HIDDEN_ACTIVATIONS)
-        _choice(self.solver, "solver", tuple(OPTIMIZERS))
-        _choice(self.learning_rate, "learning_rate", SCHEDULES)
-        _real(self.alpha, "alpha", low=0.0)
+        check_choice(self.activation, "activation", HIDDEN_ACTIVATIONS)
+        check_choice(self.solver, "solver", tuple(OPTIMIZERS))
+        check_choice(self.learning_rate, "learning_rate", SCHEDULES)
+        check_real(self.alpha, "alpha", low=0.0)
         if not (isinstance(self.batch_size, str) and self.batch_size == "auto"):
-            _integer(self.batch_size, "batch_size", "'auto' or an int >= 1")
-        _real(self.learning_rate_init, "learning_rate_init", low=0.0, open_low=True)
-        _real(self.power_t, "power_t", low=0.0)
-        _integer(self.max_iter, "max_iter", "an int >= 1")
-        _real(self.tol, "tol", low=0.0)
-        _real(self.momentum, "momentum", low=0.0, high=1.0)
-        _real(self.validation_fraction, "validation_fraction", low=0.0, high=1.0)
-        _real(self.beta_1, "beta_1", low=0.0, high=1.0, open_high=True)
-        _real(self.beta_2, "beta_2", low=0.0, high=1.0, open_high=True)
-        _real(self.epsilon, "epsilon", low=0.0, open_low=True)
+            check_int(self.batch_size, "batch_size", "'auto' or an int >= 1")
+        check_real(
+            self.learning_rate_init, "learning_rate_init", low=0.0, open_low=True
+        )
+        check_real(self.power_t, "power_t", low=0.0)
+        check_int(self.max_iter, "max_iter", "an int >= 1")
+        check_real(self.tol, "tol", low=0.0)
+        check_real(self.momentum, "momentum", low=0.0, high=1.0)
+        check_real(self.validation_fraction, "validation_fraction", low=0.0, high=1.0)
+        check_real(self.beta_1, "beta_1", low=0.0, high=1.0, open_high=True)
+        check_real(self.beta_2, "beta_2", low=0.0, high=1.0, open_high=True)
+        check_real(self.epsilon, "epsilon", low=0.0, open_low=True)
         if self.n_iter_no_change != math.inf:
-            _integer(self.n_iter_no_change, "n_iter_no_change", "an int >= 1 or inf")
+            check_int(self.n_iter_no_change, "n_iter_no_change", "an int >= 1 or inf")
         for name in (
             "shuffle",
             "verbose",
@@ -506,7 +515,7 @@ class _MLPBase:
             value = getattr(self, name)
             if not isinstance(value, (bool, np.bool_, numbers.Integral)):
                 raise TypeError(f"{name} must be a bool; got {value!r}")
-        _host_rng(self.random_state)
+        _check_random_state(self.random_state)
         return Settings(
             batch_size=0,
             max_iter=int(self.max_iter),
@@ -534,6 +543,13 @@ class _MLPBase:
 
             return check_matrix(backend, X, "X", dtype)
         return backend.asarray(host_matrix(X, "X"), dtype)
+
+    def _host_y(self, y: Any) -> Any:
+        """y as host data: an array of this backend is copied back, others refused."""
+        if array_api_compat.is_array_api_obj(y) and not isinstance(y, np.ndarray):
+            backend = get_backend(self.backend)
+            return backend.to_numpy(backend.device_array(y, "y"))
+        return y
 
     def _forward(self, X: Any) -> np.ndarray:
         """The network's outputs for X, host float64 (n_samples, n_outputs)."""
@@ -608,6 +624,8 @@ class _MLPBase:
                 f"{params!r}"
             )
         params = dict(params)
+        if isinstance(params["hidden_layer_sizes"], list):  # JSON has no tuples
+            params["hidden_layer_sizes"] = tuple(params["hidden_layer_sizes"])
         if backend is not None:
             params["backend"] = _backend_name(backend)
         model = cls(**params)
@@ -624,7 +642,7 @@ class _MLPBase:
         model.coefs_, model.intercepts_ = layer_parameters(arrays, sizes, True, dtype)
         model.n_features_in_, model.n_outputs_ = sizes[0], sizes[-1]
         model.n_layers_ = len(sizes)
-        model.out_activation_ = _choice(
+        model.out_activation_ = check_choice(
             config["out_activation_"], "out_activation_", model._out_activations
         )
         history = config["history"]
@@ -688,7 +706,7 @@ class MLPClassifier(_MLPBase):
         incremental: bool,
         classes: Any,
     ) -> np.ndarray:
-        labels = _labels.as_label_array(y)
+        labels = _labels.as_label_array(self._host_y(y))
         _check_rows(labels, n_samples)
         if incremental:
             self._check_partial_fit_classes(labels, classes)
@@ -784,7 +802,9 @@ class MLPClassifier(_MLPBase):
 
     def _import_extra(self, config: dict[str, Any]) -> None:
         self.classes_ = _labels.classes_from_json(config["classes_"])
-        self._target_kind = _choice(config["target_kind"], "target_kind", _labels.KINDS)
+        self._target_kind = check_choice(
+            config["target_kind"], "target_kind", _labels.KINDS
+        )
         n_outputs = 1 if self._target_kind == "binary" else len(self.classes_)
         if n_outputs != self.n_outputs_:
             raise ValueError(
@@ -824,10 +844,7 @@ class MLPRegressor(_MLPBase):
             raise ValueError(
                 "this estimator requires y to be passed, but the target y is None"
             )
-        if array_api_compat.is_array_api_obj(y) and not isinstance(y, np.ndarray):
-            y = get_backend(self.backend).device_array(y, "y")
-            y = get_backend(self.backend).to_numpy(y)
-        host = np.asarray(y) if not isinstance(y, np.ndarray) else y
+        host = np.asarray(self._host_y(y))
         if host.dtype.kind == "c":
             raise ValueError(f"y: Complex data not supported; got {host.dtype}")
         if host.dtype.kind == "O":
@@ -979,63 +996,38 @@ def _check_rows(labels: np.ndarray, n_samples: int) -> None:
 def _checked_every(every: int | None, n_samples: int, batch_size: int) -> int:
     if every is None:
         return math.ceil(n_samples / batch_size)
-    _integer(every, "checkpoint_every", "an int >= 1 (steps)")
+    check_int(every, "checkpoint_every", "an int >= 1 (steps)")
     return int(every)
 
 
+def _check_random_state(random_state: Any) -> None:
+    expected = "None, an int in [0, 2**32) or a NumPy Generator/RandomState"
+    if isinstance(random_state, numbers.Integral) and not isinstance(
+        random_state, bool
+    ):
+        if not 0 <= random_state < 2**32:
+            raise ValueError(f"random_state must be {expected}; got {random_state!r}")
+    elif not isinstance(
+        random_state, (type(None), np.random.Generator, np.random.RandomState)
+    ):
+        raise TypeError(f"random_state must be {expected}; got {random_state!r}")
+
+
 def _host_rng(random_state: Any) -> np.random.Generator:
-    """The host generator for weights, splits and shuffles, from ``random_state``."""
-    if random_state is None or isinstance(random_state, numbers.Integral):
-        if random_state is not None and not 0 <= random_state < 2**32:
-            raise ValueError(
-                f"random_state must be None, an int in [0, 2**32) or a NumPy "
-                f"Generator/RandomState; got {random_state!r}"
-            )
-        return np.random.default_rng(random_state)
+    """The host generator for weights, splits and shuffles, from ``random_state``:
+    a seed or None gives a fresh Generator, a Generator is used as is, a RandomState
+    seeds a Generator (advancing it, as scikit-learn's use would)."""
+    _check_random_state(random_state)
     if isinstance(random_state, np.random.Generator):
         return random_state
     if isinstance(random_state, np.random.RandomState):
         return np.random.default_rng(random_state.randint(2**32, dtype=np.uint64))
-    raise TypeError(
-        "random_state must be None, an int or a NumPy Generator/RandomState; got "
-        f"{random_state!r}"
-    )
+    return np.random.default_rng(random_state)
 
 
 def _backend_name(backend: Any) -> str | None:
     """A backend spec as a string (a Backend object becomes its name)."""
     return backend.name if isinstance(backend, Backend) else backend
-
-
-def _choice(value: Any, name: str, choices: tuple[str, ...]) -> str:
-    if not isinstance(value, str) or value not in choices:
-        raise ValueError(f"{name} must be one of {list(choices)}; got {value!r}")
-    return value
-
-
-def _real(
-    value: Any,
-    name: str,
-    *,
-    low: float,
-    high: float = math.inf,
-    open_low: bool = False,
-    open_high: bool = False,
-) -> None:
-    if not isinstance(value, numbers.Real) or isinstance(value, bool):
-        raise TypeError(f"{name} must be a real number; got {value!r}")
-    too_low = value <= low if open_low else value < low
-    too_high = value >= high if open_high else value > high
-    if too_low or too_high or math.isnan(value):
-        left, right = "(" if open_low else "[", ")" if open_high else "]"
-        raise ValueError(f"{name} must be in {left}{low}, {high}{right}; got {value!r}")
-
-
-def _integer(value: Any, name: str, expected: str) -> None:
-    if not isinstance(value, numbers.Integral) or isinstance(value, bool):
-        raise TypeError(f"{name} must be {expected}; got {value!r}")
-    if value < 1:
-        raise ValueError(f"{name} must be {expected}; got {value!r}")
 
 
 def _same(a: Any, b: Any) -> bool:

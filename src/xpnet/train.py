@@ -364,11 +364,13 @@ class _DeferredInterrupt:
 
     def __init__(self) -> None:
         self.pending = False
+        self._installed = False
         self._previous: Any = None
 
     def __enter__(self) -> _DeferredInterrupt:
         if threading.current_thread() is threading.main_thread():
             self._previous = signal.signal(signal.SIGINT, self._handle)
+            self._installed = True
         return self
 
     def _handle(self, signum: int, frame: Any) -> None:
@@ -377,8 +379,12 @@ class _DeferredInterrupt:
         self.pending = True
 
     def __exit__(self, *exc: object) -> None:
-        if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
+        if self._installed:  # None: a handler set outside Python; restore Python's
+            previous = self._previous
+            signal.signal(
+                signal.SIGINT,
+                signal.default_int_handler if previous is None else previous,
+            )
 
 
 class _Progress:

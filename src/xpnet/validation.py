@@ -6,6 +6,7 @@ modules trust their inputs; these functions are what makes that safe.
 
 from __future__ import annotations
 
+import math
 import numbers
 from typing import Any
 
@@ -128,3 +129,37 @@ def _check_shape(
             f"{name} must have {n_rows} rows, one per sample of X; got shape "
             f"{tuple(shape)}"
         )
+
+
+def check_choice(value: Any, name: str, choices: tuple[str, ...]) -> str:
+    """``value`` if it is one of the strings ``choices``."""
+    if not isinstance(value, str) or value not in choices:
+        raise ValueError(f"{name} must be one of {list(choices)}; got {value!r}")
+    return value
+
+
+def check_real(
+    value: Any,
+    name: str,
+    *,
+    low: float,
+    high: float = math.inf,
+    open_low: bool = False,
+    open_high: bool = False,
+) -> None:
+    """A real number in the interval from ``low`` to ``high`` (ends open on request)."""
+    if not isinstance(value, numbers.Real) or isinstance(value, bool):
+        raise TypeError(f"{name} must be a real number; got {value!r}")
+    too_low = value <= low if open_low else value < low
+    too_high = value >= high if open_high else value > high
+    if too_low or too_high or math.isnan(value):
+        left, right = "(" if open_low else "[", ")" if open_high else "]"
+        raise ValueError(f"{name} must be in {left}{low}, {high}{right}; got {value!r}")
+
+
+def check_int(value: Any, name: str, expected: str) -> None:
+    """An int >= 1; ``expected`` words the message (e.g. "an int >= 1")."""
+    if not isinstance(value, numbers.Integral) or isinstance(value, bool):
+        raise TypeError(f"{name} must be {expected}; got {value!r}")
+    if value < 1:
+        raise ValueError(f"{name} must be {expected}; got {value!r}")
