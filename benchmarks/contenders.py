@@ -32,13 +32,15 @@ def layer_sizes(X: np.ndarray, labels: np.ndarray, cfg: Config) -> list[int]:
 
 
 class NumpyLoop:
-    """The hand-written NumPy loop of ``handwritten.py``."""
+    """The hand-written NumPy loop of ``handwritten.py`` (``gather_once``: the
+    variant that gathers each shuffled epoch whole, then slices it)."""
 
-    def __init__(self, X, labels, cfg: Config) -> None:
+    def __init__(self, X, labels, cfg: Config, gather_once: bool = False) -> None:
         sizes = layer_sizes(X, labels, cfg)
         self.X, self.Y = X, onehot(labels, sizes[-1], X.dtype.name)
         self.weights, self.biases = handwritten.init_params(sizes, X.dtype)
         self.cfg, self.rng = cfg, np.random.default_rng(0)
+        self.gather_once = gather_once
 
     def epoch(self) -> None:
         handwritten.train_epoch(
@@ -49,6 +51,7 @@ class NumpyLoop:
             self.cfg.lr,
             self.cfg.batch_size,
             self.rng,
+            self.gather_once,
         )
 
     def steps(self, k: int) -> None:
@@ -69,9 +72,9 @@ class NumpyLoop:
 
 class XpnetNetwork:
     """xpnet's own pieces: MLP parameters, ``network.loss_and_gradients`` and an
-    in-place SGD step; data on the device once, each epoch's permutation gathered
-    once and batches sliced from it. What the estimator's loop does, minus its
-    bookkeeping."""
+    in-place SGD step; data on the device once, a host permutation per epoch, each
+    batch gathered by ``xp.take`` of its rows. What the estimator's loop does, minus
+    its bookkeeping."""
 
     def __init__(self, X, labels, cfg: Config) -> None:
         sizes = layer_sizes(X, labels, cfg)
@@ -105,9 +108,9 @@ class XpnetNetwork:
     def epoch(self) -> None:
         xp, n, b = self.xp, self.X.shape[0], self.cfg.batch_size
         order = self.backend.asarray(self.rng.permutation(n))
-        X, Y = xp.take(self.X, order, axis=0), xp.take(self.Y, order, axis=0)
         for start in range(0, n, b):
-            self._step(X[start : start + b], Y[start : start + b])
+            rows = order[start : start + b]
+            self._step(xp.take(self.X, rows, axis=0), xp.take(self.Y, rows, axis=0))
 
     def steps(self, k: int) -> None:
         b = self.cfg.batch_size

@@ -84,13 +84,17 @@ def table(headers: list[str], rows: list[list]) -> str:
     return "\n".join(lines)
 
 
-def training_contenders(X, labels, cfg) -> dict:
+def training_contenders(X, labels, cfg, variants: bool = False) -> dict:
     """name -> trainer; the main xpnet contender is the estimator when it exists."""
     found = {}
     if cont.has_xpnet_estimator():
         found["xpnet MLPClassifier.fit"] = cont.XpnetEstimator(X, labels, cfg)
     found["xpnet network loop"] = cont.XpnetNetwork(X, labels, cfg)
     found["hand-written NumPy"] = cont.NumpyLoop(X, labels, cfg)
+    if variants:
+        found["hand-written NumPy, epoch gathered"] = cont.NumpyLoop(
+            X, labels, cfg, gather_once=True
+        )
     if cont.has_module("sklearn"):
         found["scikit-learn"] = cont.SklearnEstimator(X, labels, cfg)
     if cont.has_module("torch"):
@@ -113,7 +117,7 @@ def bench_training(mode: Mode, results: dict) -> list[str]:
         sizes = cont.layer_sizes(X, labels, cfg)
         batches = common.batch_sizes(mode.n_samples, mode.batch_size)
         flops = common.epoch_gemm_flops(mode.n_samples, sizes, mode.batch_size)
-        trainers = training_contenders(X, labels, cfg)
+        trainers = training_contenders(X, labels, cfg, variants=True)
         calls = {name: t.epoch for name, t in trainers.items()}
         calls["GEMMs alone (replay)"] = common.gemm_replay(
             np, np.asarray, sizes, batches, dtype
