@@ -64,3 +64,24 @@ def test_cpu_benchmark_tiny_mode_writes_tables_json_and_plots(tmp_path):
     for plot in ("scaling_batch.png", "scaling_width.png"):
         assert (tmp_path / plot).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "### Targets" in (tmp_path / "results.md").read_text()
+
+
+def test_gpu_benchmark_runs_on_the_cpu_with_numpy(tmp_path):
+    proc = run_script(
+        "gpu.py",
+        "--backend",
+        "numpy",
+        "--tiny",
+        "--rounds",
+        "1",
+        "--out",
+        str(tmp_path),
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    results = json.loads((tmp_path / "gpu-numpy.json").read_text())
+    assert set(results["workloads"]) == {"wide", "mnist"}
+    for res in results["workloads"].values():
+        assert {"xpnet", "GEMMs alone"} <= set(res["ms_per_step"])
+        assert all(ms > 0 for ms in res["ms_per_step"].values())
+        assert res["xpnet_share_of_gemm_rate"] > 0
+    assert "Targets (wide network, float32)" in proc.stdout
