@@ -88,7 +88,7 @@ def training_contenders(X, labels, cfg, variants: bool = False) -> dict:
     """name -> trainer; the main xpnet contender is the estimator when it exists."""
     found = {}
     if cont.has_xpnet_estimator():
-        found["xpnet MLPClassifier.fit"] = cont.XpnetEstimator(X, labels, cfg)
+        found["xpnet MLPClassifier"] = cont.XpnetEstimator(X, labels, cfg)
     found["xpnet network loop"] = cont.XpnetNetwork(X, labels, cfg)
     found["hand-written NumPy"] = cont.NumpyLoop(X, labels, cfg)
     if variants:
@@ -301,7 +301,17 @@ def bench_inference(mode: Mode, results: dict) -> list[str]:
         max(big, 256), mode.n_features, N_CLASSES, "float32"
     )
     cfg = cont.Config(hidden=mode.hidden, batch_size=mode.batch_size)
-    models = training_contenders(X, labels, cfg)
+    calls_named = {
+        "xpnet MLPClassifier": "xpnet MLPClassifier.predict_proba",
+        "xpnet network loop": "xpnet MLP.forward",
+        "hand-written NumPy": "hand-written NumPy forward",
+        "scikit-learn": "scikit-learn predict_proba",
+        "PyTorch CPU": "PyTorch CPU (no_grad)",
+    }
+    models = {
+        calls_named[name]: model
+        for name, model in training_contenders(X, labels, cfg).items()
+    }
     for model in models.values():
         if isinstance(model, cont.EstimatorEpoch):
             model.epoch()  # fitted for one epoch, then timed predicting
@@ -309,8 +319,9 @@ def bench_inference(mode: Mode, results: dict) -> list[str]:
     for b in mode.infer_batches:
         calls_per = max(3, min(2000, mode.infer_samples // b))
         inputs = {name: X[:b] for name in models}
-        if "PyTorch CPU" in models:
-            inputs["PyTorch CPU"] = models["PyTorch CPU"].torch.from_numpy(X[:b])
+        torch_name = calls_named["PyTorch CPU"]
+        if torch_name in models:
+            inputs[torch_name] = models[torch_name].torch.from_numpy(X[:b])
         calls = {
             name: (
                 lambda m=m, x=inputs[name], k=calls_per: [
@@ -349,7 +360,7 @@ def bench_memory(mode: Mode, results: dict) -> list[str]:
     minimum = data + params * item + activations
     builders = {}
     if cont.has_xpnet_estimator():
-        builders["xpnet MLPClassifier.fit"] = cont.XpnetEstimator
+        builders["xpnet MLPClassifier"] = cont.XpnetEstimator
     builders["xpnet network loop"] = cont.XpnetNetwork
     builders["hand-written NumPy"] = cont.NumpyLoop
     if cont.has_module("sklearn"):
