@@ -5,9 +5,11 @@ from __future__ import annotations
 import numpy as np
 
 import xpnet
+from xpnet.check import TOLERANCES
 
-# Cross-backend agreement the project promises (README, "Numbers across backends").
-RTOL = {"float64": 1e-10, "float32": 1e-5}
+# Cross-backend agreement the project promises (README, "Numbers across backends");
+# the numbers live in the library, where `xpnet check-backends` uses them too.
+RTOL = TOLERANCES
 
 
 def assert_close(

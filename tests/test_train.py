@@ -19,8 +19,8 @@ from xpnet import (
     MLPRegressor,
 )
 from xpnet import network as network_module
-from xpnet.estimators import _stratified_split
 from xpnet.optim import SGD, Adam
+from xpnet.train import stratified_split
 
 quiet = pytest.mark.filterwarnings("ignore::xpnet.ConvergenceWarning")
 
@@ -85,7 +85,7 @@ class _StepSpy:
 def test_stratified_split_keeps_class_shares():
     labels = np.array([0] * 180 + [1] * 20)
     rng = np.random.default_rng(0)
-    train_idx, val_idx = _stratified_split(rng, labels, 20)
+    train_idx, val_idx = stratified_split(rng, labels, 20)
     assert sorted(np.concatenate([train_idx, val_idx]).tolist()) == list(range(200))
     assert np.bincount(labels[val_idx]).tolist() == [18, 2]
 
@@ -193,7 +193,7 @@ def test_interrupt_mid_epoch_keeps_the_last_completed_step(monkeypatch, fault):
 
 
 @pytest.mark.parametrize("error", ["MemoryError", "OutOfMemoryError"])
-def test_device_out_of_memory_names_batch_and_data_size(monkeypatch, error):
+def test_device_out_of_memory_names_batch_and_data_size(monkeypatch, backend, error):
     X, y = _regression()
     # NumPy's MemoryError, or a torch/CuPy-style error class of that name.
     exc_type = (
@@ -204,7 +204,7 @@ def test_device_out_of_memory_names_batch_and_data_size(monkeypatch, error):
         raise exc_type("CUDA out of memory. Tried to allocate 2.00 GiB")
 
     monkeypatch.setattr(network_module, "loss_and_gradients", out_of_memory)
-    model = MLPRegressor(hidden_layer_sizes=(5,), batch_size=16)
+    model = MLPRegressor(hidden_layer_sizes=(5,), batch_size=16, backend=backend.name)
     with pytest.raises(DeviceMemoryError, match=r"batch_size=16.*\(40, 3\)") as info:
         model.fit(X, y)
     assert isinstance(info.value.__cause__, exc_type)
@@ -212,6 +212,25 @@ def test_device_out_of_memory_names_batch_and_data_size(monkeypatch, error):
 
 
 # ---- callbacks and progress ---------------------------------------------------------
+
+
+def test_callback_objects_and_bad_callbacks():
+    X, y = _regression()
+
+    class Recorder:
+        def __init__(self):
+            self.losses = []
+
+        def on_epoch_end(self, model, history):
+            self.losses.append(history.loss_curve[-1])
+
+    recorder = Recorder()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model = MLPRegressor((3,), max_iter=2).fit(X, y, callbacks=[recorder])
+    assert recorder.losses == model.loss_curve_
+    with pytest.raises(TypeError, match="callbacks must be callables"):
+        MLPRegressor((3,), max_iter=2).fit(X, y, callbacks=[42])
 
 
 def test_callback_returning_true_stops_training():
@@ -288,6 +307,23 @@ def test_resume_from_checkpoint_is_identical(monkeypatch, tmp_path, kind, settin
     assert not list(tmp_path.glob("*.tmp*")), "no temporary files left behind"
 
 
+def test_resume_refuses_files_that_are_not_checkpoints(tmp_path):
+    X, y = _regression()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model = MLPRegressor(hidden_layer_sizes=(3,), max_iter=1).fit(X, y)
+    xpnet.save(model, tmp_path / "model.npz")
+    with pytest.raises(ValueError, match="is not an xpnet checkpoint"):
+        MLPRegressor(hidden_layer_sizes=(3,)).fit(
+            X, y, resume_from=tmp_path / "model.npz"
+        )
+    xpnet.io.save_arrays(tmp_path / "bad.npz", {"checkpoint": {"version": 1}}, {})
+    with pytest.raises(ValueError, match="malformed checkpoint"):
+        MLPRegressor(hidden_layer_sizes=(3,)).fit(
+            X, y, resume_from=tmp_path / "bad.npz"
+        )
+
+
 @quiet
 def test_resume_refuses_other_parameters(tmp_path):
     X, y = _regression()
@@ -328,6 +364,25 @@ def test_warm_start_keeps_weights_and_starts_a_fresh_optimizer():
     cold.fit(X, y)
     cold.fit(X, y)  # no warm_start: starts over from the same random weights
     _assert_params_equal(_params(cold), _params(again))
+
+
+@quiet
+def test_warm_start_may_switch_early_stopping():
+    X, y = _classification(n_samples=60)
+    model = MLPClassifier((4,), max_iter=3, warm_start=True, random_state=0)
+    model.set_params(early_stopping=True).fit(X, y)
+    assert model.best_loss_ is None and len(model.validation_scores_) == 3
+    model.set_params(early_stopping=False).fit(X, y)
+    assert model.best_loss_ == min(model.loss_curve_[3:])
+    model.set_params(early_stopping=True).fit(X, y)
+    assert len(model.validation_scores_) == 6
+
+
+def test_convergence_warning_points_at_the_callers_fit():
+    X, y = _regression()
+    with pytest.warns(ConvergenceWarning) as record:
+        MLPRegressor(hidden_layer_sizes=(3,), max_iter=1).fit(X, y)
+    assert record[0].filename == __file__
 
 
 def test_partial_fit_keeps_the_optimizer():
@@ -371,21 +426,41 @@ def test_bad_settings_are_named(settings, error, message):
 
 
 BAD_DATA = [
-    ("1-D X", lambda X, y: (X[:, 0], y), ValueError, "2-D array.*Reshape"),
+    ("1-D X", lambda X, y: (X[:, 0], y), ValueError, "2-D.*[Rr]eshape"),
     ("3-D X", lambda X, y: (X[:, :, None], y), ValueError, "3-D shape"),
     ("rows", lambda X, y: (X, y[:-1]), ValueError, "y must have 40 rows"),
-    ("empty", lambda X, y: (X[:0], y[:0]), ValueError, "0 sample"),
+    ("empty", lambda X, y: (X[:0], y[:0]), ValueError, "0 sample|must not be empty"),
     ("NaN", lambda X, y: (np.where(X > 1, np.nan, X), y), ValueError, "NaN or inf"),
     ("inf y", lambda X, y: (X, np.where(y > 0.5, np.inf, y)), ValueError, "NaN or inf"),
-    ("text", lambda X, y: (X.astype(str).astype(object) + "x", y), TypeError, "real"),
 ]
 
 
 @pytest.mark.parametrize("name, spoil, error, message", BAD_DATA)
-def test_bad_data_is_named(name, spoil, error, message):
+def test_bad_data_is_named(backend, name, spoil, error, message):
+    """The same errors for host data and for arrays of the model's backend."""
+    X, y = spoil(*_regression())
+    for data in (X, backend.asarray(X)):
+        with pytest.raises(error, match=message):
+            MLPRegressor(backend=backend.name).fit(data, y)
+
+
+def test_text_and_sparse_data_are_refused():
     X, y = _regression()
-    with pytest.raises(error, match=message):
-        MLPRegressor().fit(*spoil(X, y))
+    with pytest.raises(TypeError, match="real numbers.*could not convert"):
+        MLPRegressor().fit(X.astype(str).astype(object) + "x", y)
+    sparse = pytest.importorskip("scipy.sparse")
+    with pytest.raises(TypeError, match="sparse input is not supported"):
+        MLPRegressor().fit(sparse.csr_matrix(X), y)
+
+
+@quiet
+def test_float_labels_round_trip(tmp_path):
+    X, y = _regression()
+    model = MLPClassifier((3,), max_iter=2).fit(X, np.where(y > 0, 1.0, -1.0))
+    xpnet.save(model, tmp_path / "f.npz")
+    loaded = xpnet.load(tmp_path / "f.npz")
+    assert loaded.classes_.tolist() == [-1.0, 1.0]
+    np.testing.assert_array_equal(loaded.predict(X), model.predict(X))
 
 
 @quiet

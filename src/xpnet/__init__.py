@@ -4,7 +4,8 @@ array-api-strict.
 """
 
 from .backend import Backend, BackendError, get_backend
-from .estimators import MLPClassifier, MLPRegressor, NotFittedError
+from .estimator_api import NotFittedError
+from .estimators import MLPClassifier, MLPRegressor
 from .io import ModelFileError, load, save
 from .mlp import MLP
 from .train import ConvergenceWarning, DeviceMemoryError, DivergenceError, History

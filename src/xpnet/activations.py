@@ -89,12 +89,13 @@ ACTIVATIONS: dict[str, Activation] = {
 ALIASES = {"logistic": "sigmoid", "linear": "identity"}
 
 
-def get_activation(name: str | Activation) -> Activation:
-    """Look up an activation by name (``"logistic"`` is an alias of ``"sigmoid"``)."""
+def get_activation(name: str | Activation, argname: str = "activation") -> Activation:
+    """Look up an activation by name (``"logistic"`` is an alias of ``"sigmoid"``);
+    ``argname`` is the argument the error message names."""
     if isinstance(name, Activation):
         return name
     key = ALIASES.get(name, name) if isinstance(name, str) else name
     if key not in ACTIVATIONS:
         choices = sorted([*ACTIVATIONS, *ALIASES])
-        raise ValueError(f"activation must be one of {choices}; got {name!r}")
+        raise ValueError(f"{argname} must be one of {choices}; got {name!r}")
     return ACTIVATIONS[key]

@@ -69,10 +69,20 @@ def read_checkpoint(path: str | os.PathLike, model: Any) -> dict[str, Any]:
     Raises
     ------
     ValueError
-        The file is not a checkpoint, or was written by a different kind of model or
-        with different training parameters (other than ``verbose``, ``max_iter``,
-        ``backend``, ``warm_start``).
+        The file is not a checkpoint or is malformed, or was written by a different
+        kind of model or with different training parameters (other than
+        ``verbose``, ``max_iter``, ``backend``, ``warm_start``).
     """
+    try:
+        return _read(path, model)
+    except (KeyError, TypeError, AttributeError) as exc:
+        raise ValueError(
+            f"resume_from={os.fspath(path)!r} is a malformed checkpoint: "
+            f"{type(exc).__name__}: {exc}"
+        ) from None
+
+
+def _read(path: str | os.PathLike, model: Any) -> dict[str, Any]:
     header, arrays = load_arrays(path)
     record = header.get("checkpoint")
     if not isinstance(record, dict) or record.get("version") != VERSION:

@@ -12,12 +12,9 @@ continue from them).
 
 from __future__ import annotations
 
-import functools
-import inspect
 import math
 import numbers
 import os
-import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -28,16 +25,29 @@ from . import labels as _labels
 from . import network
 from .activations import get_activation
 from .backend import Array, Backend, check_dtype, get_backend
+from .estimator_api import EstimatorAPI, not_fitted
 from .init import glorot_uniform
 from .io import check_config, layer_parameters, parameter_arrays
 from .optim import OPTIMIZERS, SCHEDULES, Optimizer
-from .train import DivergenceError, History, Run, Settings, batch_size_for, train
+from .train import (
+    DivergenceError,
+    History,
+    Run,
+    Settings,
+    batch_size_for,
+    host_rng,
+    stratified_split,
+    train,
+)
 from .validation import (
     check_choice,
     check_hidden_sizes,
     check_int,
     check_layer_sizes,
+    check_matrix,
+    check_random_state,
     check_real,
+    host_features,
     host_matrix,
 )
 
@@ -45,27 +55,7 @@ HIDDEN_ACTIVATIONS = ("identity", "logistic", "tanh", "relu")
 Callback = Callable[[Any, History], Any]
 
 
-class NotFittedError(ValueError, AttributeError):
-    """The estimator is used before ``fit`` (scikit-learn's contract: both types).
-
-    When scikit-learn is already imported, the error raised is also an instance of
-    ``sklearn.exceptions.NotFittedError``.
-    """
-
-
-def _not_fitted(message: str) -> NotFittedError:
-    sklearn_exceptions = sys.modules.get("sklearn.exceptions")
-    if sklearn_exceptions is None:
-        return NotFittedError(message)
-    return _with_sklearn_base(sklearn_exceptions.NotFittedError)(message)
-
-
-@functools.cache
-def _with_sklearn_base(base: type) -> type:
-    return type("NotFittedError", (NotFittedError, base), {"__module__": __name__})
-
-
-class _MLPBase:
+class _MLPBase(EstimatorAPI):
     """What both estimators share: parameters, the fit driver, prediction, state."""
 
     _loss = "squared_error"
@@ -123,41 +113,6 @@ class _MLPBase:
         self.backend = backend
         self.dtype = dtype
 
-    # ---- scikit-learn's estimator protocol, written by hand -------------------------
-
-    @classmethod
-    def _get_param_names(cls) -> list[str]:
-        signature = inspect.signature(cls.__init__)
-        return [p for p in signature.parameters if p != "self"]
-
-    def get_params(self, deep: bool = True) -> dict[str, Any]:
-        """The constructor parameters as a dict (scikit-learn's ``get_params``)."""
-        return {name: getattr(self, name) for name in self._get_param_names()}
-
-    def set_params(self, **params: Any) -> _MLPBase:
-        """Set constructor parameters by name; returns self."""
-        valid = self._get_param_names()
-        for name, value in params.items():
-            if name not in valid:
-                raise ValueError(
-                    f"Invalid parameter {name!r} for estimator "
-                    f"{type(self).__name__}. Valid parameters are: {sorted(valid)!r}."
-                )
-            setattr(self, name, value)
-        return self
-
-    def __repr__(self) -> str:
-        defaults = inspect.signature(type(self).__init__).parameters
-        changed = [
-            f"{name}={value!r}"
-            for name, value in self.get_params().items()
-            if not _same(value, defaults[name].default)
-        ]
-        return f"{type(self).__name__}({', '.join(changed)})"
-
-    def __sklearn_is_fitted__(self) -> bool:
-        return hasattr(self, "coefs_")
-
     def __getstate__(self) -> dict[str, Any]:
         # Copying (e.g. joblib in GridSearchCV) needs host data only: the optimizer's
         # device state travels as NumPy arrays.
@@ -182,7 +137,7 @@ class _MLPBase:
             backend = get_backend(self.backend)
             params = self._device_params(backend)
             self._optimizer = self._new_optimizer(backend, params)
-            kind, scalars, host = saved
+            _kind, scalars, host = saved
             self._optimizer.load(
                 scalars,
                 {k: [backend.asarray(a) for a in v] for k, v in host.items()},
@@ -209,10 +164,13 @@ class _MLPBase:
         y : array of shape (n_samples,) or (n_samples, n_outputs)
             Class labels (classifier; a 0/1 indicator matrix for multilabel) or
             targets (regressor).
-        callbacks : sequence of callables, optional
-            Each is called as ``callback(model, history)`` after every epoch, with
-            this estimator (its ``coefs_`` up to date) and the :class:`History`; a
-            callback that returns True stops training after that epoch.
+        callbacks : sequence, optional
+            Callables ``callback(model, history)``, or objects with a method
+            ``on_epoch_end(model, history)``, called after every epoch with this
+            estimator (``coefs_`` and ``loss_curve_`` up to date) and the live
+            :class:`History` (read it, do not change it). Returning True stops
+            training after that epoch (early stopping still restores the best
+            weights; no ConvergenceWarning).
         checkpoint : path, optional
             Where to write checkpoints (atomically: a temporary file, then
             ``os.replace``). A checkpoint holds the weights, the optimizer state, the
@@ -227,6 +185,17 @@ class _MLPBase:
         Returns
         -------
         self
+
+        Raises
+        ------
+        DivergenceError
+            The loss or the weights became NaN or inf; the model keeps the weights of
+            the last good epoch.
+        DeviceMemoryError
+            The device ran out of memory (the message names batch and data sizes).
+        KeyboardInterrupt
+            Re-raised after the running step: the model holds the weights and
+            history of the last completed step (and can be fitted further).
         """
         return self._fit(
             X,
@@ -265,7 +234,7 @@ class _MLPBase:
         )
         X_dev = self._device_X(X, backend, dtype, reset=first_pass)
         Y_host = self._targets(y, X_dev.shape[0], first_pass, incremental, classes)
-        rng = _host_rng(self.random_state)
+        rng = host_rng(self.random_state)
         if first_pass:
             self._initialize(rng, X_dev.shape[1], Y_host.shape[1])
         if saved is not None:
@@ -273,6 +242,8 @@ class _MLPBase:
         rng_split = rng.bit_generator.state
         history = self._history()
         history.n_iter = 0
+        if history.best_loss is None and not self.early_stopping:
+            history.best_loss = math.inf  # warm start after a fit with early stopping
         params = self._device_params(backend)
         if not incremental or getattr(self, "_optimizer", None) is None:
             self._optimizer = self._new_optimizer(backend, params)
@@ -304,7 +275,7 @@ class _MLPBase:
 
             run.checkpoint = checkpoint_writer(checkpoint, self, rng_split)
             run.checkpoint_every = _checked_every(
-                checkpoint_every, X_dev.shape[0], run.settings.batch_size
+                checkpoint_every, run.X.shape[0], run.settings.batch_size
             )
         try:
             train(run)
@@ -336,11 +307,19 @@ class _MLPBase:
     def _callback_runner(
         self, callbacks: list[Callback], run: Run
     ) -> Callable[[History], bool]:
+        hooks = [getattr(callback, "on_epoch_end", callback) for callback in callbacks]
+        for callback, hook in zip(callbacks, hooks, strict=True):
+            if not callable(hook):
+                raise TypeError(
+                    "callbacks must be callables f(model, history) or objects with an "
+                    f"on_epoch_end(model, history) method; got {callback!r}"
+                )
+
         def on_epoch_end(history: History) -> bool:
             self._store(run)
             stop = False
-            for callback in callbacks:
-                stop = bool(callback(self, history)) or stop
+            for hook in hooks:
+                stop = bool(hook(self, history)) or stop
             return stop
 
         return on_epoch_end
@@ -395,6 +374,11 @@ class _MLPBase:
 
     def _device_params(self, backend: Backend) -> list[Array]:
         """``coefs_ + intercepts_`` copied onto the device, shapes checked."""
+        if len(self.intercepts_) != len(self.coefs_) or not self.coefs_:
+            raise ValueError(
+                f"coefs_ and intercepts_ must hold one array per layer; got "
+                f"{len(self.coefs_)} and {len(self.intercepts_)}"
+            )
         sizes = [self.n_features_in_] + [np.shape(c)[-1] for c in self.coefs_]
         dtype = check_dtype(self.dtype)
         params = []
@@ -415,11 +399,6 @@ class _MLPBase:
                         f"{host.dtype} of shape {host.shape}"
                     )
                 params.append(backend.asarray(np.array(host, dtype=dtype)))
-        if len(params) != 2 * len(self.coefs_):
-            raise ValueError(
-                f"intercepts_ must hold {len(self.coefs_)} arrays, one per layer of "
-                f"coefs_; got {len(self.intercepts_)}"
-            )
         return params
 
     def _new_optimizer(self, backend: Backend, params: list[Array]) -> Optimizer:
@@ -460,7 +439,7 @@ class _MLPBase:
                 f"samples gives {n_val}; increase validation_fraction or the data"
             )
         if self._stratify_split and Y.shape[1] == 1:
-            return _stratified_split(rng, Y[:, 0], n_val)
+            return stratified_split(rng, Y[:, 0], n_val)
         order = rng.permutation(n_samples)
         return order[n_val:], order[:n_val]
 
@@ -515,7 +494,7 @@ class _MLPBase:
             value = getattr(self, name)
             if not isinstance(value, (bool, np.bool_, numbers.Integral)):
                 raise TypeError(f"{name} must be a bool; got {value!r}")
-        _check_random_state(self.random_state)
+        check_random_state(self.random_state)
         return Settings(
             batch_size=0,
             max_iter=int(self.max_iter),
@@ -535,14 +514,23 @@ class _MLPBase:
             X = backend.device_array(X, "X")
             shape = tuple(X.shape)
         else:
-            X = _host_X(X)
+            X = host_features(X)
             shape = X.shape
-        _check_feature_count(self, shape, reset=reset)
+        self._check_feature_count(shape, reset=reset)
         if on_device:
-            from .validation import check_matrix
-
             return check_matrix(backend, X, "X", dtype)
         return backend.asarray(host_matrix(X, "X"), dtype)
+
+    def _check_feature_count(self, shape: tuple[int, ...], *, reset: bool) -> None:
+        if len(shape) != 2:
+            return  # host_matrix / check_matrix explain the wrong number of dimensions
+        if reset:
+            self.n_features_in_ = int(shape[1])
+        elif shape[1] != self.n_features_in_:
+            raise ValueError(
+                f"X has {shape[1]} features, but {type(self).__name__} is expecting "
+                f"{self.n_features_in_} features as input."
+            )
 
     def _host_y(self, y: Any) -> Any:
         """y as host data: an array of this backend is copied back, others refused."""
@@ -553,11 +541,7 @@ class _MLPBase:
 
     def _forward(self, X: Any) -> np.ndarray:
         """The network's outputs for X, host float64 (n_samples, n_outputs)."""
-        if not self.__sklearn_is_fitted__():
-            raise _not_fitted(
-                f"This {type(self).__name__} instance is not fitted yet. Call 'fit' "
-                "with appropriate arguments before using this estimator."
-            )
+        self._check_is_fitted()
         backend = get_backend(self.backend)
         X_dev = self._device_X(X, backend, check_dtype(self.dtype), reset=False)
         params = self._device_params(backend)
@@ -573,7 +557,7 @@ class _MLPBase:
         """(JSON-able config, host arrays ``W{l}``, ``b{l}`` in the model's dtype) that
         :meth:`_import` turns back into an equal fitted estimator."""
         if not self.__sklearn_is_fitted__():
-            raise _not_fitted(f"cannot save an unfitted {type(self).__name__}")
+            raise not_fitted(f"cannot save an unfitted {type(self).__name__}")
         dtype = check_dtype(self.dtype)
         config = {
             "kind": type(self).__name__,
@@ -663,15 +647,6 @@ class _MLPBase:
     def _import_extra(self, config: dict[str, Any]) -> None:
         pass
 
-    def __sklearn_tags__(self) -> Any:
-        from sklearn.utils import InputTags, Tags, TargetTags
-
-        return Tags(
-            estimator_type=None,
-            target_tags=TargetTags(required=True, multi_output=True),
-            input_tags=InputTags(),
-        )
-
 
 class MLPClassifier(_MLPBase):
     """Multi-layer perceptron classifier, trained with log-loss (scikit-learn's).
@@ -697,6 +672,7 @@ class MLPClassifier(_MLPBase):
 
     _loss = "log_loss"
     _stratify_split = True
+    _estimator_type = "classifier"
 
     def _targets(
         self,
@@ -717,9 +693,9 @@ class MLPClassifier(_MLPBase):
             seen = _labels.unique_labels(labels)
             if set(seen.tolist()) != set(self.classes_.tolist()):
                 raise ValueError(
-                    "warm_start can only be used where y has the same classes as in "
-                    f"the previous call to fit: previously {self.classes_.tolist()}, "
-                    f"y has {seen.tolist()}"
+                    "y must have the same classes as the fit it continues (warm_start "
+                    f"or resume_from): previously {self.classes_.tolist()}, y has "
+                    f"{seen.tolist()}"
                 )
         self.out_activation_ = (
             "softmax" if self._target_kind == "multiclass" else "logistic"
@@ -785,7 +761,9 @@ class MLPClassifier(_MLPBase):
     def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
         """Mean accuracy (subset accuracy for multilabel)."""
         predicted = self.predict(X)
-        truth = _labels.as_label_array(y)
+        truth = _labels.as_label_array(self._host_y(y))
+        _check_rows(truth, predicted.shape[0])
+        _labels.check_label_values(truth)
         hits = predicted == truth
         if hits.ndim == 2:
             hits = hits.all(axis=1)
@@ -816,7 +794,6 @@ class MLPClassifier(_MLPBase):
         from sklearn.utils import ClassifierTags
 
         tags = super().__sklearn_tags__()
-        tags.estimator_type = "classifier"
         tags.classifier_tags = ClassifierTags(multi_label=True)
         return tags
 
@@ -831,6 +808,7 @@ class MLPRegressor(_MLPBase):
     """
 
     _loss = "squared_error"
+    _estimator_type = "regressor"
 
     def _targets(
         self,
@@ -840,13 +818,27 @@ class MLPRegressor(_MLPBase):
         incremental: bool,
         classes: Any,
     ) -> np.ndarray:
+        Y = self._checked_y(y, n_samples)
+        if not first_pass and Y.shape[1] != self.n_outputs_:
+            raise ValueError(
+                f"y must have {self.n_outputs_} outputs as in the previous fit; got "
+                f"shape {Y.shape}"
+            )
+        self.out_activation_ = "identity"
+        return Y
+
+    def _checked_y(self, y: Any, n_samples: int) -> np.ndarray:
+        """Targets as finite host float64 (n_samples, n_outputs)."""
         if y is None:
             raise ValueError(
                 "this estimator requires y to be passed, but the target y is None"
             )
         host = np.asarray(self._host_y(y))
         if host.dtype.kind == "c":
-            raise ValueError(f"y: Complex data not supported; got {host.dtype}")
+            raise ValueError(
+                f"y must hold real numbers; got dtype {host.dtype} (Complex data not "
+                "supported)"
+            )
         if host.dtype.kind == "O":
             try:
                 host = host.astype(np.float64)
@@ -856,14 +848,7 @@ class MLPRegressor(_MLPBase):
                 ) from None
         if host.ndim == 1:
             host = host[:, None]
-        Y = host_matrix(host, "y", n_rows=n_samples)
-        if not first_pass and Y.shape[1] != self.n_outputs_:
-            raise ValueError(
-                f"y must have {self.n_outputs_} outputs as in the previous fit; got "
-                f"shape {Y.shape}"
-            )
-        self.out_activation_ = "identity"
-        return Y.astype(np.float64)
+        return host_matrix(host, "y", n_rows=n_samples).astype(np.float64)
 
     def _device_score(self, xp: Any, out: Array, Y: Array) -> Array:
         """R² on the device, averaged over outputs (scikit-learn's finite rules)."""
@@ -880,10 +865,13 @@ class MLPRegressor(_MLPBase):
 
     def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
         """Coefficient of determination R², averaged over outputs."""
-        predicted = self.predict(X)
-        truth = np.asarray(y, dtype=np.float64)
-        if truth.ndim == 1:
-            truth, predicted = truth[:, None], predicted.reshape(-1, 1)
+        predicted = self._forward(X)
+        truth = self._checked_y(y, predicted.shape[0])
+        if truth.shape[1] != predicted.shape[1]:
+            raise ValueError(
+                f"y must have {predicted.shape[1]} outputs, as the model predicts; got "
+                f"shape {np.shape(y)}"
+            )
         weights = None if sample_weight is None else np.asarray(sample_weight)[:, None]
         mean = np.average(
             truth, axis=0, weights=None if weights is None else weights[:, 0]
@@ -899,7 +887,6 @@ class MLPRegressor(_MLPBase):
         from sklearn.utils import RegressorTags
 
         tags = super().__sklearn_tags__()
-        tags.estimator_type = "regressor"
         tags.regressor_tags = RegressorTags()
         return tags
 
@@ -913,76 +900,6 @@ def _r2_per_output(xp: Any, out: Array, Y: Array) -> Array:
     safe = xp.where(nonzero, ss_tot, xp.ones_like(ss_tot))
     fallback = xp.where(ss_res == 0, xp.ones_like(ss_res), xp.zeros_like(ss_res))
     return xp.where(nonzero, 1 - ss_res / safe, fallback)
-
-
-def _stratified_split(
-    rng: np.random.Generator, labels: np.ndarray, n_val: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """Each class keeps its share in the validation set (largest remainders)."""
-    classes, index, counts = np.unique(labels, return_inverse=True, return_counts=True)
-    n_samples = labels.shape[0]
-    if n_val < len(classes) or n_samples - n_val < len(classes):
-        raise ValueError(
-            f"validation_fraction gives {n_val} validation and {n_samples - n_val} "
-            f"training samples; a stratified split needs at least {len(classes)} "
-            "(the number of classes) in each"
-        )
-    share = counts * n_val / n_samples
-    take = np.floor(share).astype(np.intp)
-    remainder_order = np.argsort(-(share - take), kind="stable")
-    take[remainder_order[: n_val - take.sum()]] += 1
-    val, train_ = [], []
-    for c in range(len(classes)):
-        members = rng.permutation(np.flatnonzero(index == c))
-        val.append(members[: take[c]])
-        train_.append(members[take[c] :])
-    return rng.permutation(np.concatenate(train_)), rng.permutation(np.concatenate(val))
-
-
-def _host_X(X: Any) -> np.ndarray:
-    """X as a host array; scikit-learn's errors for complex and non-numeric data."""
-    if hasattr(X, "tocsr") or "sparse" in type(X).__module__:
-        raise TypeError(
-            f"X must be a dense array; got a sparse {type(X).__name__} (sparse input "
-            "is not supported): convert it with X.toarray()"
-        )
-    try:
-        host = np.asarray(X)
-    except (ValueError, TypeError) as exc:
-        raise ValueError(f"X must be a 2-D numeric array; {exc}") from None
-    if host.ndim != 2:
-        raise ValueError(
-            f"X must be a 2-D array (n_samples, n_features); got {host.ndim}-D shape "
-            f"{host.shape}. Reshape your data with X.reshape(-1, 1) if it has a "
-            "single feature or X.reshape(1, -1) if it is a single sample"
-        )
-    if host.dtype.kind == "c":
-        raise ValueError(f"X: Complex data not supported; got dtype {host.dtype}")
-    if host.dtype.kind in "OUS":
-        try:
-            host = host.astype(np.float64)
-        except (TypeError, ValueError) as exc:
-            raise TypeError(
-                f"X must hold real numbers; got dtype {host.dtype}: {exc}"
-            ) from None
-    if host.ndim == 2 and 0 in host.shape:
-        which = "feature" if host.shape[1] == 0 else "sample"
-        raise ValueError(
-            f"X has 0 {which}(s) (shape={host.shape}) while a minimum of 1 is required."
-        )
-    return host
-
-
-def _check_feature_count(model: _MLPBase, shape: tuple[int, ...], *, reset: bool):
-    if len(shape) != 2:
-        return  # host_matrix / check_matrix explain the wrong number of dimensions
-    if reset:
-        model.n_features_in_ = int(shape[1])
-    elif shape[1] != model.n_features_in_:
-        raise ValueError(
-            f"X has {shape[1]} features, but {type(model).__name__} is expecting "
-            f"{model.n_features_in_} features as input."
-        )
 
 
 def _check_rows(labels: np.ndarray, n_samples: int) -> None:
@@ -1000,38 +917,6 @@ def _checked_every(every: int | None, n_samples: int, batch_size: int) -> int:
     return int(every)
 
 
-def _check_random_state(random_state: Any) -> None:
-    expected = "None, an int in [0, 2**32) or a NumPy Generator/RandomState"
-    if isinstance(random_state, numbers.Integral) and not isinstance(
-        random_state, bool
-    ):
-        if not 0 <= random_state < 2**32:
-            raise ValueError(f"random_state must be {expected}; got {random_state!r}")
-    elif not isinstance(
-        random_state, (type(None), np.random.Generator, np.random.RandomState)
-    ):
-        raise TypeError(f"random_state must be {expected}; got {random_state!r}")
-
-
-def _host_rng(random_state: Any) -> np.random.Generator:
-    """The host generator for weights, splits and shuffles, from ``random_state``:
-    a seed or None gives a fresh Generator, a Generator is used as is, a RandomState
-    seeds a Generator (advancing it, as scikit-learn's use would)."""
-    _check_random_state(random_state)
-    if isinstance(random_state, np.random.Generator):
-        return random_state
-    if isinstance(random_state, np.random.RandomState):
-        return np.random.default_rng(random_state.randint(2**32, dtype=np.uint64))
-    return np.random.default_rng(random_state)
-
-
 def _backend_name(backend: Any) -> str | None:
     """A backend spec as a string (a Backend object becomes its name)."""
     return backend.name if isinstance(backend, Backend) else backend
-
-
-def _same(a: Any, b: Any) -> bool:
-    try:
-        return bool(a == b) and type(a) is type(b)
-    except (TypeError, ValueError):
-        return a is b

@@ -439,8 +439,16 @@ def _read_npz(fh: IO[bytes], path: str, max_bytes: int) -> dict[str, np.ndarray]
     """Every member as an array; all sizes and npy headers are checked before any
     data is read, and the data goes through numpy's reader with pickle refused."""
     if not zipfile.is_zipfile(fh):
+        size = os.fstat(fh.fileno()).st_size
+        what = (
+            "an empty file"
+            if size == 0
+            else f"{size} bytes without a ZIP end-of-archive record"
+        )
         raise ModelFileError(
-            path, "not an npz file, or truncated (no ZIP end-of-archive record)"
+            path,
+            f"must be an npz file (a ZIP archive); got {what}: not an npz file, or "
+            "truncated",
         )
     fh.seek(0)
     with zipfile.ZipFile(fh) as archive:

@@ -36,7 +36,10 @@ def as_label_array(y: Any, name: str = "y") -> np.ndarray:
     if labels.shape[0] == 0:
         raise ValueError(f"{name} must not be empty; got shape {labels.shape}")
     if labels.dtype.kind == "c":
-        raise ValueError(f"{name}: Complex data not supported; got {labels.dtype}")
+        raise ValueError(
+            f"{name} must hold real labels; got dtype {labels.dtype} (Complex data "
+            "not supported)"
+        )
     return labels
 
 
@@ -74,7 +77,7 @@ def check_label_values(labels: np.ndarray, name: str = "y") -> None:
             ) from None
     if values.dtype.kind == "f":
         if not np.isfinite(values).all():
-            raise ValueError(f"{name} must not contain NaN or inf labels")
+            raise ValueError(f"{name} must hold finite labels; it contains NaN or inf")
         if not np.array_equal(values, np.round(values)):
             raise ValueError(
                 f"Unknown label type: continuous. {name} holds non-integer numbers "
@@ -146,8 +149,8 @@ def classes_from_json(record: Any) -> np.ndarray:
     if not isinstance(record["values"], list) or not isinstance(record["dtype"], str):
         raise TypeError(f"classes_ must hold a list and a dtype name; got {record!r}")
     dtype = np.dtype(record["dtype"])
-    if dtype.kind not in "biuUO":
-        raise ValueError(f"classes_ dtype must be bool, int or str; got {dtype}")
+    if dtype.kind not in "biufUO":
+        raise ValueError(f"classes_ dtype must be bool, int, float or str; got {dtype}")
     if dtype.kind == "O":
         classes = np.empty(len(record["values"]), dtype=object)
         classes[:] = record["values"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import array_api_compat
 import numpy as np
 
 from . import network
@@ -17,7 +18,13 @@ from .backend import Array, Backend, check_dtype, get_backend
 from .init import initial_params
 from .io import check_config, layer_parameters, parameter_arrays
 from .losses import check_loss
-from .validation import check_layer_sizes, check_matrix, check_positive
+from .validation import (
+    check_layer_sizes,
+    check_matrix,
+    check_positive,
+    check_random_state,
+    host_real,
+)
 
 
 class MLP:
@@ -60,11 +67,9 @@ class MLP:
         seed: int | None = None,
     ) -> None:
         sizes = check_layer_sizes(layer_sizes)
-        hidden, output = (
-            get_activation(hidden_activation),
-            get_activation(output_activation),
-        )
+        hidden, output = _activation_pair(hidden_activation, output_activation)
         acts = [hidden] * (len(sizes) - 2) + [output]
+        check_random_state(seed, "seed")
         weights, biases = initial_params(sizes, [a.name for a in acts], init, seed)
         self._setup(weights, biases if bias else None, acts, dtype, backend)
 
@@ -79,17 +84,17 @@ class MLP:
         dtype: str = "float32",
         backend: str | Backend | None = None,
     ) -> MLP:
-        """A network with the given host weights, each (fan_in, fan_out) as in the seed.
+        """A network with the given weights, each (fan_in, fan_out) as in the seed.
 
-        ``biases`` is a list of (fan_out,) arrays, or None for a network without them.
+        ``weights`` (and ``biases``, a list of (fan_out,) arrays, or None for a
+        network without them) are host data or arrays of ``backend``; they must be
+        real and finite.
         """
-        host_w = [np.asarray(w, dtype=np.float64) for w in weights]
-        host_b = None if biases is None else [np.asarray(b, np.float64) for b in biases]
+        backend = get_backend(backend)
+        host_w = _host_params(backend, weights, "weights")
+        host_b = None if biases is None else _host_params(backend, biases, "biases")
         _check_weight_shapes(host_w, host_b)
-        hidden, output = (
-            get_activation(hidden_activation),
-            get_activation(output_activation),
-        )
+        hidden, output = _activation_pair(hidden_activation, output_activation)
         acts = [hidden] * (len(host_w) - 1) + [output]
         net = cls.__new__(cls)
         net._setup(host_w, host_b, acts, dtype, backend)
@@ -174,10 +179,11 @@ class MLP:
         """The plain update ``w -= lr * g`` for every weight (and bias), in place."""
         lr = check_positive(lr, "lr")
         self._check_grads(weight_grads, self.weights, "weight_grads")
+        if self.biases is not None:  # all checked before anything changes
+            self._check_grads(bias_grads, self.biases, "bias_grads")
         for layer, grad in enumerate(weight_grads):
             self.weights[layer] -= lr * grad
         if self.biases is not None:
-            self._check_grads(bias_grads, self.biases, "bias_grads")
             for layer, grad in enumerate(bias_grads):
                 self.biases[layer] -= lr * grad
 
@@ -223,7 +229,10 @@ class MLP:
         if not isinstance(dtype, str):
             raise TypeError(f"dtype must be a name; got {dtype!r}")
         dtype = check_dtype(dtype)
-        acts = [get_activation(name) for name in names]
+        acts = [
+            get_activation(name, f"activations[{layer}]")
+            for layer, name in enumerate(names)
+        ]
         weights, biases = layer_parameters(arrays, sizes, bias, dtype)
         net = cls.__new__(cls)
         net._setup(weights, biases, acts, dtype, backend)
@@ -235,12 +244,12 @@ class MLP:
         )
 
     def _targets(self, y: Any, n_samples: int) -> Array:
-        if getattr(y, "ndim", None) == 1 or (isinstance(y, list) and np.ndim(y) == 1):
-            y = (
-                self.xp.reshape(y, (-1, 1))
-                if self.backend.owns(y)
-                else np.reshape(y, (-1, 1))
-            )
+        if array_api_compat.is_array_api_obj(y) and not isinstance(y, np.ndarray):
+            y = self.backend.device_array(y, "y")  # refuses other libraries, devices
+            if y.ndim == 1:
+                y = self.xp.reshape(y, (-1, 1))
+        elif isinstance(y, (np.ndarray, list)) and np.ndim(y) == 1:
+            y = np.reshape(y, (-1, 1))
         return check_matrix(
             self.backend,
             y,
@@ -263,12 +272,43 @@ class MLP:
                     f"{name}[{layer}] must be an array of backend "
                     f"{self.backend.name!r} on device {self.backend.device}; "
                     f"got {type(grad).__module__}.{type(grad).__name__}"
+                    + _device_of(grad)
                 )
             if tuple(grad.shape) != tuple(param.shape):
                 raise ValueError(
                     f"{name}[{layer}] must have shape {tuple(param.shape)}; got "
                     f"{tuple(grad.shape)}"
                 )
+
+
+def _activation_pair(hidden: Any, output: Any) -> tuple[Activation, Activation]:
+    return (
+        get_activation(hidden, "hidden_activation"),
+        get_activation(output, "output_activation"),
+    )
+
+
+def _host_params(backend: Backend, arrays: Any, name: str) -> list[np.ndarray]:
+    """Host float64 copies of a list of real, finite arrays (host data or arrays of
+    ``backend``; other libraries' arrays are refused)."""
+    if not isinstance(arrays, (list, tuple)):
+        raise TypeError(f"{name} must be a list of arrays; got {type(arrays).__name__}")
+    host = []
+    for layer, array in enumerate(arrays):
+        argname = f"{name}[{layer}]"
+        if array_api_compat.is_array_api_obj(array) and not isinstance(
+            array, np.ndarray
+        ):
+            array = backend.to_numpy(backend.device_array(array, argname))
+        host.append(host_real(array, argname).astype(np.float64))
+    return host
+
+
+def _device_of(array: Any) -> str:
+    try:
+        return f" on device {array_api_compat.device(array)}"
+    except (TypeError, AttributeError, ValueError):
+        return ""
 
 
 def _check_weight_shapes(

@@ -29,6 +29,7 @@ from . import network
 from .activations import Activation
 from .backend import Array, Backend
 from .optim import Optimizer
+from .validation import check_random_state
 
 
 class ConvergenceWarning(UserWarning):
@@ -192,7 +193,8 @@ def train(run: Run) -> None:
     Raises
     ------
     DivergenceError
-        The epoch's loss was NaN or inf (weights of the last good epoch kept).
+        The epoch's loss or the weights after it were NaN or inf (the weights of the
+        last good epoch are kept).
     DeviceMemoryError
         The device ran out of memory.
     KeyboardInterrupt
@@ -232,11 +234,9 @@ def _epochs(run: Run, interrupt: _DeferredInterrupt, progress: _Progress) -> Non
         probe = sum(xp.sum(p * 0.0) for p in run.params)
         if not (math.isfinite(loss) and math.isfinite(float(probe))):
             run.params[:] = last_good
-            what = (
-                f"the loss is {loss}"
-                if not math.isfinite(loss)
-                else ("the weights became NaN or inf")
-            )
+            what = "the weights became NaN or inf"
+            if not math.isfinite(loss):
+                what = f"the loss is {loss}"
             raise DivergenceError(
                 f"training diverged in epoch {history.n_iter + 1}: {what}; the model "
                 "keeps the weights of the last good epoch. Use a smaller "
@@ -355,7 +355,7 @@ def _end_epoch(run: Run, loss: float, progress: _Progress) -> bool:
             f"Stochastic optimizer: maximum iterations ({s.max_iter}) reached and "
             "the optimization hasn't converged yet; raise max_iter or tol",
             ConvergenceWarning,
-            stacklevel=5,
+            stacklevel=6,  # the user's fit call
         )
     return False
 
@@ -443,7 +443,7 @@ def _is_out_of_memory(exc: BaseException) -> bool:
 
 def _memory_message(run: Run) -> str:
     X, Y = run.X, run.Y
-    itemsize = np.dtype(str(X.dtype).replace("torch.", "")).itemsize
+    itemsize = 8 if "64" in str(X.dtype) else 4  # the model dtypes: float32/64
     data_mb = (math.prod(X.shape) + math.prod(Y.shape)) * itemsize / 2**20
     widths = [run.params[i].shape[1] for i in range(run.n_layers)]
     return (
@@ -453,3 +453,39 @@ def _memory_message(run: Run) -> str:
         f"layer widths {widths}); use a smaller batch_size, fewer samples per fit "
         "(partial_fit on chunks) or narrower layers"
     )
+
+
+def host_rng(random_state: Any) -> np.random.Generator:
+    """The host generator for weights, splits and shuffles, from ``random_state``:
+    a seed or None gives a fresh Generator, a Generator is used as is, a RandomState
+    seeds a Generator (advancing it, as scikit-learn's use would)."""
+    check_random_state(random_state)
+    if isinstance(random_state, np.random.Generator):
+        return random_state
+    if isinstance(random_state, np.random.RandomState):
+        return np.random.default_rng(random_state.randint(2**32, dtype=np.uint64))
+    return np.random.default_rng(random_state)
+
+
+def stratified_split(
+    rng: np.random.Generator, labels: np.ndarray, n_val: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each class keeps its share in the validation set (largest remainders)."""
+    classes, index, counts = np.unique(labels, return_inverse=True, return_counts=True)
+    n_samples = labels.shape[0]
+    if n_val < len(classes) or n_samples - n_val < len(classes):
+        raise ValueError(
+            f"validation_fraction gives {n_val} validation and {n_samples - n_val} "
+            f"training samples; a stratified split needs at least {len(classes)} "
+            "(the number of classes) in each"
+        )
+    share = counts * n_val / n_samples
+    take = np.floor(share).astype(np.intp)
+    remainder_order = np.argsort(-(share - take), kind="stable")
+    take[remainder_order[: n_val - take.sum()]] += 1
+    val, train_ = [], []
+    for c in range(len(classes)):
+        members = rng.permutation(np.flatnonzero(index == c))
+        val.append(members[: take[c]])
+        train_.append(members[take[c] :])
+    return rng.permutation(np.concatenate(train_)), rng.permutation(np.concatenate(val))

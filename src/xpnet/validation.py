@@ -90,23 +90,39 @@ def host_matrix(
     data: Any, name: str, *, n_columns: int | None = None, n_rows: int | None = None
 ) -> np.ndarray:
     """Host data as a finite, real 2-D NumPy array (dtype kept if floating)."""
+    host = _host_numbers(data, name, "a 2-D numeric array")
+    _check_shape(host.shape, name, n_columns, n_rows)
+    _check_finite(host, name)
+    return host
+
+
+def host_real(data: Any, name: str) -> np.ndarray:
+    """Host data of any shape as a finite, real NumPy array (dtype kept if floating)."""
+    host = _host_numbers(data, name, "a numeric array")
+    _check_finite(host, name)
+    return host
+
+
+def _host_numbers(data: Any, name: str, expected: str) -> np.ndarray:
     try:
         host = np.asarray(data)
     except (ValueError, TypeError) as exc:  # ragged lists and the like
-        raise ValueError(f"{name} must be a 2-D numeric array; {exc}") from None
+        raise ValueError(f"{name} must be {expected}; {exc}") from None
     if host.dtype.kind not in "fiub":
         raise TypeError(
             f"{name} must hold real numbers; got dtype {host.dtype}"
             + (" (complex data is not supported)" if host.dtype.kind == "c" else "")
         )
-    _check_shape(host.shape, name, n_columns, n_rows)
-    if host.dtype.kind == "f" and not _all_finite(host):
-        bad = np.argwhere(~np.isfinite(host))[0]
-        raise ValueError(
-            f"{name} must be finite; it contains NaN or inf (first at row {bad[0]}, "
-            f"column {bad[1]})"
-        )
     return host
+
+
+def _check_finite(host: np.ndarray, name: str) -> None:
+    if host.dtype.kind == "f" and not _all_finite(host):
+        bad = [int(i) for i in np.argwhere(~np.isfinite(host))[0]]
+        where = f"row {bad[0]}, column {bad[1]}" if len(bad) == 2 else f"index {bad}"
+        raise ValueError(
+            f"{name} must be finite; it contains NaN or inf (first at {where})"
+        )
 
 
 def _all_finite(host: np.ndarray) -> bool:
@@ -171,3 +187,54 @@ def check_int(value: Any, name: str, expected: str) -> None:
         raise TypeError(f"{name} must be {expected}; got {value!r}")
     if value < 1:
         raise ValueError(f"{name} must be {expected}; got {value!r}")
+
+
+def host_features(X: Any) -> np.ndarray:
+    """X as a host array; scikit-learn's errors for complex and non-numeric data."""
+    if hasattr(X, "tocsr") or "sparse" in type(X).__module__:
+        raise TypeError(
+            f"X must be a dense array; got a sparse {type(X).__name__} (sparse input "
+            "is not supported): convert it with X.toarray()"
+        )
+    try:
+        host = np.asarray(X)
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"X must be a 2-D numeric array; {exc}") from None
+    if host.ndim != 2:
+        raise ValueError(
+            f"X must be a 2-D array (n_samples, n_features); got {host.ndim}-D shape "
+            f"{host.shape}. Reshape your data with X.reshape(-1, 1) if it has a "
+            "single feature or X.reshape(1, -1) if it is a single sample"
+        )
+    if host.dtype.kind == "c":
+        raise ValueError(
+            f"X must hold real numbers; got dtype {host.dtype} (Complex data not "
+            "supported)"
+        )
+    if host.dtype.kind in "OUS":
+        try:
+            host = host.astype(np.float64)
+        except (TypeError, ValueError) as exc:
+            raise TypeError(
+                f"X must hold real numbers; got dtype {host.dtype}: {exc}"
+            ) from None
+    if host.ndim == 2 and 0 in host.shape:
+        which = "feature" if host.shape[1] == 0 else "sample"
+        raise ValueError(
+            f"X has 0 {which}(s) (shape={host.shape}) while a minimum of 1 is required."
+        )
+    return host
+
+
+def check_random_state(random_state: Any, name: str = "random_state") -> None:
+    """None, an int in [0, 2**32), or a NumPy Generator or RandomState."""
+    expected = "None, an int in [0, 2**32) or a NumPy Generator/RandomState"
+    if isinstance(random_state, numbers.Integral) and not isinstance(
+        random_state, bool
+    ):
+        if not 0 <= random_state < 2**32:
+            raise ValueError(f"{name} must be {expected}; got {random_state!r}")
+    elif not isinstance(
+        random_state, (type(None), np.random.Generator, np.random.RandomState)
+    ):
+        raise TypeError(f"{name} must be {expected}; got {random_state!r}")

@@ -1,0 +1,369 @@
+"""What ``xpnet train`` and ``xpnet predict`` do, once their arguments are parsed.
+
+Training is the estimators' own ``fit`` (``--epochs`` is ``max_iter``, so training
+stops earlier when the loss stops improving, as in scikit-learn); the progress bar
+hangs on its epoch callback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import sys
+import time
+import warnings
+from dataclasses import dataclass
+from typing import Any, TextIO
+
+import numpy as np
+
+from .backend import Backend, get_backend
+from .check import device_label
+from .datasets import (
+    DataError,
+    Dataset,
+    MissingExtraError,
+    Standardizer,
+    load_dataset,
+    split_indices,
+)
+
+PLOT_HINT = 'pip install "xpnet[plot]"'
+
+
+class TrainingError(RuntimeError):
+    """Training could not finish (the loss diverged); the message says what to try."""
+
+
+@dataclass
+class Fitted:
+    """What a training run produced, for the summary."""
+
+    model: Any
+    seconds: float
+    epochs: int
+    n_train: int
+
+
+def run_training(args: argparse.Namespace) -> int:
+    """``xpnet train``: load, split, scale, fit with a progress bar, report, save."""
+    backend = get_backend(args.backend)  # first: a missing GPU fails in a second
+    figure_class = _figure_class() if args.plot else None
+    for option, path in (("--save", args.save), ("--plot", args.plot)):
+        _check_writable(option, path)
+    data = load_dataset(args.data, args.target)
+    task = args.task or data.task
+    y = _targets(data, task)
+    train_rows, test_rows = split_indices(
+        y, args.test_size, args.seed, stratify=task == "classification"
+    )
+    X_train, y_train = data.X[train_rows], y[train_rows]
+    X_test, y_test = data.X[test_rows], y[test_rows]
+    x_scaler = y_scaler = None
+    if args.scale == "standard":
+        x_scaler = Standardizer.fit(X_train)
+        if task == "regression":
+            y_scaler = Standardizer.fit(y_train[:, None])
+    model = _estimator(task, args, backend)
+    fitted = fit_with_progress(
+        model,
+        x_scaler.transform(X_train) if x_scaler else X_train,
+        y_scaler.transform(y_train[:, None])[:, 0] if y_scaler else y_train,
+        quiet=args.quiet,
+    )
+    _fold_scaling(model, x_scaler, y_scaler)
+    scores = {"train": model.score(X_train, y_train)}
+    if len(test_rows):
+        scores["test"] = model.score(X_test, y_test)
+    if args.save:
+        from . import save
+
+        save(model, args.save)
+    if figure_class is not None:
+        _plot(figure_class, model.loss_curve_, args.plot, data.name, y_scaler)
+    print(_summary(args, data, task, backend, fitted, len(test_rows), scores))
+    return 0
+
+
+def _targets(data: Dataset, task: str) -> np.ndarray:
+    y = data.y
+    if task == "regression":
+        if y.dtype.kind not in "biuf":
+            raise DataError(
+                f"task regression needs numeric targets; the target of {data.name!r} "
+                f"holds text such as {y[0]!r}"
+            )
+        return y.astype(np.float64)
+    n_classes = len(np.unique(y))
+    if n_classes < 2:
+        raise DataError(
+            f"classification needs at least 2 classes; the target of {data.name!r} "
+            f"holds only {y[0]!r}"
+        )
+    if y.dtype.kind in "iu" and n_classes > max(20, len(y) // 4):
+        print(
+            f"note: the integer target has {n_classes} distinct values and is "
+            "treated as class labels; use --task regression to fit the values",
+            file=sys.stderr,
+        )
+    return y
+
+
+def _estimator(task: str, args: argparse.Namespace, backend: Backend) -> Any:
+    from .estimators import MLPClassifier, MLPRegressor
+
+    cls = MLPClassifier if task == "classification" else MLPRegressor
+    return cls(
+        hidden_layer_sizes=tuple(args.hidden),
+        activation=args.activation,
+        solver=args.solver,
+        alpha=args.alpha,
+        batch_size=args.batch_size,
+        learning_rate_init=args.lr,
+        max_iter=args.epochs,
+        random_state=args.seed,
+        backend=backend.name,
+        dtype=args.dtype,
+    )
+
+
+class ProgressBar:
+    """A tqdm bar over epochs, fed by the estimator's epoch callback: the epoch, the
+    epoch's training loss and samples per second, on stderr."""
+
+    def __init__(self, total: int, n_samples: int) -> None:
+        try:
+            from tqdm import tqdm
+        except ImportError:
+            raise MissingExtraError(
+                "the progress bar needs tqdm, which is not installed; install it "
+                "with: pip install tqdm (an xpnet dependency), or pass --quiet"
+            ) from None
+        self.bar = tqdm(
+            total=total,
+            desc="training",
+            unit="epoch",
+            file=sys.stderr,
+            dynamic_ncols=True,
+        )
+        self.n_samples = n_samples
+        self.last = time.perf_counter()
+
+    def __call__(self, model: Any, history: Any) -> bool:
+        """The epoch callback: update the bar; never asks training to stop."""
+        now = time.perf_counter()
+        rate = self.n_samples / max(now - self.last, 1e-9)
+        self.last = now
+        loss = history.loss_curve[-1]
+        self.bar.set_postfix_str(
+            f"loss {loss:.4g}, {rate:,.0f} samples/s", refresh=False
+        )
+        self.bar.update(1)
+        return False
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+def fit_with_progress(
+    model: Any, X: np.ndarray, y: np.ndarray, *, quiet: bool = False
+) -> Fitted:
+    """``model.fit(X, y)`` with a :class:`ProgressBar`, unless ``quiet``.
+
+    Warnings are printed as one-line notes, except the convergence warning:
+    ``--epochs`` asked for that many epochs.
+
+    Raises
+    ------
+    TrainingError
+        The loss became NaN or infinite, or the device ran out of memory.
+    """
+    bar = None if quiet else ProgressBar(model.max_iter, X.shape[0])
+    start = time.perf_counter()
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            model.fit(X, y, callbacks=None if bar is None else [bar])
+    except FloatingPointError as exc:  # xpnet's DivergenceError
+        raise TrainingError(f"{exc}; try a smaller --lr") from None
+    except MemoryError as exc:
+        raise TrainingError(f"{exc}; try a smaller --batch-size") from None
+    finally:
+        if bar is not None:
+            bar.close()
+    seconds = time.perf_counter() - start
+    for message in dict.fromkeys(
+        str(w.message) for w in caught if w.category.__name__ != "ConvergenceWarning"
+    ):
+        print(f"note: {message}", file=sys.stderr)
+    return Fitted(model, seconds, model.n_iter_, X.shape[0])
+
+
+def _fold_scaling(
+    model: Any, x_scaler: Standardizer | None, y_scaler: Standardizer | None
+) -> None:
+    """Make the model take raw features (and give raw targets) by folding scalings
+    into its first (and last) layer."""
+    coefs, intercepts = list(model.coefs_), list(model.intercepts_)
+    if x_scaler is not None:
+        coefs[0], intercepts[0] = x_scaler.fold_inputs(coefs[0], intercepts[0])
+    if y_scaler is not None:
+        coefs[-1], intercepts[-1] = y_scaler.fold_outputs(coefs[-1], intercepts[-1])
+    if x_scaler is not None or y_scaler is not None:
+        model.coefs_, model.intercepts_ = coefs, intercepts
+
+
+def _check_writable(option: str, path: str | None) -> None:
+    if path is None:
+        return
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        raise DataError(f"cannot write {option} {path!r}: no directory {directory!r}")
+    if os.path.isdir(path):
+        raise DataError(f"cannot write {option} {path!r}: it is a directory")
+
+
+def _figure_class() -> Any:
+    try:
+        from matplotlib.figure import Figure
+    except ImportError:
+        raise MissingExtraError(
+            f"--plot needs matplotlib, which is not installed; install it with: "
+            f"{PLOT_HINT}"
+        ) from None
+    return Figure
+
+
+def _plot(
+    figure_class: Any,
+    losses: list[float],
+    path: str,
+    title: str,
+    y_scaler: Standardizer | None,
+) -> None:
+    figure = figure_class(figsize=(6, 4), layout="tight")
+    axes = figure.subplots()
+    axes.plot(np.arange(1, len(losses) + 1), losses)
+    axes.set_xlabel("epoch")
+    axes.set_ylabel("training loss" + (" (standardized target)" if y_scaler else ""))
+    axes.set_title(f"xpnet: {title}")
+    axes.set_yscale("log" if min(losses) > 0 else "linear")
+    figure.savefig(path)
+
+
+def _metric(task: str) -> str:
+    return "accuracy" if task == "classification" else "R^2"
+
+
+def _summary(
+    args: argparse.Namespace,
+    data: Dataset,
+    task: str,
+    backend: Backend,
+    fitted: Fitted,
+    n_test: int,
+    scores: dict[str, float],
+) -> str:
+    model = fitted.model
+    n_samples, n_features = data.X.shape
+    kind = (
+        f"classification, {len(model.classes_)} classes"
+        if task == "classification"
+        else "regression"
+    )
+    sizes = [c.shape[0] for c in model.coefs_] + [model.coefs_[-1].shape[1]]
+    split = (
+        f"{fitted.n_train} train, {n_test} test "
+        f"({'stratified, ' if task == 'classification' else ''}seed {args.seed})"
+        if n_test
+        else f"{fitted.n_train} train, no test set"
+    )
+    rate = fitted.n_train * fitted.epochs / max(fitted.seconds, 1e-9)
+    lines = [
+        f"data:     {data.name}: {n_samples} samples, {n_features} features; {kind}",
+        f"split:    {split}; features "
+        + ("standardized" if args.scale == "standard" else "as given"),
+        f"network:  {' -> '.join(map(str, sizes))}, {args.activation}, "
+        f"{model.out_activation_} output; {args.solver}, lr {args.lr:g}, batch "
+        f"{args.batch_size}, alpha {args.alpha:g}",
+        f"backend:  {backend.name}, device {device_label(backend)}, {args.dtype}",
+        f"time:     {fitted.seconds:.2f} s for {fitted.epochs} epochs "
+        f"({rate:,.0f} samples/s); final loss {model.loss_curve_[-1]:.4g}"
+        + (
+            f" (stopped early: the loss improved by less than {model.tol:g} for "
+            f"{model.n_iter_no_change} epochs)"
+            if fitted.epochs < args.epochs
+            else ""
+        ),
+    ]
+    lines += [
+        f"{part} {_metric(task)}:".ljust(16) + f"{score:.4f}"
+        for part, score in scores.items()
+    ]
+    if args.save:
+        lines.append(f"saved:    {args.save}")
+    if args.plot:
+        lines.append(f"plot:     {args.plot}")
+    return "\n".join(lines)
+
+
+def run_prediction(args: argparse.Namespace) -> int:
+    """``xpnet predict``: load a model, predict for DATA, print or write a CSV."""
+    from . import load
+
+    get_backend(args.backend)  # a missing GPU fails before anything is read
+    model = load(args.model, backend=args.backend)
+    if not hasattr(model, "predict"):
+        raise DataError(
+            f"{args.model!r} holds an xpnet.{type(model).__name__} network, not a "
+            "trained MLPClassifier or MLPRegressor (from `xpnet train --save` or "
+            "xpnet.save of an estimator); use its forward() in Python instead"
+        )
+    data = load_dataset(args.data, args.target, need_target=False)
+    n_features = model.n_features_in_
+    if data.X.shape[1] != n_features:
+        hint = (
+            "; if one column is the target, name it with --target"
+            if data.X.shape[1] == n_features + 1
+            else ""
+        )
+        raise DataError(
+            f"{data.name!r} has {data.X.shape[1]} feature columns but the model "
+            f"takes {n_features}{hint}"
+        )
+    is_classifier = hasattr(model, "classes_")
+    if args.proba and not is_classifier:
+        raise DataError("--proba needs a classifier; this model is a regressor")
+    if args.proba:
+        values = model.predict_proba(data.X)
+        header = [f"proba_{label}" for label in model.classes_]
+    else:
+        values = model.predict(data.X)
+        header = (
+            ["prediction"]
+            if values.ndim == 1
+            else [f"prediction_{i}" for i in range(values.shape[1])]
+        )
+    if values.dtype.kind == "f":  # the shortest digits that give the model's numbers
+        values = values.astype(model.dtype)
+    report = sys.stdout
+    if args.output:
+        with open(args.output, "w", newline="", encoding="utf-8") as fh:
+            _write_csv(fh, header, values)
+        print(f"wrote {len(values)} predictions to {args.output}")
+    else:
+        _write_csv(sys.stdout, header, values)
+        report = sys.stderr
+    if data.y is not None:
+        metric = "accuracy" if is_classifier else "R^2"
+        score = model.score(data.X, data.y)
+        print(f"{metric} against {data.target_name}: {score:.4f}", file=report)
+    return 0
+
+
+def _write_csv(stream: TextIO, header: list[str], values: np.ndarray) -> None:
+    writer = csv.writer(stream, lineterminator="\n")
+    writer.writerow(header)
+    rows = values.reshape(len(values), -1)
+    writer.writerows([[str(item) for item in row] for row in rows])
