@@ -51,7 +51,7 @@ def test_cupy_without_device_says_why_and_how(spec):
     with pytest.raises(xpnet.BackendError, match=r"no CUDA device") as info:
         get_backend(spec)
     assert repr(spec) in str(info.value)
-    assert "backend='numpy'" in str(info.value)
+    assert "backend='numpy' (--backend cpu)" in str(info.value)
 
 
 def test_auto_falls_back_to_numpy_without_gpu():

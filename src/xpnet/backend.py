@@ -233,8 +233,8 @@ def _cupy(spec: str, device: str) -> Backend:
     if count == 0:
         raise BackendError(
             f"backend {spec!r} needs a CUDA GPU, but CuPy finds no CUDA device here; "
-            "run on a machine with an NVIDIA GPU and driver, or use backend='numpy' "
-            "(or 'auto', which falls back to numpy)"
+            "run on a machine with an NVIDIA GPU and driver, or use the CPU: "
+            "backend='numpy' (--backend cpu), or 'auto', which falls back to it"
         )
     index = _device_index(spec, device or "0")
     if index >= count:
