@@ -43,7 +43,7 @@ def torch_device(backend: xpnet.Backend) -> str | None:
         import torch
     except ImportError:
         return None
-    if backend.library == "numpy":
+    if backend.library != "cupy" and "cuda" not in backend.name:
         return "cpu"
     return "cuda" if torch.cuda.is_available() else None
 
