@@ -34,14 +34,15 @@ def _run_both(ours_factory, theirs, backend, grads_seq, epoch_every=None):
     return ours, ours_params, theirs, theirs_params
 
 
+@pytest.mark.parametrize("momentum", [0.8, 0.0])  # 0.0: the plain-SGD fast path
 @pytest.mark.parametrize("nesterov", [True, False])
 @pytest.mark.parametrize("schedule", ["constant", "invscaling"])
-def test_sgd_matches_scikit_learn(backend, nesterov, schedule):
+def test_sgd_matches_scikit_learn(backend, nesterov, schedule, momentum):
     grads = _gradient_sequence(12)
     kwargs = dict(
         learning_rate_init=0.05,
         lr_schedule=schedule,
-        momentum=0.8,
+        momentum=momentum,
         nesterov=nesterov,
         power_t=0.4,
     )

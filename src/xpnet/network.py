@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .activations import Activation
-from .losses import loss_value, output_delta, output_error
+from .losses import loss_and_delta, output_error
 
 Array = Any
 
@@ -138,8 +138,7 @@ def loss_and_gradients(
     """One forward and backward pass: (loss as a 0-d array, gradients, forward pass)."""
     trace = forward(xp, weights, biases, activations, X, keep_inputs=keep_errors)
     y_pred, output = trace.outputs[-1], activations[-1]
-    value = loss_value(xp, loss, output, y_pred, y)
-    delta = output_delta(xp, loss, output, y_pred, y)
+    value, delta = loss_and_delta(xp, loss, output, y_pred, y)
     grads = backward(
         xp,
         weights,

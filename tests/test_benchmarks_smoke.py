@@ -1,0 +1,87 @@
+"""The benchmark commands run end to end in their tiny modes (CI runs no full one).
+
+They run as subprocesses, as a user would run them, so that their thread settings and
+imports stay out of this process.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_script(script: str, *args: str) -> subprocess.CompletedProcess:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(
+        [str(ROOT / "src"), *filter(None, [env.get("PYTHONPATH")])]
+    )
+    env["MPLBACKEND"] = "Agg"
+    return subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / script), *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+
+
+def positive_numbers(tree) -> list[float]:
+    if isinstance(tree, dict):
+        return [x for v in tree.values() for x in positive_numbers(v)]
+    if isinstance(tree, list):
+        return [x for v in tree for x in positive_numbers(v)]
+    return [float(tree)] if isinstance(tree, (int, float)) else []
+
+
+def test_cpu_benchmark_tiny_mode_writes_tables_json_and_plots(tmp_path):
+    proc = run_script("run.py", "--tiny", "--out", str(tmp_path))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "OPENBLAS_CORETYPE" in proc.stdout  # the BLAS description is printed
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert results["mode"] == "tiny"
+    for dtype in ("float32", "float64"):
+        found = results["training"][dtype]["contenders"]
+        assert {"xpnet network loop", "hand-written NumPy"} <= set(found)
+        for entry in found.values():
+            assert 0 < entry["median_s"] < 60
+            assert 0 < entry["gemm_fraction"]
+    assert results["tiny_step"]["contenders"]["raw NumPy (seed)"]["us_per_step"] > 0
+    assert results["scaling"]["batch_samples_per_s"]
+    assert results["inference_samples_per_s"]
+    memory = results["memory"]
+    for entry in memory["contenders"].values():
+        assert entry["peak_bytes"] >= memory["data_bytes"]
+    numbers = positive_numbers(
+        {k: results[k] for k in ("training", "tiny_step", "scaling")}
+    )
+    assert numbers and all(math.isfinite(x) and x >= 0 for x in numbers)
+    for plot in ("scaling_batch.png", "scaling_width.png"):
+        assert (tmp_path / plot).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "### Targets" in (tmp_path / "results.md").read_text()
+
+
+def test_gpu_benchmark_runs_on_the_cpu_with_numpy(tmp_path):
+    proc = run_script(
+        "gpu.py",
+        "--backend",
+        "numpy",
+        "--tiny",
+        "--rounds",
+        "1",
+        "--out",
+        str(tmp_path),
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    results = json.loads((tmp_path / "gpu-numpy.json").read_text())
+    assert set(results["workloads"]) == {"wide", "mnist"}
+    for res in results["workloads"].values():
+        assert {"xpnet", "GEMMs alone"} <= set(res["ms_per_step"])
+        assert all(ms > 0 for ms in res["ms_per_step"].values())
+        assert res["xpnet_share_of_gemm_rate"] > 0
+    assert "Targets (wide network, float32)" in proc.stdout
