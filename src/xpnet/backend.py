@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib
 import os
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import array_api_compat
@@ -99,8 +100,16 @@ class Backend:
         """The library's own top-level module (``cupy``, ``torch``, ...)."""
         return importlib.import_module(self.library)
 
+    @cached_property
+    def _array_type(self) -> type:
+        return type(self.xp.asarray(0.0, device=self.device))
+
     def owns(self, array: Array) -> bool:
         """True when ``array`` belongs to this backend's namespace and device."""
+        if type(array) is self._array_type:  # the common case, without a look-up
+            return self.library == "numpy" or _same_device(
+                array_api_compat.device(array), self.device
+            )
         try:
             xp = array_api_compat.array_namespace(array)
         except TypeError:
