@@ -39,13 +39,17 @@ def loss_value(
     """
     n_samples = y_pred.shape[0]
     if name == "squared_error":
-        diff = y_pred - y
-        return xp.sum(diff * diff) / (2 * n_samples)
+        return _half_mean_square(xp, y_pred - y)
     p = _clip_probabilities(xp, y_pred)
     total = xp.sum(y * xp.log(p))
     if output.name == "sigmoid":
         total += xp.sum((1 - y) * xp.log(1 - p))
     return -total / n_samples
+
+
+def _half_mean_square(xp: Any, diff: Array) -> Array:
+    # 1/2 mean over samples of the sum over outputs of diff**2: the squared error.
+    return xp.sum(diff * diff) / (2 * diff.shape[0])
 
 
 def _clip_probabilities(xp: Any, p: Array) -> Array:
@@ -93,10 +97,9 @@ def loss_and_delta(
     """``loss_value`` and ``output_delta`` at once, sharing ``y_pred - y`` for squared
     error with an identity output (one subtraction less per step)."""
     if name == "squared_error" and output.name == "identity":
-        n_samples = y_pred.shape[0]
         diff = y_pred - y
-        value = xp.sum(diff * diff) / (2 * n_samples)
-        diff /= n_samples
+        value = _half_mean_square(xp, diff)
+        diff /= y_pred.shape[0]
         return value, diff
     return (
         loss_value(xp, name, output, y_pred, y),

@@ -56,13 +56,19 @@ def forward(
     """Run X (n_samples, n_features) through every layer, keeping each output."""
     outputs, inputs = [X], []
     for layer, (W, act) in enumerate(zip(weights, activations, strict=True)):
-        z = outputs[-1] @ W
-        if biases is not None:
-            z += biases[layer]
+        z = _layer_input(outputs[-1], W, biases, layer)
         if keep_inputs:
             inputs.append(z)
         outputs.append(act.forward(xp, z))
     return ForwardPass(outputs, inputs if keep_inputs else None)
+
+
+def _layer_input(a: Array, W: Array, biases: list[Array] | None, layer: int) -> Array:
+    """``z = a @ W + b`` of one layer, (n_samples, fan_out); a fresh array."""
+    z = a @ W
+    if biases is not None:
+        z += biases[layer]
+    return z
 
 
 def predict(
@@ -75,10 +81,7 @@ def predict(
     """The network's output (n_samples, n_outputs), keeping no intermediates."""
     a = X
     for layer, (W, act) in enumerate(zip(weights, activations, strict=True)):
-        z = a @ W
-        if biases is not None:
-            z += biases[layer]
-        a = act.forward(xp, z)
+        a = act.forward(xp, _layer_input(a, W, biases, layer))
     return a
 
 
