@@ -62,8 +62,7 @@ class MLPClassifier(MLPBase):
         if incremental:
             self._check_partial_fit_classes(labels, classes)
         elif first_pass:
-            self._target_kind = _labels.target_kind(labels)
-            self.classes_ = _labels.unique_labels(labels)
+            self._target_kind, self.classes_ = _labels.target_kind(labels)
         else:
             seen = _labels.unique_labels(labels)
             if set(seen.tolist()) != set(self.classes_.tolist()):

@@ -43,25 +43,26 @@ def as_label_array(y: Any, name: str = "y") -> np.ndarray:
     return labels
 
 
-def target_kind(labels: np.ndarray, name: str = "y") -> str:
-    """``binary``, ``multiclass`` or ``multilabel-indicator``; errors for the rest."""
-    check_label_values(labels, name)
+def target_kind(labels: np.ndarray, name: str = "y") -> tuple[str, np.ndarray]:
+    """(``binary``, ``multiclass`` or ``multilabel-indicator``, the sorted distinct
+    labels); errors for the rest."""
+    classes = check_label_values(labels, name)
     if labels.ndim == 2:
-        return "multilabel-indicator"
-    n_classes = len(unique_labels(labels, name))
-    if n_classes < 2:
+        return "multilabel-indicator", classes
+    if len(classes) < 2:
         raise ValueError(
             f"{name} must hold at least 2 classes to train a classifier; got 1 class "
             f"({labels[0]!r})"
         )
-    return "binary" if n_classes == 2 else "multiclass"
+    return ("binary" if len(classes) == 2 else "multiclass"), classes
 
 
-def check_label_values(labels: np.ndarray, name: str = "y") -> None:
-    """Refuse continuous, non-finite, mixed or non-indicator 2-D labels."""
+def check_label_values(labels: np.ndarray, name: str = "y") -> np.ndarray:
+    """Refuse continuous, non-finite, mixed or non-indicator 2-D labels; return
+    :func:`unique_labels`."""
     if labels.ndim == 2:
         if labels.dtype.kind in "biuf" and np.isin(labels, (0, 1)).all():
-            return
+            return unique_labels(labels, name)
         raise ValueError(
             f"{name} as a 2-D array must be a 0/1 multilabel indicator matrix; "
             f"got values {np.unique(labels)[:5]}... (multiclass-multioutput "
@@ -83,7 +84,7 @@ def check_label_values(labels: np.ndarray, name: str = "y") -> None:
                 f"Unknown label type: continuous. {name} holds non-integer numbers "
                 "(a regression target?); a classifier needs class labels"
             )
-    unique_labels(labels, name)
+    return unique_labels(labels, name)
 
 
 def unique_labels(labels: np.ndarray, name: str = "y") -> np.ndarray:
