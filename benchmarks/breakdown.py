@@ -94,8 +94,10 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         "bias gradients (sum over rows)": sum(
             per_call_us(lambda h=h: xp.sum(h, axis=0), n) for h in hidden + [p]
         ),
-        "SGD update (optim.SGD, momentum 0)": per_call_us(
-            lambda: opt.step(params, [xp.zeros_like(q) for q in params]), n
+        # momentum 0: the loop folds -lr into the output delta and adds the
+        # gradients as they come (SGD.update_factor and SGD.apply)
+        "SGD update (SGD.apply, lr folded)": per_call_us(
+            lambda: opt.apply(params, [xp.zeros_like(q) for q in params]), n
         ),
         "  (of which making zero gradients)": per_call_us(
             lambda: [xp.zeros_like(q) for q in params], n

@@ -68,6 +68,10 @@ SETTINGS = {
         learning_rate_init=0.2,
     ),
     "adam": dict(solver="adam", learning_rate_init=0.01, beta_1=0.8),
+    # no momentum: the loop folds -lr into backprop (Optimizer.update_factor)
+    "sgd-plain": dict(
+        solver="sgd", momentum=0.0, learning_rate="invscaling", learning_rate_init=0.3
+    ),
 }
 
 

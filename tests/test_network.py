@@ -150,6 +150,39 @@ def test_forward_keeps_inputs_and_outputs(backend):
     )
 
 
+@pytest.mark.parametrize(
+    ("output", "loss"), [("softmax", "log_loss"), ("identity", "squared_error")]
+)
+def test_delta_scale_scales_every_gradient_not_the_loss(backend, output, loss):
+    """``delta_scale`` (a learning rate folded into backprop) multiplies every
+    gradient and leaves the loss alone."""
+    X, Y = one_hot_data(n_samples=9, n_features=4, n_classes=3)
+    net = xpnet.MLP(
+        [4, 5, 3], output_activation=output, seed=1, backend=backend, dtype="float64"
+    )
+    args = (
+        backend.xp,
+        net.weights,
+        net.biases,
+        net.activations,
+        backend.asarray(X, "float64"),
+        backend.asarray(Y, "float64"),
+        loss,
+    )
+    value, grads, _ = network.loss_and_gradients(*args)
+    scaled_value, scaled, _ = network.loss_and_gradients(*args, delta_scale=-0.25)
+    assert float(scaled_value) == float(value)
+    for got, want in zip(
+        scaled.weights + scaled.biases, grads.weights + grads.biases, strict=True
+    ):
+        np.testing.assert_allclose(
+            backend.to_numpy(got),
+            -0.25 * backend.to_numpy(want),
+            rtol=1e-13,
+            atol=1e-16,
+        )
+
+
 def test_identity_network_is_linear_regression_gradient():
     """A 1-layer linear net's gradient is the textbook X^T (XW + b - y) / n."""
     X, y = regression_data(n_samples=7, n_features=3, n_outputs=2)

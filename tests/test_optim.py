@@ -58,6 +58,43 @@ def test_sgd_matches_scikit_learn(backend, nesterov, schedule, momentum):
             np.testing.assert_array_equal(mine, ref)
 
 
+@pytest.mark.parametrize("momentum", [0.0, 0.8])
+def test_update_factor_and_apply_equal_step(backend, momentum):
+    """Plain SGD offers -lr to fold into backprop; ``apply`` of the folded updates
+    then matches ``step`` (to rounding) and leaves the same velocities."""
+    xp = backend.xp
+    grads = _gradient_sequence(1)[0]
+    start = [np.ones(s) for s in SHAPES]
+    stepped, applied = (
+        [backend.asarray(p, "float64") for p in start] for _ in range(2)
+    )
+    by_step = SGD(xp, stepped, learning_rate_init=0.05, momentum=momentum)
+    by_apply = SGD(xp, applied, learning_rate_init=0.05, momentum=momentum)
+    if momentum:
+        assert by_step.update_factor() is None
+        return
+    factor = by_apply.update_factor()
+    assert factor == -0.05
+    updates = [backend.asarray(factor * g, "float64") for g in grads]
+    by_step.step(stepped, [backend.asarray(g.copy(), "float64") for g in grads])
+    by_apply.apply(applied, updates)
+    for a, b, va, vb in zip(
+        stepped,
+        applied,
+        by_step.state["velocities"],
+        by_apply.state["velocities"],
+        strict=True,
+    ):
+        assert_close(backend, a, backend.to_numpy(b), "float64")
+        assert_close(backend, va, backend.to_numpy(vb), "float64")
+
+
+def test_adam_folds_nothing():
+    import array_api_compat.numpy as xp
+
+    assert Adam(xp, [np.zeros(2)]).update_factor() is None
+
+
 def test_adam_matches_scikit_learn(backend):
     grads = _gradient_sequence(15)
     kwargs = dict(learning_rate_init=0.01, beta_1=0.8, beta_2=0.99, epsilon=1e-7)

@@ -137,11 +137,19 @@ def loss_and_gradients(
     loss: str,
     *,
     keep_errors: bool = False,
+    delta_scale: float = 1.0,
 ) -> tuple[Array, Gradients, ForwardPass]:
-    """One forward and backward pass: (loss as a 0-d array, gradients, forward pass)."""
+    """One forward and backward pass: (loss as a 0-d array, gradients, forward pass).
+
+    ``delta_scale`` multiplies the last layer's error term, so every gradient (and
+    error term) comes out multiplied by it: a learning rate folded into backprop
+    costs one pass over a (n_samples, n_outputs) array instead of one per parameter.
+    """
     trace = forward(xp, weights, biases, activations, X, keep_inputs=keep_errors)
     y_pred, output = trace.outputs[-1], activations[-1]
     value, delta = loss_and_delta(xp, loss, output, y_pred, y)
+    if delta_scale != 1.0:
+        delta *= delta_scale
     grads = backward(
         xp,
         weights,

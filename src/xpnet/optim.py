@@ -51,6 +51,23 @@ class Optimizer:
         for i, grad in enumerate(grads):
             params[i] += update(i, grad)
 
+    def update_factor(self) -> float | None:
+        """``c`` when this step moves every parameter by exactly ``c * grad`` (plain
+        SGD: ``-learning_rate``), else None.
+
+        The loop can then fold ``c`` into backprop's first error term, a small
+        (batch, outputs) array, and hand the gradients that come out to ``apply``:
+        they are the updates, and no pass over the weights is spent scaling them.
+        The result equals ``step``'s up to rounding (the product is taken earlier).
+        """
+        return None
+
+    def apply(self, params: list[Array], updates: list[Array]) -> None:
+        """``params[i] += updates[i]`` in place, for updates made with
+        ``update_factor``."""
+        for i, update in enumerate(updates):
+            params[i] += update
+
     def _begin_step(self) -> None:
         """Per-step scalar bookkeeping, before any parameter moves."""
 
@@ -123,6 +140,14 @@ class SGD(Optimizer):
         update = velocity * self.momentum
         update -= grad
         return update
+
+    def update_factor(self) -> float | None:
+        return None if self.momentum else -self.learning_rate
+
+    def apply(self, params: list[Array], updates: list[Array]) -> None:
+        # Without momentum the velocity is the last update, as in ``_update``.
+        self.state["velocities"][:] = updates
+        super().apply(params, updates)
 
     def iteration_ends(self, time_step: int) -> None:
         if self.lr_schedule == "invscaling":

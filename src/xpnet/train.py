@@ -274,7 +274,7 @@ def _steps(
     """
     xp, params, acts, loss = run.backend.xp, run.params, run.activations, run.loss
     X, Y, take = run.X, run.Y, run.backend.xp.take
-    n_layers, position, step = run.n_layers, run.position, run.optimizer.step
+    n_layers, position, optimizer = run.n_layers, run.position, run.optimizer
     half_alpha = 0.5 * run.settings.alpha
     loss_and_gradients = network.loss_and_gradients
     total = xp.asarray(position.epoch_loss, dtype=X.dtype, device=run.backend.device)
@@ -286,19 +286,32 @@ def _steps(
         else:
             rows = order[start:stop]
             X_batch, Y_batch = take(X, rows, axis=0), take(Y, rows, axis=0)
+        # Plain SGD: -lr folded into backprop, the gradients come out as updates.
+        factor = optimizer.update_factor()
         value, grads, _ = loss_and_gradients(
-            xp, weights, params[n_layers:], acts, X_batch, Y_batch, loss
+            xp,
+            weights,
+            params[n_layers:],
+            acts,
+            X_batch,
+            Y_batch,
+            loss,
+            delta_scale=1.0 if factor is None else factor,
         )
         total = total + value * weight
         weight_grads = grads.weights
         if half_alpha:
             squares = 0.0
+            l2 = l2_factor if factor is None else l2_factor * factor
             for i, W in enumerate(weights):
                 flat = xp.reshape(W, (-1,))
                 squares = squares + xp.vecdot(flat, flat)
-                weight_grads[i] += l2_factor * W
+                weight_grads[i] += l2 * W
             total = total + half_alpha * squares
-        step(params, weight_grads + grads.biases)
+        if factor is None:
+            optimizer.step(params, weight_grads + grads.biases)
+        else:
+            optimizer.apply(params, weight_grads + grads.biases)
         position.step += 1
         run.steps += 1
         if interrupt.pending:
