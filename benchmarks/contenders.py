@@ -71,10 +71,10 @@ class NumpyLoop:
 
 
 class XpnetNetwork:
-    """xpnet's own pieces: MLP parameters, ``network.loss_and_gradients`` and an
-    in-place SGD step; data on the device once, a host permutation per epoch, each
-    batch gathered by ``xp.take`` of its rows. What the estimator's loop does, minus
-    its bookkeeping."""
+    """xpnet's own pieces: MLP parameters, ``network.loss_and_gradients`` with -lr
+    folded in (``delta_scale``) and the updates added in place; data on the device
+    once, a host permutation per epoch, each batch gathered by ``xp.take`` of its
+    rows. What the estimator's loop does with plain SGD, minus its bookkeeping."""
 
     def __init__(self, X, labels, cfg: Config) -> None:
         sizes = layer_sizes(X, labels, cfg)
@@ -95,15 +95,21 @@ class XpnetNetwork:
     def _step(self, X, Y) -> None:
         model, lr = self.model, self.cfg.lr
         _, grads, _ = network.loss_and_gradients(
-            self.xp, model.weights, model.biases, model.activations, X, Y, "log_loss"
+            self.xp,
+            model.weights,
+            model.biases,
+            model.activations,
+            X,
+            Y,
+            "log_loss",
+            delta_scale=-lr,
         )
-        for params, param_grads in (
+        for params, updates in (
             (model.weights, grads.weights),
             (model.biases, grads.biases),
         ):
-            for layer, grad in enumerate(param_grads):
-                grad *= lr  # fresh arrays nobody else holds: scale in place
-                params[layer] -= grad
+            for layer, update in enumerate(updates):
+                params[layer] += update
 
     def epoch(self) -> None:
         xp, n, b = self.xp, self.X.shape[0], self.cfg.batch_size

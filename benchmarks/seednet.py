@@ -61,8 +61,8 @@ def _xpnet_model(backend: str) -> xpnet.MLP:
 
 
 def xpnet_network(backend: str = "numpy") -> Callable[[int], None]:
-    """The step a training loop takes: ``network.loss_and_gradients`` on device
-    arrays, then ``w -= lr * g`` in place."""
+    """The step xpnet's training loop takes with plain SGD: ``-lr`` folded into
+    ``network.loss_and_gradients`` (``delta_scale``), then ``w += g`` in place."""
     model = _xpnet_model(backend)
     xp, weights, acts = model.xp, model.weights, model.activations
     Xd, Yd = model.backend.asarray(X, "float64"), model.backend.asarray(Y, "float64")
@@ -70,11 +70,10 @@ def xpnet_network(backend: str = "numpy") -> Callable[[int], None]:
     def run(k: int) -> None:
         for _ in range(k):
             _, grads, _ = network.loss_and_gradients(
-                xp, weights, None, acts, Xd, Yd, "squared_error"
+                xp, weights, None, acts, Xd, Yd, "squared_error", delta_scale=-LR
             )
-            for layer, grad in enumerate(grads.weights):
-                grad *= LR
-                weights[layer] -= grad
+            for layer, update in enumerate(grads.weights):
+                weights[layer] += update
 
     return run
 
