@@ -400,7 +400,7 @@ def targets(results: dict) -> list[str]:
     train = results.get("training", {})
 
     def check(label, value, ok):
-        lines.append(f"- {label}: {value:.2f}x -> {'MET' if ok else 'NOT MET'}")
+        lines.append(f"- {label}: {value:.3f}x -> {'MET' if ok else 'NOT MET'}")
 
     for dtype, res in train.items():
         c = res["contenders"]
@@ -414,12 +414,17 @@ def targets(results: dict) -> list[str]:
         if "scikit-learn" in c:
             v = c["scikit-learn"]["xpnet_speedup"]
             check(f"scikit-learn / {xp_name}, {dtype} (>= 1.5)", v, v >= 1.5)
+            floor = c["scikit-learn"]["vs_numpy_loop"]
+            lines.append(
+                f"- (scikit-learn / hand-written NumPy, {dtype}: {floor:.3f}x, the "
+                "floor's own margin)"
+            )
     tiny = results.get("tiny_step", {}).get("contenders", {})
     if tiny:
         v = tiny["xpnet network step"]["vs_raw_numpy"]
         check("xpnet network step / raw NumPy step, seed net (<= 2)", v, v <= 2)
         v = tiny["xpnet MLP API step"]["vs_raw_numpy"]
-        lines.append(f"- (xpnet MLP API step / raw NumPy step: {v:.2f}x, no target)")
+        lines.append(f"- (xpnet MLP API step / raw NumPy step: {v:.3f}x, no target)")
     print("\n".join(lines), flush=True)
     return lines
 
