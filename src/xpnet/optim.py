@@ -3,11 +3,14 @@
 An optimizer holds one state array per parameter and updates the caller's list of
 parameters in place, ``params[i] += update`` (rebinding the list slot, so immutable
 arrays such as JAX's work too). ``step`` is the base class's; each optimizer overrides
-only ``_update(i, grad)``, which returns the update for parameter ``i``. The gradients
+``_update(i, grad)``, which returns the update for parameter ``i``. The gradients
 handed to ``step`` belong to the optimizer afterwards: it may overwrite them.
 
 Rounding matches scikit-learn's ``_stochastic_optimizers.py`` operation for operation,
-so the same gradients give the same parameters to the last bit in float64.
+so the same gradients give the same parameters to the last bit in float64. Where the
+update is a fixed multiple of the gradient (plain SGD), ``update_factor`` offers that
+multiple for the training loop to fold into backprop, and ``apply`` takes the updates
+that come out; that path equals ``step`` up to rounding.
 """
 
 from __future__ import annotations
