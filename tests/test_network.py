@@ -169,11 +169,15 @@ def test_delta_scale_scales_every_gradient_not_the_loss(backend, output, loss):
         backend.asarray(Y, "float64"),
         loss,
     )
-    value, grads, _ = network.loss_and_gradients(*args)
-    scaled_value, scaled, _ = network.loss_and_gradients(*args, delta_scale=-0.25)
+    value, grads, _ = network.loss_and_gradients(*args, keep_errors=True)
+    scaled_value, scaled, _ = network.loss_and_gradients(
+        *args, keep_errors=True, delta_scale=-0.25
+    )
     assert float(scaled_value) == float(value)
     for got, want in zip(
-        scaled.weights + scaled.biases, grads.weights + grads.biases, strict=True
+        scaled.weights + scaled.biases + scaled.output_errors + scaled.error_terms,
+        grads.weights + grads.biases + grads.output_errors + grads.error_terms,
+        strict=True,
     ):
         np.testing.assert_allclose(
             backend.to_numpy(got),

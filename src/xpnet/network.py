@@ -141,9 +141,10 @@ def loss_and_gradients(
 ) -> tuple[Array, Gradients, ForwardPass]:
     """One forward and backward pass: (loss as a 0-d array, gradients, forward pass).
 
-    ``delta_scale`` multiplies the last layer's error term, so every gradient (and
-    error term) comes out multiplied by it: a learning rate folded into backprop
-    costs one pass over a (n_samples, n_outputs) array instead of one per parameter.
+    ``delta_scale`` multiplies the last layer's error term, so every gradient (and,
+    with ``keep_errors``, every error and error term) comes out multiplied by it: a
+    learning rate folded into backprop costs one pass over a (n_samples, n_outputs)
+    array instead of one per parameter.
     """
     trace = forward(xp, weights, biases, activations, X, keep_inputs=keep_errors)
     y_pred, output = trace.outputs[-1], activations[-1]
@@ -160,5 +161,8 @@ def loss_and_gradients(
         keep_errors=keep_errors,
     )
     if keep_errors:
-        grads.output_errors[-1] = output_error(xp, loss, output, y_pred, y)
+        error = output_error(xp, loss, output, y_pred, y)
+        if delta_scale != 1.0:
+            error *= delta_scale
+        grads.output_errors[-1] = error
     return value, grads, trace
