@@ -55,8 +55,9 @@ class Optimizer:
             params[i] += update(i, grad)
 
     def update_factor(self) -> float | None:
-        """``c`` when this step moves every parameter by exactly ``c * grad`` (plain
-        SGD: ``-learning_rate``), else None.
+        """``c`` when every step moves every parameter by exactly ``c * grad`` (plain
+        SGD: ``-learning_rate``), else None; constant until ``iteration_ends`` or
+        ``trigger_stopping`` (the end of an epoch).
 
         The loop can then fold ``c`` into backprop's first error term, a small
         (batch, outputs) array, and hand the gradients that come out to ``apply``:

@@ -279,6 +279,11 @@ def _steps(
     loss_and_gradients = network.loss_and_gradients
     total = xp.asarray(position.epoch_loss, dtype=X.dtype, device=run.backend.device)
     every = run.checkpoint_every if run.checkpoint is not None else 0
+    # Plain SGD: -lr folded into backprop, the gradients come out as updates (the
+    # learning rate only changes between epochs).
+    factor = optimizer.update_factor()
+    scale = 1.0 if factor is None else factor
+    update = optimizer.step if factor is None else optimizer.apply
     for start, stop, weight, l2_factor in batches[position.step :]:
         weights = params[:n_layers]
         if order is None:
@@ -286,8 +291,6 @@ def _steps(
         else:
             rows = order[start:stop]
             X_batch, Y_batch = take(X, rows, axis=0), take(Y, rows, axis=0)
-        # Plain SGD: -lr folded into backprop, the gradients come out as updates.
-        factor = optimizer.update_factor()
         value, grads, _ = loss_and_gradients(
             xp,
             weights,
@@ -296,22 +299,18 @@ def _steps(
             X_batch,
             Y_batch,
             loss,
-            delta_scale=1.0 if factor is None else factor,
+            delta_scale=scale,
         )
         total = total + value * weight
         weight_grads = grads.weights
         if half_alpha:
             squares = 0.0
-            l2 = l2_factor if factor is None else l2_factor * factor
             for i, W in enumerate(weights):
                 flat = xp.reshape(W, (-1,))
                 squares = squares + xp.vecdot(flat, flat)
-                weight_grads[i] += l2 * W
+                weight_grads[i] += (scale * l2_factor) * W
             total = total + half_alpha * squares
-        if factor is None:
-            optimizer.step(params, weight_grads + grads.biases)
-        else:
-            optimizer.apply(params, weight_grads + grads.biases)
+        update(params, weight_grads + grads.biases)
         position.step += 1
         run.steps += 1
         if interrupt.pending:
