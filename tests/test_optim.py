@@ -34,7 +34,7 @@ def _run_both(ours_factory, theirs, backend, grads_seq, epoch_every=None):
     return ours, ours_params, theirs, theirs_params
 
 
-@pytest.mark.parametrize("momentum", [0.8, 0.0])  # 0.0: the plain-SGD fast path
+@pytest.mark.parametrize("momentum", [0.8, 0.0])
 @pytest.mark.parametrize("nesterov", [True, False])
 @pytest.mark.parametrize("schedule", ["constant", "invscaling"])
 def test_sgd_matches_scikit_learn(backend, nesterov, schedule, momentum):

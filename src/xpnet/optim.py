@@ -128,12 +128,6 @@ class SGD(Optimizer):
 
     def _update(self, i: int, grad: Array) -> Array:
         velocities = self.state["velocities"]
-        if not self.momentum:
-            # Plain SGD: velocity and update are both -lr * grad, bit for bit what
-            # the formulas below give (0 * v - lr * g), in one pass instead of four.
-            grad *= -self.learning_rate
-            velocities[i] = grad
-            return grad
         grad *= self.learning_rate  # lr * grad, the term both formulas share
         velocity = velocities[i]
         velocity *= self.momentum
