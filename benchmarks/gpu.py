@@ -25,6 +25,7 @@ import common  # noqa: E402
 import contenders as cont  # noqa: E402
 
 import xpnet  # noqa: E402
+from xpnet.check import device_label  # noqa: E402
 
 # name: (layer sizes, batch, samples on the device, steps per measurement)
 WORKLOADS = {
@@ -49,15 +50,9 @@ def torch_device(backend: xpnet.Backend) -> str | None:
 
 
 def device_name(backend: xpnet.Backend) -> str:
-    if backend.library == "cupy":
-        import cupy
-
-        props = cupy.cuda.runtime.getDeviceProperties(backend.device.id)
-        return props["name"].decode()
-    if "cuda" in backend.name:
-        import torch
-
-        return torch.cuda.get_device_name(backend.device)
+    """The GPU with its model (``check.device_label``), or the CPU's model."""
+    if backend.library == "cupy" or "cuda" in backend.name:
+        return device_label(backend)
     return f"CPU ({common.cpu_info()['cpu']})"
 
 
