@@ -31,6 +31,15 @@ def layer_sizes(X: np.ndarray, labels: np.ndarray, cfg: Config) -> list[int]:
     return [X.shape[1], *cfg.hidden, int(labels.max()) + 1]
 
 
+def step_rows(n_samples: int, batch_size: int, k: int) -> list[slice]:
+    """The rows of ``steps(k)``'s batches: consecutive, unshuffled, wrapping round."""
+    last = n_samples - batch_size + 1
+    return [
+        slice(start, start + batch_size)
+        for start in ((i * batch_size) % last for i in range(k))
+    ]
+
+
 class NumpyLoop:
     """The hand-written NumPy loop of ``handwritten.py`` (``gather_once``: the
     variant that gathers each shuffled epoch whole, then slices it)."""
@@ -55,15 +64,9 @@ class NumpyLoop:
         )
 
     def steps(self, k: int) -> None:
-        b = self.cfg.batch_size
-        for i in range(k):
-            start = (i * b) % (self.X.shape[0] - b + 1)
+        for rows in step_rows(self.X.shape[0], self.cfg.batch_size, k):
             handwritten.sgd_step(
-                self.weights,
-                self.biases,
-                self.X[start : start + b],
-                self.Y[start : start + b],
-                self.cfg.lr,
+                self.weights, self.biases, self.X[rows], self.Y[rows], self.cfg.lr
             )
 
     def predict(self, X) -> np.ndarray:
@@ -119,10 +122,8 @@ class XpnetNetwork:
             self._step(xp.take(self.X, rows, axis=0), xp.take(self.Y, rows, axis=0))
 
     def steps(self, k: int) -> None:
-        b = self.cfg.batch_size
-        for i in range(k):
-            start = (i * b) % (self.X.shape[0] - b + 1)
-            self._step(self.X[start : start + b], self.Y[start : start + b])
+        for rows in step_rows(self.X.shape[0], self.cfg.batch_size, k):
+            self._step(self.X[rows], self.Y[rows])
 
     def predict(self, X):
         return self.model.forward(X)
@@ -219,10 +220,8 @@ class TorchLoop:
             self._step(X[start : start + b], y[start : start + b])
 
     def steps(self, k: int) -> None:
-        b = self.cfg.batch_size
-        for i in range(k):
-            start = (i * b) % (self.X.shape[0] - b + 1)
-            self._step(self.X[start : start + b], self.y[start : start + b])
+        for rows in step_rows(self.X.shape[0], self.cfg.batch_size, k):
+            self._step(self.X[rows], self.y[rows])
 
     def predict(self, X):
         with self.torch.no_grad():
