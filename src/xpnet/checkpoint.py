@@ -110,14 +110,8 @@ def _read(path: str | os.PathLike, model: Any) -> dict[str, Any]:
     model.__dict__.update(saved.__dict__)
     model.set_params(**params)
     optimizer = record["optimizer"]
-    state = {}
-    for name in _state_names(arrays):
-        count = sum(k.startswith(f"opt.{name}.") for k in arrays)
-        state[name] = [arrays[f"opt.{name}.{i}"] for i in range(count)]
-    best = None
-    if record["has_best"]:
-        count = sum(k.startswith("best.") for k in arrays)
-        best = [arrays[f"best.{i}"] for i in range(count)]
+    state = {name: _numbered(arrays, f"opt.{name}.") for name in _state_names(arrays)}
+    best = _numbered(arrays, "best.") if record["has_best"] else None
     return {
         "history": History.from_json(config["history"]),
         "optimizer_kind": optimizer["kind"],
@@ -128,6 +122,12 @@ def _read(path: str | os.PathLike, model: Any) -> dict[str, Any]:
         "steps": record["steps"],
         "best": best,
     }
+
+
+def _numbered(arrays: dict[str, np.ndarray], prefix: str) -> list[np.ndarray]:
+    """``arrays[prefix + "0"], arrays[prefix + "1"], ...`` as the writer named them."""
+    count = sum(k.startswith(prefix) for k in arrays)
+    return [arrays[f"{prefix}{i}"] for i in range(count)]
 
 
 def _state_names(arrays: dict[str, np.ndarray]) -> list[str]:
