@@ -18,9 +18,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common  # noqa: E402
 
 import xpnet  # noqa: E402
-from xpnet import losses  # noqa: E402
-from xpnet.activations import get_activation  # noqa: E402
-from xpnet.optim import SGD  # noqa: E402
+from xpnet.maths import losses  # noqa: E402
+from xpnet.maths.activations import get_activation  # noqa: E402
+from xpnet.maths.optim import SGD  # noqa: E402
 
 SIZES, BATCH, N_SAMPLES = [784, 256, 128, 10], 256, 60000
 

@@ -15,7 +15,7 @@ import numpy as np
 from common import onehot
 
 import xpnet
-from xpnet import network
+from xpnet.maths import network
 
 
 @dataclass

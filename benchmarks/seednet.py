@@ -12,7 +12,7 @@ from collections.abc import Callable
 import numpy as np
 
 import xpnet
-from xpnet import network
+from xpnet.maths import network
 
 SIZES = [4, 3, 2, 1]
 X = np.array([[0.5, -0.2, 0.1, 0.3]])

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from xpnet.activations import ACTIVATIONS, get_activation
-from xpnet.losses import check_loss, loss_value, output_delta
+from xpnet.maths.activations import ACTIVATIONS, get_activation
+from xpnet.maths.losses import check_loss, loss_value, output_delta
 
 Z = np.array([[-1000.0, -3.0, -0.5, 0.0, 0.5, 3.0, 1000.0]])
 

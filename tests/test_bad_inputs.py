@@ -29,7 +29,9 @@ import pytest
 from conftest import selected_backends
 
 import xpnet
-from xpnet import MLP, MLPClassifier, MLPRegressor, NotFittedError, cli, io, validation
+from xpnet import MLP, MLPClassifier, MLPRegressor, NotFittedError, validation
+from xpnet.command import cli
+from xpnet.files import model_file
 
 N, F = 20, 4
 CLASSES = [0, 1, 2]
@@ -838,11 +840,15 @@ def _estimator_file(directory, edit_params) -> str:
 
 def _write(directory, config, arrays) -> str:
     """A model file written as numpy.savez writes it (any arrays, even text)."""
-    header = {"format": io.FORMAT_NAME, "format_version": 1, "xpnet_version": "0"}
+    header = {
+        "format": model_file.FORMAT_NAME,
+        "format_version": 1,
+        "xpnet_version": "0",
+    }
     header["model"] = config
     raw = np.frombuffer(json.dumps(header).encode(), dtype=np.uint8)
     path = directory / f"model{len(list(directory.iterdir()))}.npz"
-    np.savez(path, **arrays, **{io.HEADER_KEY: raw})
+    np.savez(path, **arrays, **{model_file.HEADER_KEY: raw})
     return str(path)
 
 

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 from helpers import RTOL
 
-from xpnet import check, cli
+from xpnet import check
+from xpnet.command import cli
 
 
 def test_the_test_suite_uses_the_library_tolerances():

@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 
 import xpnet
-from xpnet import cli
-from xpnet.datasets import Standardizer, split_indices
+from xpnet.command import cli
+from xpnet.command.datasets import Standardizer, split_indices
 
 SRC = str(Path(xpnet.__file__).resolve().parents[1])
 

@@ -7,7 +7,7 @@ import sys
 import numpy as np
 import pytest
 
-from xpnet.datasets import (
+from xpnet.command.datasets import (
     BUNDLED,
     DataError,
     MissingExtraError,

@@ -11,7 +11,7 @@ import pytest
 
 import xpnet
 from xpnet import MLPClassifier, MLPRegressor
-from xpnet.train import ConvergenceWarning
+from xpnet.training.loop import ConvergenceWarning
 
 sklearn_nn = pytest.importorskip("sklearn.neural_network")
 sk_exceptions = pytest.importorskip("sklearn.exceptions")

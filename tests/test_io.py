@@ -14,7 +14,8 @@ import pytest
 from helpers import assert_close
 
 import xpnet
-from xpnet import array_file, io
+from xpnet.files import array_file
+from xpnet.files import model_file as io
 
 # ---------------------------------------------------------------- helpers
 

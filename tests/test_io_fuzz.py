@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import xpnet
-from xpnet import io
+from xpnet.files import model_file
 
 FUZZ = settings(
     max_examples=200,
@@ -52,7 +52,7 @@ def load_or_refuse(path, data: bytes) -> None:
     path.write_bytes(data)
     try:
         model = xpnet.load(path)
-    except io.ModelFileError as exc:
+    except model_file.ModelFileError as exc:
         assert str(path) in str(exc)
         return
     assert isinstance(model, xpnet.MLP)

@@ -10,8 +10,8 @@ import pytest
 from helpers import RTOL, central_differences, one_hot_data, regression_data
 
 import xpnet
-from xpnet import network
-from xpnet.activations import get_activation
+from xpnet.maths import network
+from xpnet.maths.activations import get_activation
 
 HIDDEN = ["identity", "sigmoid", "tanh", "relu"]
 # (output activation, loss) pairs: the canonical ones and others through the Jacobian.

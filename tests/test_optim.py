@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from helpers import assert_close
 
-from xpnet.optim import SGD, Adam
+from xpnet.maths.optim import SGD, Adam
 
 sk_optim = pytest.importorskip("sklearn.neural_network._stochastic_optimizers")
 

@@ -18,9 +18,9 @@ from xpnet import (
     MLPClassifier,
     MLPRegressor,
 )
-from xpnet import network as network_module
-from xpnet.optim import SGD, Adam
-from xpnet.train import stratified_split
+from xpnet.maths import network as network_module
+from xpnet.maths.optim import SGD, Adam
+from xpnet.training.loop import stratified_split
 
 quiet = pytest.mark.filterwarnings("ignore::xpnet.ConvergenceWarning")
 
@@ -317,7 +317,9 @@ def test_resume_refuses_files_that_are_not_checkpoints(tmp_path):
         MLPRegressor(hidden_layer_sizes=(3,)).fit(
             X, y, resume_from=tmp_path / "model.npz"
         )
-    xpnet.io.save_arrays(tmp_path / "bad.npz", {"checkpoint": {"version": 1}}, {})
+    xpnet.files.model_file.save_arrays(
+        tmp_path / "bad.npz", {"checkpoint": {"version": 1}}, {}
+    )
     with pytest.raises(ValueError, match="malformed checkpoint"):
         MLPRegressor(hidden_layer_sizes=(3,)).fit(
             X, y, resume_from=tmp_path / "bad.npz"

@@ -155,7 +155,7 @@ def test_as_printed_only_for_the_seed_network():
 
 def test_walkthrough_command_runs():
     done = subprocess.run(
-        [sys.executable, "-m", "xpnet.cli", "walkthrough", "--as-printed"],
+        [sys.executable, "-m", "xpnet.command.cli", "walkthrough", "--as-printed"],
         capture_output=True,
         text=True,
         check=True,

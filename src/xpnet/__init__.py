@@ -3,15 +3,21 @@ Python array API standard, so the same maths runs on NumPy, CuPy, torch, JAX or
 array-api-strict.
 """
 
+from ._version import __version__
 from .backend import Backend, BackendError, get_backend
-from .estimator_api import NotFittedError
-from .estimators import MLPClassifier, MLPRegressor
-from .io import ModelFileError, load, save
+from .estimators import MLPClassifier, MLPRegressor, NotFittedError
+from .files.model_file import ModelFileError, load, save
 from .mlp import MLP
-from .train import ConvergenceWarning, DeviceMemoryError, DivergenceError, History
+from .training.loop import (
+    ConvergenceWarning,
+    DeviceMemoryError,
+    DivergenceError,
+    History,
+)
 
 __all__ = [
     "MLP",
+    "__version__",
     "Backend",
     "BackendError",
     "ConvergenceWarning",
@@ -26,4 +32,3 @@ __all__ = [
     "load",
     "save",
 ]
-__version__ = "0.1.0"

@@ -12,12 +12,12 @@ from typing import Any
 import array_api_compat
 import numpy as np
 
-from . import network
-from .activations import Activation, get_activation
 from .backend import Array, Backend, check_dtype, get_backend
+from .files.model_file import check_config, layer_parameters, parameter_arrays
 from .init import initial_params
-from .io import check_config, layer_parameters, parameter_arrays
-from .losses import check_loss
+from .maths import network
+from .maths.activations import Activation, get_activation
+from .maths.losses import check_loss
 from .validation import (
     check_layer_sizes,
     check_matrix,

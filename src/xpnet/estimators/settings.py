@@ -14,9 +14,9 @@ from typing import Any
 
 import numpy as np
 
-from .optim import OPTIMIZERS, SCHEDULES
-from .train import Settings
-from .validation import (
+from ..maths.optim import OPTIMIZERS, SCHEDULES
+from ..training.loop import Settings
+from ..validation import (
     check_choice,
     check_hidden_sizes,
     check_int,

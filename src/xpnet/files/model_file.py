@@ -1,7 +1,7 @@
 """Model files: :func:`save` and :func:`load` for every xpnet model class.
 
-A model file is an :mod:`xpnet.array_file` (arrays plus a JSON header, never pickle)
-whose header holds ``model``, the configuration its class exported.
+A model file is an :mod:`xpnet.files.array_file` (arrays plus a JSON header, never
+pickle) whose header holds ``model``, the configuration its class exported.
 
 A model class takes part through two methods: ``_export(self) -> (config, arrays)``
 with ``config["kind"]`` its class name, and the classmethod
@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from ..backend import Backend, get_backend
 from .array_file import (  # noqa: F401 - the file format's names, also reachable here
     FORMAT_NAME,
     FORMAT_VERSION,
@@ -27,7 +28,6 @@ from .array_file import (  # noqa: F401 - the file format's names, also reachabl
     load_arrays,
     save_arrays,
 )
-from .backend import Backend, get_backend
 
 # The model classes a file may name, and the xpnet module that defines each.
 _KINDS = {

@@ -1,6 +1,6 @@
 """Checkpoints of a running fit: everything needed to continue it bit for bit.
 
-One file (an :mod:`xpnet.array_file`, written atomically) holds the estimator as a
+One file (an :mod:`xpnet.files.array_file`, written atomically) holds the estimator as a
 model file does (parameters, weights, history), plus the optimizer's state, the host
 generator's state before the validation split, the position in the current epoch
 (the generator's state before its permutation, the steps done, their summed loss) and
@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from .array_file import load_arrays, save_arrays
-from .train import History, Position, Run
+from ..files.array_file import load_arrays, save_arrays
+from .loop import History, Position, Run
 
 VERSION = 1
 # Parameters a resumed fit may change: they do not alter the trajectory so far.

@@ -17,8 +17,8 @@ import textwrap
 from collections.abc import Sequence
 from typing import NoReturn
 
-from . import __version__
-from .backend import BackendError
+from .._version import __version__
+from ..backend import BackendError
 from .commands import TrainingError, run_prediction, run_training
 from .datasets import BUNDLED, TASKS, DataError, MissingExtraError
 
@@ -300,7 +300,7 @@ def _add_predict(commands: argparse._SubParsersAction) -> None:
 
 
 def _add_check_backends(commands: argparse._SubParsersAction) -> None:
-    from .check import DEFAULT_BACKENDS, STEPS
+    from ..check import DEFAULT_BACKENDS, STEPS
 
     parser = _add_parser(
         commands,
@@ -373,7 +373,7 @@ def _add_walkthrough(commands: argparse._SubParsersAction) -> None:
 
 
 def _run_check_backends(args: argparse.Namespace) -> int:
-    from .check import DEFAULT_BACKENDS, TOLERANCES, format_report, run_checks
+    from ..check import DEFAULT_BACKENDS, TOLERANCES, format_report, run_checks
 
     specs = args.backends or DEFAULT_BACKENDS
     results = run_checks(specs, args.dtype, args.seed, args.steps)
@@ -386,7 +386,7 @@ def _run_check_backends(args: argparse.Namespace) -> int:
 
 
 def _run_walkthrough(args: argparse.Namespace) -> int:
-    from .walkthrough import run
+    from ..walkthrough import run
 
     run(
         args.backend,

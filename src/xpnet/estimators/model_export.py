@@ -1,4 +1,4 @@
-"""The estimators in model files: their config and arrays for :mod:`xpnet.io`.
+"""The estimators in model files: their config and arrays for :mod:`xpnet.files`.
 
 A fitted ``MLPClassifier``/``MLPRegressor`` becomes a JSON-able config (its
 parameters, dtype, layer sizes, output activation, history and, for the classifier,
@@ -13,12 +13,12 @@ from typing import Any
 
 import numpy as np
 
-from .backend import Backend, check_dtype
-from .estimator_api import not_fitted
-from .estimator_settings import checked_settings
-from .io import check_config, layer_parameters, parameter_arrays
-from .train import History
-from .validation import check_choice, check_hidden_sizes, check_layer_sizes
+from ..backend import Backend, check_dtype
+from ..files.model_file import check_config, layer_parameters, parameter_arrays
+from ..training.loop import History
+from ..validation import check_choice, check_hidden_sizes, check_layer_sizes
+from .params import not_fitted
+from .settings import checked_settings
 
 _KEYS = ("kind", "params", "dtype", "layer_sizes", "out_activation_", "history")
 

@@ -18,8 +18,8 @@ from typing import Any, TextIO
 
 import numpy as np
 
-from .backend import Backend, get_backend
-from .check import device_label
+from ..backend import Backend, get_backend
+from ..check import device_label
 from .datasets import (
     DataError,
     Dataset,
@@ -77,7 +77,7 @@ def run_training(args: argparse.Namespace) -> int:
     if len(test_rows):
         scores["test"] = model.score(X_test, y_test)
     if args.save:
-        from . import save
+        from ..files.model_file import save
 
         save(model, args.save)
     if figure_class is not None:
@@ -111,7 +111,7 @@ def _targets(data: Dataset, task: str) -> np.ndarray:
 
 
 def _estimator(task: str, args: argparse.Namespace, backend: Backend) -> Any:
-    from .estimators import MLPClassifier, MLPRegressor
+    from ..estimators.mlp_estimators import MLPClassifier, MLPRegressor
 
     cls = MLPClassifier if task == "classification" else MLPRegressor
     return cls(
@@ -310,7 +310,7 @@ def _summary(
 
 def run_prediction(args: argparse.Namespace) -> int:
     """``xpnet predict``: load a model, predict for DATA, print or write a CSV."""
-    from . import load
+    from ..files.model_file import load
 
     get_backend(args.backend)  # a missing GPU fails before anything is read
     model = load(args.model, backend=args.backend)

@@ -3,11 +3,11 @@
 Parameters, attributes and solvers follow ``sklearn.neural_network`` (``sgd`` and
 ``adam``; scikit-learn's update rules, schedules, L2 form and stopping rules), plus
 ``backend`` and ``dtype``. scikit-learn is not needed: ``get_params``/``set_params``
-are written in :mod:`xpnet.estimator_api` and ``__sklearn_tags__`` imports it only
+are written in :mod:`xpnet.estimators.params` and ``__sklearn_tags__`` imports it only
 when scikit-learn asks.
 
 What the two share (the fit driver, prediction, state) is
-:class:`xpnet.estimator_base.MLPBase`; this module holds what differs: targets,
+:class:`xpnet.estimators.base.MLPBase`; this module holds what differs: targets,
 scores and, for the classifier, its labels.
 """
 
@@ -17,10 +17,10 @@ from typing import Any
 
 import numpy as np
 
+from ..backend import Array
+from ..validation import check_choice, host_matrix, real_host
 from . import labels as _labels
-from .backend import Array
-from .estimator_base import MLPBase
-from .validation import check_choice, host_matrix, real_host
+from .base import MLPBase
 
 
 class MLPClassifier(MLPBase):

@@ -16,15 +16,12 @@ from typing import Any
 
 import numpy as np
 
-from . import network
-from .activations import get_activation
-from .backend import Array, Backend, check_dtype, get_backend
-from .estimator_api import EstimatorAPI
-from .estimator_files import export_estimator, export_params, import_estimator
-from .estimator_settings import checked_every, checked_settings
-from .init import glorot_uniform
-from .optim import OPTIMIZERS, Optimizer
-from .train import (
+from ..backend import Array, Backend, check_dtype, get_backend
+from ..init import glorot_uniform
+from ..maths import network
+from ..maths.activations import get_activation
+from ..maths.optim import OPTIMIZERS, Optimizer
+from ..training.loop import (
     DivergenceError,
     History,
     Run,
@@ -33,13 +30,16 @@ from .train import (
     stratified_split,
     train,
 )
-from .validation import (
+from ..validation import (
     check_hidden_sizes,
     check_matrix,
     host_features,
     host_matrix,
     is_non_numpy_array,
 )
+from .model_export import export_estimator, export_params, import_estimator
+from .params import EstimatorAPI
+from .settings import checked_every, checked_settings
 
 Callback = Callable[[Any, History], Any]
 
@@ -231,7 +231,7 @@ class MLPBase(EstimatorAPI):
             raise ValueError("partial_fit does not support early_stopping=True")
         saved = None
         if resume_from is not None:
-            from .checkpoint import read_checkpoint
+            from ..training.checkpoint import read_checkpoint
 
             saved = read_checkpoint(resume_from, self)
         first_pass = saved is None and (
@@ -270,7 +270,7 @@ class MLPBase(EstimatorAPI):
             self._hold_out(run, rng, Y_host)
         run.settings.batch_size = batch_size_for(self.batch_size, run.X.shape[0])
         if saved is not None:
-            from .checkpoint import restore_run
+            from ..training.checkpoint import restore_run
 
             restore_run(saved, run)
         self._add_hooks(run, callbacks, checkpoint, checkpoint_every, rng_split)
@@ -295,7 +295,7 @@ class MLPBase(EstimatorAPI):
         if callbacks:
             run.on_epoch_end = self._callback_runner(list(callbacks), run)
         if checkpoint is not None:
-            from .checkpoint import checkpoint_writer
+            from ..training.checkpoint import checkpoint_writer
 
             run.checkpoint = checkpoint_writer(checkpoint, self, rng_split)
             run.checkpoint_every = checked_every(
@@ -509,21 +509,21 @@ class MLPBase(EstimatorAPI):
         )
         return np.asarray(backend.to_numpy(out), dtype=np.float64)
 
-    # ---- model files (xpnet.io, xpnet.checkpoint) -----------------------------------
+    # ---- model files (xpnet.files, xpnet.training.checkpoint) -----------------------
 
     def _export(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-        """See :func:`xpnet.estimator_files.export_estimator`."""
+        """See :func:`xpnet.estimators.model_export.export_estimator`."""
         return export_estimator(self)
 
     def _export_params(self) -> dict[str, Any]:
-        """See :func:`xpnet.estimator_files.export_params`."""
+        """See :func:`xpnet.estimators.model_export.export_params`."""
         return export_params(self)
 
     @classmethod
     def _import(
         cls, config: dict[str, Any], arrays: dict[str, np.ndarray], backend: Any = None
     ) -> MLPBase:
-        """See :func:`xpnet.estimator_files.import_estimator`."""
+        """See :func:`xpnet.estimators.model_export.import_estimator`."""
         return import_estimator(cls, config, arrays, backend)
 
     def _export_extra(self) -> dict[str, Any]:

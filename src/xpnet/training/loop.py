@@ -25,11 +25,11 @@ from typing import Any
 
 import numpy as np
 
-from . import network
-from .activations import Activation
-from .backend import Array, Backend
-from .optim import Optimizer
-from .validation import check_random_state
+from ..backend import Array, Backend
+from ..maths import network
+from ..maths.activations import Activation
+from ..maths.optim import Optimizer
+from ..validation import check_random_state
 
 
 class ConvergenceWarning(UserWarning):

@@ -7,7 +7,7 @@ JSON header. The header always carries ``format``, ``format_version`` and
 ``xpnet_version``. Writes are atomic (a temporary file in the same directory, fsync,
 rename); reads never unpickle and never run code, check every size before reading,
 and every malformed file raises :class:`ModelFileError` naming the file and the
-problem. What the header and arrays mean is :mod:`xpnet.io`'s business.
+problem. What the header and arrays mean is :mod:`xpnet.files.model_file`'s business.
 """
 
 from __future__ import annotations
@@ -23,6 +23,8 @@ import zlib
 from typing import IO, Any
 
 import numpy as np
+
+from .._version import __version__
 
 FORMAT_NAME = "xpnet-model"
 FORMAT_VERSION = 1
@@ -181,8 +183,6 @@ def _header_text(header: Any) -> str:
     taken = [key for key in RESERVED_HEADER_KEYS if key in header]
     if taken:
         raise ValueError(f"header keys {taken} are reserved; they are set on save")
-    from . import __version__
-
     full = {
         "format": FORMAT_NAME,
         "format_version": FORMAT_VERSION,

@@ -1,0 +1,11 @@
+"""scikit-learn's surface: ``MLPClassifier`` and ``MLPRegressor`` on any backend.
+
+May import every layer below (maths, backend, top level, training, files); must not
+import the command. scikit-learn itself stays optional: it is imported only where a
+check or a tag needs it.
+"""
+
+from .mlp_estimators import MLPClassifier, MLPRegressor
+from .params import NotFittedError
+
+__all__ = ["MLPClassifier", "MLPRegressor", "NotFittedError"]

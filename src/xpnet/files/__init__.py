@@ -1,0 +1,6 @@
+"""Files: the model-file container and ``save``/``load`` for every xpnet model.
+
+May import the backend only. Must not import the maths, training, the estimators or
+the command; ``load`` finds a model class by a fixed table of xpnet module names
+(see :mod:`xpnet.files.model_file`), never by anything a file names.
+"""
