@@ -107,11 +107,11 @@ def train(backend: Backend, dtype: str, seed: int, steps: int = STEPS) -> Trace:
     for _ in range(steps):
         loss, weight_grads, bias_grads = net.loss_and_gradients(X, y, LOSS)
         trace.loss.append(loss)
-        trace.gradients.append(_flat(backend, weight_grads + bias_grads))
+        trace.gradients.append(_flat(backend, weight_grads + (bias_grads or [])))
         net.sgd_step(weight_grads, bias_grads, LEARNING_RATE)
     backend.synchronize()
     trace.seconds = time.perf_counter() - start
-    trace.weights.append(_flat(backend, net.weights + net.biases))
+    trace.weights.append(_flat(backend, net.weights + (net.biases or [])))
     return trace
 
 
@@ -183,7 +183,7 @@ def format_report(
         "",
     ]
     header = ("backend", "device", "time", "loss", "gradients", "weights", "result")
-    rows = []
+    rows: list[tuple[str, ...]] = []
     for r in results:
         if not r.available:
             continue

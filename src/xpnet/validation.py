@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from typing import Any
+from typing import Any, cast
 
 import array_api_compat
 import numpy as np
@@ -51,6 +51,7 @@ def check_positive(value: Any, name: str, *, allow_zero: bool = False) -> float:
     """A finite real number > 0 (or >= 0 with ``allow_zero``)."""
     if not isinstance(value, numbers.Real) or isinstance(value, bool):
         raise TypeError(f"{name} must be a number; got {value!r}")
+    value = cast(float, value)  # a Real: compares and converts like a float
     low_ok = value >= 0 if allow_zero else value > 0
     if not (low_ok and np.isfinite(value)):
         bound = ">= 0" if allow_zero else "> 0"
@@ -181,6 +182,7 @@ def check_real(
     """A real number in the interval from ``low`` to ``high`` (ends open on request)."""
     if not isinstance(value, numbers.Real) or isinstance(value, bool):
         raise TypeError(f"{name} must be a real number; got {value!r}")
+    value = cast(float, value)
     too_low = value <= low if open_low else value < low
     too_high = value >= high if open_high else value > high
     if too_low or too_high or math.isnan(value):
@@ -253,7 +255,7 @@ def check_random_state(random_state: Any, name: str = "random_state") -> None:
     if isinstance(random_state, numbers.Integral) and not isinstance(
         random_state, bool
     ):
-        if not 0 <= random_state < 2**32:
+        if not 0 <= cast(int, random_state) < 2**32:
             raise ValueError(f"{name} must be {expected}; got {random_state!r}")
     elif not isinstance(
         random_state, (type(None), np.random.Generator, np.random.RandomState)

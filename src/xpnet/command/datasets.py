@@ -241,7 +241,7 @@ def _csv(path: str, target: str | int | None, need_target: bool) -> Dataset:
     if not features:
         raise DataError(
             f"{path!r} has no feature columns besides the target column "
-            f"{names[column]!r}"
+            f"{names[column or 0]!r}"
         )
     X = np.array(
         [
