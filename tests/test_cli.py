@@ -15,7 +15,8 @@ import pytest
 
 import xpnet
 from xpnet.command import cli
-from xpnet.command.datasets import Standardizer, split_indices
+from xpnet.command.datasets import split_indices
+from xpnet.estimators.scaling import Standardization
 
 SRC = str(Path(xpnet.__file__).resolve().parents[1])
 
@@ -111,7 +112,7 @@ def test_gpu_without_a_gpu_exits_3_with_one_line_and_no_traceback():
 def test_train_then_predict_end_to_end(tmp_path):
     data = tmp_path / "blobs.csv"
     X, labels = blobs_csv(data)
-    model, plot = tmp_path / "model.npz", tmp_path / "loss.png"
+    model, plot = tmp_path / "model.safetensors", tmp_path / "loss.png"
     args = ["train", "--data", str(data), "--target", "label", "--hidden", "8"]
     args += ["--epochs", "5", "--save", str(model), "--seed", "1"]
     if _has("matplotlib"):
@@ -203,7 +204,7 @@ def test_every_option_is_documented_with_its_default(name):
         ["train", "--data", "iris", "--lr", "-1"],
         ["train", "--data", "iris", "--batch-size", "big"],
         ["train", "--data", "iris", "--solver", "lbfgs"],
-        ["predict", "model.npz"],
+        ["predict", "model.safetensors"],
         ["check-backends", "--dtype", "float16"],
     ],
 )
@@ -234,7 +235,7 @@ def test_bad_data_exits_2_naming_the_problem(tmp_path, capsys):
 
 
 def test_unwritable_outputs_fail_before_training(tmp_path, capsys):
-    target = str(tmp_path / "missing" / "model.npz")
+    target = str(tmp_path / "missing" / "model.safetensors")
     code, err = error_of(["train", "--data", "nowhere.csv", "--save", target], capsys)
     assert code == 2 and "cannot write --save" in err
 
@@ -272,7 +273,7 @@ def test_quiet_hides_the_bar_and_the_summary_still_prints(tmp_path, capsys):
 
 
 def test_reported_metrics_are_those_of_the_saved_model(tmp_path, capsys):
-    data, model = tmp_path / "reg.csv", tmp_path / "reg.npz"
+    data, model = tmp_path / "reg.csv", tmp_path / "reg.safetensors"
     X, y = regression_csv(data)
     argv = train_args(data, "--epochs", "30", "--dtype", "float64", "--seed", "3")
     assert cli.main([*argv, "--save", str(model)]) == 0
@@ -286,21 +287,21 @@ def test_reported_metrics_are_those_of_the_saved_model(tmp_path, capsys):
         assert float(summary_value(out, f"{part} R^2")) == pytest.approx(r2, abs=1e-4)
 
 
-def test_saved_model_takes_raw_data_the_scaling_folded_in(tmp_path, capsys):
+def test_saved_model_takes_raw_data_the_scaling_saved_with_it(tmp_path, capsys):
     # The oracle: the same estimator trained by hand on standardized data.
     from xpnet.estimators import MLPRegressor
 
-    data, model = tmp_path / "reg.csv", tmp_path / "reg.npz"
+    data, model = tmp_path / "reg.csv", tmp_path / "reg.safetensors"
     X, y = regression_csv(data)
     argv = train_args(data, "--epochs", "10", "--dtype", "float64", "--test-size", "0")
     assert cli.main([*argv, "--save", str(model)]) == 0
-    x_scaler, y_scaler = Standardizer.fit(X), Standardizer.fit(y[:, None])
+    scaling = Standardization.fit(X, y[:, None])
     by_hand = MLPRegressor(
         hidden_layer_sizes=(8,), max_iter=10, random_state=0, dtype="float64"
     )
     with pytest.warns(Warning, match="maximum iterations"):
-        by_hand.fit(x_scaler.transform(X), y_scaler.transform(y[:, None])[:, 0])
-    expected = by_hand.predict(x_scaler.transform(X)) * y_scaler.scale + y_scaler.mean
+        by_hand.fit(scaling.inputs(X), scaling.targets(y[:, None])[:, 0])
+    expected = scaling.outputs(by_hand.predict(scaling.inputs(X))[:, None])[:, 0]
     np.testing.assert_allclose(xpnet.load(model).predict(X), expected, rtol=1e-10)
     assert "no test set" in summary_value(capsys.readouterr().out, "split")
 
@@ -344,7 +345,7 @@ def test_regression_needs_numeric_targets(tmp_path, capsys):
 
 
 def test_predict_prints_csv_and_the_score_on_stderr(tmp_path, capsys):
-    data, model = tmp_path / "blobs.csv", tmp_path / "m.npz"
+    data, model = tmp_path / "blobs.csv", tmp_path / "m.safetensors"
     X, labels = blobs_csv(data)
     argv = train_args(data, "--target", "label", "--epochs", "3")
     assert cli.main([*argv, "--save", str(model)]) == 0
@@ -365,7 +366,7 @@ def test_predict_prints_csv_and_the_score_on_stderr(tmp_path, capsys):
 
 
 def test_predict_errors(tmp_path, capsys):
-    data, model = tmp_path / "reg.csv", tmp_path / "m.npz"
+    data, model = tmp_path / "reg.csv", tmp_path / "m.safetensors"
     regression_csv(data)
     assert cli.main([*train_args(data, "--epochs", "1"), "--save", str(model)]) == 0
     capsys.readouterr()
@@ -378,7 +379,7 @@ def test_predict_errors(tmp_path, capsys):
     assert code == 2 and "--proba needs a classifier" in err
     code, err = error_of(["predict", str(data), str(data)], capsys)
     assert code == 2 and "model file" in err
-    bare = tmp_path / "bare.npz"
+    bare = tmp_path / "bare.safetensors"
     xpnet.save(xpnet.MLP([3, 2]), bare)
     code, err = error_of(["predict", str(bare), str(data)], capsys)
     assert code == 2 and "holds an xpnet.MLP network, not a trained" in err

@@ -11,11 +11,11 @@ from xpnet.command.datasets import (
     BUNDLED,
     DataError,
     MissingExtraError,
-    Standardizer,
     infer_task,
     load_dataset,
     split_indices,
 )
+from xpnet.estimators.scaling import Standardization
 
 
 def write(tmp_path, text, name="data.csv"):
@@ -208,24 +208,22 @@ def test_split_edges():
         split_indices(y, 1.0, seed=0, stratify=False)
 
 
-def test_standardizer_centers_and_scales():
+def test_standardization_centers_and_scales():
     rng = np.random.default_rng(0)
     data = np.column_stack([rng.normal(5, 3, 100), np.full(100, 7.0)])
-    scaler = Standardizer.fit(data)
-    scaled = scaler.transform(data)
+    scaling = Standardization.fit(data, data[:, :1])
+    scaled = scaling.inputs(data)
     np.testing.assert_allclose(scaled.mean(axis=0), [0, 0], atol=1e-12)
     np.testing.assert_allclose(scaled.std(axis=0), [1, 0], atol=1e-12)
+    targets = scaling.targets(data[:, :1])
+    np.testing.assert_allclose(scaling.outputs(targets), data[:, :1], rtol=1e-15)
 
 
-def test_folding_the_scaling_into_the_network_is_exact():
+def test_standardization_is_exact_for_large_offsets():
+    """In float64 on the host, then cast: an offset of 1e9 loses nothing that
+    float32 could hold (folding it into a float32 layer kept no digit)."""
     rng = np.random.default_rng(1)
-    X = rng.normal(3, 2, size=(20, 4))
-    x_scaler = Standardizer.fit(X)
-    W, b = rng.normal(size=(4, 5)), rng.normal(size=5)
-    W_raw, b_raw = x_scaler.fold_inputs(W, b)
-    np.testing.assert_allclose(X @ W_raw + b_raw, x_scaler.transform(X) @ W + b)
-
-    y_scaler = Standardizer(np.array([150.0]), np.array([70.0]))
-    A, V, c = rng.normal(size=(20, 5)), rng.normal(size=(5, 1)), rng.normal(size=1)
-    V_raw, c_raw = y_scaler.fold_outputs(V, c)
-    np.testing.assert_allclose(A @ V_raw + c_raw, (A @ V + c) * 70.0 + 150.0)
+    X = rng.normal(0, 1, size=(50, 3)) + 1e9
+    scaled = Standardization.fit(X).inputs(X).astype(np.float32)
+    centred = (X - X.mean(axis=0)) / X.std(axis=0)
+    np.testing.assert_allclose(scaled, centred, rtol=1e-6, atol=1e-6)

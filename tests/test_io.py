@@ -1,50 +1,52 @@
-"""Model files: the array container (atomic writes, a loader that refuses bad files)
-and ``xpnet.save`` / ``xpnet.load`` across backends."""
+"""Model files: the safetensors container (atomic writes, a loader that refuses bad
+files) and ``xpnet.save`` / ``xpnet.load`` across backends."""
 
 from __future__ import annotations
 
-import io as pyio
 import json
 import os
-import pickle
-import zipfile
+import stat
+import struct
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 from helpers import assert_close
+from safetensors.numpy import load_file
+from safetensors.numpy import save as safetensors_bytes
 
 import xpnet
-from xpnet.files import array_file
+from xpnet.files import atomic, tensor_file
 from xpnet.files import model_file as io
 
 # ---------------------------------------------------------------- helpers
 
 
-def npz_bytes(arrays: dict, header: object = None, *, raw_header=None) -> bytes:
-    """An npz written by numpy itself, with a header member built by hand."""
-    members = dict(arrays)
-    if raw_header is not None:
-        members[io.HEADER_KEY] = raw_header
-    elif header is not None:
-        text = json.dumps(header).encode("utf-8")
-        members[io.HEADER_KEY] = np.frombuffer(text, dtype=np.uint8)
-    buffer = pyio.BytesIO()
-    np.savez(buffer, **members)
-    return buffer.getvalue()
+def st_bytes(arrays: dict, header: object = None, *, metadata=None) -> bytes:
+    """A safetensors file written by safetensors itself, with an xpnet header."""
+    if metadata is None and header is not None:
+        metadata = {io.METADATA_KEY: json.dumps(header)}
+    return safetensors_bytes(arrays, metadata=metadata)
+
+
+def raw_st(header_json: bytes, data: bytes = b"") -> bytes:
+    """A safetensors file with a hand-made JSON header (length prefix, header, data)."""
+    return struct.pack("<Q", len(header_json)) + header_json + data
 
 
 def good_header(**extra) -> dict:
     return {"format": "xpnet-model", "format_version": 1, "xpnet_version": "0", **extra}
 
 
-def write(tmp_path, data: bytes, name="m.npz") -> str:
+def write(tmp_path, data: bytes, name="m.safetensors") -> str:
     path = tmp_path / name
     path.write_bytes(data)
     return str(path)
 
 
 def assert_refused(
-    path: str, *fragments: str, load=io.load_arrays
+    path: str, *fragments: str, load=io.load_tensors
 ) -> io.ModelFileError:
     """``load(path)`` raises ModelFileError naming ``path`` and every fragment."""
     with pytest.raises(io.ModelFileError) as info:
@@ -56,38 +58,41 @@ def assert_refused(
     return info.value
 
 
-# ---------------------------------------------------------------- save_arrays / load
+# ---------------------------------------------------------------- save_tensors / load
 
 
-def test_save_load_arrays_round_trip(tmp_path):
+def test_save_load_tensors_round_trip(tmp_path):
     rng = np.random.default_rng(0)
     arrays = {
         "W0": rng.normal(size=(3, 2)),
         "b0": rng.normal(size=2).astype(np.float32),
-        "classes": np.array([3, 5, 7]),
-        "flag": np.array(True),
+        "opt.ms.0": rng.normal(size=(0, 4)),
     }
-    path = tmp_path / "m.npz"
-    io.save_arrays(path, {"kind": "test", "nested": {"a": [1, 2.5, None]}}, arrays)
-    header, loaded = io.load_arrays(path)
+    path = tmp_path / "m.safetensors"
+    io.save_tensors(path, {"kind": "test", "nested": {"a": [1, 2.5, None]}}, arrays)
+    header, loaded = io.load_tensors(path)
     assert header["nested"] == {"a": [1, 2.5, None]}
     assert header["format"] == io.FORMAT_NAME
     assert header["format_version"] == io.FORMAT_VERSION
     assert header["xpnet_version"] == xpnet.__version__
-    assert list(loaded) == list(arrays)
+    assert sorted(loaded) == sorted(arrays)
     for name, array in arrays.items():
         assert loaded[name].dtype == array.dtype
+        assert loaded[name].shape == array.shape
         np.testing.assert_array_equal(loaded[name], array)
-    assert os.listdir(tmp_path) == ["m.npz"]  # no temporary file left behind
+    assert os.listdir(tmp_path) == ["m.safetensors"]  # no temporary file left behind
 
 
-def test_save_arrays_is_a_plain_npz_numpy_reads(tmp_path):
-    path = tmp_path / "m.npz"
-    io.save_arrays(path, {}, {"W0": np.eye(2)})
-    with np.load(path, allow_pickle=False) as npz:
-        assert sorted(npz.files) == sorted(["W0", io.HEADER_KEY])
-        header = json.loads(npz[io.HEADER_KEY].tobytes().decode("utf-8"))
-    assert header["format"] == "xpnet-model"
+def test_saved_file_is_plain_safetensors(tmp_path):
+    """safetensors alone reads the tensors, and the header is one metadata string."""
+    path = tmp_path / "m.safetensors"
+    io.save_tensors(path, {"note": "hi"}, {"W0": np.eye(2)})
+    np.testing.assert_array_equal(load_file(path)["W0"], np.eye(2))
+    data = path.read_bytes()
+    (length,) = struct.unpack("<Q", data[:8])
+    metadata = json.loads(data[8 : 8 + length])["__metadata__"]
+    assert list(metadata) == ["xpnet"]
+    assert json.loads(metadata["xpnet"])["note"] == "hi"
 
 
 @pytest.mark.parametrize(
@@ -98,105 +103,155 @@ def test_save_arrays_is_a_plain_npz_numpy_reads(tmp_path):
         ({"x": float("nan")}, {}, ValueError, "JSON-able"),
         ({"x": object()}, {}, ValueError, "JSON-able"),
         ({}, {"a b": np.zeros(1)}, ValueError, "array names"),
-        ({}, {io.HEADER_KEY: np.zeros(1)}, ValueError, "array names"),
-        ({}, {"o": np.array([None], dtype=object)}, TypeError, "numeric"),
-        ({}, {"s": np.array(["x"])}, TypeError, "numeric"),
+        ({}, {"o": np.array([None], dtype=object)}, TypeError, "float32 or float64"),
+        ({}, {"s": np.array(["x"])}, TypeError, "float32 or float64"),
+        ({}, {"i": np.arange(3)}, TypeError, "float32 or float64"),
     ],
 )
-def test_save_arrays_refuses_bad_input(tmp_path, header, arrays, error, fragment):
+def test_save_tensors_refuses_bad_input(tmp_path, header, arrays, error, fragment):
     with pytest.raises(error, match=fragment):
-        io.save_arrays(tmp_path / "m.npz", header, arrays)
+        io.save_tensors(tmp_path / "m.safetensors", header, arrays)
     assert os.listdir(tmp_path) == []
 
 
-def test_save_arrays_missing_directory_names_it(tmp_path):
+def test_save_tensors_missing_directory_names_it(tmp_path):
     with pytest.raises(FileNotFoundError, match="does not exist"):
-        io.save_arrays(tmp_path / "no" / "m.npz", {}, {})
+        io.save_tensors(tmp_path / "no" / "m.safetensors", {}, {})
 
 
-@pytest.mark.parametrize("stage", ["savez", "fsync", "replace"])
+@pytest.mark.parametrize("stage", ["write", "fsync", "replace"])
 def test_failed_save_keeps_old_file_and_leaves_no_temporary(
     tmp_path, monkeypatch, stage
 ):
-    path = tmp_path / "m.npz"
-    io.save_arrays(path, {"generation": 1}, {"W0": np.ones((2, 2))})
+    path = tmp_path / "m.safetensors"
+    io.save_tensors(path, {"generation": 1}, {"W0": np.ones((2, 2))})
     before = path.read_bytes()
 
     def fail(*args, **kwargs):
-        raise OSError(f"simulated failure in {stage}")
+        raise OSError(28, f"simulated failure in {stage}")
 
-    if stage == "savez":
+    if stage == "write":
+        real_fdopen = atomic.os.fdopen
 
-        def half_written(fh, **kwargs):  # some bytes reach the temporary file first
-            fh.write(b"PK\x03\x04 partial")
-            fail()
+        class HalfWritten:  # some bytes reach the temporary file, then the disk is full
+            def __init__(self, fd, mode):
+                self.fh = real_fdopen(fd, mode)
 
-        monkeypatch.setattr(io.np, "savez", half_written)
+            def __enter__(self):
+                return self
+
+            def __exit__(self, *exc):
+                self.fh.close()
+
+            def write(self, data):
+                self.fh.write(data[:10])
+                fail()
+
+        monkeypatch.setattr(atomic.os, "fdopen", HalfWritten)
     else:
-        monkeypatch.setattr(io.os, stage, fail)
+        monkeypatch.setattr(atomic.os, stage, fail)
     with pytest.raises(OSError, match="simulated"):
-        io.save_arrays(path, {"generation": 2}, {"W0": np.zeros((5, 5))})
+        io.save_tensors(path, {"generation": 2}, {"W0": np.zeros((5, 5))})
     assert path.read_bytes() == before
-    assert os.listdir(tmp_path) == ["m.npz"]
+    assert os.listdir(tmp_path) == ["m.safetensors"]
     monkeypatch.undo()
-    assert io.load_arrays(path)[0]["generation"] == 1
+    assert io.load_tensors(path)[0]["generation"] == 1
 
 
 def test_interrupted_save_removes_temporary(tmp_path, monkeypatch):
     def interrupt(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(io.os, "replace", interrupt)
+    monkeypatch.setattr(atomic.os, "replace", interrupt)
     with pytest.raises(KeyboardInterrupt):
-        io.save_arrays(tmp_path / "m.npz", {}, {"W0": np.ones(1)})
+        io.save_tensors(tmp_path / "m.safetensors", {}, {"W0": np.ones(1)})
     assert os.listdir(tmp_path) == []
 
 
-def test_load_arrays_missing_file_names_the_path(tmp_path):
-    path = str(tmp_path / "absent.npz")
-    with pytest.raises(FileNotFoundError, match="absent.npz"):
-        io.load_arrays(path)
+def test_save_through_a_symlink_replaces_its_target(tmp_path):
+    real = tmp_path / "real.safetensors"
+    io.save_tensors(real, {"generation": 1}, {})
+    link = tmp_path / "link.safetensors"
+    link.symlink_to(real)
+    io.save_tensors(link, {"generation": 2}, {})
+    assert link.is_symlink() and os.readlink(link) == str(real)
+    assert io.load_tensors(real)[0]["generation"] == 2
+
+
+def test_save_keeps_the_mode_of_the_file_it_replaces(tmp_path):
+    path = tmp_path / "m.safetensors"
+    io.save_tensors(path, {}, {})
+    path.chmod(0o600)
+    io.save_tensors(path, {"generation": 2}, {})
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+def test_stale_temporaries_of_dead_saves_are_removed(tmp_path):
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    dead_pid = int(dead.stdout)
+    stale = tmp_path / f".m.safetensors.{dead_pid}.0123456789ab.tmp"
+    alive = tmp_path / f".m.safetensors.{os.getppid()}.0123456789ab.tmp"
+    other = tmp_path / f".other.{dead_pid}.0123456789ab.tmp"
+    mine = tmp_path / "notes.tmp"
+    for path in (stale, alive, other, mine):
+        path.write_bytes(b"partial")
+    io.save_tensors(tmp_path / "m.safetensors", {}, {})
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        ["m.safetensors", alive.name, other.name, mine.name]
+    )
+
+
+def test_load_tensors_missing_file_names_the_path(tmp_path):
+    path = str(tmp_path / "absent.safetensors")
+    with pytest.raises(FileNotFoundError, match="absent.safetensors"):
+        io.load_tensors(path)
 
 
 def test_model_file_error_is_a_value_error_and_pickles_by_value():
-    error = io.ModelFileError("m.npz", "broken")
+    error = io.ModelFileError("m.safetensors", "broken")
     assert isinstance(error, ValueError)
     copy = type(error)(*error.__reduce__()[1])
-    assert str(copy) == str(error) == "model file 'm.npz': broken"
+    assert str(copy) == str(error) == "model file 'm.safetensors': broken"
 
 
-# ---------------------------------------------------------------- malformed containers
+# ---------------------------------------------------------------- malformed files
 
 
 def test_directory_is_refused(tmp_path):
     assert_refused(str(tmp_path), "directory")
 
 
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs os.mkfifo (POSIX)")
+def test_fifo_is_refused_without_blocking(tmp_path):
+    path = tmp_path / "pipe.safetensors"
+    os.mkfifo(path)
+    assert_refused(str(path), "not a regular file")
+
+
 @pytest.mark.parametrize(
     "data",
-    [b"", b"hello, world\n", b"\x93NUMPY\x01\x00", b"\x80\x04\x95" + b"\x00" * 40],
-    ids=["empty", "text", "npy-magic", "pickle-protocol"],
+    [b"", b"hello, world\n", b"\x93NUMPY\x01\x00", b"PK\x03\x04" + b"\x00" * 40],
+    ids=["empty", "text", "npy-magic", "zip"],
 )
-def test_non_npz_files_are_refused(tmp_path, data):
-    assert_refused(write(tmp_path, data), "not an npz")
-
-
-def test_plain_npy_file_is_refused(tmp_path):
-    buffer = pyio.BytesIO()
-    np.save(buffer, np.ones(3))
-    assert_refused(write(tmp_path, buffer.getvalue()), "not an npz")
+def test_non_safetensors_files_are_refused(tmp_path, data):
+    assert_refused(write(tmp_path, data), "not a readable safetensors file")
 
 
 def test_every_truncation_is_refused(tmp_path):
-    data = npz_bytes({"W0": np.ones((4, 3))}, good_header())
-    for cut in range(0, len(data), 7):
+    data = st_bytes({"W0": np.ones((4, 3))}, good_header())
+    for cut in range(0, len(data), 5):
         assert_refused(write(tmp_path, data[:cut]))
 
 
 @pytest.mark.parametrize(
     ("header", "fragment"),
     [
-        (None, "no header"),
+        (None, "no xpnet header"),
         ([1, 2], "JSON object"),
         ("text", "JSON object"),
         ({"format_version": 1, "xpnet_version": "0"}, "format must be"),
@@ -209,143 +264,68 @@ def test_every_truncation_is_refused(tmp_path):
     ],
 )
 def test_bad_headers_are_refused(tmp_path, header, fragment):
-    assert_refused(write(tmp_path, npz_bytes({"W0": np.ones(2)}, header)), fragment)
+    assert_refused(write(tmp_path, st_bytes({"W0": np.ones(2)}, header)), fragment)
 
 
 @pytest.mark.parametrize(
-    ("raw", "fragment"),
+    ("metadata", "fragment"),
     [
-        (np.frombuffer(b"{not json", dtype=np.uint8), "not valid JSON"),
-        (np.frombuffer(b'{"a": NaN}', dtype=np.uint8), "not valid JSON"),
-        (np.frombuffer(b'{"a": 1e999}', dtype=np.uint8), "not valid JSON"),
-        (np.frombuffer(b"\xff\xfe{}", dtype=np.uint8), "not valid JSON"),
-        (np.frombuffer(b"[" * 100_000, dtype=np.uint8), "not valid JSON"),
-        (np.frombuffer(b"{}", dtype=np.uint8).astype(np.int64), "1-D uint8"),
-        (np.zeros((2, 2), dtype=np.uint8), "1-D uint8"),
-        (np.full(io.MAX_HEADER_BYTES + 1, ord(" "), np.uint8), "header of"),
+        ({"xpnet": "{not json"}, "not valid JSON"),
+        ({"xpnet": '{"a": NaN}'}, "not valid JSON"),
+        ({"xpnet": '{"a": 1e999}'}, "not valid JSON"),
+        ({"xpnet": "[" * 100_000}, "not valid JSON"),
+        ({"other": "{}"}, "no xpnet header"),
+        ({"xpnet": " " * (tensor_file.MAX_HEADER_BYTES + 1)}, "header of"),
     ],
 )
-def test_malformed_header_member_is_refused(tmp_path, raw, fragment):
-    assert_refused(write(tmp_path, npz_bytes({}, raw_header=raw)), fragment)
-
-
-CODE_RAN: list[str] = []
-
-
-def run_code(note: str) -> str:
-    """What the malicious pickle below calls when it is unpickled."""
-    CODE_RAN.append(note)
-    return note
-
-
-class Payload:
-    def __reduce__(self):
-        return (run_code, ("unpickled",))
-
-
-def test_pickle_payload_runs_code_when_unpickled():
-    """The payload is real: unpickling it calls run_code."""
-    CODE_RAN.clear()
-    pickle.loads(pickle.dumps(Payload()))
-    assert CODE_RAN == ["unpickled"]
-
-
-def test_object_array_is_refused_without_unpickling(tmp_path, monkeypatch):
-    """An npz holding a pickled object array (numpy pickles it when writing)."""
-    data = npz_bytes({"W0": np.array([Payload()], dtype=object)}, good_header())
-    assert b"run_code" in data
-    unpickler_calls = []
-    monkeypatch.setattr(pickle, "load", lambda *a, **k: unpickler_calls.append(a))
-    monkeypatch.setattr(pickle, "loads", lambda *a, **k: unpickler_calls.append(a))
-    CODE_RAN.clear()
-    assert_refused(write(tmp_path, data), "object", "never unpickled")
-    with pytest.raises(io.ModelFileError):
-        xpnet.load(tmp_path / "m.npz")
-    assert CODE_RAN == [] and unpickler_calls == []
+def test_malformed_header_is_refused(tmp_path, metadata, fragment):
+    assert_refused(write(tmp_path, st_bytes({}, metadata=metadata)), fragment)
 
 
 @pytest.mark.parametrize(
-    "array", [np.array(["text"]), np.array([b"bytes"]), np.zeros(2, "f8,i4")]
-)
-def test_non_numeric_arrays_are_refused(tmp_path, array):
-    assert_refused(write(tmp_path, npz_bytes({"x": array}, good_header())), "dtype")
-
-
-def zip_bytes(members: dict[str, bytes], compression=zipfile.ZIP_STORED) -> bytes:
-    buffer = pyio.BytesIO()
-    with zipfile.ZipFile(buffer, "w", compression=compression) as archive:
-        for name, data in members.items():
-            archive.writestr(name, data)
-    return buffer.getvalue()
-
-
-def npy_bytes(array) -> bytes:
-    buffer = pyio.BytesIO()
-    np.lib.format.write_array(buffer, np.asarray(array), allow_pickle=False)
-    return buffer.getvalue()
-
-
-def header_member() -> bytes:
-    return npy_bytes(np.frombuffer(json.dumps(good_header()).encode(), np.uint8))
-
-
-@pytest.mark.parametrize(
-    ("members", "fragment"),
+    ("entry", "fragment"),
     [
-        ({"readme.txt": b"hi"}, "unexpected member"),
-        ({"../evil.npy": npy_bytes(np.ones(1))}, "unexpected member"),
-        ({"W0.npy": b"not an npy"}, "corrupt"),
-        ({"W0.npy": npy_bytes(np.ones(4))[:-8]}, "needs 32 bytes"),
-        ({"W0.npy": npy_bytes(np.ones(4)) + b"\x00" * 8}, "needs 32 bytes"),
+        ({"dtype": "I64", "shape": [1], "data_offsets": [0, 8]}, "dtype I64"),
+        ({"dtype": "BF16", "shape": [4], "data_offsets": [0, 8]}, "dtype BF16"),
+        ({"dtype": "F64", "shape": [2], "data_offsets": [0, 8]}, "safetensors"),
+        ({"dtype": "F64", "shape": [1], "data_offsets": [0, 16]}, "safetensors"),
+        ({"dtype": "F64", "shape": [2**62, 4], "data_offsets": [0, 8]}, "safetensors"),
+        ({"dtype": "XX", "shape": [1], "data_offsets": [0, 8]}, "safetensors"),
     ],
 )
-def test_odd_zip_members_are_refused(tmp_path, members, fragment):
-    data = zip_bytes({**members, "xpnet_header.npy": header_member()})
+def test_inconsistent_tensor_entries_are_refused(tmp_path, entry, fragment):
+    header = {"__metadata__": {"xpnet": json.dumps(good_header())}, "W0": entry}
+    data = raw_st(json.dumps(header).encode(), b"\x00" * 8)
     assert_refused(write(tmp_path, data), fragment)
 
 
-def test_duplicate_member_is_refused(tmp_path):
-    buffer = pyio.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive, pytest.warns(UserWarning):
-        archive.writestr("W0.npy", npy_bytes(np.ones(1)))
-        archive.writestr("W0.npy", npy_bytes(np.ones(2)))
-    assert_refused(write(tmp_path, buffer.getvalue()), "twice")
-
-
-def test_absurd_sizes_are_refused_before_reading(tmp_path):
-    # A deflated member far larger than deflate can produce from its bytes.
-    data = zip_bytes({"W0.npy": npy_bytes(np.ones(4))}, zipfile.ZIP_DEFLATED)
-    record = data.rindex(b"PK\x01\x02")  # central directory entry of W0.npy
-    size_field = record + 24  # uncompressed size
-    forged = data[:size_field] + (2**31).to_bytes(4, "little") + data[size_field + 4 :]
-    assert_refused(write(tmp_path, forged), "claims")
-    # More data than the caller allows.
-    path = tmp_path / "big.npz"
-    io.save_arrays(path, {}, {"W0": np.ones(1000)})
-    with pytest.raises(io.ModelFileError, match="at most 100"):
-        io.load_arrays(path, max_bytes=100)
-
-
-def test_too_many_members_are_refused(tmp_path, monkeypatch):
-    monkeypatch.setattr(array_file, "MAX_MEMBERS", 3)
-    arrays = {f"a{i}": np.ones(1) for i in range(4)}
-    assert_refused(write(tmp_path, npz_bytes(arrays, good_header())), "members")
-
-
-def test_compressed_npz_loads(tmp_path):
-    buffer = pyio.BytesIO()
-    text = json.dumps(good_header()).encode()
-    np.savez_compressed(
-        buffer, W0=np.arange(6.0), xpnet_header=np.frombuffer(text, np.uint8)
-    )
-    _, arrays = io.load_arrays(write(tmp_path, buffer.getvalue()))
-    np.testing.assert_array_equal(arrays["W0"], np.arange(6.0))
-
-
 def test_flipped_data_byte_is_caught_by_the_checksum(tmp_path):
-    data = bytearray(npz_bytes({"W0": np.ones(64)}, good_header()))
-    data[data.index(b"\x00\x00\xf0\x3f") + 3] ^= 0x10  # inside W0's float data
-    assert_refused(write(tmp_path, bytes(data)), "corrupt")
+    path = tmp_path / "m.safetensors"
+    io.save_tensors(path, {"note": "x"}, {"W0": np.ones(64)})
+    data = bytearray(path.read_bytes())
+    data[-100] ^= 0x10  # inside W0's float data: safetensors itself cannot tell
+    assert_refused(write(tmp_path, bytes(data)), "checksum mismatch")
+
+
+def test_edited_header_or_missing_checksum_is_refused(tmp_path):
+    header = {**good_header(), "note": "x", "crc32": 0}
+    assert_refused(write(tmp_path, st_bytes({}, header)), "checksum mismatch")
+    del header["crc32"]
+    assert_refused(write(tmp_path, st_bytes({}, header)), "checksum mismatch")
+    intact = tensor_file.encode(header, {"W0": np.ones(2)})
+    assert io.load_tensors(write(tmp_path, intact))[0]["note"] == "x"
+    edited = intact.replace(b'\\"note\\": \\"x\\"', b'\\"note\\": \\"y\\"')
+    assert edited != intact
+    assert_refused(write(tmp_path, edited), "checksum mismatch")
+
+
+def test_odd_tensor_names_and_counts_are_refused(tmp_path, monkeypatch):
+    assert_refused(
+        write(tmp_path, st_bytes({"../W0": np.ones(1)}, good_header())), "tensor name"
+    )
+    monkeypatch.setattr(tensor_file, "MAX_TENSORS", 3)
+    arrays = {f"a{i}": np.ones(1) for i in range(4)}
+    assert_refused(write(tmp_path, st_bytes(arrays, good_header())), "tensors")
 
 
 # ---------------------------------------------------------------- xpnet.save / load
@@ -372,7 +352,7 @@ def test_saved_model_loads_on_every_backend(
     )
     X = np.random.default_rng(1).normal(size=(6, sizes[0]))
     expected = backend.to_numpy(model.forward(X))
-    path = tmp_path / "model.npz"
+    path = tmp_path / "model.safetensors"
     xpnet.save(model, path)
     for target in [*LOAD_ON, backend]:
         loaded = xpnet.load(path, backend=target)
@@ -397,8 +377,8 @@ def test_saved_model_loads_on_every_backend(
 def test_loaded_model_keeps_training(tmp_path):
     """The loaded parameters are the model's own: an SGD step changes them."""
     model = xpnet.MLP([2, 3, 1], dtype="float64", seed=0)
-    xpnet.save(model, tmp_path / "m.npz")
-    loaded = xpnet.load(tmp_path / "m.npz")
+    xpnet.save(model, tmp_path / "m.safetensors")
+    loaded = xpnet.load(tmp_path / "m.safetensors")
     X, y = np.ones((4, 2)), np.zeros((4, 1))
     _, w_grads, b_grads = loaded.loss_and_gradients(X, y)
     loaded.sgd_step(w_grads, b_grads, 0.5)
@@ -410,8 +390,9 @@ def test_loaded_model_keeps_training(tmp_path):
 def test_model_file_layout(tmp_path):
     """The documented format: arrays W0.., b0.. and the JSON header."""
     model = xpnet.MLP([3, 2], output_activation="sigmoid", dtype="float64", seed=0)
-    xpnet.save(model, tmp_path / "m.npz")
-    header, arrays = io.load_arrays(tmp_path / "m.npz")
+    xpnet.save(model, tmp_path / "m.safetensors")
+    header, arrays = io.load_tensors(tmp_path / "m.safetensors")
+    assert header.pop("crc32") == tensor_file.checksum(header, arrays)
     assert header == {
         "format": "xpnet-model",
         "format_version": 1,
@@ -430,18 +411,18 @@ def test_model_file_layout(tmp_path):
 
 def test_save_refuses_other_objects(tmp_path):
     with pytest.raises(TypeError, match="model must be an xpnet MLP"):
-        xpnet.save({"W0": np.ones(2)}, tmp_path / "m.npz")
+        xpnet.save({"W0": np.ones(2)}, tmp_path / "m.safetensors")
     assert os.listdir(tmp_path) == []
 
 
 def test_load_missing_file_names_it(tmp_path):
-    with pytest.raises(FileNotFoundError, match="absent.npz"):
-        xpnet.load(tmp_path / "absent.npz")
+    with pytest.raises(FileNotFoundError, match="absent.safetensors"):
+        xpnet.load(tmp_path / "absent.safetensors")
 
 
 def test_load_checks_the_backend_before_reading(tmp_path):
     with pytest.raises(xpnet.BackendError, match="unknown backend"):
-        xpnet.load(tmp_path / "absent.npz", backend="nonsense")
+        xpnet.load(tmp_path / "absent.safetensors", backend="nonsense")
 
 
 def exported(**config_changes):
@@ -452,8 +433,8 @@ def exported(**config_changes):
 
 
 def save_raw(tmp_path, config, arrays) -> str:
-    path = str(tmp_path / "m.npz")
-    io.save_arrays(path, {"model": config}, arrays)
+    path = str(tmp_path / "m.safetensors")
+    io.save_tensors(path, {"model": config}, arrays)
     return path
 
 
@@ -494,8 +475,8 @@ def test_missing_config_key_is_refused(tmp_path):
 
 
 def test_file_without_model_is_refused(tmp_path):
-    path = str(tmp_path / "m.npz")
-    io.save_arrays(path, {"note": "a checkpoint, say"}, {"W0": np.ones((2, 2))})
+    path = str(tmp_path / "m.safetensors")
+    io.save_tensors(path, {"note": "a checkpoint, say"}, {"W0": np.ones((2, 2))})
     assert_load_refused(path, "no 'model'")
 
 
@@ -516,7 +497,7 @@ def test_estimator_kind_without_estimators_gives_a_clear_error(tmp_path):
         (lambda a: a.update(b1=np.ones((1, 2))), ["b1", "shape (2,)"]),
         (lambda a: a.update(b0=np.ones(5)), ["b0", "shape (4,)"]),
         (lambda a: a.update(W0=a["W0"].astype("f4")), ["W0", "dtype float64"]),
-        (lambda a: a.update(b1=np.array([1, 2])), ["b1", "dtype float64"]),
+        (lambda a: a.update(b1=np.array([1.0, 2], "f4")), ["b1", "dtype float64"]),
         (lambda a: a["W1"].__setitem__((0, 0), np.nan), ["W1", "finite"]),
         (lambda a: a["b0"].__setitem__(2, -np.inf), ["b0", "finite"]),
     ],
@@ -535,7 +516,7 @@ def test_bias_arrays_in_a_model_without_bias_are_refused(tmp_path):
 def test_newer_format_version_of_a_real_file_is_refused(tmp_path):
     config, arrays = exported()
     header = {**good_header(format_version=2), "model": config}
-    path = write(tmp_path, npz_bytes(arrays, header))
+    path = write(tmp_path, st_bytes(arrays, header))
     assert_load_refused(path, "unsupported format_version 2")
 
 
@@ -545,7 +526,7 @@ def test_save_refuses_look_alikes(tmp_path):
             return xpnet.MLP([2, 1], seed=0)._export()
 
     with pytest.raises(TypeError, match="got LookAlike"):
-        xpnet.save(LookAlike(), tmp_path / "m.npz")
+        xpnet.save(LookAlike(), tmp_path / "m.safetensors")
 
 
 @pytest.mark.parametrize("kind", ["os", "subprocess.run", "MLP", "MLPRegressor"])

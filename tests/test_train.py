@@ -287,16 +287,16 @@ def test_resume_from_checkpoint_is_identical(monkeypatch, tmp_path, kind, settin
         dtype="float64",
         **settings,
     )
-    whole = cls(**common).fit(X, y, checkpoint=tmp_path / "a.npz", checkpoint_every=3)
+    whole = cls(**common).fit(X, y, checkpoint=tmp_path / "a.safetensors", checkpoint_every=3)
     optimizer = Adam if settings["solver"] == "adam" else SGD
     _StepSpy(monkeypatch, optimizer, at=13, fault="raise")
     interrupted = cls(**common)
     with pytest.raises(KeyboardInterrupt):
-        interrupted.fit(X, y, checkpoint=tmp_path / "b.npz", checkpoint_every=3)
+        interrupted.fit(X, y, checkpoint=tmp_path / "b.safetensors", checkpoint_every=3)
     monkeypatch.undo()
     assert interrupted.n_iter_ == 2
     spy = _StepSpy(monkeypatch, optimizer)
-    resumed = cls(**common).fit(X, y, resume_from=tmp_path / "b.npz")
+    resumed = cls(**common).fit(X, y, resume_from=tmp_path / "b.safetensors")
     assert spy.calls == 6 * 5 - 12  # only the steps after the checkpoint ran
     _assert_params_equal(_params(resumed), _params(whole), rtol=1e-12)
     np.testing.assert_allclose(resumed.loss_curve_, whole.loss_curve_, rtol=1e-12)
@@ -312,17 +312,17 @@ def test_resume_refuses_files_that_are_not_checkpoints(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         model = MLPRegressor(hidden_layer_sizes=(3,), max_iter=1).fit(X, y)
-    xpnet.save(model, tmp_path / "model.npz")
-    with pytest.raises(ValueError, match="is not an xpnet checkpoint"):
+    xpnet.save(model, tmp_path / "model.safetensors")
+    with pytest.raises(xpnet.ModelFileError, match="not an xpnet checkpoint"):
         MLPRegressor(hidden_layer_sizes=(3,)).fit(
-            X, y, resume_from=tmp_path / "model.npz"
+            X, y, resume_from=tmp_path / "model.safetensors"
         )
-    xpnet.files.model_file.save_arrays(
-        tmp_path / "bad.npz", {"checkpoint": {"version": 1}}, {}
+    xpnet.files.tensor_file.save_tensors(
+        tmp_path / "bad.safetensors", {"checkpoint": {"version": 1}}, {}
     )
-    with pytest.raises(ValueError, match="malformed checkpoint"):
+    with pytest.raises(xpnet.ModelFileError, match="malformed checkpoint"):
         MLPRegressor(hidden_layer_sizes=(3,)).fit(
-            X, y, resume_from=tmp_path / "bad.npz"
+            X, y, resume_from=tmp_path / "bad.safetensors"
         )
 
 
@@ -330,11 +330,11 @@ def test_resume_refuses_files_that_are_not_checkpoints(tmp_path):
 def test_resume_refuses_other_parameters(tmp_path):
     X, y = _regression()
     MLPRegressor(hidden_layer_sizes=(4,), max_iter=1).fit(
-        X, y, checkpoint=tmp_path / "c.npz"
+        X, y, checkpoint=tmp_path / "c.safetensors"
     )
     with pytest.raises(ValueError, match=r"different parameters \['alpha'\]"):
         MLPRegressor(hidden_layer_sizes=(4,), alpha=0.5).fit(
-            X, y, resume_from=tmp_path / "c.npz"
+            X, y, resume_from=tmp_path / "c.safetensors"
         )
 
 

@@ -103,6 +103,28 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _non_negative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number; got {text!r}") from None
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a finite number >= 0; got {text}")
+    return value
+
+
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer; got {text!r}") from None
+    if not 0 <= value < 2**32:
+        raise argparse.ArgumentTypeError(
+            f"expected an integer from 0 to 2**32 - 1; got {value}"
+        )
+    return value
+
+
 def _fraction(text: str) -> float:
     try:
         value = float(text)
@@ -146,12 +168,12 @@ def _add_train(commands: argparse._SubParsersAction) -> None:
         "train a network on a dataset, print its metrics, save it",
         "Train an MLP classifier or regressor on a bundled dataset, a CSV or an .npz "
         "file. The data is split into train and test sets (stratified for "
-        "classification), features are standardized (the scaling is folded into the "
-        "saved network, so it takes raw data), a progress bar shows the epoch, loss "
+        "classification), features are standardized in float64 (the scaling is saved "
+        "with the network, so it takes raw data), a progress bar shows the epoch, loss "
         "and samples/s, and a summary names the backend, device, dtype, time and the "
         "train and test metrics (accuracy for classification, R^2 for regression).\n\n"
         "example:\n  xpnet train --data digits --hidden 64 32 --epochs 30 "
-        "--save digits.npz\n  xpnet train --data digits --backend gpu",
+        "--save digits.safetensors\n  xpnet train --data digits --backend gpu",
     )
     parser.add_argument(
         "--data",
@@ -211,7 +233,10 @@ def _add_train(commands: argparse._SubParsersAction) -> None:
         help="minibatch size; auto means min(200, n_train)",
     )
     parser.add_argument(
-        "--alpha", type=float, default=1e-4, help="L2 penalty, as in scikit-learn"
+        "--alpha",
+        type=_non_negative_float,
+        default=1e-4,
+        help="L2 penalty, as in scikit-learn",
     )
     parser.add_argument(
         "--test-size",
@@ -225,11 +250,11 @@ def _add_train(commands: argparse._SubParsersAction) -> None:
         choices=["standard", "none"],
         default="standard",
         help="standardize features (and regression targets) with train-set mean "
-        "and std; folded into the saved network",
+        "and std, in float64 before the cast; saved with the network",
     )
     parser.add_argument(
         "--seed",
-        type=int,
+        type=_seed,
         default=0,
         help="seed of the split, the initial weights and the shuffles; the same seed "
         "gives the same metrics on every backend",
@@ -242,7 +267,8 @@ def _add_train(commands: argparse._SubParsersAction) -> None:
         "--save",
         metavar="PATH",
         default=None,
-        help="write the trained model to PATH (.npz, no pickle; default: not saved)",
+        help="write the trained model to PATH (safetensors, no pickle; default: not "
+        "saved)",
     )
     parser.add_argument(
         "--plot",
@@ -268,9 +294,12 @@ def _add_predict(commands: argparse._SubParsersAction) -> None:
         "every row of DATA: one prediction a line on stdout, or a CSV file with "
         "--output. When DATA has a target (bundled datasets, y in an .npz, --target "
         "for a CSV), the score is reported too.\n\n"
-        "example:\n  xpnet predict digits.npz new_digits.csv --output predictions.csv",
+        "example:\n  xpnet predict digits.safetensors new_digits.csv "
+        "--output predictions.csv",
     )
-    parser.add_argument("model", metavar="MODEL", help="a model file (.npz)")
+    parser.add_argument(
+        "model", metavar="MODEL", help="a model file (safetensors, from --save)"
+    )
     parser.add_argument(
         "data",
         metavar="DATA",

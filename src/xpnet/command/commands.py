@@ -24,7 +24,6 @@ from .datasets import (
     DataError,
     Dataset,
     MissingExtraError,
-    Standardizer,
     load_dataset,
     split_indices,
 )
@@ -60,19 +59,14 @@ def run_training(args: argparse.Namespace) -> int:
     )
     X_train, y_train = data.X[train_rows], y[train_rows]
     X_test, y_test = data.X[test_rows], y[test_rows]
-    x_scaler = y_scaler = None
-    if args.scale == "standard":
-        x_scaler = Standardizer.fit(X_train)
-        if task == "regression":
-            y_scaler = Standardizer.fit(y_train[:, None])
     model = _estimator(task, args, backend)
-    fitted = fit_with_progress(
-        model,
-        x_scaler.transform(X_train) if x_scaler else X_train,
-        y_scaler.transform(y_train[:, None])[:, 0] if y_scaler else y_train,
-        quiet=args.quiet,
-    )
-    _fold_scaling(model, x_scaler, y_scaler)
+    if args.scale == "standard":  # exact: applied in float64 before the cast
+        from ..estimators.scaling import Standardization
+
+        model.standardization_ = Standardization.fit(
+            X_train, y_train[:, None] if task == "regression" else None
+        )
+    fitted = fit_with_progress(model, X_train, y_train, quiet=args.quiet)
     scores = {"train": model.score(X_train, y_train)}
     if len(test_rows):
         scores["test"] = model.score(X_test, y_test)
@@ -81,7 +75,8 @@ def run_training(args: argparse.Namespace) -> int:
 
         save(model, args.save)
     if figure_class is not None:
-        _plot(figure_class, model.loss_curve_, args.plot, data.name, y_scaler)
+        scaled_y = task == "regression" and args.scale == "standard"
+        _plot(figure_class, model.loss_curve_, args.plot, data.name, scaled_y)
     print(_summary(args, data, task, backend, fitted, len(test_rows), scores))
     return 0
 
@@ -188,7 +183,7 @@ def fit_with_progress(
     except FloatingPointError as exc:  # xpnet's DivergenceError
         raise TrainingError(f"{exc}; try a smaller --lr") from None
     except MemoryError as exc:
-        raise TrainingError(f"{exc}; try a smaller --batch-size") from None
+        raise TrainingError(_memory_hint(model, X.shape[1], exc)) from None
     finally:
         if bar is not None:
             bar.close()
@@ -200,18 +195,17 @@ def fit_with_progress(
     return Fitted(model, seconds, model.n_iter_, X.shape[0])
 
 
-def _fold_scaling(
-    model: Any, x_scaler: Standardizer | None, y_scaler: Standardizer | None
-) -> None:
-    """Make the model take raw features (and give raw targets) by folding scalings
-    into its first (and last) layer."""
-    coefs, intercepts = list(model.coefs_), list(model.intercepts_)
-    if x_scaler is not None:
-        coefs[0], intercepts[0] = x_scaler.fold_inputs(coefs[0], intercepts[0])
-    if y_scaler is not None:
-        coefs[-1], intercepts[-1] = y_scaler.fold_outputs(coefs[-1], intercepts[-1])
-    if x_scaler is not None or y_scaler is not None:
-        model.coefs_, model.intercepts_ = coefs, intercepts
+def _memory_hint(model: Any, n_features: int, exc: MemoryError) -> str:
+    """What ran out of memory, and which option to change."""
+    if type(exc).__name__ == "DeviceMemoryError":  # during the steps: the batches
+        return f"{exc}; try a smaller --batch-size or narrower --hidden layers"
+    sizes = [n_features, *model.hidden_layer_sizes]
+    n_weights = sum(a * b for a, b in zip(sizes[:-1], sizes[1:], strict=True))
+    return (
+        f"out of memory creating the network ({exc}): --hidden "
+        f"{' '.join(map(str, model.hidden_layer_sizes))} on {n_features} features "
+        f"needs at least {n_weights:,} weights; try narrower --hidden layers"
+    )
 
 
 def _check_writable(option: str, path: str | None) -> None:
@@ -240,13 +234,13 @@ def _plot(
     losses: list[float],
     path: str,
     title: str,
-    y_scaler: Standardizer | None,
+    scaled_y: bool,
 ) -> None:
     figure = figure_class(figsize=(6, 4), layout="tight")
     axes = figure.subplots()
     axes.plot(np.arange(1, len(losses) + 1), losses)
     axes.set_xlabel("epoch")
-    axes.set_ylabel("training loss" + (" (standardized target)" if y_scaler else ""))
+    axes.set_ylabel("training loss" + (" (standardized target)" if scaled_y else ""))
     axes.set_title(f"xpnet: {title}")
     axes.set_yscale("log" if min(losses) > 0 else "linear")
     figure.savefig(path)

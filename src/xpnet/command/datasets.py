@@ -275,6 +275,12 @@ def _read_rows(path: str) -> list[tuple[int, list[str]]]:
         raise DataError(f"{path!r} is not a valid CSV file ({exc})") from None
     if not rows:
         raise DataError(f"{path!r} is empty; it must hold at least one data row")
+    if all(len(cells) == 1 for _, cells in rows) and ";" in rows[0][1][0]:
+        raise DataError(
+            f"{path!r} looks semicolon-separated (first row {rows[0][1][0]!r}); xpnet "
+            "reads comma-separated CSV: save it with ',' as the separator (and '.' "
+            "as the decimal mark)"
+        )
     return rows
 
 
@@ -386,50 +392,3 @@ def split_indices(
             f"test size {test_size} leaves no rows to train on ({n_samples} samples)"
         )
     return train_rows, test_rows
-
-
-@dataclass(frozen=True)
-class Standardizer:
-    """``(x - mean) / scale`` per column; constant columns keep scale 1.
-
-    A network trained on standardized data becomes one that takes the raw data by
-    folding the scaling into its first layer (and, for regression targets, its
-    last): see :meth:`fold_inputs` and :meth:`fold_outputs`.
-    """
-
-    mean: np.ndarray
-    scale: np.ndarray
-
-    @classmethod
-    def fit(cls, data: np.ndarray) -> Standardizer:
-        """Column means and standard deviations of ``data`` (n_samples, n_columns)."""
-        data = np.asarray(data, dtype=np.float64)
-        scale = data.std(axis=0)
-        return cls(data.mean(axis=0), np.where(scale > 0, scale, 1.0))
-
-    def transform(self, data: np.ndarray) -> np.ndarray:
-        """Standardized float64 copy of ``data``."""
-        return (np.asarray(data, dtype=np.float64) - self.mean) / self.scale
-
-    def fold_inputs(
-        self, weights: np.ndarray, bias: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """First-layer (W, b) such that ``x @ W + b == transform(x) @ weights + bias``.
-
-        ``weights`` is (n_features, fan_out), ``bias`` (fan_out,).
-        """
-        weights = np.asarray(weights, dtype=np.float64)
-        folded = weights / self.scale[:, None]
-        return folded, np.asarray(bias, dtype=np.float64) - self.mean @ folded
-
-    def fold_outputs(
-        self, weights: np.ndarray, bias: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Last-layer (W, b) of a linear output trained on standardized targets, such
-        that its outputs are in the targets' own units.
-
-        ``weights`` is (fan_in, n_outputs), ``bias`` (n_outputs,).
-        """
-        weights = np.asarray(weights, dtype=np.float64)
-        bias = np.asarray(bias, dtype=np.float64)
-        return weights * self.scale, bias * self.scale + self.mean

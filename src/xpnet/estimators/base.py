@@ -158,6 +158,7 @@ class MLPBase(EstimatorAPI):
         checkpoint: str | os.PathLike | None = None,
         checkpoint_every: int | None = None,
         resume_from: str | os.PathLike | None = None,
+        resume_on_other_data: bool = False,
     ) -> MLPBase:
         """Train on (X, y) for up to ``max_iter`` epochs.
 
@@ -178,13 +179,19 @@ class MLPBase(EstimatorAPI):
         checkpoint : path, optional
             Where to write checkpoints (atomically: a temporary file, then
             ``os.replace``). A checkpoint holds the weights, the optimizer state, the
-            random generator's state, the history and the position in the epoch.
+            random generator's state, the history, the position in the epoch and a
+            fingerprint of X and y (shape, dtype, CRC-32).
         checkpoint_every : int, optional
             Steps (minibatches) between checkpoints; default: one epoch's steps.
         resume_from : path, optional
             A checkpoint written by ``fit(..., checkpoint=...)`` on the same data and
             parameters: training continues from it exactly as the interrupted run
-            would have (same weights, optimizer, shuffles and stopping).
+            would have (same weights, optimizer, shuffles and stopping). The whole
+            file is checked first: a bad checkpoint raises ``ModelFileError`` and
+            a failed resume leaves the estimator as it was.
+        resume_on_other_data : bool, default False
+            Resume even though X or y differ from the checkpoint's (refused
+            otherwise: the shuffles and the split would not be the ones replayed).
 
         Returns
         -------
@@ -209,6 +216,7 @@ class MLPBase(EstimatorAPI):
             checkpoint=checkpoint,
             checkpoint_every=checkpoint_every,
             resume_from=resume_from,
+            resume_on_other_data=resume_on_other_data,
         )
 
     def _fit(
@@ -222,8 +230,54 @@ class MLPBase(EstimatorAPI):
         checkpoint: Any = None,
         checkpoint_every: int | None = None,
         resume_from: Any = None,
+        resume_on_other_data: bool = False,
     ) -> MLPBase:
-        """``fit`` and ``partial_fit``: set up a :class:`Run` and train it."""
+        """``fit`` and ``partial_fit``: set up a :class:`Run` and train it.
+
+        A resume that fails before training starts leaves the estimator as it was.
+        """
+        before = dict(self.__dict__)
+        try:
+            run, rng_split, data = self._setup(
+                X,
+                y,
+                incremental,
+                classes,
+                resume_from,
+                resume_on_other_data,
+                fingerprint=checkpoint is not None,
+            )
+            self._add_hooks(
+                run, callbacks, checkpoint, checkpoint_every, rng_split, data
+            )
+        except BaseException:
+            if resume_from is not None:
+                self.__dict__.clear()
+                self.__dict__.update(before)
+            raise
+        try:
+            train(run)
+        except DivergenceError:
+            self._optimizer = None  # its state holds the non-finite steps
+            raise
+        finally:
+            self._store(run)
+        return self
+
+    def _setup(
+        self,
+        X: Any,
+        y: Any,
+        incremental: bool,
+        classes: Any,
+        resume_from: Any,
+        resume_on_other_data: bool,
+        *,
+        fingerprint: bool,
+    ) -> tuple[Run, dict[str, Any], dict[str, Any] | None]:
+        """The run of a fit (data on the device, weights, optimizer, the checkpoint's
+        state), the generator's state before the split and, when ``fingerprint`` or
+        resuming, the data's fingerprint."""
         settings = checked_settings(self)
         settings.incremental = incremental
         backend, dtype = get_backend(self.backend), check_dtype(self.dtype)
@@ -231,19 +285,27 @@ class MLPBase(EstimatorAPI):
             raise ValueError("partial_fit does not support early_stopping=True")
         saved = None
         if resume_from is not None:
-            from ..training.checkpoint import read_checkpoint
+            from ..training import checkpoint as checkpoints
 
-            saved = read_checkpoint(resume_from, self)
+            saved = checkpoints.read_checkpoint(resume_from, self)
+            checkpoints.apply_checkpoint(saved, self)
         first_pass = saved is None and (
             not hasattr(self, "coefs_") or (not self.warm_start and not incremental)
         )
         X_dev = self._device_X(X, backend, dtype, reset=first_pass)
         Y_host = self._targets(y, X_dev.shape[0], first_pass, incremental, classes)
+        data = None
+        if fingerprint or saved is not None:
+            from ..training.checkpoint import data_fingerprint
+
+            data = data_fingerprint(backend, X_dev, Y_host)
+        if saved is not None and not resume_on_other_data:
+            checkpoints.check_same_data(saved, data, resume_from)
         rng = host_rng(self.random_state)
         if first_pass:
             self._initialize(rng, X_dev.shape[1], Y_host.shape[1])
         if saved is not None:
-            rng.bit_generator.state = saved["rng_split"]
+            rng.bit_generator.state = saved.rng_split
         rng_split = rng.bit_generator.state
         history = self._history()
         history.n_iter = 0
@@ -270,18 +332,8 @@ class MLPBase(EstimatorAPI):
             self._hold_out(run, rng, Y_host)
         run.settings.batch_size = batch_size_for(self.batch_size, run.X.shape[0])
         if saved is not None:
-            from ..training.checkpoint import restore_run
-
-            restore_run(saved, run)
-        self._add_hooks(run, callbacks, checkpoint, checkpoint_every, rng_split)
-        try:
-            train(run)
-        except DivergenceError:
-            self._optimizer = None  # its state holds the non-finite steps
-            raise
-        finally:
-            self._store(run)
-        return self
+            checkpoints.restore_run(saved, run)
+        return run, rng_split, data
 
     def _add_hooks(
         self,
@@ -290,6 +342,7 @@ class MLPBase(EstimatorAPI):
         checkpoint: Any,
         checkpoint_every: int | None,
         rng_split: dict[str, Any],
+        data: dict[str, Any] | None,
     ) -> None:
         """The run's epoch callback and checkpoint writer, where asked for."""
         if callbacks:
@@ -297,7 +350,7 @@ class MLPBase(EstimatorAPI):
         if checkpoint is not None:
             from ..training.checkpoint import checkpoint_writer
 
-            run.checkpoint = checkpoint_writer(checkpoint, self, rng_split)
+            run.checkpoint = checkpoint_writer(checkpoint, self, rng_split, data)
             run.checkpoint_every = checked_every(
                 checkpoint_every, run.X.shape[0], run.settings.batch_size
             )
@@ -470,14 +523,19 @@ class MLPBase(EstimatorAPI):
     # ---- data in, predictions out -----------------------------------------------
 
     def _device_X(self, X: Any, backend: Backend, dtype: str, *, reset: bool) -> Array:
-        """X checked (2-D, numeric, finite, feature count) and on the device."""
+        """X checked (2-D, numeric, finite, feature count) and on the device; with a
+        ``standardization_``, standardized in float64 on the host first."""
+        scaling = getattr(self, "standardization_", None)
+        if scaling is not None and is_non_numpy_array(X):
+            X = backend.to_numpy(backend.device_array(X, "X"))
         if is_non_numpy_array(X):
             X = backend.device_array(X, "X")
             self._check_feature_count(tuple(X.shape), reset=reset)
             return check_matrix(backend, X, "X", dtype)
         X = host_features(X)
         self._check_feature_count(X.shape, reset=reset)
-        return backend.asarray(host_matrix(X, "X"), dtype)
+        X = host_matrix(X, "X")
+        return backend.asarray(X if scaling is None else scaling.inputs(X), dtype)
 
     def _check_feature_count(self, shape: tuple[int, ...], *, reset: bool) -> None:
         if len(shape) != 2:
@@ -507,7 +565,9 @@ class MLPBase(EstimatorAPI):
         out = network.predict(
             backend.xp, params[:n_layers], params[n_layers:], self._activations(), X_dev
         )
-        return np.asarray(backend.to_numpy(out), dtype=np.float64)
+        out = np.asarray(backend.to_numpy(out), dtype=np.float64)
+        scaling = getattr(self, "standardization_", None)
+        return out if scaling is None else scaling.outputs(out)
 
     # ---- model files (xpnet.files, xpnet.training.checkpoint) -----------------------
 

@@ -136,24 +136,101 @@ def decode(outputs: np.ndarray, classes: np.ndarray, kind: str) -> np.ndarray:
     return (outputs > 0.5).astype(np.int64)
 
 
+MAX_LABEL_WIDTH = 256
+"""Widest string dtype a file may declare beyond its longest label."""
+
+
 def classes_to_json(classes: np.ndarray) -> dict[str, Any]:
-    """A JSON-able record of ``classes_`` that :func:`classes_from_json` restores."""
-    return {"values": classes.tolist(), "dtype": classes.dtype.str}
+    """A JSON-able record of ``classes_`` that :func:`classes_from_json` restores:
+    bytes as latin-1 text, datetimes and timedeltas as their int64 counts."""
+    if classes.dtype.kind == "S":
+        values = [value.decode("latin-1") for value in classes.tolist()]
+    elif classes.dtype.kind in "Mm":
+        values = classes.view(np.int64).tolist()
+    else:
+        values = classes.tolist()
+    return {"values": values, "dtype": classes.dtype.str}
 
 
-def classes_from_json(record: Any) -> np.ndarray:
-    """``classes_`` as it was, dtype included (object arrays of str stay object)."""
+_VALUE_TYPES = {"b": (bool,), "i": (int,), "u": (int,), "f": (int, float)}
+
+
+def classes_from_json(record: Any, n_classes: int) -> np.ndarray:
+    """``classes_`` as it was, dtype included (object arrays of str stay object).
+
+    Every value is checked before anything is allocated from the record: exactly
+    ``n_classes`` labels, each of the dtype's type, a string width no wider than
+    needed (up to :data:`MAX_LABEL_WIDTH`), strictly increasing (as ``classes_`` is
+    sorted and distinct; a permuted or repeated list would relabel predictions).
+
+    Raises
+    ------
+    ValueError, TypeError
+        Naming what is wrong.
+    """
     if not isinstance(record, dict) or set(record) != {"values", "dtype"}:
+        raise ValueError("classes_ must be {'values': [...], 'dtype': str}")
+    values, name = record["values"], record["dtype"]
+    if not isinstance(values, list) or not isinstance(name, str) or len(name) > 32:
+        raise TypeError("classes_ must hold a list and a dtype name")
+    if len(values) != n_classes:
         raise ValueError(
-            f"classes_ must be {{'values': [...], 'dtype': str}}; got {record!r}"
+            f"classes_ must hold {n_classes} labels for the output layer; got "
+            f"{len(values)}"
         )
-    if not isinstance(record["values"], list) or not isinstance(record["dtype"], str):
-        raise TypeError(f"classes_ must hold a list and a dtype name; got {record!r}")
-    dtype = np.dtype(record["dtype"])
-    if dtype.kind not in "biufUO":
-        raise ValueError(f"classes_ dtype must be bool, int, float or str; got {dtype}")
+    try:
+        dtype = np.dtype(name)
+    except (TypeError, ValueError):
+        raise ValueError(f"classes_ dtype {name!r} is not a NumPy dtype") from None
+    _check_label_types(values, dtype)
     if dtype.kind == "O":
-        classes = np.empty(len(record["values"]), dtype=object)
-        classes[:] = record["values"]
-        return classes
-    return np.asarray(record["values"], dtype=dtype)
+        classes = np.empty(len(values), dtype=object)
+        classes[:] = values
+    elif dtype.kind == "S":
+        classes = np.array([value.encode("latin-1") for value in values], dtype=dtype)
+    elif dtype.kind in "Mm":
+        classes = np.array(values, dtype=np.int64).view(dtype)
+    else:
+        classes = np.array(values, dtype=dtype)
+    if any(not a < b for a, b in zip(values[:-1], values[1:], strict=True)):
+        raise ValueError(
+            "classes_ must be sorted and distinct, as fit makes them; got "
+            f"{values[:8]!r}"
+        )
+    if dtype.kind not in "OSMm" and classes.tolist() != values:
+        raise ValueError(f"classes_ values do not fit dtype {dtype}")
+    return classes
+
+
+def _check_label_types(values: list[Any], dtype: np.dtype) -> None:
+    kind = dtype.kind
+    if kind in _VALUE_TYPES:
+        types: tuple[type, ...] = _VALUE_TYPES[kind]
+        bad = [
+            v
+            for v in values
+            if not isinstance(v, types)
+            or (kind != "b" and isinstance(v, bool))
+            or (kind == "f" and not np.isfinite(v))
+        ]
+    elif kind in "Mm":
+        bad = [v for v in values if not isinstance(v, int) or isinstance(v, bool)]
+    elif kind in "USO":
+        bad = [v for v in values if not isinstance(v, str)]
+        longest = max((len(v) for v in values if isinstance(v, str)), default=0)
+        width = dtype.itemsize // (4 if kind == "U" else 1)
+        if kind != "O" and width > max(MAX_LABEL_WIDTH, longest):
+            raise ValueError(
+                f"classes_ dtype {dtype} is wider than its labels need ({longest})"
+            )
+        if kind == "S":
+            bad += [
+                v for v in values if isinstance(v, str) and max(v, default="") > "\xff"
+            ]
+    else:
+        raise ValueError(
+            f"classes_ dtype must be bool, int, float, str, bytes or datetime; got "
+            f"{dtype}"
+        )
+    if bad:
+        raise TypeError(f"classes_ of dtype {dtype} cannot hold {bad[0]!r}")

@@ -153,16 +153,24 @@ class MLPClassifier(MLPBase):
         }
 
     def _import_extra(self, config: dict[str, Any]) -> None:
-        self.classes_ = _labels.classes_from_json(config["classes_"])
-        self._target_kind = check_choice(
-            config["target_kind"], "target_kind", _labels.KINDS
-        )
-        n_outputs = 1 if self._target_kind == "binary" else len(self.classes_)
-        if n_outputs != self.n_outputs_:
+        kind = check_choice(config["target_kind"], "target_kind", _labels.KINDS)
+        n_outputs = self.n_outputs_
+        n_classes = 2 if kind == "binary" else n_outputs
+        if (kind == "binary") != (n_outputs == 1) or (
+            kind == "multiclass" and n_outputs < 3
+        ):
             raise ValueError(
-                f"{len(self.classes_)} classes ({self._target_kind}) need "
-                f"{n_outputs} outputs; the layers have {self.n_outputs_}"
+                f"target_kind {kind!r} does not fit an output layer of {n_outputs}"
             )
+        self.classes_ = _labels.classes_from_json(config["classes_"], n_classes)
+        if kind == "multilabel-indicator" and self.classes_.tolist() != list(
+            range(n_outputs)
+        ):
+            raise ValueError(f"multilabel classes_ must be 0 .. {n_outputs - 1}")
+        expected = "softmax" if kind == "multiclass" else "logistic"
+        if self.out_activation_ != expected:
+            raise ValueError(f"{kind} needs out_activation_ {expected!r}")
+        self._target_kind = kind
 
     def __sklearn_tags__(self) -> Any:
         from sklearn.utils import ClassifierTags
@@ -199,7 +207,8 @@ class MLPRegressor(MLPBase):
                 f"shape {Y.shape}"
             )
         self.out_activation_ = "identity"
-        return Y
+        scaling = getattr(self, "standardization_", None)
+        return Y if scaling is None else scaling.targets(Y)
 
     def _checked_y(self, y: Any, n_samples: int) -> np.ndarray:
         """Targets as finite host float64 (n_samples, n_outputs)."""

@@ -2,12 +2,15 @@
 
 A fitted ``MLPClassifier``/``MLPRegressor`` becomes a JSON-able config (its
 parameters, dtype, layer sizes, output activation, history and, for the classifier,
-its classes) plus host arrays ``W{l}``, ``b{l}``; :func:`import_estimator` checks such
-a pair and turns it back into an equal fitted estimator.
+its classes) plus host arrays ``W{l}``, ``b{l}`` (and the standardization's ``x_mean``,
+``x_scale``, ``y_mean``, ``y_scale`` where it has one); :func:`import_estimator`
+checks every value of such a pair (type, size, consistency with the arrays) and turns
+it back into an equal fitted estimator.
 """
 
 from __future__ import annotations
 
+import math
 import numbers
 from typing import Any
 
@@ -18,19 +21,27 @@ from ..files.model_file import check_config, layer_parameters, parameter_arrays
 from ..training.loop import History
 from ..validation import check_choice, check_hidden_sizes, check_layer_sizes
 from .params import not_fitted
+from .scaling import NAMES as SCALING_NAMES
+from .scaling import Standardization
 from .settings import checked_settings
 
 _KEYS = ("kind", "params", "dtype", "layer_sizes", "out_activation_", "history")
 
 
 def export_estimator(model: Any) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-    """(JSON-able config, host arrays ``W{l}``, ``b{l}`` in the model's dtype)."""
+    """(JSON-able config, host arrays ``W{l}``, ``b{l}`` in the model's dtype).
+
+    ``params["hidden_layer_sizes"]`` is that of the fitted layers, whatever
+    ``set_params`` changed since: the file describes the network that predicts.
+    """
     if not model.__sklearn_is_fitted__():
         raise not_fitted(f"cannot save an unfitted {type(model).__name__}")
     dtype = check_dtype(model.dtype)
+    params = export_params(model)
+    params["hidden_layer_sizes"] = [int(np.shape(c)[1]) for c in model.coefs_[:-1]]
     config = {
         "kind": type(model).__name__,
-        "params": export_params(model),
+        "params": params,
         "dtype": dtype,
         "layer_sizes": [int(model.n_features_in_)]
         + [int(np.shape(c)[1]) for c in model.coefs_],
@@ -40,7 +51,9 @@ def export_estimator(model: Any) -> tuple[dict[str, Any], dict[str, np.ndarray]]
     }
     weights = [np.asarray(c, dtype=dtype) for c in model.coefs_]
     biases = [np.asarray(b, dtype=dtype) for b in model.intercepts_]
-    return config, parameter_arrays(weights, biases)
+    arrays = parameter_arrays(weights, biases)
+    scaling = getattr(model, "standardization_", None)
+    return config, arrays if scaling is None else arrays | scaling.arrays()
 
 
 def export_params(model: Any) -> dict[str, Any]:
@@ -78,7 +91,13 @@ def import_estimator(
         raise ValueError(
             f"layer_sizes {sizes} disagree with hidden_layer_sizes {hidden}"
         )
-    model.coefs_, model.intercepts_ = layer_parameters(arrays, sizes, True, dtype)
+    scaling_names = tuple(name for name in SCALING_NAMES if name in arrays)
+    model.coefs_, model.intercepts_ = layer_parameters(
+        arrays, sizes, True, dtype, extra=scaling_names
+    )
+    model.standardization_ = Standardization.from_arrays(arrays, sizes[0], sizes[-1])
+    if cls._loss != "squared_error" and "y_mean" in scaling_names:
+        raise ValueError("a classifier's file must not hold y_mean or y_scale")
     model.n_features_in_ = sizes[0]
     model.out_activation_ = check_choice(
         config["out_activation_"], "out_activation_", cls._out_activations
@@ -108,10 +127,32 @@ def _constructor_params(cls: type, params: Any, backend: Any) -> dict[str, Any]:
     return params
 
 
+_HISTORY_COUNTS = ("no_improvement_count", "n_iter", "t")
+
+
 def _history(saved: Any) -> History:
-    if not isinstance(saved, dict):
-        raise TypeError(f"history must be an object; got {saved!r}")
-    try:
-        return History.from_json(saved)
-    except TypeError as exc:
-        raise ValueError(f"history is malformed: {exc}") from None
+    """The saved history, every value checked: finite numbers where scikit-learn
+    keeps numbers ("inf" and "-inf" only for the best loss and score), counts >= 0."""
+    fields = set(History.__dataclass_fields__)
+    if not isinstance(saved, dict) or set(saved) != fields:
+        raise ValueError(f"history must be an object with keys {sorted(fields)}")
+    _check_numbers(saved["loss_curve"], "history loss_curve")
+    if saved["validation_scores"] is not None:
+        _check_numbers(saved["validation_scores"], "history validation_scores")
+    for name, infinity in (("best_loss", "inf"), ("best_validation_score", "-inf")):
+        value = saved[name]
+        if value is not None and value != infinity:
+            _check_numbers([value], f"history {name}")
+    for name in _HISTORY_COUNTS:
+        value = saved[name]
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise ValueError(f"history {name} must be an int >= 0; got {value!r}")
+    return History.from_json(saved)
+
+
+def _check_numbers(values: Any, name: str) -> None:
+    if not isinstance(values, list) or not all(
+        isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+        for v in values
+    ):
+        raise ValueError(f"{name} must be a list of finite numbers")

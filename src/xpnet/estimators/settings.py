@@ -35,7 +35,7 @@ def checked_settings(model: Any) -> Settings:
     check_choice(model.activation, "activation", HIDDEN_ACTIVATIONS)
     check_choice(model.solver, "solver", tuple(OPTIMIZERS))
     check_choice(model.learning_rate, "learning_rate", SCHEDULES)
-    check_real(model.alpha, "alpha", low=0.0)
+    check_real(model.alpha, "alpha", low=0.0, high=math.inf, open_high=True)
     if not (isinstance(model.batch_size, str) and model.batch_size == "auto"):
         check_int(model.batch_size, "batch_size", "'auto' or an int >= 1")
     check_real(model.learning_rate_init, "learning_rate_init", low=0.0, open_low=True)

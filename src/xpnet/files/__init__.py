@@ -1,4 +1,4 @@
-"""Files: the model-file container and ``save``/``load`` for every xpnet model.
+"""Files: the safetensors container, atomic writes and ``save``/``load`` of every model.
 
 May import the backend only. Must not import the maths, training, the estimators or
 the command; ``load`` finds a model class by a fixed table of xpnet module names

@@ -1,7 +1,9 @@
 """Model files: :func:`save` and :func:`load` for every xpnet model class.
 
-A model file is an :mod:`xpnet.files.array_file` (arrays plus a JSON header, never
-pickle) whose header holds ``model``, the configuration its class exported.
+A model file is a :mod:`xpnet.files.tensor_file` (safetensors: tensors plus a JSON
+header, never pickle) whose header holds ``model``, the configuration its class
+exported. :func:`save` refuses, before writing anything, a model that :func:`load`
+would refuse.
 
 A model class takes part through two methods: ``_export(self) -> (config, arrays)``
 with ``config["kind"]`` its class name, and the classmethod
@@ -13,20 +15,21 @@ classes of :data:`_KINDS` are ever looked up; a file cannot name any other code.
 from __future__ import annotations
 
 import importlib
+import json
 import os
 from typing import Any
 
 import numpy as np
 
 from ..backend import Backend, get_backend
-from .array_file import (  # noqa: F401 - the file format's names, also reachable here
+from .tensor_file import (  # noqa: F401 - the file format's names, also reachable here
     FORMAT_NAME,
     FORMAT_VERSION,
-    HEADER_KEY,
     MAX_HEADER_BYTES,
+    METADATA_KEY,
     ModelFileError,
-    load_arrays,
-    save_arrays,
+    load_tensors,
+    save_tensors,
 )
 
 # The model classes a file may name, and the xpnet module that defines each.
@@ -38,23 +41,43 @@ _KINDS = {
 
 
 def save(model: Any, path: str | os.PathLike[str]) -> None:
-    """Save an xpnet model to ``path`` (one ``.npz``, written atomically).
+    """Save an xpnet model to ``path`` (one safetensors file, written atomically).
 
     Parameters
     ----------
     model : MLP, MLPClassifier or MLPRegressor
         Its configuration goes to the JSON header, its parameters (host copies, in
-        the model's dtype) to arrays ``W0..Wn`` and ``b0..bn``.
+        the model's dtype) to tensors ``W0..Wn`` and ``b0..bn``.
     path : str or path-like
-        The file to write, used exactly as given (no ``.npz`` is appended).
+        The file to write, used exactly as given (no suffix is appended); a symlink
+        is written through, an existing file keeps its permissions.
 
     Raises
     ------
     TypeError
         ``model`` is not one of xpnet's models.
+    ValueError
+        :func:`load` would refuse the file (e.g. a parameter set to an invalid
+        value after fitting, or NaN weights); nothing is written.
     """
     config, arrays = _export(model)
-    save_arrays(path, {"model": config}, arrays)
+    check_loadable(type(model), config, arrays)
+    save_tensors(path, {"model": config}, arrays)
+
+
+def check_loadable(
+    cls: Any, config: dict[str, Any], arrays: dict[str, np.ndarray]
+) -> None:
+    """Raise ValueError unless :func:`load` accepts this export of a ``cls`` (its
+    config read back from JSON, as :func:`load` reads it)."""
+    kind = config["kind"]
+    try:
+        text = json.dumps(config, allow_nan=False)
+        cls._import(json.loads(text), arrays, None)
+    except (ValueError, TypeError) as exc:
+        raise ValueError(
+            f"cannot save this {kind}: load would refuse it: {exc}"
+        ) from None
 
 
 def load(path: str | os.PathLike[str], backend: str | Backend | None = None) -> Any:
@@ -78,12 +101,12 @@ def load(path: str | os.PathLike[str], backend: str | Backend | None = None) -> 
     BackendError
         ``backend`` cannot run here (checked before the file is read).
     ModelFileError
-        The file is not a valid model file: see :func:`load_arrays`; also a missing
+        The file is not a valid model file: see :func:`load_tensors`; also a missing
         or unknown model kind, a bad configuration, missing or extra arrays, arrays
         whose shapes or dtype disagree with the configuration, or NaN or inf values.
     """
     backend = get_backend(backend)
-    header, arrays = load_arrays(path)
+    header, arrays = load_tensors(path)
     config = header.get("model")
     if not isinstance(config, dict):
         raise ModelFileError(

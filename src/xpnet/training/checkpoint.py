@@ -1,33 +1,94 @@
 """Checkpoints of a running fit: everything needed to continue it bit for bit.
 
-One file (an :mod:`xpnet.files.array_file`, written atomically) holds the estimator as a
-model file does (parameters, weights, history), plus the optimizer's state, the host
-generator's state before the validation split, the position in the current epoch
-(the generator's state before its permutation, the steps done, their summed loss) and
-the early-stopping best weights. ``fit(X, y, resume_from=path)`` on the same data
-replays the split and the epoch's permutation and carries on.
+One safetensors file (:mod:`xpnet.files.tensor_file`, written atomically) holds the
+estimator as a model file does (parameters, weights, history), plus the optimizer's
+state (tensors ``opt.NAME.I``, one per parameter, ``I`` counting weights then
+biases), the host generator's state before the validation split, the position in the
+current epoch (the generator's state before its permutation, the steps done, their
+summed loss), the early-stopping best weights (``best.I``) and a fingerprint of the
+training data (shape, dtype and CRC-32 of X and of the encoded targets).
+
+:func:`read_checkpoint` checks the whole file (every key, type, shape and name)
+before anything touches the estimator, so a tampered or damaged checkpoint raises
+:class:`~xpnet.files.tensor_file.ModelFileError` and changes nothing;
+``fit(X, y, resume_from=path)`` on the same data replays the split and the epoch's
+permutation and carries on, and refuses other data unless told otherwise.
 """
 
 from __future__ import annotations
 
+import math
 import os
+import zlib
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from ..files.array_file import load_arrays, save_arrays
+from ..backend import Array, Backend
+from ..files.tensor_file import ModelFileError, load_tensors, save_tensors
+from ..maths.optim import OPTIMIZERS
 from .loop import History, Position, Run
 
 VERSION = 1
 # Parameters a resumed fit may change: they do not alter the trajectory so far.
 _MAY_CHANGE = ("verbose", "max_iter", "backend", "warm_start")
+# The optimizer scalars a checkpoint may set, by optimizer kind: name -> int?
+_SCALARS = {
+    "sgd": {"learning_rate": False},
+    "adam": {"learning_rate": False, "t": True},
+}
+_RECORD_KEYS = {
+    "version",
+    "model",
+    "optimizer",
+    "rng_split",
+    "position",
+    "steps",
+    "has_best",
+    "data",
+}
+
+
+@dataclass
+class Checkpoint:
+    """A checkpoint read and checked whole; nothing applied yet."""
+
+    model: Any
+    history: History
+    optimizer_kind: str
+    scalars: dict[str, Any]
+    state: dict[str, list[np.ndarray]]
+    rng_split: dict[str, Any]
+    position: Position
+    steps: int
+    best: list[np.ndarray] | None
+    data: dict[str, Any]
+
+
+def data_fingerprint(backend: Backend, X: Array, Y: np.ndarray) -> dict[str, Any]:
+    """Shape, dtype and CRC-32 of the training data X (on the device, copied to the
+    host once) and the encoded targets Y (host): cheap, and changed by any edit,
+    reordering or subset of the rows."""
+    return {
+        name: {
+            "shape": list(array.shape),
+            "dtype": array.dtype.str,
+            "crc32": zlib.crc32(np.ascontiguousarray(array)),
+        }
+        for name, array in (("X", backend.to_numpy(X)), ("y", Y))
+    }
 
 
 def checkpoint_writer(
-    path: str | os.PathLike, model: Any, rng_split: dict[str, Any]
+    path: str | os.PathLike,
+    model: Any,
+    rng_split: dict[str, Any],
+    data: dict[str, Any],
 ) -> Callable[[Run], None]:
-    """A ``Run.checkpoint`` hook writing ``model``'s run to ``path``."""
+    """A ``Run.checkpoint`` hook writing ``model``'s run on ``data`` (a
+    :func:`data_fingerprint`) to ``path``."""
     path = os.fspath(path)
 
     def write(run: Run) -> None:
@@ -55,48 +116,116 @@ def checkpoint_writer(
                 },
                 "steps": run.steps,
                 "has_best": run.best_params is not None,
+                "data": data,
             }
         }
-        save_arrays(path, header, {k: np.asarray(v) for k, v in arrays.items()})
+        try:
+            save_tensors(path, header, {k: np.asarray(v) for k, v in arrays.items()})
+        except OSError as exc:
+            raise OSError(
+                exc.errno,
+                f"cannot write checkpoint {path!r}: {exc.strerror or exc}; training "
+                "stopped (the model keeps the weights of the last step, the file its "
+                "previous checkpoint)",
+                path,
+            ) from exc
 
     return write
 
 
-def read_checkpoint(path: str | os.PathLike, model: Any) -> dict[str, Any]:
-    """Load a checkpoint into ``model`` (weights, history, classes) and return the
-    rest for :func:`restore_run`.
+def read_checkpoint(path: str | os.PathLike, model: Any) -> Checkpoint:
+    """Read and check a checkpoint for ``model``; ``model`` is not touched.
 
     Raises
     ------
+    ModelFileError
+        The file is not a checkpoint or any part of it is malformed or inconsistent
+        (missing or extra state, wrong shapes, unknown optimizer scalars, best
+        weights announced but absent, ...).
     ValueError
-        The file is not a checkpoint or is malformed, or was written by a different
-        kind of model or with different training parameters (other than
-        ``verbose``, ``max_iter``, ``backend``, ``warm_start``).
+        It was written by a different kind of model or with different training
+        parameters (other than ``verbose``, ``max_iter``, ``backend``,
+        ``warm_start``).
     """
-    try:
-        return _read(path, model)
-    except (KeyError, TypeError, AttributeError) as exc:
-        raise ValueError(
-            f"resume_from={os.fspath(path)!r} is a malformed checkpoint: "
-            f"{type(exc).__name__}: {exc}"
-        ) from None
-
-
-def _read(path: str | os.PathLike, model: Any) -> dict[str, Any]:
-    header, arrays = load_arrays(path)
+    path = os.fspath(path)
+    header, arrays = load_tensors(path)
     record = header.get("checkpoint")
     if not isinstance(record, dict) or record.get("version") != VERSION:
-        raise ValueError(
-            f"resume_from={os.fspath(path)!r} is not an xpnet checkpoint (version "
-            f"{VERSION}); got header keys {sorted(header)}"
+        raise ModelFileError(
+            path,
+            f"not an xpnet checkpoint (version {VERSION}); got header keys "
+            f"{sorted(header)}",
         )
-    config = record["model"]
-    if config.get("kind") != type(model).__name__:
+    config = record.get("model")
+    if not isinstance(config, dict):
+        raise ModelFileError(path, "malformed checkpoint: no model object")
+    kind = config.get("kind")
+    if kind != type(model).__name__:
+        raise ValueError(f"resume_from holds a {kind}, not a {type(model).__name__}")
+    theirs = config.get("params")
+    if not isinstance(theirs, dict):
+        raise ModelFileError(path, "malformed checkpoint: model params missing")
+    _check_params(theirs, model)
+    try:
+        return _checked(record, arrays, model)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ModelFileError(path, f"malformed checkpoint: {exc}") from None
+
+
+def _checked(
+    record: dict[str, Any], arrays: dict[str, np.ndarray], model: Any
+) -> Checkpoint:
+    if set(record) != _RECORD_KEYS:
+        raise ValueError(f"checkpoint must have keys {sorted(_RECORD_KEYS)}")
+    saved = type(model)._import(
+        record["model"], {k: v for k, v in arrays.items() if "." not in k}, None
+    )
+    params = saved.coefs_ + saved.intercepts_
+    optimizer = _dict(record["optimizer"], {"kind", "scalars"}, "optimizer")
+    kind = optimizer["kind"]
+    if kind not in OPTIMIZERS or kind != saved.solver:
+        raise ValueError(f"optimizer kind must be {saved.solver!r}; got {kind!r}")
+    has_best = record["has_best"]
+    if has_best is not bool(saved.early_stopping):
         raise ValueError(
-            f"resume_from holds a {config.get('kind')}, not a {type(model).__name__}"
+            f"has_best must be {bool(saved.early_stopping)} (early_stopping); got "
+            f"{has_best!r}"
         )
+    groups = [f"opt.{name}." for name in OPTIMIZERS[kind].state_names]
+    groups += ["best."] if has_best else []
+    expected = {f"{g}{i}" for g in groups for i in range(len(params))}
+    given = {k for k in arrays if "." in k}
+    if given != expected:
+        raise ValueError(
+            f"state tensors missing {sorted(expected - given)[:6]}, unexpected "
+            f"{sorted(given - expected)[:6]}"
+        )
+    state = {g.split(".")[1]: _like(arrays, g, params) for g in groups if g != "best."}
+    position = _dict(
+        record["position"], {"step", "epoch_loss", "rng_state"}, "position"
+    )
+    _count(position["step"], "position step")
+    _finite(position["epoch_loss"], "position epoch_loss")
+    if position["rng_state"] is not None:
+        _check_rng_state(position["rng_state"], "position rng_state")
+    _check_rng_state(record["rng_split"], "rng_split")
+    return Checkpoint(
+        model=saved,
+        history=saved._history(),
+        optimizer_kind=kind,
+        scalars=_scalars(optimizer["scalars"], kind),
+        state=state,
+        rng_split=record["rng_split"],
+        position=Position(**position),
+        steps=_count(record["steps"], "steps"),
+        best=_like(arrays, "best.", params) if has_best else None,
+        data=_dict(record["data"], {"X", "y"}, "data"),
+    )
+
+
+def _check_params(theirs: dict[str, Any], model: Any) -> None:
     mine = {k: v for k, v in model._export_params().items() if k not in _MAY_CHANGE}
-    theirs = {k: v for k, v in config["params"].items() if k not in _MAY_CHANGE}
+    theirs = {k: v for k, v in theirs.items() if k not in _MAY_CHANGE}
     if mine != theirs:
         differ = sorted(k for k in mine if mine[k] != theirs.get(k))
         raise ValueError(
@@ -104,50 +233,105 @@ def _read(path: str | os.PathLike, model: Any) -> dict[str, Any]:
             f"checkpoint {[theirs.get(k) for k in differ]}, this estimator "
             f"{[mine[k] for k in differ]}"
         )
-    model_arrays = {k: v for k, v in arrays.items() if "." not in k}
-    saved = type(model)._import(config, model_arrays, None)
+
+
+def _dict(value: Any, keys: set[str], name: str) -> dict[str, Any]:
+    if not isinstance(value, dict) or set(value) != keys:
+        raise ValueError(f"{name} must be an object with keys {sorted(keys)}")
+    return value
+
+
+def _count(value: Any, name: str) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise ValueError(f"{name} must be an int >= 0; got {value!r}")
+    return value
+
+
+def _finite(value: Any, name: str) -> float:
+    if (
+        not isinstance(value, (int, float))
+        or isinstance(value, bool)
+        or not math.isfinite(value)
+    ):
+        raise ValueError(f"{name} must be a finite number; got {value!r}")
+    return float(value)
+
+
+def _scalars(scalars: Any, kind: str) -> dict[str, Any]:
+    """The optimizer's scalars, only the names it has, each of its type."""
+    names = _SCALARS[kind]
+    _dict(scalars, set(names), f"{kind} optimizer scalars")
+    for name, integral in names.items():
+        if integral:
+            _count(scalars[name], f"optimizer {name}")
+        elif _finite(scalars[name], f"optimizer {name}") < 0:
+            raise ValueError(f"optimizer {name} must be >= 0")
+    return scalars
+
+
+def _like(
+    arrays: dict[str, np.ndarray], prefix: str, params: list[np.ndarray]
+) -> list[np.ndarray]:
+    """``prefix + "0"``, ``prefix + "1"``, ...: each the shape and dtype of its
+    parameter, and finite."""
+    out = []
+    for i, param in enumerate(params):
+        array = arrays[f"{prefix}{i}"]
+        if array.shape != param.shape or array.dtype != param.dtype:
+            raise ValueError(
+                f"tensor {prefix}{i} must be {param.dtype} of shape {param.shape}; "
+                f"got {array.dtype} of shape {array.shape}"
+            )
+        if not np.isfinite(array).all():
+            raise ValueError(f"tensor {prefix}{i} holds NaN or inf")
+        out.append(array)
+    return out
+
+
+def _check_rng_state(state: Any, name: str) -> None:
+    if not isinstance(state, dict):
+        raise ValueError(f"{name} must be a generator state object")
+    try:
+        np.random.default_rng().bit_generator.state = state
+    except (TypeError, ValueError, KeyError, OverflowError) as exc:
+        raise ValueError(f"{name} is not a NumPy generator state ({exc})") from None
+
+
+def apply_checkpoint(saved: Checkpoint, model: Any) -> None:
+    """Put the checkpoint's fitted state (weights, history, classes) into ``model``,
+    keeping its parameters."""
     params = model.get_params()
-    model.__dict__.update(saved.__dict__)
+    model.__dict__.update(saved.model.__dict__)
     model.set_params(**params)
-    optimizer = record["optimizer"]
-    state = {name: _numbered(arrays, f"opt.{name}.") for name in _state_names(arrays)}
-    best = _numbered(arrays, "best.") if record["has_best"] else None
-    return {
-        "history": History.from_json(config["history"]),
-        "optimizer_kind": optimizer["kind"],
-        "scalars": optimizer["scalars"],
-        "state": state,
-        "rng_split": record["rng_split"],
-        "position": Position(**record["position"]),
-        "steps": record["steps"],
-        "best": best,
-    }
 
 
-def _numbered(arrays: dict[str, np.ndarray], prefix: str) -> list[np.ndarray]:
-    """``arrays[prefix + "0"], arrays[prefix + "1"], ...`` as the writer named them."""
-    count = sum(k.startswith(prefix) for k in arrays)
-    return [arrays[f"{prefix}{i}"] for i in range(count)]
-
-
-def _state_names(arrays: dict[str, np.ndarray]) -> list[str]:
-    return sorted({k.split(".")[1] for k in arrays if k.startswith("opt.")})
-
-
-def restore_run(saved: dict[str, Any], run: Run) -> None:
-    """Put a checkpoint's optimizer, history, position and best weights into ``run``."""
-    if saved["optimizer_kind"] != run.optimizer.kind:
+def check_same_data(
+    saved: Checkpoint, data: dict[str, Any], path: str | os.PathLike
+) -> None:
+    """ValueError unless ``data`` (a :func:`data_fingerprint`) is the checkpoint's."""
+    if saved.data != data:
         raise ValueError(
-            f"resume_from holds a {saved['optimizer_kind']} optimizer; this fit uses "
-            f"{run.optimizer.kind}"
+            f"resume_from {os.fspath(path)!r} was written while training on other "
+            f"data (checkpoint: {saved.data}, this fit: {data}); resume on the same "
+            "X and y, or pass resume_on_other_data=True to continue anyway"
+        )
+
+
+def restore_run(saved: Checkpoint, run: Run) -> None:
+    """Put a checkpoint's optimizer, history, position and best weights into ``run``."""
+    n_batches = math.ceil(run.X.shape[0] / run.settings.batch_size)
+    if saved.position.step > n_batches:
+        raise ValueError(
+            f"resume_from is {saved.position.step} steps into an epoch of "
+            f"{n_batches} steps"
         )
     backend = run.backend
     run.optimizer.load(
-        saved["scalars"],
-        {k: [backend.asarray(a) for a in v] for k, v in saved["state"].items()},
+        saved.scalars,
+        {k: [backend.asarray(a) for a in v] for k, v in saved.state.items()},
     )
-    run.history = saved["history"]
-    run.position = saved["position"]
-    run.steps = saved["steps"]
-    if saved["best"] is not None:
-        run.best_params = [backend.asarray(a) for a in saved["best"]]
+    run.history = saved.history
+    run.position = saved.position
+    run.steps = saved.steps
+    if saved.best is not None:
+        run.best_params = [backend.asarray(a) for a in saved.best]

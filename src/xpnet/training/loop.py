@@ -180,7 +180,7 @@ def batch_size_for(batch_size: int | str, n_samples: int) -> int:
             f"batch_size={batch_size} is larger than the {n_samples} training "
             f"samples; it is clipped to {n_samples}",
             UserWarning,
-            stacklevel=4,
+            stacklevel=5,  # fit -> _fit -> _setup -> here
         )
         return n_samples
     return int(batch_size)
@@ -398,6 +398,8 @@ class _DeferredInterrupt:
                 signal.SIGINT,
                 signal.default_int_handler if previous is None else previous,
             )
+        if self.pending and exc[0] is None:  # Ctrl-C after the last step: the last
+            raise KeyboardInterrupt  # callback, validation or checkpoint write
 
 
 class _Progress:
