@@ -16,7 +16,6 @@ takes host data only, so it runs once.
 from __future__ import annotations
 
 import copy
-import json
 import re
 import warnings
 from collections.abc import Callable
@@ -994,13 +993,17 @@ LOAD_CASES = [
         "empty file",
         lambda d: _raw_file(d, b""),
         None,
-        Bad(ValueError, r"model file '.*raw\d+\.safetensors'", r"safetensors", r"header"),
+        Bad(
+            ValueError, r"model file '.*raw\d+\.safetensors'", r"safetensors", r"header"
+        ),
     ),
     (
         "text file",
         lambda d: _raw_file(d, b"hello\n"),
         None,
-        Bad(ValueError, r"model file '.*raw\d+\.safetensors'", r"safetensors", r"header"),
+        Bad(
+            ValueError, r"model file '.*raw\d+\.safetensors'", r"safetensors", r"header"
+        ),
     ),
     (
         "unknown backend",

@@ -287,7 +287,9 @@ def test_resume_from_checkpoint_is_identical(monkeypatch, tmp_path, kind, settin
         dtype="float64",
         **settings,
     )
-    whole = cls(**common).fit(X, y, checkpoint=tmp_path / "a.safetensors", checkpoint_every=3)
+    whole = cls(**common).fit(
+        X, y, checkpoint=tmp_path / "a.safetensors", checkpoint_every=3
+    )
     optimizer = Adam if settings["solver"] == "adam" else SGD
     _StepSpy(monkeypatch, optimizer, at=13, fault="raise")
     interrupted = cls(**common)
