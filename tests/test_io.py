@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import stat
 import struct
 import subprocess
@@ -13,6 +14,8 @@ import sys
 import numpy as np
 import pytest
 from helpers import assert_close
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from safetensors.numpy import load_file
 from safetensors.numpy import save as safetensors_bytes
 
@@ -547,3 +550,218 @@ def test_loader_imports_only_xpnet_modules(tmp_path, monkeypatch, kind):
         assert_load_refused(path, kind)
     assert set(imported) <= {"xpnet.mlp", "xpnet.estimators"}
     assert bool(imported) == (kind in ("MLP", "MLPRegressor"))
+
+
+# ---------------------------------------------------------------- estimators' files
+
+
+def _iris_like(n=60, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, 4))
+    return X, (X[:, 0] > 0).astype(int) + (X[:, 1] > 0.5)
+
+
+_FITTED: dict = {}
+
+
+def fitted_classifier(**params):
+    key = tuple(sorted(params.items()))
+    if key not in _FITTED:
+        X, y = _iris_like()
+        model = xpnet.MLPClassifier((4, 3), max_iter=3, random_state=0, **params)
+        with pytest.warns(xpnet.ConvergenceWarning):
+            _FITTED[key] = model.fit(X, y)
+    return _copy(_FITTED[key])
+
+
+def _copy(model):
+    return pickle.loads(pickle.dumps(model))
+
+
+def save_classifier_file(tmp_path, edit) -> str:
+    """A fitted classifier's file with its configuration edited (valid checksum)."""
+    config, arrays = fitted_classifier()._export()
+    edit(config)
+    path = tmp_path / "clf.safetensors"
+    header = {**good_header(), "model": config}
+    path.write_bytes(tensor_file.encode(header, arrays))
+    return str(path)
+
+
+@pytest.mark.parametrize(
+    ("edit", "fragments"),
+    [
+        (lambda c: c["classes_"].update(dtype="<U1000000"), ["wider than"]),
+        (lambda c: c["classes_"].update(values=[0, 2, 1]), ["sorted and distinct"]),
+        (lambda c: c["classes_"].update(values=[0, 0, 1]), ["sorted and distinct"]),
+        (lambda c: c["classes_"].update(values=[0, 1]), ["must hold 3 labels"]),
+        (lambda c: c["classes_"].update(values=[0, 1, {"a": 1}]), ["cannot hold"]),
+        (lambda c: c["classes_"].update(values=[0, 1, 2.5]), ["cannot hold"]),
+        (lambda c: c["classes_"].update(values=[0, 1, True]), ["cannot hold"]),
+        (lambda c: c["classes_"].update(values=[0, 1, 2**70]), ["do not fit"]),
+        (lambda c: c["classes_"].update(dtype="V8"), ["dtype must be"]),
+        (lambda c: c["classes_"].update(dtype="f8,i4"), ["dtype must be"]),
+        (lambda c: c["classes_"].update(dtype="no"), ["not a NumPy dtype"]),
+        (lambda c: c.update(classes_={"a": 1}), ["classes_ must be"]),
+        (lambda c: c.update(classes_=[0, 1, 2]), ["classes_ must be"]),
+        (lambda c: c.update(target_kind="binary"), ["does not fit"]),
+        (lambda c: c.update(out_activation_="logistic"), ["needs out_activation_"]),
+        (lambda c: c["history"].update(loss_curve={"a": 1}), ["loss_curve"]),
+        (lambda c: c["history"].update(loss_curve=[1.0, "nan"]), ["loss_curve"]),
+        (lambda c: c["history"].update(n_iter=-1), ["n_iter"]),
+        (lambda c: c["history"].update(t=True), ["history t"]),
+        (lambda c: c["history"].update(best_loss="nan"), ["best_loss"]),
+        (lambda c: c["history"].pop("t"), ["history must be"]),
+        (lambda c: c["params"].update(hidden_layer_sizes=[7]), ["disagree"]),
+        (lambda c: c["params"].update(alpha=[1]), ["alpha"]),
+    ],
+)
+def test_estimator_header_values_are_checked_before_use(tmp_path, edit, fragments):
+    path = save_classifier_file(tmp_path, edit)
+    assert_refused(path, *fragments, load=xpnet.load)
+
+
+def test_huge_declared_label_width_is_refused_without_allocating(tmp_path):
+    """A 52 KB file declaring classes_ of dtype <U1000000 for 2000 labels would need
+    7.45 GiB; it is refused before anything is allocated."""
+    config, arrays = fitted_classifier()._export()
+    arrays = {"W0": np.ones((4, 4)), "b0": np.ones(4), "W1": np.ones((4, 3))}
+    arrays |= {"W2": np.ones((3, 2000)), "b1": np.ones(3), "b2": np.ones(2000)}
+    arrays = {k: v.astype(np.float32) for k, v in arrays.items()}
+    config["classes_"] = {"values": [str(i) for i in range(2000)], "dtype": "<U1000000"}
+    config["layer_sizes"] = [4, 4, 3, 2000]
+    path = tmp_path / "bomb.safetensors"
+    path.write_bytes(tensor_file.encode({**good_header(), "model": config}, arrays))
+    assert path.stat().st_size < 60_000  # 2000 labels of 4 GB each would be 7.45 GiB
+    assert_refused(str(path), "wider than its labels need", load=xpnet.load)
+
+
+@pytest.mark.parametrize(
+    "labels",
+    [
+        np.array([b"no", b"yes", b"\xffmaybe"]),
+        np.array(["2026-01-01", "2026-06-01", "2027-01-01"], dtype="datetime64[D]"),
+        np.array([10, 20, 30], dtype="timedelta64[s]"),
+        np.array([False, True, True]),
+        np.array(["b", "a", "c"], dtype=object),
+        np.array([0.5, 1.5, 2.5]) * 2,
+    ],
+    ids=["bytes", "datetime64", "timedelta64", "bool", "object", "float"],
+)
+def test_labels_of_any_dtype_save_and_load(tmp_path, labels):
+    X, y = _iris_like()
+    y = labels[np.minimum(y, len(np.unique(labels)) - 1)]
+    with pytest.warns(xpnet.ConvergenceWarning):
+        model = xpnet.MLPClassifier((3,), max_iter=2, random_state=0).fit(X, y)
+    xpnet.save(model, tmp_path / "m.safetensors")
+    loaded = xpnet.load(tmp_path / "m.safetensors")
+    assert loaded.classes_.dtype == model.classes_.dtype
+    np.testing.assert_array_equal(loaded.classes_, model.classes_)
+    np.testing.assert_array_equal(loaded.predict(X), model.predict(X))
+
+
+@pytest.mark.parametrize(
+    ("change", "fragment"),
+    [
+        (lambda m: m.set_params(learning_rate_init=-5), "learning_rate_init"),
+        (lambda m: m.set_params(activation="swish"), "activation"),
+        (lambda m: m.set_params(dtype="float16"), "dtype"),
+        (lambda m: m.set_params(max_iter=0), "max_iter"),
+        (lambda m: m.coefs_[1].__setitem__((0, 0), np.nan), "finite"),
+        (lambda m: setattr(m, "coefs_", m.coefs_[:1]), "must hold arrays"),
+        (lambda m: setattr(m, "classes_", np.array([2, 1, 0])), "sorted"),
+    ],
+)
+def test_save_refuses_what_load_would_refuse(tmp_path, change, fragment):
+    model = fitted_classifier()
+    change(model)
+    with pytest.raises((ValueError, TypeError), match=fragment):
+        xpnet.save(model, tmp_path / "m.safetensors")
+    assert os.listdir(tmp_path) == []
+
+
+def test_save_writes_the_fitted_network_whatever_set_params_changed(tmp_path):
+    model = fitted_classifier()
+    X, _ = _iris_like(seed=1)
+    expected = model.predict_proba(X)
+    model.set_params(hidden_layer_sizes=(7,))
+    xpnet.save(model, tmp_path / "m.safetensors")
+    loaded = xpnet.load(tmp_path / "m.safetensors")
+    assert loaded.hidden_layer_sizes == (4, 3)
+    np.testing.assert_array_equal(loaded.predict_proba(X), expected)
+
+
+CHANGES = st.sampled_from(
+    [
+        ("hidden_layer_sizes", st.sampled_from([(7,), (4, 3), 3, (), (0,)])),
+        ("activation", st.sampled_from(["tanh", "logistic", "identity", "swish"])),
+        ("alpha", st.sampled_from([0.0, 1.5, -1.0, float("inf"), float("nan")])),
+        ("learning_rate_init", st.sampled_from([1e-9, 2.0, -5.0, 0.0])),
+        ("dtype", st.sampled_from(["float32", "float64", "int32"])),
+        ("batch_size", st.sampled_from([1, "auto", 0, 10**6])),
+        ("n_iter_no_change", st.sampled_from([1, float("inf"), 0])),
+        ("random_state", st.sampled_from([None, 7, np.random.default_rng(0), -1])),
+        ("momentum", st.sampled_from([0.0, 1.0, 2.0, True])),
+        ("solver", st.sampled_from(["sgd", "adam", "lbfgs"])),
+        ("coefs_", st.sampled_from(["nan", "float64", "drop", "transpose"])),
+        ("classes_", st.sampled_from(["reversed", "strings", "one"])),
+        ("out_activation_", st.sampled_from(["softmax", "logistic", "relu"])),
+    ]
+)
+
+
+def _apply(model, name, value) -> None:
+    if name == "coefs_":
+        coefs = list(model.coefs_)
+        if value == "nan":
+            coefs[0] = coefs[0].copy()
+            coefs[0][0, 0] = np.nan
+        elif value == "float64":
+            coefs = [c.astype(np.float64) for c in coefs]
+        elif value == "drop":
+            coefs = coefs[:-1]
+        else:
+            coefs[-1] = coefs[-1].T
+        model.coefs_ = coefs
+    elif name == "classes_":
+        model.classes_ = {
+            "reversed": model.classes_[::-1],
+            "strings": np.array(["x", "y", "z"]),
+            "one": model.classes_[:1],
+        }[value]
+    elif name == "out_activation_":
+        model.out_activation_ = value
+    else:
+        model.set_params(**{name: value})
+
+
+@settings(
+    max_examples=60,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(changes=st.lists(CHANGES.flatmap(lambda c: st.tuples(st.just(c[0]), c[1]))))
+def test_every_model_save_accepts_loads_with_equal_predictions(tmp_path, changes):
+    """Whatever was changed on a fitted estimator, ``save`` either refuses it and
+    writes nothing, or ``load`` gives back a model with the same predictions."""
+    model = fitted_classifier()
+    for name, value in changes:
+        _apply(model, name, value)
+    path = tmp_path / "m.safetensors"
+    if path.exists():
+        path.unlink()
+    X, _ = _iris_like(seed=2)
+    try:
+        expected = (model.predict(X), model.predict_proba(X))
+    except Exception:  # noqa: BLE001 - any failure: it cannot predict
+        expected = None  # a model that cannot predict must not be saved either
+    try:
+        xpnet.save(model, path)
+    except (ValueError, TypeError):
+        assert not path.exists()
+        return
+    assert expected is not None, "saved a model that cannot predict"
+    loaded = xpnet.load(path)
+    np.testing.assert_array_equal(loaded.predict(X), expected[0])
+    np.testing.assert_array_equal(loaded.predict_proba(X), expected[1])

@@ -189,9 +189,15 @@ def classes_from_json(record: Any, n_classes: int) -> np.ndarray:
     elif dtype.kind == "S":
         classes = np.array([value.encode("latin-1") for value in values], dtype=dtype)
     elif dtype.kind in "Mm":
-        classes = np.array(values, dtype=np.int64).view(dtype)
+        try:
+            classes = np.array(values, dtype=np.int64).view(dtype)
+        except OverflowError:
+            raise ValueError(f"classes_ values do not fit dtype {dtype}") from None
     else:
-        classes = np.array(values, dtype=dtype)
+        try:
+            classes = np.array(values, dtype=dtype)
+        except OverflowError:
+            raise ValueError(f"classes_ values do not fit dtype {dtype}") from None
     if any(not a < b for a, b in zip(values[:-1], values[1:], strict=True)):
         raise ValueError(
             "classes_ must be sorted and distinct, as fit makes them; got "
