@@ -407,3 +407,27 @@ def test_estimator_warnings_become_notes(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.startswith("note: batch_size=1000 is larger than the 72 training")
     assert "maximum iterations" not in err  # --epochs asked for exactly that
+
+
+@pytest.mark.parametrize("offset", [1e8, 1e9])
+def test_large_feature_offsets_keep_float64_accuracy_in_float32(
+    tmp_path, capsys, offset
+):
+    """Timestamps, prices, coordinates: iris with a large offset added to every
+    feature. The standardization runs in float64 before the cast, so float32 trains
+    as well as float64 (folded into a float32 first layer it reached 0.33)."""
+    datasets = pytest.importorskip("sklearn.datasets")
+    X, y = datasets.load_iris(return_X_y=True)
+    data = tmp_path / "iris.csv"
+    np.savetxt(data, np.column_stack([X + offset, y]), delimiter=",", fmt="%.17g")
+    accuracy = {}
+    for dtype in ("float32", "float64"):
+        model = tmp_path / f"{dtype}.safetensors"
+        argv = ["train", "--data", str(data), "--quiet", "--hidden", "16"]
+        argv += ["--epochs", "200", "--lr", "0.01", "--dtype", dtype]
+        assert cli.main([*argv, "--save", str(model)]) == 0
+        accuracy[dtype] = float(summary_value(capsys.readouterr().out, "test accuracy"))
+        # the saved model takes the raw features, in float32 too
+        assert xpnet.load(model).score(X + offset, y) > 0.85
+    assert accuracy["float64"] > 0.85
+    assert accuracy["float32"] >= accuracy["float64"] - 0.02
