@@ -431,3 +431,53 @@ def test_large_feature_offsets_keep_float64_accuracy_in_float32(
         assert xpnet.load(model).score(X + offset, y) > 0.85
     assert accuracy["float64"] > 0.85
     assert accuracy["float32"] >= accuracy["float64"] - 0.02
+
+
+@pytest.mark.parametrize(
+    ("options", "fragments"),
+    [
+        (["--seed", "-1"], ["--seed", "0 to 2**32 - 1", "-1"]),
+        (["--alpha", "inf"], ["--alpha", "finite number >= 0", "inf"]),
+        (["--alpha", "-0.5"], ["--alpha", "finite number >= 0"]),
+    ],
+)
+def test_bad_seed_and_alpha_are_named_as_options(tmp_path, capsys, options, fragments):
+    data = tmp_path / "blobs.csv"
+    blobs_csv(data)
+    assert cli.main([*train_args(data, "--target", "1"), *options]) == 2
+    err = capsys.readouterr().err
+    for fragment in fragments:
+        assert fragment in err, err
+
+
+def test_semicolon_separated_csv_is_named(tmp_path, capsys):
+    data = tmp_path / "semi.csv"
+    data.write_text("a;b;label\n1,5;2;x\n3;4,5;y\n")
+    assert cli.main(train_args(data)) == 2
+    err = capsys.readouterr().err
+    assert "semicolon-separated" in err and "comma-separated" in err
+
+
+def test_out_of_memory_hints_name_the_option_to_change(tmp_path, capsys, monkeypatch):
+    from xpnet.estimators import base
+
+    data = tmp_path / "blobs.csv"
+    blobs_csv(data)
+
+    def huge(*args):
+        raise MemoryError("Unable to allocate 7.45 GiB for an array")
+
+    monkeypatch.setattr(base, "glorot_uniform", huge)
+    argv = ["train", "--data", str(data), "--quiet", "--target", "1"]
+    assert cli.main([*argv, "--hidden", "500000000"]) == 1
+    err = capsys.readouterr().err
+    assert "--hidden 500000000" in err and "narrower --hidden" in err
+    assert "--batch-size" not in err
+    monkeypatch.undo()
+
+    def full(*args, **kwargs):
+        raise MemoryError("out of memory")
+
+    monkeypatch.setattr("xpnet.training.loop.network.loss_and_gradients", full)
+    assert cli.main([*argv, "--hidden", "4"]) == 1
+    assert "smaller --batch-size" in capsys.readouterr().err

@@ -275,7 +275,7 @@ def _read_rows(path: str) -> list[tuple[int, list[str]]]:
         raise DataError(f"{path!r} is not a valid CSV file ({exc})") from None
     if not rows:
         raise DataError(f"{path!r} is empty; it must hold at least one data row")
-    if all(len(cells) == 1 for _, cells in rows) and ";" in rows[0][1][0]:
+    if len(rows[0][1]) == 1 and ";" in rows[0][1][0]:
         raise DataError(
             f"{path!r} looks semicolon-separated (first row {rows[0][1][0]!r}); xpnet "
             "reads comma-separated CSV: save it with ',' as the separator (and '.' "
