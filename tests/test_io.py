@@ -765,3 +765,43 @@ def test_every_model_save_accepts_loads_with_equal_predictions(tmp_path, changes
     loaded = xpnet.load(path)
     np.testing.assert_array_equal(loaded.predict(X), expected[0])
     np.testing.assert_array_equal(loaded.predict_proba(X), expected[1])
+
+
+def test_safetensors_alone_loads_the_weights_and_torch_rebuilds_the_net(tmp_path):
+    """What the README promises a PyTorch user: ``safetensors.numpy.load_file`` gives
+    the tensors, the metadata the configuration, and ``torch.nn`` the same
+    predictions (the command's standardization included)."""
+    torch = pytest.importorskip("torch")
+    from safetensors import safe_open
+
+    from xpnet.estimators.scaling import Standardization
+
+    X, y = _iris_like()
+    X = X * 50 + 1e4
+    model = xpnet.MLPClassifier((6, 5), activation="tanh", max_iter=3, random_state=0)
+    model.standardization_ = Standardization.fit(X)
+    with pytest.warns(xpnet.ConvergenceWarning):
+        model.fit(X, y)
+    path = tmp_path / "clf.safetensors"
+    xpnet.save(model, path)
+
+    tensors = load_file(path)
+    with safe_open(path, framework="np") as handle:
+        config = json.loads(handle.metadata()["xpnet"])["model"]
+    hidden = {"tanh": torch.nn.Tanh, "relu": torch.nn.ReLU}[
+        config["params"]["activation"]
+    ]
+    layers = []
+    for layer in range(len(config["layer_sizes"]) - 1):
+        W, b = tensors[f"W{layer}"], tensors[f"b{layer}"]  # (fan_in, fan_out)
+        linear = torch.nn.Linear(*W.shape, dtype=torch.float32)
+        linear.weight.data = torch.from_numpy(W.T.copy())  # torch: (fan_out, fan_in)
+        linear.bias.data = torch.from_numpy(b)
+        layers += [linear, hidden()]
+    net = torch.nn.Sequential(*layers[:-1], torch.nn.Softmax(dim=1))
+    scaled = (X - tensors["x_mean"]) / tensors["x_scale"]  # float64, then the cast
+    with torch.no_grad():
+        proba = net(torch.from_numpy(scaled.astype(np.float32))).numpy()
+    np.testing.assert_allclose(proba, model.predict_proba(X), rtol=1e-5, atol=1e-6)
+    classes = np.array(config["classes_"]["values"])
+    np.testing.assert_array_equal(classes[proba.argmax(axis=1)], model.predict(X))
