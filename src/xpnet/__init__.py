@@ -7,6 +7,7 @@ from ._version import __version__
 from .backend import Backend, BackendError, get_backend
 from .estimators import MLPClassifier, MLPRegressor, NotFittedError
 from .files.model_file import ModelFileError, load, save
+from .files.onnx_export import export_onnx
 from .mlp import MLP
 from .training.loop import (
     ConvergenceWarning,
@@ -28,6 +29,7 @@ __all__ = [
     "MLPRegressor",
     "ModelFileError",
     "NotFittedError",
+    "export_onnx",
     "get_backend",
     "load",
     "save",

@@ -19,7 +19,7 @@ from typing import NoReturn
 
 from .._version import __version__
 from ..backend import BackendError
-from .commands import TrainingError, run_prediction, run_training
+from .commands import TrainingError, run_export, run_prediction, run_training
 from .datasets import BUNDLED, TASKS, DataError, MissingExtraError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_UNAVAILABLE = 0, 1, 2, 3
@@ -328,6 +328,27 @@ def _add_predict(commands: argparse._SubParsersAction) -> None:
     parser.set_defaults(run=run_prediction)
 
 
+def _add_export(commands: argparse._SubParsersAction) -> None:
+    parser = _add_parser(
+        commands,
+        "export",
+        "export a saved model to ONNX, to run it without Python or xpnet",
+        "Convert a model saved by `xpnet train --save` (or xpnet.save) into an ONNX "
+        "graph (opset 17) that onnxruntime and other ONNX runtimes run: input X, "
+        "outputs label and probabilities (classifiers) or predictions (regressors); "
+        "the saved standardization is part of the graph. Needs the onnx extra: "
+        'pip install "xpnet[onnx]".\n\n'
+        "example:\n  xpnet export digits.safetensors --onnx digits.onnx",
+    )
+    parser.add_argument(
+        "model", metavar="MODEL", help="a model file (safetensors, from --save)"
+    )
+    parser.add_argument(
+        "--onnx", metavar="OUT", required=True, help="the ONNX file to write (required)"
+    )
+    parser.set_defaults(run=run_export)
+
+
 def _add_check_backends(commands: argparse._SubParsersAction) -> None:
     from ..check import DEFAULT_BACKENDS, STEPS
 
@@ -441,6 +462,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     _add_train(commands)
     _add_predict(commands)
+    _add_export(commands)
     _add_check_backends(commands)
     _add_walkthrough(commands)
     return parser

@@ -356,6 +356,25 @@ def run_prediction(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_export(args: argparse.Namespace) -> int:
+    """``xpnet export MODEL --onnx OUT``: the saved model as an ONNX graph."""
+    from ..files.model_file import load
+    from ..files.onnx_export import export_onnx
+
+    try:
+        import onnx  # noqa: F401 - checked before the model is read
+    except ImportError:
+        raise MissingExtraError(
+            "ONNX export needs the onnx package; install it with: "
+            'pip install "xpnet[onnx]"'
+        ) from None
+    _check_writable("--onnx", args.onnx)
+    model = load(args.model, backend="numpy")
+    export_onnx(model, args.onnx)
+    print(f"wrote {args.onnx}: {type(model).__name__}, ONNX opset 17")
+    return 0
+
+
 def _write_csv(stream: TextIO, header: list[str], values: np.ndarray) -> None:
     writer = csv.writer(stream, lineterminator="\n")
     writer.writerow(header)

@@ -60,9 +60,16 @@ def save(model: Any, path: str | os.PathLike[str]) -> None:
         :func:`load` would refuse the file (e.g. a parameter set to an invalid
         value after fitting, or NaN weights); nothing is written.
     """
+    config, arrays = exported(model)
+    save_tensors(path, {"model": config}, arrays)
+
+
+def exported(model: Any) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """The configuration and tensors :func:`save` writes for ``model``, refused
+    (TypeError, ValueError) unless :func:`load` would accept them."""
     config, arrays = _export(model)
     check_loadable(type(model), config, arrays)
-    save_tensors(path, {"model": config}, arrays)
+    return config, arrays
 
 
 def check_loadable(
