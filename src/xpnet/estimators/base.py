@@ -306,7 +306,7 @@ class MLPBase(EstimatorAPI):
             self._initialize(rng, X_dev.shape[1], Y_host.shape[1])
         if saved is not None:
             rng.bit_generator.state = saved.rng_split
-        rng_split = rng.bit_generator.state
+        rng_split = dict(rng.bit_generator.state)
         history = self._history()
         history.n_iter = 0
         if history.best_loss is None and not self.early_stopping:

@@ -9,6 +9,7 @@ output per label).
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -217,7 +218,7 @@ def _check_label_types(values: list[Any], dtype: np.dtype) -> None:
             for v in values
             if not isinstance(v, types)
             or (kind != "b" and isinstance(v, bool))
-            or (kind == "f" and not np.isfinite(v))
+            or (isinstance(v, float) and not math.isfinite(v))
         ]
     elif kind in "Mm":
         bad = [v for v in values if not isinstance(v, int) or isinstance(v, bool)]

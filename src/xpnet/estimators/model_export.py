@@ -72,7 +72,7 @@ def export_params(model: Any) -> dict[str, Any]:
 
 
 def import_estimator(
-    cls: type, config: dict[str, Any], arrays: dict[str, np.ndarray], backend: Any
+    cls: Any, config: dict[str, Any], arrays: dict[str, np.ndarray], backend: Any
 ) -> Any:
     """A fitted ``cls`` from :func:`export_estimator`'s output, set to run on
     ``backend`` (a spec or Backend; None keeps the saved one). ValueError or
@@ -114,7 +114,7 @@ def backend_name(backend: Any) -> str | None:
     return backend.name if isinstance(backend, Backend) else backend
 
 
-def _constructor_params(cls: type, params: Any, backend: Any) -> dict[str, Any]:
+def _constructor_params(cls: Any, params: Any, backend: Any) -> dict[str, Any]:
     """The saved parameters as ``cls(**params)`` takes them, ``backend`` swapped in."""
     names = cls._get_param_names()
     if not isinstance(params, dict) or set(params) != set(names):

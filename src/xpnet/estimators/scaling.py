@@ -98,7 +98,12 @@ class Standardization:
                 name.endswith("scale") and not (array > 0).all()
             ):
                 raise ValueError(f"tensor {name} must be finite (scales > 0)")
-        return cls(*(arrays.get(name) for name in NAMES))
+        return cls(
+            arrays["x_mean"],
+            arrays["x_scale"],
+            arrays.get("y_mean"),
+            arrays.get("y_scale"),
+        )
 
 
 def _moments(data: Any) -> tuple[np.ndarray, np.ndarray]:

@@ -227,7 +227,7 @@ def _export(model: Any) -> tuple[dict[str, Any], dict[str, Any]]:
     )
 
 
-def _model_class(kind: str) -> type | None:
+def _model_class(kind: str) -> Any:
     """The class for a kind of :data:`_KINDS`, or None where its module is absent."""
     module_name = _KINDS[kind]
     try:

@@ -100,7 +100,7 @@ def checksum(header: dict[str, Any], arrays: dict[str, np.ndarray]) -> int:
     for name in sorted(arrays):
         array = arrays[name]
         crc = zlib.crc32(f"{name}:{array.dtype.str}:{array.shape}".encode(), crc)
-        crc = zlib.crc32(np.ascontiguousarray(array).view(np.uint8), crc)
+        crc = zlib.crc32(np.ascontiguousarray(array).view(np.uint8).data, crc)
     return crc
 
 

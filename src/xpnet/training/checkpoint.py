@@ -75,7 +75,7 @@ def data_fingerprint(backend: Backend, X: Array, Y: np.ndarray) -> dict[str, Any
         name: {
             "shape": list(array.shape),
             "dtype": array.dtype.str,
-            "crc32": zlib.crc32(np.ascontiguousarray(array)),
+            "crc32": zlib.crc32(np.ascontiguousarray(array).view(np.uint8).data),
         }
         for name, array in (("X", backend.to_numpy(X)), ("y", Y))
     }
@@ -85,7 +85,7 @@ def checkpoint_writer(
     path: str | os.PathLike,
     model: Any,
     rng_split: dict[str, Any],
-    data: dict[str, Any],
+    data: dict[str, Any] | None,
 ) -> Callable[[Run], None]:
     """A ``Run.checkpoint`` hook writing ``model``'s run on ``data`` (a
     :func:`data_fingerprint`) to ``path``."""
@@ -306,7 +306,7 @@ def apply_checkpoint(saved: Checkpoint, model: Any) -> None:
 
 
 def check_same_data(
-    saved: Checkpoint, data: dict[str, Any], path: str | os.PathLike
+    saved: Checkpoint, data: dict[str, Any] | None, path: str | os.PathLike
 ) -> None:
     """ValueError unless ``data`` (a :func:`data_fingerprint`) is the checkpoint's."""
     if saved.data != data:
