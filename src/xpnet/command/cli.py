@@ -11,11 +11,12 @@ Errors are one line on stderr, ``xpnet: error: ...``, without a traceback.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 import textwrap
 from collections.abc import Sequence
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from .._version import __version__
 from ..backend import BackendError
@@ -83,56 +84,39 @@ class _HelpFormatter(argparse.HelpFormatter):
         return f"{text} (default: {default})"
 
 
-def _positive_int(text: str) -> int:
+def _parsed(text: str, kind: type, accept: Any, expected: str) -> Any:
+    """``kind(text)`` if ``accept`` takes it; else argparse's error naming
+    ``expected``."""
     try:
-        value = int(text)
+        value = kind(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer; got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1; got {value}")
+        noun = "an integer" if kind is int else "a number"
+        raise argparse.ArgumentTypeError(f"expected {noun}; got {text!r}") from None
+    if not accept(value):
+        raise argparse.ArgumentTypeError(f"expected {expected}; got {text}")
     return value
+
+
+def _positive_int(text: str) -> int:
+    return _parsed(text, int, lambda v: v >= 1, "an integer >= 1")
 
 
 def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number; got {text!r}") from None
-    if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a finite number > 0; got {text}")
-    return value
+    return _parsed(text, float, lambda v: 0 < v < math.inf, "a finite number > 0")
 
 
 def _non_negative_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number; got {text!r}") from None
-    if not 0 <= value < float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a finite number >= 0; got {text}")
-    return value
+    return _parsed(text, float, lambda v: 0 <= v < math.inf, "a finite number >= 0")
 
 
 def _seed(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer; got {text!r}") from None
-    if not 0 <= value < 2**32:
-        raise argparse.ArgumentTypeError(
-            f"expected an integer from 0 to 2**32 - 1; got {value}"
-        )
-    return value
+    return _parsed(
+        text, int, lambda v: 0 <= v < 2**32, "an integer from 0 to 2**32 - 1"
+    )
 
 
 def _fraction(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number; got {text!r}") from None
-    if not 0 <= value < 1:
-        raise argparse.ArgumentTypeError(f"expected a fraction in [0, 1); got {text}")
-    return value
+    return _parsed(text, float, lambda v: 0 <= v < 1, "a fraction in [0, 1)")
 
 
 def _batch_size(text: str) -> int | str:
@@ -141,6 +125,12 @@ def _batch_size(text: str) -> int | str:
 
 def _add_backend(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--backend", default=None, help=BACKEND_HELP)
+
+
+def _add_model(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "model", metavar="MODEL", help="a model file (safetensors, from --save)"
+    )
 
 
 def _add_dtype(parser: argparse.ArgumentParser, default: str, help: str) -> None:
@@ -297,9 +287,7 @@ def _add_predict(commands: argparse._SubParsersAction) -> None:
         "example:\n  xpnet predict digits.safetensors new_digits.csv "
         "--output predictions.csv",
     )
-    parser.add_argument(
-        "model", metavar="MODEL", help="a model file (safetensors, from --save)"
-    )
+    _add_model(parser)
     parser.add_argument(
         "data",
         metavar="DATA",
@@ -340,9 +328,7 @@ def _add_export(commands: argparse._SubParsersAction) -> None:
         'pip install "xpnet[onnx]".\n\n'
         "example:\n  xpnet export digits.safetensors --onnx digits.onnx",
     )
-    parser.add_argument(
-        "model", metavar="MODEL", help="a model file (safetensors, from --save)"
-    )
+    _add_model(parser)
     parser.add_argument(
         "--onnx", metavar="OUT", required=True, help="the ONNX file to write (required)"
     )
