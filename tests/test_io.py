@@ -680,6 +680,13 @@ def test_save_refuses_what_load_would_refuse(tmp_path, change, fragment):
     assert os.listdir(tmp_path) == []
 
 
+def test_infinite_patience_saves_and_loads(tmp_path):
+    model = fitted_classifier()
+    model.set_params(n_iter_no_change=float("inf"))
+    xpnet.save(model, tmp_path / "m.safetensors")
+    assert xpnet.load(tmp_path / "m.safetensors").n_iter_no_change == float("inf")
+
+
 def test_save_writes_the_fitted_network_whatever_set_params_changed(tmp_path):
     model = fitted_classifier()
     X, _ = _iris_like(seed=1)

@@ -57,7 +57,8 @@ def export_estimator(model: Any) -> tuple[dict[str, Any], dict[str, np.ndarray]]
 
 
 def export_params(model: Any) -> dict[str, Any]:
-    """``model.get_params()`` in JSON form (a generator random_state becomes None)."""
+    """``model.get_params()`` in JSON form (a generator random_state becomes None,
+    ``n_iter_no_change=inf`` the string ``"inf"``)."""
     params = model.get_params()
     params["hidden_layer_sizes"] = check_hidden_sizes(model.hidden_layer_sizes)
     params["backend"] = backend_name(model.backend)
@@ -68,6 +69,8 @@ def export_params(model: Any) -> dict[str, Any]:
     for name, value in params.items():
         if isinstance(value, np.generic):
             params[name] = value.item()
+    if params["n_iter_no_change"] == math.inf:
+        params["n_iter_no_change"] = "inf"
     return params
 
 
@@ -122,6 +125,8 @@ def _constructor_params(cls: Any, params: Any, backend: Any) -> dict[str, Any]:
     params = dict(params)
     if isinstance(params["hidden_layer_sizes"], list):  # JSON has no tuples
         params["hidden_layer_sizes"] = tuple(params["hidden_layer_sizes"])
+    if params["n_iter_no_change"] == "inf":  # nor infinities
+        params["n_iter_no_change"] = math.inf
     if backend is not None:
         params["backend"] = backend_name(backend)
     return params
