@@ -42,7 +42,7 @@ def write_atomically(path: str | os.PathLike[str], data: bytes) -> None:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
-            if mode is not None:
+            if mode is not None and hasattr(os, "fchmod"):  # POSIX
                 os.fchmod(fh.fileno(), mode)
             os.fsync(fh.fileno())
         os.replace(tmp, target)
