@@ -7,6 +7,7 @@ from ._version import __version__
 from .backend import Backend, BackendError, get_backend
 from .estimators import MLPClassifier, MLPRegressor, NotFittedError
 from .files.model_file import ModelFileError, load, save
+from .maths.activations import Activation, register_activation
 from .mlp import MLP
 from .training.loop import (
     ConvergenceWarning,
@@ -18,6 +19,7 @@ from .training.loop import (
 __all__ = [
     "MLP",
     "__version__",
+    "Activation",
     "Backend",
     "BackendError",
     "ConvergenceWarning",
@@ -30,5 +32,6 @@ __all__ = [
     "NotFittedError",
     "get_backend",
     "load",
+    "register_activation",
     "save",
 ]
