@@ -1,4 +1,5 @@
-"""``xpnet.testing``'s assertions, on every backend, and user-registered activations."""
+"""``xpnet.testing``'s assertions on every backend; user-registered activations and
+losses."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import numpy as np
 import pytest
 
 import xpnet
-from xpnet.maths import activations
+from xpnet.maths import activations, losses
 from xpnet.testing import (
     assert_close_to_numpy,
     assert_gradients_match_finite_differences,
@@ -146,7 +147,7 @@ def test_a_wrong_gradient_names_the_worst_parameter(backend):
         )
 
 
-# ---- activations registered by the user ------------------------------------------
+# ---- activations and losses registered by the user -----------------------------
 
 
 @pytest.fixture
@@ -219,3 +220,52 @@ def test_register_activation_refuses_bad_arguments(softsign):
         xpnet.register_activation("", softsign.forward, softsign.backward)
     again = xpnet.register_activation("softsign", softsign.forward, softsign.backward)
     assert again is not softsign and again == softsign  # replaced by an equal one
+
+
+@pytest.fixture
+def log_cosh(monkeypatch):
+    """mean over samples of sum log(cosh(y_pred - y)), registered for one test."""
+    monkeypatch.setattr(losses, "USER_LOSSES", {})
+
+    def value(xp, y_pred, y):
+        return xp.sum(xp.log(xp.cosh(y_pred - y))) / y_pred.shape[0]
+
+    def gradient(xp, y_pred, y):
+        return xp.tanh(y_pred - y) / y_pred.shape[0]
+
+    return xpnet.register_loss("log_cosh", value, gradient)
+
+
+def test_a_registered_loss_gives_its_value_and_gradients(backend, log_cosh):
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(6, 3)), rng.normal(size=(6, 2))
+    init = xpnet.MLP([3, 4, 2], hidden_activation="tanh", dtype="float64", seed=0)
+
+    def loss(xp, W0, W1):
+        net = xpnet.MLP.from_weights(
+            [W0, W1],
+            init.get_biases(),
+            hidden_activation="tanh",
+            dtype="float64",
+            backend=backend,
+        )
+        value, weight_grads, _ = net.loss_and_gradients(X, y, loss="log_cosh")
+        return value, weight_grads
+
+    W0, W1 = init.get_weights()
+    value, _ = loss(backend.xp, W0, W1)
+    y_pred = np.tanh(X @ W0 + init.get_biases()[0]) @ W1 + init.get_biases()[1]
+    assert value == pytest.approx(np.log(np.cosh(y_pred - y)).sum() / 6, rel=1e-12)
+    assert_gradients_match_finite_differences(loss, [W0, W1], backend=backend)
+
+
+def test_register_loss_refuses_bad_arguments(log_cosh):
+    with pytest.raises(ValueError, match=r"name 'log_loss' is a built-in loss"):
+        xpnet.register_loss("log_loss", log_cosh.value, log_cosh.gradient)
+    with pytest.raises(TypeError, match=r"gradient must be a function of \(xp, ...\)"):
+        xpnet.register_loss("mine", log_cosh.value, None)
+    net = xpnet.MLP([2, 1], seed=0)
+    with pytest.raises(
+        ValueError, match=r"one of \['squared_error', 'log_loss', 'log_"
+    ):
+        net.loss_and_gradients(np.ones((2, 2)), np.ones(2), loss="hinge")

@@ -8,6 +8,7 @@ from .backend import Backend, BackendError, get_backend
 from .estimators import MLPClassifier, MLPRegressor, NotFittedError
 from .files.model_file import ModelFileError, load, save
 from .maths.activations import Activation, register_activation
+from .maths.losses import register_loss
 from .mlp import MLP
 from .training.loop import (
     ConvergenceWarning,
@@ -33,5 +34,6 @@ __all__ = [
     "get_backend",
     "load",
     "register_activation",
+    "register_loss",
     "save",
 ]

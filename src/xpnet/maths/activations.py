@@ -103,19 +103,30 @@ def register_activation(
     Registering a name again replaces the earlier user definition; the built-in
     names and their aliases cannot be replaced.
     """
+    check_registration(
+        "activation",
+        name,
+        {*BUILT_IN, *ALIASES},
+        {"forward": forward, "backward": backward},
+    )
+    ACTIVATIONS[name] = Activation(name, forward, backward)
+    return ACTIVATIONS[name]
+
+
+def check_registration(
+    kind: str, name: Any, built_in: set[str], functions: dict[str, Any]
+) -> None:
+    """A user's ``name`` must be a non-empty string other than the built-in ones,
+    each of ``functions`` (by argument name) callable."""
     if not isinstance(name, str) or not name.strip():
         raise TypeError(f"name must be a non-empty string; got {name!r}")
-    if name in BUILT_IN or name in ALIASES:
-        raise ValueError(
-            f"name {name!r} is a built-in activation; choose another name"
-        )
-    for argname, function in (("forward", forward), ("backward", backward)):
+    if name in built_in:
+        raise ValueError(f"name {name!r} is a built-in {kind}; choose another name")
+    for argname, function in functions.items():
         if not callable(function):
             raise TypeError(
                 f"{argname} must be a function of (xp, ...); got {function!r}"
             )
-    ACTIVATIONS[name] = Activation(name, forward, backward)
-    return ACTIVATIONS[name]
 
 
 def user_activations() -> tuple[str, ...]:
