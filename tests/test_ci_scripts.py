@@ -4,13 +4,11 @@ gpu-check selects pass where its machine's image lacks array-api-strict."""
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from pathlib import Path
-from xml.etree import ElementTree
 
 import pytest
+from helpers import junit_outcomes, run_pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -23,40 +21,27 @@ def test_ci_script_parses(script):
     assert result.returncode == 0, result.stderr
 
 
-# The GPU machine's image has no array-api-strict (ci/gpu-check installs it from
+# The GPU machine's image has no array-api-strict (ci/gpu-check unpacks it from
 # ci/wheels/, but the suite must not depend on that): gpu-check's selection,
 # `-m backend`, run here on numpy with the library made unimportable.
-_WITHOUT_STRICT = (
-    "import sys; sys.modules['array_api_strict'] = None; import pytest; "
-    "sys.exit(pytest.main(sys.argv[1:]))"
-)
 # The GPU-specific tests `-m backend` must select (they run once, not per backend).
 GPU_TESTS = (
-    "test_backend.py::test_auto_falls_back_to_numpy_without_gpu",
-    "test_backend.py::test_cupy_device_that_does_not_exist",
-    "test_backend.py::test_torch_cuda_without_gpu",
+    "tests.test_backend::test_auto_falls_back_to_numpy_without_gpu",
+    "tests.test_backend::test_cupy_device_that_does_not_exist",
+    "tests.test_backend::test_torch_cuda_without_gpu",
 )
 
 
 def test_gpu_check_selection_passes_without_array_api_strict(tmp_path):
     report = tmp_path / "report.xml"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("XPNET_BACKEND")}
-    result = subprocess.run(
-        [sys.executable, "-c", _WITHOUT_STRICT, "-q", "-m", "backend"]
-        + ["--backend", "numpy", "-p", "no:cacheprovider", "-rs"]
-        + ["--junitxml", str(report), "-o", "junit_family=xunit1"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=600,
+    result = run_pytest(
+        ROOT,
+        *("-q", "-rs", "-m", "backend", "--backend", "numpy"),
+        *("--junitxml", str(report), "-o", "junit_family=xunit1"),
+        blocked=("array_api_strict",),
     )
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
-    cases = ElementTree.parse(report).getroot().iter("testcase")
-    names = {
-        f"{c.get('file', '').removeprefix('tests/')}::{c.get('name')}" for c in cases
-    }
+    selected = junit_outcomes(report)
     for test in GPU_TESTS:
-        assert test in names, f"-m backend does not select {test}"
+        assert test in selected, f"-m backend does not select {test}"
     assert "array_api_strict" in result.stdout and "not installed" in result.stdout

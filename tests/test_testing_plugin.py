@@ -5,14 +5,11 @@ every backend), plus the same example with a NumPy call planted in the activatio
 from __future__ import annotations
 
 import importlib.metadata
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
-from xml.etree import ElementTree
 
 import pytest
+from helpers import junit_outcomes, run_pytest
 
 import xpnet
 from xpnet.testing import BACKENDS
@@ -37,22 +34,6 @@ def _entry_point_installed() -> bool:
     )
 
 
-def run_pytest(
-    project: Path, *args: str, backends: str = ""
-) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("XPNET_BACKEND")}
-    env |= {"XPNET_BACKENDS": backends} if backends else {}
-    return subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args],
-        cwd=project,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=300,
-    )
-
-
 @pytest.fixture(scope="module")
 def project(tmp_path_factory) -> Path:
     """A user's project: the README's example, and its value test with a planted bug."""
@@ -66,20 +47,6 @@ def project(tmp_path_factory) -> Path:
     planted = values_only.replace(GOOD_LINE, PLANTED_LINE).replace("softplus", "mine")
     (root / "test_planted.py").write_text(planted)
     return root
-
-
-def outcomes(report: Path) -> dict[str, tuple[str, str]]:
-    """``{"module::test[id]": (outcome, message)}`` from a JUnit XML report."""
-    found = {}
-    for case in ElementTree.parse(report).getroot().iter("testcase"):
-        name = f"{case.get('classname')}::{case.get('name')}"
-        found[name] = ("passed", "")
-        for kind in ("failure", "error", "skipped"):
-            element = case.find(kind)
-            if element is not None:
-                text = f"{element.get('message', '')}\n{element.text or ''}"
-                found[name] = (kind, text)
-    return found
 
 
 def available() -> dict[str, str]:
@@ -110,7 +77,7 @@ def test_the_readme_example_runs_on_every_backend_and_finds_a_planted_bug(projec
         project, "--junitxml", "report.xml", "-o", "junit_family=xunit1"
     )
     assert result.returncode == 1, result.stdout[-3000:] + result.stderr[-2000:]
-    found = outcomes(project / "report.xml")
+    found = junit_outcomes(project / "report.xml")
     assert len(found) == 3 * len(BACKENDS), sorted(found)
     for spec, reason in available().items():
         readme = [
@@ -134,11 +101,12 @@ def test_the_readme_example_runs_on_every_backend_and_finds_a_planted_bug(projec
                 assert PLANTED[spec][1] in message
 
 
-def test_the_run_narrows_to_the_backends_asked_for(project):
+def test_the_run_narrows_to_the_backends_asked_for_and_the_plugin_turns_off(project):
     both = run_pytest(
         project, "--co", "-q", "--backend", "jax", "test_softplus.py", backends="numpy"
     )
     ids = re.findall(r"\[([^\]]+)\]", both.stdout)
     assert sorted(ids) == ["jax", "jax", "numpy", "numpy"], both.stdout
-    off = run_pytest(project, "-p", "no:xpnet", "-q", "test_softplus.py")
-    assert off.returncode != 0 and "fixture 'backend' not found" in off.stdout
+    off = run_pytest(project, "--co", "-q", "-p", "no:xpnet", "test_softplus.py")
+    assert "test_softplus.py::test_softplus_matches_numpy\n" in off.stdout, off.stdout
+    assert "[" not in off.stdout  # no backend parameters without the plugin
