@@ -269,3 +269,20 @@ def test_register_loss_refuses_bad_arguments(log_cosh):
         ValueError, match=r"one of \['squared_error', 'log_loss', 'log_"
     ):
         net.loss_and_gradients(np.ones((2, 2)), np.ones(2), loss="hinge")
+
+
+def test_bad_arguments_are_named():
+    with pytest.raises(TypeError, match=r"fn must be a function of \(xp, ...\); got 3"):
+        assert_close_to_numpy(3, Z)
+    with pytest.raises(ValueError, match=r"tolerance must be a finite number > 0"):
+        assert_close_to_numpy(summaries, Z, 1.0, tolerance=-1)
+    with pytest.raises(ValueError, match=r"dtype must be 'float32' or 'float64'"):
+        assert_close_to_numpy(summaries, Z, 1.0, dtype="int8")
+    with pytest.raises(TypeError, match=r"params must be a list of arrays, one per "):
+        assert_gradients_match_finite_differences(quadratic, np.ones((2, 3)))
+    with pytest.raises(ValueError, match=r"step must be a finite number > 0; got 0"):
+        assert_gradients_match_finite_differences(quadratic, [Z], step=0)
+    with pytest.raises(
+        AssertionError, match=r"quadratic on NumPy float64 raised TypeError"
+    ):
+        assert_close_to_numpy(quadratic, Z)  # needs two arguments

@@ -20,6 +20,7 @@ import numpy as np
 
 from ..backend import Backend, check_dtype, get_backend
 from ..check import TOLERANCES
+from ..validation import check_positive
 
 _PREFIX = "assert_close_to_numpy"
 _GRADIENT_PREFIX = "assert_gradients_match_finite_differences"
@@ -63,11 +64,18 @@ def assert_close_to_numpy(
         than the tolerance. The message names the worst element, its index and
         both values.
     """
+    _check_function(fn, "fn")
     dtype = check_dtype(dtype)
     backend = get_backend(backend)
-    tol = TOLERANCES[dtype] if tolerance is None else float(tolerance)
-    label = f"{getattr(fn, '__name__', 'fn')} on backend {backend.name!r} ({dtype})"
-    expected = _run(fn, get_backend("numpy"), host_args, "float64", label)
+    tol = (
+        TOLERANCES[dtype]
+        if tolerance is None
+        else check_positive(tolerance, "tolerance")
+    )
+    name = getattr(fn, "__name__", "fn")
+    label = f"{name} on backend {backend.name!r} ({dtype})"
+    numpy = get_backend("numpy")
+    expected = _run(fn, numpy, host_args, "float64", f"{name} on NumPy float64")
     actual = _run(fn, backend, host_args, dtype, label)
     worst = _Worst()
     for where, got, want in _leaves(actual, expected, backend, dtype, label, "result"):
@@ -101,7 +109,7 @@ def assert_gradients_match_finite_differences(
     backend : str or Backend, optional
         Where ``loss_fn`` runs; default ``$XPNET_BACKEND`` or ``numpy``.
     step : float
-        The central-difference step ``h``: ``(L(p + h) - L(p - h)) / 2h``.
+        The central-difference step ``h`` (> 0): ``(L(p + h) - L(p - h)) / 2h``.
     rtol, atol : float
         Passes when ``|gradient - difference| <= atol + rtol * |difference|``.
 
@@ -110,6 +118,15 @@ def assert_gradients_match_finite_differences(
     AssertionError
         Naming the worst parameter (``params[i]``), its index and both values.
     """
+    _check_function(loss_fn, "loss_fn")
+    if not isinstance(params, (list, tuple)):
+        raise TypeError(
+            "params must be a list of arrays, one per parameter; got "
+            f"{_describe(params)}"
+        )
+    step = check_positive(step, "step")
+    rtol = check_positive(rtol, "rtol", allow_zero=True)
+    atol = check_positive(atol, "atol", allow_zero=True)
     backend = get_backend(backend)
     name = getattr(loss_fn, "__name__", "loss_fn")
     label = f"{name} on backend {backend.name!r} (float64)"
@@ -176,10 +193,13 @@ def _run(
         return fn(backend.xp, *args)
     except Exception as exc:
         raise AssertionError(
-            f"{_PREFIX}: {label}"
-            + (" (the NumPy float64 reference)" if backend.library == "numpy" else "")
-            + f" raised {type(exc).__name__}: {exc}"
+            f"{_PREFIX}: {label} raised {type(exc).__name__}: {exc}"
         ) from exc
+
+
+def _check_function(fn: Any, argname: str) -> None:
+    if not callable(fn):
+        raise TypeError(f"{argname} must be a function of (xp, ...); got {fn!r}")
 
 
 def _moved(arg: Any, backend: Backend, dtype: str) -> Any:
