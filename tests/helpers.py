@@ -1,6 +1,12 @@
-"""Shared test helpers: tolerance-aware comparisons and small data makers."""
+"""Shared test helpers: tolerance-aware comparisons, small data makers, pytest in a
+subprocess."""
 
 from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from xml.etree import ElementTree
 
 import numpy as np
 
@@ -63,3 +69,39 @@ def central_differences(loss, arrays, h=1e-6):
             grad[index] = (up - down) / (2 * h)
         grads.append(grad)
     return grads
+
+
+def run_pytest(
+    cwd, *args: str, backends: str = "", blocked: tuple[str, ...] = ()
+) -> subprocess.CompletedProcess:
+    """pytest in a subprocess in ``cwd``: ``XPNET_BACKENDS=backends`` (the caller's own
+    narrowing dropped), the modules ``blocked`` unimportable, as if not installed."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("XPNET_BACKEND")}
+    env |= {"XPNET_BACKENDS": backends} if backends else {}
+    code = (
+        f"import sys; sys.modules.update(dict.fromkeys({list(blocked)!r})); "
+        "import pytest; sys.exit(pytest.main(sys.argv[1:]))"
+    )
+    return subprocess.run(
+        [sys.executable, "-c", code, "-p", "no:cacheprovider", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=600,
+    )
+
+
+def junit_outcomes(report) -> dict[str, tuple[str, str]]:
+    """``{"classname::name": (outcome, message)}`` from pytest's ``--junitxml``
+    report; outcome is passed, failure, error or skipped."""
+    found = {}
+    for case in ElementTree.parse(report).getroot().iter("testcase"):
+        name = f"{case.get('classname')}::{case.get('name')}"
+        found[name] = ("passed", "")
+        for kind in ("failure", "error", "skipped"):
+            element = case.find(kind)
+            if element is not None:
+                found[name] = (kind, f"{element.get('message', '')}\n{element.text}")
+    return found

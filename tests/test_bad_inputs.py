@@ -25,12 +25,13 @@ from typing import Any
 
 import numpy as np
 import pytest
-from conftest import selected_backends
 
 import xpnet
 from xpnet import MLP, MLPClassifier, MLPRegressor, NotFittedError, validation
 from xpnet.command import cli
 from xpnet.files import model_file, tensor_file
+from xpnet.files import model_file
+from xpnet.testing.plugin import selected_backends
 
 N, F = 20, 4
 CLASSES = [0, 1, 2]

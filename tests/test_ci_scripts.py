@@ -1,5 +1,6 @@
-"""The CI scripts parse: ``.ci/run`` (every CI run) and ``ci/gpu-check`` (run only
-where a CUDA machine is lent, so a syntax slip there would go unseen for long)."""
+"""The CI scripts: ``.ci/run`` (every CI run) and ``ci/gpu-check`` (run only where a
+CUDA machine is lent, so a slip there would go unseen for long) parse, and the tests
+gpu-check selects pass where its machine's image lacks array-api-strict."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from helpers import junit_outcomes, run_pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -17,3 +19,29 @@ def test_ci_script_parses(script):
         ["bash", "-n", str(ROOT / script)], capture_output=True, text=True, check=False
     )
     assert result.returncode == 0, result.stderr
+
+
+# The GPU machine's image has no array-api-strict (ci/gpu-check unpacks it from
+# ci/wheels/, but the suite must not depend on that): gpu-check's selection,
+# `-m backend`, run here on numpy with the library made unimportable.
+# The GPU-specific tests `-m backend` must select (they run once, not per backend).
+GPU_TESTS = (
+    "tests.test_backend::test_auto_falls_back_to_numpy_without_gpu",
+    "tests.test_backend::test_cupy_device_that_does_not_exist",
+    "tests.test_backend::test_torch_cuda_without_gpu",
+)
+
+
+def test_gpu_check_selection_passes_without_array_api_strict(tmp_path):
+    report = tmp_path / "report.xml"
+    result = run_pytest(
+        ROOT,
+        *("-q", "-rs", "-m", "backend", "--backend", "numpy"),
+        *("--junitxml", str(report), "-o", "junit_family=xunit1"),
+        blocked=("array_api_strict",),
+    )
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+    selected = junit_outcomes(report)
+    for test in GPU_TESTS:
+        assert test in selected, f"-m backend does not select {test}"
+    assert "array_api_strict" in result.stdout and "not installed" in result.stdout

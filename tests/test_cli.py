@@ -313,8 +313,9 @@ def test_same_seed_same_metrics_on_every_backend(tmp_path, capsys):
     for backend in ("numpy", "array_api_strict", "torch"):
         argv = train_args(data, "--target", "label", "--epochs", "4", "--seed", "5")
         code = cli.main([*argv, "--dtype", "float64", "--backend", backend])
-        if code == cli.EXIT_UNAVAILABLE and backend == "torch":
-            continue  # torch not installed here
+        if code == cli.EXIT_UNAVAILABLE and backend != "numpy":
+            capsys.readouterr()
+            continue  # not installed here
         assert code == 0
         out = capsys.readouterr().out
         metrics[backend] = [
@@ -322,7 +323,8 @@ def test_same_seed_same_metrics_on_every_backend(tmp_path, capsys):
             for key in ("train accuracy", "test accuracy", "time")
         ]
         metrics[backend][2] = metrics[backend][2].split("final loss")[1]
-    assert len(metrics) >= 2
+    if len(metrics) < 2:
+        pytest.skip("needs a second backend: array-api-strict or torch")
     first = next(iter(metrics.values()))
     assert all(values == first for values in metrics.values()), metrics
 

@@ -24,6 +24,8 @@ LAYERS = [
     ("backend", {"backend", "_version"}),
     ("files", {"files"}),
     ("top level", {"validation", "init", "mlp", "walkthrough", "check"}),
+    ("testing", {"testing"}),  # the pytest plugin and assertions: the library never
+    # imports them, so nothing above uses them either
     ("training", {"training"}),
     ("estimators", {"estimators"}),
     ("command", {"command"}),

@@ -7,10 +7,12 @@ import warnings
 import numpy as np
 import pytest
 from helpers import central_differences
-from hypothesis import HealthCheck, assume, given, settings
-from hypothesis import strategies as st
 
 import xpnet
+
+pytest.importorskip("hypothesis", reason="hypothesis is not installed")
+from hypothesis import HealthCheck, assume, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
 
 HIDDEN = ["identity", "sigmoid", "tanh", "relu"]
 OUTPUTS = [

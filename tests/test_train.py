@@ -20,6 +20,7 @@ from xpnet import (
 )
 from xpnet.maths import network as network_module
 from xpnet.maths.optim import SGD, Adam
+from xpnet.testing import require_backend
 from xpnet.training.loop import stratified_split
 
 quiet = pytest.mark.filterwarnings("ignore::xpnet.ConvergenceWarning")
@@ -484,6 +485,6 @@ def test_foreign_arrays_and_wrong_feature_count(backend):
     other = "array_api_strict" if backend.library != "array_api_strict" else "numpy"
     if other == "numpy":
         return  # host NumPy data is always accepted
-    foreign = xpnet.get_backend(other).asarray(X)
+    foreign = require_backend(other).asarray(X)
     with pytest.raises(TypeError, match="is a array_api_strict array"):
         model.predict(foreign)

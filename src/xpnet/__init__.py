@@ -8,6 +8,8 @@ from .backend import Backend, BackendError, get_backend
 from .estimators import MLPClassifier, MLPRegressor, NotFittedError
 from .files.model_file import ModelFileError, load, save
 from .files.onnx_export import export_onnx
+from .maths.activations import Activation, register_activation
+from .maths.losses import register_loss
 from .mlp import MLP
 from .training.loop import (
     ConvergenceWarning,
@@ -19,6 +21,7 @@ from .training.loop import (
 __all__ = [
     "MLP",
     "__version__",
+    "Activation",
     "Backend",
     "BackendError",
     "ConvergenceWarning",
@@ -32,5 +35,7 @@ __all__ = [
     "export_onnx",
     "get_backend",
     "load",
+    "register_activation",
+    "register_loss",
     "save",
 ]

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from ..maths.activations import user_activations
 from ..maths.optim import OPTIMIZERS, SCHEDULES
 from ..training.loop import Settings
 from ..validation import (
@@ -32,7 +33,9 @@ def checked_settings(model: Any) -> Settings:
     """Validate every constructor parameter of ``model``; returns the loop's settings
     (``batch_size`` left 0: it depends on the data)."""
     check_hidden_sizes(model.hidden_layer_sizes)
-    check_choice(model.activation, "activation", HIDDEN_ACTIVATIONS)
+    check_choice(
+        model.activation, "activation", HIDDEN_ACTIVATIONS + user_activations()
+    )
     check_choice(model.solver, "solver", tuple(OPTIMIZERS))
     check_choice(model.learning_rate, "learning_rate", SCHEDULES)
     check_real(model.alpha, "alpha", low=0.0, high=math.inf, open_high=True)

@@ -87,6 +87,51 @@ ACTIVATIONS: dict[str, Activation] = {
     "softmax": Activation("softmax", _softmax, _softmax_backward),
 }
 ALIASES = {"logistic": "sigmoid", "linear": "identity"}
+BUILT_IN = frozenset(ACTIVATIONS)
+
+
+def register_activation(
+    name: str,
+    forward: Callable[[Any, Array], Array],
+    backward: Callable[[Any, Array, Array], Array],
+) -> Activation:
+    """Make a user-defined activation usable by ``name`` wherever one is taken.
+
+    ``forward(xp, z)`` maps a layer's input (n_samples, width) to its output ``a``
+    using only the array namespace ``xp``; ``backward(xp, a, grad_a)`` returns
+    ``grad_a * da/dz`` computed from the *output* ``a`` (the input is not kept).
+    Registering a name again replaces the earlier user definition; the built-in
+    names and their aliases cannot be replaced.
+    """
+    check_registration(
+        "activation",
+        name,
+        {*BUILT_IN, *ALIASES},
+        {"forward": forward, "backward": backward},
+    )
+    ACTIVATIONS[name] = Activation(name, forward, backward)
+    return ACTIVATIONS[name]
+
+
+def check_registration(
+    kind: str, name: Any, built_in: set[str], functions: dict[str, Any]
+) -> None:
+    """A user's ``name`` must be a non-empty string other than the built-in ones,
+    each of ``functions`` (by argument name) callable."""
+    if not isinstance(name, str) or not name.strip():
+        raise TypeError(f"name must be a non-empty string; got {name!r}")
+    if name in built_in:
+        raise ValueError(f"name {name!r} is a built-in {kind}; choose another name")
+    for argname, function in functions.items():
+        if not callable(function):
+            raise TypeError(
+                f"{argname} must be a function of (xp, ...); got {function!r}"
+            )
+
+
+def user_activations() -> tuple[str, ...]:
+    """The names registered with :func:`register_activation`, sorted."""
+    return tuple(sorted(set(ACTIVATIONS) - BUILT_IN))
 
 
 def get_activation(name: str | Activation, argname: str = "activation") -> Activation:
@@ -97,5 +142,8 @@ def get_activation(name: str | Activation, argname: str = "activation") -> Activ
     key = ALIASES.get(name, name) if isinstance(name, str) else name
     if key not in ACTIVATIONS:
         choices = sorted([*ACTIVATIONS, *ALIASES])
-        raise ValueError(f"{argname} must be one of {choices}; got {name!r}")
+        raise ValueError(
+            f"{argname} must be one of {choices} (or a name registered with "
+            f"xpnet.register_activation); got {name!r}"
+        )
     return ACTIVATIONS[key]

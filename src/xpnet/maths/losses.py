@@ -7,9 +7,11 @@ divided by n_samples, so every gradient that follows is a batch mean.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
-from .activations import Activation
+from .activations import Activation, check_registration
 
 Array = Any
 
@@ -18,10 +20,44 @@ LOSSES = ("squared_error", "log_loss")
 _CANONICAL = {"squared_error": ("identity",), "log_loss": ("softmax", "sigmoid")}
 
 
+@dataclass(frozen=True)
+class Loss:
+    """A user's loss: ``value(xp, y_pred, y)``, the loss as a 0-d array (a mean over
+    samples of a sum over outputs), and ``gradient(xp, y_pred, y)``, dL/dy_pred
+    (n_samples, n_outputs) divided by n_samples."""
+
+    name: str
+    value: Callable[[Any, Array, Array], Array]
+    gradient: Callable[[Any, Array, Array], Array]
+
+
+USER_LOSSES: dict[str, Loss] = {}
+
+
+def register_loss(
+    name: str,
+    value: Callable[[Any, Array, Array], Array],
+    gradient: Callable[[Any, Array, Array], Array],
+) -> Loss:
+    """Make a user-defined loss usable by ``name`` in ``MLP.loss_and_gradients``.
+
+    ``value`` and ``gradient`` are as in :class:`Loss`, written with the array
+    namespace ``xp`` only. Registering a name again replaces the earlier user
+    definition; the built-in names cannot be replaced.
+    """
+    functions = {"value": value, "gradient": gradient}
+    check_registration("loss", name, set(LOSSES), functions)
+    USER_LOSSES[name] = Loss(name, value, gradient)
+    return USER_LOSSES[name]
+
+
 def check_loss(name: str, output: Activation) -> str:
     """Validate a loss name and its pairing with the output activation."""
-    if name not in LOSSES:
-        raise ValueError(f"loss must be one of {list(LOSSES)}; got {name!r}")
+    if name not in LOSSES and not (isinstance(name, str) and name in USER_LOSSES):
+        raise ValueError(
+            f"loss must be one of {[*LOSSES, *USER_LOSSES]} (or a name registered "
+            f"with xpnet.register_loss); got {name!r}"
+        )
     if name == "log_loss" and output.name not in _CANONICAL["log_loss"]:
         raise ValueError(
             "loss 'log_loss' needs output_activation 'softmax' or 'sigmoid' "
@@ -37,6 +73,8 @@ def loss_value(
 
     For a sigmoid output (binary or multilabel) log-loss counts the 0 class too.
     """
+    if name in USER_LOSSES:
+        return USER_LOSSES[name].value(xp, y_pred, y)
     n_samples = y_pred.shape[0]
     if name == "squared_error":
         return _half_mean_square(xp, y_pred - y)
@@ -64,6 +102,8 @@ def output_error(
     xp: Any, name: str, output: Activation, y_pred: Array, y: Array
 ) -> Array:
     """dL/dy_pred, (n_samples, n_outputs), divided by n_samples."""
+    if name in USER_LOSSES:
+        return USER_LOSSES[name].gradient(xp, y_pred, y)
     n_samples = y_pred.shape[0]
     if name == "squared_error":
         grad = y_pred - y
@@ -84,7 +124,7 @@ def output_delta(
     For the canonical pairs (identity with squared error, softmax or sigmoid with
     log-loss) this is exactly ``(y_pred - y) / n_samples``.
     """
-    if output.name in _CANONICAL[name]:
+    if output.name in _CANONICAL.get(name, ()):
         delta = y_pred - y
         delta /= y_pred.shape[0]
         return delta

@@ -1,0 +1,25 @@
+"""Cross-backend tests for code written on xpnet: a pytest plugin and assertions.
+
+The plugin (:mod:`xpnet.testing.plugin`, loaded by pytest through the ``pytest11``
+entry point ``xpnet``; ``-p no:xpnet`` turns it off) gives every test that asks for
+``backend`` or ``xp`` one run per array backend that can run here. The assertions
+compare a function on a backend with NumPy float64 (:func:`assert_close_to_numpy`)
+and hand-written gradients with central differences
+(:func:`assert_gradients_match_finite_differences`).
+
+The testing layer sits above the top-level modules (it uses ``backend`` and
+``check``'s tolerances) and below nothing: the library never imports it.
+"""
+
+from .assertions import (
+    assert_close_to_numpy,
+    assert_gradients_match_finite_differences,
+)
+from .backends import BACKENDS, require_backend
+
+__all__ = [
+    "BACKENDS",
+    "assert_close_to_numpy",
+    "assert_gradients_match_finite_differences",
+    "require_backend",
+]
