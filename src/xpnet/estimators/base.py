@@ -21,6 +21,7 @@ from ..init import glorot_uniform
 from ..maths import network
 from ..maths.activations import get_activation
 from ..maths.optim import OPTIMIZERS, Optimizer
+from ..training.distributed import check_replicas, reducer_for
 from ..training.loop import (
     DivergenceError,
     History,
@@ -158,6 +159,7 @@ class MLPBase(EstimatorAPI):
         checkpoint: str | os.PathLike | None = None,
         checkpoint_every: int | None = None,
         resume_from: str | os.PathLike | None = None,
+        distributed: Any = None,
     ) -> MLPBase:
         """Train on (X, y) for up to ``max_iter`` epochs.
 
@@ -185,6 +187,15 @@ class MLPBase(EstimatorAPI):
             A checkpoint written by ``fit(..., checkpoint=...)`` on the same data and
             parameters: training continues from it exactly as the interrupted run
             would have (same weights, optimizer, shuffles and stopping).
+        distributed : bool or torch.distributed ProcessGroup, optional
+            Data-parallel training over the ranks of a torch.distributed process
+            group (True: the default group; call ``init_process_group`` first). Every
+            rank calls ``fit`` with the same X, y and parameters (an int
+            ``random_state``) and takes its share of every global batch; gradients
+            and loss are summed over the ranks, so every rank ends with the weights
+            one process would reach. Only rank 0 writes ``checkpoint`` and prints
+            progress; every rank can ``resume_from`` it. Backends: numpy, torch,
+            cupy (see :mod:`xpnet.training.distributed`).
 
         Returns
         -------
@@ -200,6 +211,9 @@ class MLPBase(EstimatorAPI):
         KeyboardInterrupt
             Re-raised after the running step: the model holds the weights and
             history of the last completed step (and can be fitted further).
+        DistributedError
+            With ``distributed``: no process group, a backend torch.distributed
+            cannot carry, ranks that disagree, or a rank that died (named).
         """
         return self._fit(
             X,
@@ -209,6 +223,7 @@ class MLPBase(EstimatorAPI):
             checkpoint=checkpoint,
             checkpoint_every=checkpoint_every,
             resume_from=resume_from,
+            distributed=distributed,
         )
 
     def _fit(
@@ -222,11 +237,15 @@ class MLPBase(EstimatorAPI):
         checkpoint: Any = None,
         checkpoint_every: int | None = None,
         resume_from: Any = None,
+        distributed: Any = None,
     ) -> MLPBase:
         """``fit`` and ``partial_fit``: set up a :class:`Run` and train it."""
         settings = checked_settings(self)
         settings.incremental = incremental
         backend, dtype = get_backend(self.backend), check_dtype(self.dtype)
+        reducer = reducer_for(distributed, backend)
+        if reducer is not None:  # rank 0 alone shows progress
+            settings.verbose = settings.verbose and reducer.rank == 0
         if incremental and self.early_stopping:
             raise ValueError("partial_fit does not support early_stopping=True")
         saved = None
@@ -273,6 +292,11 @@ class MLPBase(EstimatorAPI):
             from ..training.checkpoint import restore_run
 
             restore_run(saved, run)
+        if reducer is not None:
+            run.reducer = reducer
+            check_replicas(reducer, run, self._export_params())
+            if reducer.rank != 0:
+                checkpoint = None  # rank 0 writes the checkpoints
         self._add_hooks(run, callbacks, checkpoint, checkpoint_every, rng_split)
         try:
             train(run)
