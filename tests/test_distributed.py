@@ -59,7 +59,8 @@ def ranks(tmp_path_factory):
             proc.kill()
     # rank 1 exits with 3 on purpose (the dead rank, last); anything else failed
     if [p.returncode for p in procs] != [0, 3]:
-        pytest.fail(f"the ranks failed: {[p.returncode for p in procs]}\n{logs}")
+        tails = "\n".join(f"rank {r}: ...{log[-2000:]}" for r, log in enumerate(logs))
+        pytest.fail(f"the ranks failed: {[p.returncode for p in procs]}\n{tails}")
     return out
 
 

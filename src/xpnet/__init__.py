@@ -8,6 +8,7 @@ from .backend import Backend, BackendError, get_backend
 from .estimators import MLPClassifier, MLPRegressor, NotFittedError
 from .files.model_file import ModelFileError, load, save
 from .mlp import MLP
+from .training.distributed import DistributedError
 from .training.loop import (
     ConvergenceWarning,
     DeviceMemoryError,
@@ -22,6 +23,7 @@ __all__ = [
     "BackendError",
     "ConvergenceWarning",
     "DeviceMemoryError",
+    "DistributedError",
     "DivergenceError",
     "History",
     "MLPClassifier",
