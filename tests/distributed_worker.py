@@ -185,9 +185,25 @@ def reducer_checks(rank: int) -> dict:
             "loss": float(loss),
         }
     reducer = GradientReducer(xpnet.get_backend("numpy"))
+    found["research_weights"] = [w.tolist() for w in research_steps(reducer)]
     found["shards"] = [reducer.shard(0, 5), reducer.shard(5, 6), reducer.shard(6, 10)]
     found["world"] = [reducer.rank, reducer.world_size, reducer.torch_backend]
     return found
+
+
+def research_steps(reducer: GradientReducer | None = None, steps: int = 3) -> list:
+    """The README's research-API loop: ``steps`` SGD steps of an MLP on 13 rows, each
+    rank computing its share (one process: all rows); the final weights."""
+    net = xpnet.MLP([4, 8, 2], hidden_activation="tanh", dtype="float64", seed=0)
+    X, y = regression(13, 2, seed=5)
+    for _ in range(steps):
+        lo, hi, share = (0, 13, 1.0) if reducer is None else reducer.shard(0, 13)
+        loss, gw, gb = net.loss_and_gradients(X[lo:hi], y[lo:hi])
+        grads = [g * share for g in gw + gb]
+        if reducer is not None:
+            reducer(grads)
+        net.sgd_step(grads[: len(gw)], grads[len(gw) :], lr=0.1)
+    return net.get_weights() + net.get_biases()
 
 
 def cli_check(out: str, rank: int) -> dict:

@@ -15,7 +15,12 @@ import sys
 
 import numpy as np
 import pytest
-from distributed_worker import CASES, TIMEOUT_S, fit_case  # tests/, on sys.path
+from distributed_worker import (  # tests/, on sys.path
+    CASES,
+    TIMEOUT_S,
+    fit_case,
+    research_steps,
+)
 
 import xpnet
 from xpnet.check import TOLERANCES
@@ -130,6 +135,13 @@ def test_reducer_sums_arrays_of_each_backend_and_shards_batches(ranks):
         [[0, 2, 0.4], [5, 5, 0.0], [6, 8, 0.5]],
         [[2, 5, 0.6], [5, 6, 1.0], [8, 10, 0.5]],
     ]
+
+
+def test_research_api_steps_match_one_process(ranks):
+    expected = research_steps()
+    for rank in range(WORLD_SIZE):
+        found = _results(ranks, rank)["reducer"]["research_weights"]
+        _assert_close([np.asarray(w) for w in found], expected, "float64")
 
 
 def test_train_command_prints_and_saves_on_rank_0_only(ranks):
