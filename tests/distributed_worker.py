@@ -23,10 +23,16 @@ import numpy as np
 
 import xpnet
 from xpnet.command.cli import main as cli_main
-from xpnet.training.distributed import DistributedError, GradientReducer
+from xpnet.training.distributed import (
+    CENSUS_SECONDS,
+    DistributedError,
+    GradientReducer,
+)
 
 TIMEOUT_S = 20
 """gloo's timeout for every collective (init_process_group's ``timeout``)."""
+HUNG_TIMEOUT_S = 2
+"""The timeout of the group on which rank 1 stalls."""
 
 
 def classification(n_samples: int, n_classes: int, seed: int = 0):
@@ -169,6 +175,7 @@ def run(rank: int, out: str) -> dict:
     )
     results["reducer"] = reducer_checks(rank)
     results["cli"] = cli_check(out, rank)
+    results["hung_rank"] = hung_rank(rank)
     return results
 
 
@@ -221,6 +228,24 @@ def cli_check(out: str, rank: int) -> dict:
     with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
         code = cli_main(args)
     return {"code": code, "stdout": stdout.getvalue(), "stderr": stderr.getvalue()}
+
+
+def hung_rank(rank: int) -> dict:
+    """On a group with a short timeout, rank 1 stalls after one epoch (past rank 0's
+    timeout and census); rank 0 must stop with an error naming it."""
+    import torch.distributed as dist
+
+    group = dist.new_group(timeout=datetime.timedelta(seconds=HUNG_TIMEOUT_S))
+
+    def stall(model, history):
+        if rank == 1 and history.n_iter == 1:
+            time.sleep(HUNG_TIMEOUT_S + CENSUS_SECONDS + 2)
+
+    X, y = CASES["regressor_plain_sgd_float32"][2]()
+    model = estimator("regressor_plain_sgd_float32", max_iter=3)
+    started = time.monotonic()
+    message = _error(lambda: model.fit(X, y, distributed=group, callbacks=[stall]))
+    return {"error": message, "seconds": time.monotonic() - started}
 
 
 def dead_rank(rank: int) -> dict:

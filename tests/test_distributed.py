@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 from distributed_worker import (  # tests/, on sys.path
     CASES,
+    HUNG_TIMEOUT_S,
     TIMEOUT_S,
     fit_case,
     research_steps,
@@ -25,7 +26,11 @@ from distributed_worker import (  # tests/, on sys.path
 import xpnet
 from xpnet.check import TOLERANCES
 from xpnet.command.cli import main as cli_main
-from xpnet.training.distributed import DistributedError, GradientReducer
+from xpnet.training.distributed import (
+    CENSUS_SECONDS,
+    DistributedError,
+    GradientReducer,
+)
 
 WORKER = os.path.join(os.path.dirname(__file__), "distributed_worker.py")
 WORLD_SIZE = 2
@@ -159,6 +164,14 @@ def test_a_rank_that_dies_stops_the_others_naming_it(ranks):
     assert "stopped on rank 0 of 2 (gloo)" in found["error"]
     assert "rank 1 did not report alive" in found["error"]
     assert found["seconds"] < TIMEOUT_S
+
+
+def test_a_rank_that_hangs_stops_the_others_after_the_groups_timeout(ranks):
+    found = _results(ranks, 0)["hung_rank"]
+    assert "stopped on rank 0 of 2 (gloo)" in found["error"]
+    assert "rank 1 did not report alive" in found["error"]
+    assert "Timed out" in found["error"]  # gloo's timeout, not a closed connection
+    assert HUNG_TIMEOUT_S < found["seconds"] < HUNG_TIMEOUT_S + CENSUS_SECONDS + 4
 
 
 # ---- without a process group (no processes started) ---------------------------------
