@@ -176,6 +176,9 @@ class GradientReducer:
             return flat
         if library == "numpy":
             return torch.from_numpy(flat)
+        # CuPy: DLPack hands torch's current stream to CuPy, which orders its pending
+        # work before it; NCCL's result is ordered on torch's current stream, which
+        # is CuPy's too by default (both the legacy default stream).
         return torch.from_dlpack(flat)
 
     def _all_reduce(self, tensor: Any) -> None:
@@ -300,7 +303,7 @@ def torchrun_group(backend_spec: str | None) -> Iterator[GradientReducer]:
         Not started by torchrun (its variables are missing), or no torch.
     """
     backend = get_backend(backend_spec)
-    _, dist = _torch_dist()
+    torch, dist = _torch_dist()
     if dist.is_initialized():
         yield GradientReducer(backend)
         return
@@ -312,7 +315,16 @@ def torchrun_group(backend_spec: str | None) -> Iterator[GradientReducer]:
             "--nproc-per-node N -m xpnet train ... --distributed"
         )
     backend = _local_device(backend, backend_spec, int(os.environ["LOCAL_RANK"]))
-    dist.init_process_group("nccl" if _device_type(backend) == "cuda" else "gloo")
+    if _device_type(backend) == "cuda":
+        if not dist.is_nccl_available():
+            raise DistributedError(
+                f"backend {backend.name!r} needs NCCL, which this torch build "
+                f"({torch.__version__}) lacks; install a CUDA build of torch"
+            )
+        torch.cuda.set_device(_cuda_index(backend))  # NCCL's device for this rank
+        dist.init_process_group("nccl")
+    else:
+        dist.init_process_group("gloo")
     try:
         yield GradientReducer(backend)
     finally:
