@@ -174,6 +174,11 @@ def run(rank: int, out: str) -> dict:
         )
     )
     results["reducer"] = reducer_checks(rank)
+    results["verbose"] = _captured(
+        lambda: estimator("regressor_plain_sgd_float32", max_iter=2, verbose=True).fit(
+            *CASES["regressor_plain_sgd_float32"][2](), distributed=True
+        )
+    )
     results["cli"] = cli_check(out, rank)
     results["hung_rank"] = hung_rank(rank)
     return results
@@ -220,14 +225,24 @@ def cli_check(out: str, rank: int) -> dict:
     if not os.path.exists(path):  # both ranks write the same bytes
         np.savetxt(f"{path}.{os.getpid()}", np.column_stack([X, y]), delimiter=",")
         os.replace(f"{path}.{os.getpid()}", path)
-    stdout, stderr = io.StringIO(), io.StringIO()
     save = os.path.join(out, f"cli.rank{rank}.npz")
     args = ["train", "--data", path, "--task", "classification", "--hidden", "8",
             "--epochs", "3", "--dtype", "float64", "--batch-size", "16", "--save",
             save, "--distributed"]  # fmt: skip
+    found = _captured(lambda: cli_main(args))
+    return {"code": found.pop("result"), **found}
+
+
+def _captured(call) -> dict:
+    """What ``call()`` returned (if JSON-able) and printed on stdout and stderr."""
+    stdout, stderr = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
-        code = cli_main(args)
-    return {"code": code, "stdout": stdout.getvalue(), "stderr": stderr.getvalue()}
+        result = call()
+    return {
+        "result": result if isinstance(result, int) else None,
+        "stdout": stdout.getvalue(),
+        "stderr": stderr.getvalue(),
+    }
 
 
 def hung_rank(rank: int) -> dict:

@@ -159,6 +159,12 @@ def test_train_command_prints_and_saves_on_rank_0_only(ranks):
     assert not (ranks / "cli.rank1.npz").exists()
 
 
+def test_verbose_fit_prints_on_rank_0_only(ranks):
+    lead, other = (_results(ranks, rank)["verbose"] for rank in (0, 1))
+    assert "loss" in lead["stdout"] + lead["stderr"]
+    assert other["stdout"] == other["stderr"] == ""
+
+
 def test_a_rank_that_dies_stops_the_others_naming_it(ranks):
     found = _results(ranks, 0, "dead_rank.")
     assert "stopped on rank 0 of 2 (gloo)" in found["error"]
@@ -174,7 +180,18 @@ def test_a_rank_that_hangs_stops_the_others_after_the_groups_timeout(ranks):
     assert HUNG_TIMEOUT_S < found["seconds"] < HUNG_TIMEOUT_S + CENSUS_SECONDS + 4
 
 
-# ---- without a process group (no processes started) ---------------------------------
+# ---- in this process ----------------------------------------------------------------
+
+
+def test_train_command_joins_and_leaves_torchruns_group(monkeypatch, capsys):
+    dist = pytest.importorskip("torch.distributed", reason="torch is not installed")
+    env = dict(RANK="0", LOCAL_RANK="0", WORLD_SIZE="1", MASTER_ADDR="127.0.0.1")
+    for name, value in dict(env, MASTER_PORT=str(_free_port())).items():
+        monkeypatch.setenv(name, value)  # as torchrun --nproc-per-node 1 sets them
+    args = ["train", "--data", "iris", "--hidden", "4", "--epochs", "2", "--quiet"]
+    assert cli_main([*args, "--distributed"]) == 0
+    assert "parallel: world size 1, torch.distributed gloo" in capsys.readouterr().out
+    assert not dist.is_initialized()  # left again
 
 
 def test_no_process_group_is_a_clear_error():
