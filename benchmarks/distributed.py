@@ -6,7 +6,8 @@ Every contender trains the same network on the same global batches (an
 - ``1 process, T threads``: one process, BLAS limited to T threads (1, and the
   process count, so that one process may use every core the group uses);
 - ``N processes (gloo)``: ``fit(distributed=True)`` in N processes on 127.0.0.1,
-  BLAS at 1 thread each, each computing its share of every batch.
+  BLAS at 1 thread each, each computing its share of every batch; with
+  ``--backend cupy`` or ``torch:cuda``, NCCL and one GPU per process (GPU ``rank``).
 
 Each process times every epoch with an epoch callback; the first epoch (setup,
 warm-up) is dropped and the step time is the median epoch time over steps. The
@@ -44,7 +45,9 @@ def _options(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--steps", type=int, default=40, help="steps per epoch")
     parser.add_argument("--epochs", type=int, default=6, help="timed epochs per run")
     parser.add_argument("--dtype", default="float32")
-    parser.add_argument("--backend", default="numpy", help="numpy or torch")
+    parser.add_argument(
+        "--backend", default="numpy", help="numpy, torch, cupy or torch:cuda"
+    )
     parser.add_argument("--tiny", action="store_true", help="seconds of work")
     parser.add_argument("--worker", type=int, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--port", default=None, help=argparse.SUPPRESS)
@@ -89,8 +92,9 @@ def worker(args: argparse.Namespace) -> dict:
     if distributed:
         import torch.distributed as dist
 
+        args.backend = _rank_backend(args.backend, args.worker)
         dist.init_process_group(
-            "gloo",
+            _transport(args.backend),
             init_method=f"tcp://127.0.0.1:{args.port}",
             rank=args.worker,
             world_size=args.procs,
@@ -113,6 +117,20 @@ def worker(args: argparse.Namespace) -> dict:
         found["all_reduce_s"] = _all_reduce_times(model, args)
         dist.destroy_process_group()
     return found
+
+
+def _transport(backend: str) -> str:
+    """torch.distributed's backend for an xpnet backend: NCCL for CUDA, else gloo."""
+    return (
+        "nccl" if backend.startswith(("cupy", "gpu", "cuda", "torch:cuda")) else "gloo"
+    )
+
+
+def _rank_backend(backend: str, rank: int) -> str:
+    """A CUDA backend takes GPU ``rank`` (one GPU per process)."""
+    if _transport(backend) != "nccl" or backend[-1].isdigit():
+        return backend
+    return f"torch:cuda:{rank}" if backend.startswith("torch") else f"cupy:{rank}"
 
 
 def _all_reduce_times(model: xpnet.MLPClassifier, args: argparse.Namespace) -> list:
@@ -164,7 +182,10 @@ def main() -> None:
     configs = {
         "1 process, 1 thread": (1, 1),
         f"1 process, {args.procs} threads": (1, args.procs),
-        f"{args.procs} processes (gloo), 1 thread each": (args.procs, 1),
+        f"{args.procs} processes ({_transport(args.backend)}), 1 thread each": (
+            args.procs,
+            1,
+        ),
     }
     found: dict[str, dict[str, list[float]]] = {
         name: {"step_s": [], "all_reduce_s": []} for name in configs
@@ -194,7 +215,7 @@ def main() -> None:
             f"| {name} | {step * 1e3:.3f} | {low:.2f}-{high:.2f} | "
             f"{step / reference:.2f} |"
         )
-    reduce = found[f"{args.procs} processes (gloo), 1 thread each"]["all_reduce_s"]
+    reduce = found[list(configs)[-1]]["all_reduce_s"]
     n_params = sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:], strict=True))
     print(
         f"\ngradient all_reduce alone ({n_params:,} values, {args.dtype}): "
