@@ -30,7 +30,6 @@ import xpnet
 from xpnet import MLP, MLPClassifier, MLPRegressor, NotFittedError, validation
 from xpnet.command import cli
 from xpnet.files import model_file, tensor_file
-from xpnet.files import model_file
 from xpnet.testing.plugin import selected_backends
 
 N, F = 20, 4

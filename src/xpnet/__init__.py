@@ -11,6 +11,7 @@ from .files.onnx_export import export_onnx
 from .maths.activations import Activation, register_activation
 from .maths.losses import register_loss
 from .mlp import MLP
+from .training.distributed import DistributedError
 from .training.loop import (
     ConvergenceWarning,
     DeviceMemoryError,
@@ -26,6 +27,7 @@ __all__ = [
     "BackendError",
     "ConvergenceWarning",
     "DeviceMemoryError",
+    "DistributedError",
     "DivergenceError",
     "History",
     "MLPClassifier",

@@ -20,6 +20,7 @@ from typing import Any, NoReturn
 
 from .._version import __version__
 from ..backend import BackendError
+from ..training.distributed import DistributedError
 from .commands import TrainingError, run_export, run_prediction, run_training
 from .datasets import BUNDLED, TASKS, DataError, MissingExtraError
 
@@ -33,7 +34,7 @@ EXIT_CODES = (
     "  2  bad usage or bad input: unknown option, missing file, malformed data\n"
     "  3  cannot run here: the backend asked for (no GPU, library not installed,\n"
     "     unknown name) or an optional package is missing; the message says\n"
-    "     what to install\n"
+    "     what to install; --distributed outside torchrun\n"
     "  130 interrupted (Ctrl-C)"
 )
 BACKEND_HELP = (
@@ -272,6 +273,15 @@ def _add_train(commands: argparse._SubParsersAction) -> None:
         action="store_true",
         help="no progress bar (the summary still prints)",
     )
+    parser.add_argument(
+        "--distributed",
+        action="store_true",
+        help="data-parallel training over the processes torchrun starts (one model, "
+        "each process a share of every batch; torch.distributed: gloo on the CPU, "
+        "NCCL on GPUs, a GPU per local rank); rank 0 prints and saves. Run as: "
+        "torchrun --nproc-per-node N -m xpnet train ... --distributed; needs "
+        'pip install "xpnet[torch]"',
+    )
     parser.set_defaults(run=run_training)
 
 
@@ -464,7 +474,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return args.run(args)
     except TrainingError as exc:
         return _fail(exc, EXIT_FAILED)
-    except (BackendError, MissingExtraError) as exc:
+    except (BackendError, MissingExtraError, DistributedError) as exc:
         return _fail(exc, EXIT_UNAVAILABLE)
     except FileNotFoundError as exc:
         return _fail(f"{exc.strerror}: {exc.filename!r}", EXIT_USAGE)

@@ -20,6 +20,7 @@ import numpy as np
 
 from ..backend import Backend, get_backend
 from ..check import device_label
+from ..training.distributed import DistributedError, GradientReducer, torchrun_group
 from .datasets import (
     DataError,
     Dataset,
@@ -46,8 +47,18 @@ class Fitted:
 
 
 def run_training(args: argparse.Namespace) -> int:
-    """``xpnet train``: load, split, scale, fit with a progress bar, report, save."""
-    backend = get_backend(args.backend)  # first: a missing GPU fails in a second
+    """``xpnet train``: load, split, scale, fit with a progress bar, report, save;
+    with ``--distributed``, one rank of torchrun's data-parallel group."""
+    if not args.distributed:  # the backend first: a missing GPU fails in a second
+        return _train(args, get_backend(args.backend), None)
+    with torchrun_group(args.backend) as reducer:
+        return _train(args, reducer.backend, reducer)
+
+
+def _train(
+    args: argparse.Namespace, backend: Backend, reducer: GradientReducer | None
+) -> int:
+    lead = reducer is None or reducer.rank == 0  # the rank that prints and saves
     figure_class = _figure_class() if args.plot else None
     for option, path in (("--save", args.save), ("--plot", args.plot)):
         _check_writable(option, path)
@@ -66,10 +77,18 @@ def run_training(args: argparse.Namespace) -> int:
         model.standardization_ = Standardization.fit(
             X_train, y_train[:, None] if task == "regression" else None
         )
-    fitted = fit_with_progress(model, X_train, y_train, quiet=args.quiet)
+    fitted = fit_with_progress(
+        model,
+        X_train,
+        y_train,
+        quiet=args.quiet or not lead,
+        distributed=reducer is not None,
+    )
     scores = {"train": model.score(X_train, y_train)}
     if len(test_rows):
         scores["test"] = model.score(X_test, y_test)
+    if not lead:
+        return 0
     if args.save:
         from ..files.model_file import save
 
@@ -77,8 +96,16 @@ def run_training(args: argparse.Namespace) -> int:
     if figure_class is not None:
         scaled_y = task == "regression" and args.scale == "standard"
         _plot(figure_class, model.loss_curve_, args.plot, data.name, scaled_y)
-    print(_summary(args, data, task, backend, fitted, len(test_rows), scores))
+    summary = _summary(args, data, task, backend, fitted, len(test_rows), scores)
+    print(summary + ("" if reducer is None else "\n" + _parallel_line(reducer)))
     return 0
+
+
+def _parallel_line(reducer: GradientReducer) -> str:
+    return (
+        f"parallel: world size {reducer.world_size}, torch.distributed "
+        f"{reducer.torch_backend}, data-parallel (this summary is rank 0's)"
+    )
 
 
 def _targets(data: Dataset, task: str) -> np.ndarray:
@@ -162,9 +189,15 @@ class ProgressBar:
 
 
 def fit_with_progress(
-    model: Any, X: np.ndarray, y: np.ndarray, *, quiet: bool = False
+    model: Any,
+    X: np.ndarray,
+    y: np.ndarray,
+    *,
+    quiet: bool = False,
+    distributed: bool = False,
 ) -> Fitted:
-    """``model.fit(X, y)`` with a :class:`ProgressBar`, unless ``quiet``.
+    """``model.fit(X, y)`` with a :class:`ProgressBar`, unless ``quiet``
+    (``distributed``: data-parallel over the default process group).
 
     Warnings are printed as one-line notes, except the convergence warning:
     ``--epochs`` asked for that many epochs.
@@ -172,16 +205,24 @@ def fit_with_progress(
     Raises
     ------
     TrainingError
-        The loss became NaN or infinite, or the device ran out of memory.
+        The loss became NaN or infinite, the device ran out of memory, or
+        data-parallel training failed (a rank died).
     """
     bar = None if quiet else ProgressBar(model.max_iter, X.shape[0])
     start = time.perf_counter()
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            model.fit(X, y, callbacks=None if bar is None else [bar])
+            model.fit(
+                X,
+                y,
+                callbacks=None if bar is None else [bar],
+                distributed=distributed or None,
+            )
     except FloatingPointError as exc:  # xpnet's DivergenceError
         raise TrainingError(f"{exc}; try a smaller --lr") from None
+    except DistributedError as exc:  # a rank died or the ranks disagree
+        raise TrainingError(str(exc)) from None
     except MemoryError as exc:
         raise TrainingError(_memory_hint(model, X.shape[1], exc)) from None
     finally:

@@ -21,6 +21,7 @@ from ..init import glorot_uniform
 from ..maths import network
 from ..maths.activations import get_activation
 from ..maths.optim import OPTIMIZERS, Optimizer
+from ..training.distributed import check_replicas, reducer_for
 from ..training.loop import (
     DivergenceError,
     History,
@@ -159,6 +160,7 @@ class MLPBase(EstimatorAPI):
         checkpoint_every: int | None = None,
         resume_from: str | os.PathLike | None = None,
         resume_on_other_data: bool = False,
+        distributed: Any = None,
     ) -> MLPBase:
         """Train on (X, y) for up to ``max_iter`` epochs.
 
@@ -192,6 +194,15 @@ class MLPBase(EstimatorAPI):
         resume_on_other_data : bool, default False
             Resume even though X or y differ from the checkpoint's (refused
             otherwise: the shuffles and the split would not be the ones replayed).
+        distributed : bool or torch.distributed ProcessGroup, optional
+            Data-parallel training over the ranks of a torch.distributed process
+            group (True: the default group; call ``init_process_group`` first). Every
+            rank calls ``fit`` with the same X, y and parameters (an int
+            ``random_state``) and takes its share of every global batch; gradients
+            and loss are summed over the ranks, so every rank ends with the weights
+            one process would reach. Only rank 0 writes ``checkpoint`` and prints
+            progress; every rank can ``resume_from`` it. Backends: numpy, torch,
+            cupy (see :mod:`xpnet.training.distributed`).
 
         Returns
         -------
@@ -207,6 +218,9 @@ class MLPBase(EstimatorAPI):
         KeyboardInterrupt
             Re-raised after the running step: the model holds the weights and
             history of the last completed step (and can be fitted further).
+        DistributedError
+            With ``distributed``: no process group, a backend torch.distributed
+            cannot carry, ranks that disagree, or a rank that died (named).
         """
         return self._fit(
             X,
@@ -217,6 +231,7 @@ class MLPBase(EstimatorAPI):
             checkpoint_every=checkpoint_every,
             resume_from=resume_from,
             resume_on_other_data=resume_on_other_data,
+            distributed=distributed,
         )
 
     def _fit(
@@ -231,11 +246,13 @@ class MLPBase(EstimatorAPI):
         checkpoint_every: int | None = None,
         resume_from: Any = None,
         resume_on_other_data: bool = False,
+        distributed: Any = None,
     ) -> MLPBase:
         """``fit`` and ``partial_fit``: set up a :class:`Run` and train it.
 
         A resume that fails before training starts leaves the estimator as it was.
         """
+        reducer = reducer_for(distributed, get_backend(self.backend))
         before = dict(self.__dict__)
         try:
             run, rng_split, data = self._setup(
@@ -247,6 +264,12 @@ class MLPBase(EstimatorAPI):
                 resume_on_other_data,
                 fingerprint=checkpoint is not None,
             )
+            if reducer is not None:
+                run.reducer = reducer
+                run.settings.verbose = run.settings.verbose and reducer.rank == 0
+                check_replicas(reducer, run, self._export_params())
+                if reducer.rank != 0:
+                    checkpoint = None  # rank 0 writes the checkpoints
             self._add_hooks(
                 run, callbacks, checkpoint, checkpoint_every, rng_split, data
             )

@@ -109,12 +109,17 @@ class MLPClassifier(MLPBase):
             )
         self.classes_, self._target_kind = given, kind
 
-    def partial_fit(self, X: Any, y: Any, classes: Any = None) -> MLPClassifier:
+    def partial_fit(
+        self, X: Any, y: Any, classes: Any = None, *, distributed: Any = None
+    ) -> MLPClassifier:
         """One epoch over (X, y), keeping the optimizer's state between calls.
 
-        ``classes`` (every label that will ever appear) is required on the first call.
+        ``classes`` (every label that will ever appear) is required on the first call;
+        ``distributed`` as in :meth:`fit`.
         """
-        return self._fit(X, y, incremental=True, classes=classes)
+        return self._fit(
+            X, y, incremental=True, classes=classes, distributed=distributed
+        )
 
     def predict(self, X: Any) -> np.ndarray:
         """Predicted labels (n_samples,), or a 0/1 matrix for multilabel."""
@@ -225,9 +230,10 @@ class MLPRegressor(MLPBase):
         """R² on the device, averaged over outputs (scikit-learn's finite rules)."""
         return xp.mean(_r2_per_output(xp, out, Y))
 
-    def partial_fit(self, X: Any, y: Any) -> MLPRegressor:
-        """One epoch over (X, y), keeping the optimizer's state between calls."""
-        return self._fit(X, y, incremental=True)
+    def partial_fit(self, X: Any, y: Any, *, distributed: Any = None) -> MLPRegressor:
+        """One epoch over (X, y), keeping the optimizer's state between calls
+        (``distributed`` as in :meth:`fit`)."""
+        return self._fit(X, y, incremental=True, distributed=distributed)
 
     def predict(self, X: Any) -> np.ndarray:
         """Predictions (n_samples,) for one output, else (n_samples, n_outputs)."""

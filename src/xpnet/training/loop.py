@@ -21,7 +21,7 @@ import threading
 import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -30,6 +30,9 @@ from ..maths import network
 from ..maths.activations import Activation
 from ..maths.optim import Optimizer
 from ..validation import check_random_state
+
+if TYPE_CHECKING:
+    from .distributed import GradientReducer
 
 
 class ConvergenceWarning(UserWarning):
@@ -143,7 +146,9 @@ class Run:
     ``params`` is weights then biases, on the device; the loop updates it in place and
     on any exit it holds the weights the model keeps. ``validate(params)`` returns the
     validation score (early stopping only). ``on_epoch_end(history)`` returns True to
-    stop. ``checkpoint(run)`` is called every ``checkpoint_every`` steps.
+    stop. ``checkpoint(run)`` is called every ``checkpoint_every`` steps. With a
+    ``reducer`` (data-parallel training), each step takes this rank's share of the
+    global batch and the gradients and loss are summed over the ranks.
     """
 
     backend: Backend
@@ -164,6 +169,7 @@ class Run:
     position: Position = field(default_factory=Position)
     best_params: list[Array] | None = None
     steps: int = 0
+    reducer: GradientReducer | None = None
 
     @property
     def n_layers(self) -> int:
@@ -284,8 +290,11 @@ def _steps(
     factor = optimizer.update_factor()
     scale = 1.0 if factor is None else factor
     update = optimizer.step if factor is None else optimizer.apply
+    reducer, share = run.reducer, 1.0
     for start, stop, weight, l2_factor in batches[position.step :]:
         weights = params[:n_layers]
+        if reducer is not None:  # this rank's rows of the global batch
+            start, stop, share = reducer.shard(start, stop)
         if order is None:
             X_batch, Y_batch = X[start:stop, ...], Y[start:stop, ...]
         else:
@@ -299,18 +308,20 @@ def _steps(
             X_batch,
             Y_batch,
             loss,
-            delta_scale=scale,
+            delta_scale=scale * share,
         )
+        step_grads = grads.weights + grads.biases
+        if reducer is not None:  # sums of the ranks' shares: the global batch's
+            value = reducer(step_grads, value * share if share else 0.0)
         total = total + value * weight
-        weight_grads = grads.weights
         if half_alpha:
             squares = 0.0
             for i, W in enumerate(weights):
                 flat = xp.reshape(W, (-1,))
                 squares = squares + xp.vecdot(flat, flat)
-                weight_grads[i] += (scale * l2_factor) * W
+                step_grads[i] += (scale * l2_factor) * W
             total = total + half_alpha * squares
-        update(params, weight_grads + grads.biases)
+        update(params, step_grads)
         position.step += 1
         run.steps += 1
         if interrupt.pending:
