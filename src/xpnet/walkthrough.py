@@ -139,6 +139,7 @@ def _trace(
     X, Y = x[None, :], y[None, :]
     _, grads, fwd = net.backprop(X, Y, "squared_error", keep_all=True)
     assert grads.output_errors is not None and grads.error_terms is not None
+    assert fwd.inputs is not None
     host = net.backend.to_numpy
     names = _layer_names(len(net.weights))
     w_names = _weight_names(names)

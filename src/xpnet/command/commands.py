@@ -64,6 +64,7 @@ def _train(
         _check_writable(option, path)
     data = load_dataset(args.data, args.target)
     task = args.task or data.task
+    assert task is not None  # training data always has a target
     y = _targets(data, task)
     train_rows, test_rows = split_indices(
         y, args.test_size, args.seed, stratify=task == "classification"
@@ -110,6 +111,7 @@ def _parallel_line(reducer: GradientReducer) -> str:
 
 def _targets(data: Dataset, task: str) -> np.ndarray:
     y = data.y
+    assert y is not None  # load_dataset for training always reads a target
     if task == "regression":
         if y.dtype.kind not in "biuf":
             raise DataError(
