@@ -27,7 +27,7 @@ SIZES = [5, 4, 3, 2]
 def _glorot(rng, sizes, activation="relu", output_activation="identity"):
     """scikit-learn's Glorot uniform draws, float64: W then b, layer by layer."""
     weights, biases = [], []
-    for layer, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=False)):
+    for layer, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
         act = activation if layer < len(sizes) - 2 else output_activation
         factor = 2.0 if act in ("sigmoid", "logistic") else 6.0
         bound = np.sqrt(factor / (fan_in + fan_out))
@@ -40,7 +40,7 @@ def _normal(rng, sizes, scale):
     """Normal weights ``normal(0, scale(fan_in))``, zero biases, float64."""
     weights = [
         rng.normal(0.0, scale(fan_in), size=(fan_in, fan_out))
-        for fan_in, fan_out in zip(sizes[:-1], sizes[1:], strict=False)
+        for fan_in, fan_out in zip(sizes[:-1], sizes[1:], strict=True)
     ]
     return weights, [np.zeros(fan_out) for fan_out in sizes[1:]]
 
