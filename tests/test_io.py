@@ -3,6 +3,7 @@ files) and ``xpnet.save`` / ``xpnet.load`` across backends."""
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import pickle
@@ -485,9 +486,23 @@ def test_file_without_model_is_refused(tmp_path):
     assert_load_refused(path, "no 'model'")
 
 
-def test_estimator_kind_without_estimators_gives_a_clear_error(tmp_path):
-    config, arrays = exported(kind="MLPClassifier")
-    assert_load_refused(save_raw(tmp_path, config, arrays), "MLPClassifier")
+def test_estimator_kind_without_estimators_gives_a_clear_error(tmp_path, monkeypatch):
+    """With xpnet.estimators unimportable (None in sys.modules makes every import of
+    it raise ModuleNotFoundError), a saved estimator is refused with that reason."""
+    X = np.random.default_rng(0).normal(size=(12, 3))
+    model = xpnet.MLPRegressor((2,), max_iter=1)
+    with pytest.warns(xpnet.ConvergenceWarning):
+        model.fit(X, X[:, 0])
+    path = str(tmp_path / "r.safetensors")
+    xpnet.save(model, path)
+    monkeypatch.setitem(sys.modules, "xpnet.estimators", None)
+    with pytest.raises(ModuleNotFoundError):
+        importlib.import_module("xpnet.estimators")
+    assert_load_refused(
+        path, "model kind 'MLPRegressor' needs xpnet.estimators, which this xpnet lacks"
+    )
+    xpnet.save(xpnet.MLP([3, 2], seed=0), tmp_path / "mlp.safetensors")
+    assert isinstance(xpnet.load(tmp_path / "mlp.safetensors"), xpnet.MLP)  # still
 
 
 @pytest.mark.parametrize(
