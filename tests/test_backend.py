@@ -69,21 +69,38 @@ def test_auto_falls_back_to_numpy_without_gpu():
     assert backend.name.startswith("cupy") if cupy_ok else backend.name == "numpy"
 
 
-@pytest.mark.backend
-def test_cupy_device_that_does_not_exist():
-    cupy = pytest.importorskip("cupy", reason="cupy is not installed")
-    if not cupy.cuda.is_available():
-        pytest.skip("no CUDA device: the device-index check needs one")
-    with pytest.raises(xpnet.BackendError, match="no CUDA device 99"):
-        get_backend("cupy:99")
+@pytest.fixture
+def two_cuda_devices(monkeypatch):
+    """CuPy and torch each report two CUDA devices (no GPU needed): the device-index
+    checks run before anything touches a device."""
+    monkeypatch.setattr(xpnet.backend, "_cuda_device_count", lambda cupy: 2)
+    if importlib.util.find_spec("torch") is not None:
+        import torch
+
+        monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+        monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
 
 
-@pytest.mark.backend
-def test_bad_device_index_text():
-    if importlib.util.find_spec("cupy") is None:
-        pytest.skip("cupy is not installed")
-    with pytest.raises(xpnet.BackendError):
-        get_backend("cupy:first")
+@pytest.mark.parametrize(
+    "spec, message",
+    [
+        (
+            "cupy:2",
+            r"backend 'cupy:2': there is no CUDA device 2; this machine has 2 "
+            r"\(0 to 1\)",
+        ),
+        ("gpu:99", "there is no CUDA device 99"),
+        ("cupy:first", r"backend 'cupy:first': device must be a number such as 0"),
+        ("cuda:-1", "device must be a number"),
+        ("torch:cuda:2", r"backend 'torch:cuda:2': torch sees only 2 CUDA device"),
+        ("torch:cuda:first", r"'torch:cuda:first': device must be a number such as 0"),
+    ],
+)
+def test_bad_device_index_is_named(two_cuda_devices, spec, message):
+    library = "torch" if spec.startswith("torch") else "cupy"
+    pytest.importorskip(library, reason=f"{library} is not installed")
+    with pytest.raises(xpnet.BackendError, match=message):
+        get_backend(spec)
 
 
 def test_missing_library_names_install(monkeypatch):
@@ -136,7 +153,10 @@ def test_asarray_copies_host_memory(backend):
     host = np.zeros(3)
     array = backend.asarray(host, "float64")
     host[0] = 5.0
-    if backend.name != "numpy":  # numpy shares memory by design: it is the host
+    if backend.name == "numpy":  # numpy shares memory by design: it is the host
+        assert np.shares_memory(array, host) and array[0] == 5.0
+        assert not np.shares_memory(backend.asarray(host, "float32"), host)
+    else:
         assert backend.to_numpy(array)[0] == 0.0
 
 

@@ -67,13 +67,22 @@ def test_get_weights_are_copies():
     assert (net.get_weights()[0] != 99).all()
 
 
-def test_no_bias_network():
-    net = xpnet.MLP([3, 2, 1], bias=False, seed=0)
+def test_no_bias_network(backend):
+    """A step without biases moves every weight by -lr * its gradient, and the loss
+    goes down."""
+    net = xpnet.MLP([3, 2, 1], bias=False, seed=0, dtype="float64", backend=backend)
     assert net.biases is None and net.get_biases() is None
     X, y = regression_data(n_samples=4, n_features=3)
-    _, w_grads, b_grads = net.loss_and_gradients(X, y)
+    before = net.get_weights()
+    loss, w_grads, b_grads = net.loss_and_gradients(X, y)
     assert b_grads is None and len(w_grads) == 2
+    grads = [np.array(backend.to_numpy(g)) for g in w_grads]
     net.sgd_step(w_grads, None, 0.1)
+    assert net.biases is None
+    for after, start, grad in zip(net.get_weights(), before, grads, strict=True):
+        assert np.any(grad != 0)
+        np.testing.assert_allclose(after, start - 0.1 * grad, rtol=1e-12, atol=1e-15)
+    assert net.loss_and_gradients(X, y)[0] < loss
 
 
 def test_sgd_step_is_plain_update(backend):
