@@ -70,8 +70,8 @@ def test_update_factor_and_apply_equal_step(backend, momentum):
     )
     by_step = SGD(xp, stepped, learning_rate_init=0.05, momentum=momentum)
     by_apply = SGD(xp, applied, learning_rate_init=0.05, momentum=momentum)
-    if momentum:
-        assert by_step.update_factor() is None
+    if momentum:  # nothing to fold: the loop takes ``step``, the momentum rule
+        _assert_nesterov_steps(backend, by_step, stepped, start)
         return
     factor = by_apply.update_factor()
     assert factor == -0.05
@@ -87,6 +87,28 @@ def test_update_factor_and_apply_equal_step(backend, momentum):
     ):
         assert_close(backend, a, backend.to_numpy(b), "float64")
         assert_close(backend, va, backend.to_numpy(vb), "float64")
+
+
+def _assert_nesterov_steps(backend, optimizer, params, start):
+    """Three ``step`` calls follow the Nesterov rule (``v = m v - lr g``, update
+    ``m v - lr g``), worked out here in NumPy after each step; no ``update_factor``
+    is offered before, between or after them."""
+    lr, momentum = optimizer.learning_rate, optimizer.momentum
+    velocities = [np.zeros_like(p) for p in start]
+    expected = [p.copy() for p in start]
+    for grads in _gradient_sequence(3, seed=4):
+        assert optimizer.update_factor() is None
+        optimizer.step(params, [backend.asarray(g.copy(), "float64") for g in grads])
+        for i, g in enumerate(grads):
+            velocities[i] = momentum * velocities[i] - lr * g
+            expected[i] = expected[i] + momentum * velocities[i] - lr * g
+        for got, want, v_got, v_want in zip(
+            params, expected, optimizer.state["velocities"], velocities, strict=True
+        ):
+            assert_close(backend, got, want, "float64")
+            assert_close(backend, v_got, v_want, "float64")
+        optimizer.iteration_ends(10)
+    assert optimizer.update_factor() is None
 
 
 def test_adam_folds_nothing():
