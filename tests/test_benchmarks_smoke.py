@@ -13,6 +13,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -40,6 +42,9 @@ def positive_numbers(tree) -> list[float]:
 
 
 def test_cpu_benchmark_tiny_mode_writes_tables_json_and_plots(tmp_path):
+    pytest.importorskip(
+        "matplotlib", reason="the benchmark's plots need matplotlib (xpnet[plot])"
+    )
     proc = run_script("run.py", "--tiny", "--out", str(tmp_path))
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "OPENBLAS_CORETYPE" in proc.stdout  # the BLAS description is printed
