@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import warnings
 from collections.abc import Iterator
 
@@ -11,6 +12,7 @@ import pytest
 
 import xpnet
 from xpnet import MLPClassifier, MLPRegressor
+from xpnet.check import TOLERANCES
 from xpnet.testing import require_backend
 from xpnet.training.loop import ConvergenceWarning
 
@@ -188,39 +190,70 @@ def test_diabetes_r2_close_to_scikit_learn():
     assert abs(ours_r2 - theirs_r2) <= 0.05, (ours_r2, theirs_r2)
 
 
-@pytest.mark.parametrize("kind", ["classifier", "regressor"])
-def test_backends_agree_with_numpy(backend, kind):
-    """The same fit on every backend: coefs_ equal numpy's to 1e-8 (float64)."""
-    X, y = _data(kind, n_samples=60)
+AGREEMENT_SETTINGS = dict(
+    hidden_layer_sizes=(8,),
+    solver="adam",
+    learning_rate_init=0.01,
+    batch_size=16,
+    max_iter=12,
+    shuffle=True,
+    tol=0.0,
+    random_state=3,
+    early_stopping=True,
+    validation_fraction=0.2,
+)
+
+
+def _agreement_data(kind):
+    """60 samples with a learnable target (the best validation epoch comes late)."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 5))
+    if kind == "classifier":
+        noisy = X[:, :3] + 0.5 * rng.normal(size=(60, 3))
+        return X, np.array(["ant", "bee", "cat"])[np.argmax(noisy, axis=1)]
+    return X, np.tanh(X @ rng.normal(size=(5, 2)))
+
+
+@functools.cache
+def _numpy_float64_fit(kind):
+    X, y = _agreement_data(kind)
     cls = MLPClassifier if kind == "classifier" else MLPRegressor
-    settings = dict(
-        hidden_layer_sizes=(8,),
-        solver="adam",
-        learning_rate_init=0.01,
-        batch_size=16,
-        max_iter=5,
-        random_state=3,
-        dtype="float64",
-        early_stopping=True,
-        validation_fraction=0.2,
-    )
     with _ignoring_convergence():
-        reference = cls(backend="numpy", **settings).fit(X, y)
-        model = cls(backend=backend.name, **settings).fit(X, y)
+        return cls(backend="numpy", dtype="float64", **AGREEMENT_SETTINGS).fit(X, y)
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("kind", ["classifier", "regressor"])
+def test_backends_agree_with_numpy(backend, kind, dtype):
+    """A whole fit (Adam, shuffling, early stopping) on every backend and in both
+    dtypes ends where NumPy's float64 fit ends, to ``xpnet.check.TOLERANCES``:
+    weights, loss curve, validation scores, the best epoch and predictions."""
+    X, y = _agreement_data(kind)
+    reference = _numpy_float64_fit(kind)
+    model = type(reference)(backend=backend.name, dtype=dtype, **AGREEMENT_SETTINGS)
+    with _ignoring_convergence():
+        model.fit(X, y)
+    tol = TOLERANCES[dtype]
+    best = int(np.argmax(reference.validation_scores_))
+    assert 0 < best < reference.n_iter_ - 1 or kind == "regressor"
+    assert model.n_iter_ == reference.n_iter_ == 12
+    assert int(np.argmax(model.validation_scores_)) == best
     for mine, ref in zip(
         model.coefs_ + model.intercepts_,
         reference.coefs_ + reference.intercepts_,
         strict=True,
     ):
-        assert isinstance(mine, np.ndarray)
-        np.testing.assert_allclose(mine, ref, rtol=1e-8, atol=1e-8)
-    np.testing.assert_allclose(model.loss_curve_, reference.loss_curve_, rtol=1e-8)
-    np.testing.assert_allclose(model.validation_scores_, reference.validation_scores_)
+        assert isinstance(mine, np.ndarray) and mine.dtype == np.dtype(dtype)
+        np.testing.assert_allclose(mine, ref, rtol=tol, atol=tol)
+    for name in ("loss_curve_", "validation_scores_"):
+        np.testing.assert_allclose(
+            getattr(model, name), getattr(reference, name), rtol=tol, atol=tol
+        )
     np.testing.assert_allclose(
         model.predict(X) if kind == "regressor" else model.predict_proba(X),
         reference.predict(X) if kind == "regressor" else reference.predict_proba(X),
-        rtol=1e-8,
-        atol=1e-10,
+        rtol=tol,
+        atol=tol,
     )
 
 
