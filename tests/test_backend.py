@@ -81,6 +81,7 @@ def two_cuda_devices(monkeypatch):
         monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
 
 
+@pytest.mark.backend  # ci/gpu-check runs it too (it needs no GPU)
 @pytest.mark.parametrize(
     "spec, message",
     [
