@@ -81,21 +81,23 @@ def two_cuda_devices(monkeypatch):
         monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
 
 
+BAD_DEVICE_INDICES = [
+    (
+        "cupy:2",
+        r"backend 'cupy:2': there is no CUDA device 2; this machine has 2 "
+        r"\(0 to 1\)",
+    ),
+    ("gpu:99", "there is no CUDA device 99"),
+    ("cupy:first", r"backend 'cupy:first': device must be a number such as 0"),
+    ("cuda:-1", "device must be a number"),
+    ("torch:cuda:2", r"backend 'torch:cuda:2': torch sees only 2 CUDA device"),
+    ("torch:cuda:first", r"'torch:cuda:first': device must be a number such as 0"),
+]
+
+
 @pytest.mark.backend  # ci/gpu-check runs it too (it needs no GPU)
 @pytest.mark.parametrize(
-    "spec, message",
-    [
-        (
-            "cupy:2",
-            r"backend 'cupy:2': there is no CUDA device 2; this machine has 2 "
-            r"\(0 to 1\)",
-        ),
-        ("gpu:99", "there is no CUDA device 99"),
-        ("cupy:first", r"backend 'cupy:first': device must be a number such as 0"),
-        ("cuda:-1", "device must be a number"),
-        ("torch:cuda:2", r"backend 'torch:cuda:2': torch sees only 2 CUDA device"),
-        ("torch:cuda:first", r"'torch:cuda:first': device must be a number such as 0"),
-    ],
+    "spec, message", BAD_DEVICE_INDICES, ids=[spec for spec, _ in BAD_DEVICE_INDICES]
 )
 def test_bad_device_index_is_named(two_cuda_devices, spec, message):
     library = "torch" if spec.startswith("torch") else "cupy"

@@ -27,7 +27,7 @@ def test_ci_script_parses(script):
 # The GPU-specific tests `-m backend` must select (they run once, not per backend).
 GPU_TESTS = (
     "tests.test_backend::test_auto_falls_back_to_numpy_without_gpu",
-    "tests.test_backend::test_cupy_device_that_does_not_exist",
+    "tests.test_backend::test_bad_device_index_is_named[gpu:99]",
     "tests.test_backend::test_torch_cuda_without_gpu",
 )
 
