@@ -25,6 +25,7 @@ from .scaling import NAMES as SCALING_NAMES
 from .scaling import Standardization
 from .settings import checked_settings
 
+_ADDED_PARAMS = {"max_fun": 15000, "loss": "squared_error"}
 _KEYS = ("kind", "params", "dtype", "layer_sizes", "out_activation_", "history")
 
 
@@ -120,6 +121,8 @@ def backend_name(backend: Any) -> str | None:
 def _constructor_params(cls: Any, params: Any, backend: Any) -> dict[str, Any]:
     """The saved parameters as ``cls(**params)`` takes them, ``backend`` swapped in."""
     names = cls._get_param_names()
+    if isinstance(params, dict):  # files written before 0.2.0 lack these
+        params = {k: v for k, v in _ADDED_PARAMS.items() if k in names} | params
     if not isinstance(params, dict) or set(params) != set(names):
         raise ValueError(f"params must name exactly {sorted(names)}; got {params!r}")
     params = dict(params)
