@@ -114,8 +114,10 @@ def test_lbfgs_max_fun_tol_and_no_partial_fit():
     assert not hasattr(MLPRegressor(solver="lbfgs"), "partial_fit")
     with pytest.raises(AttributeError, match="only available for stochastic"):
         MLPClassifier(solver="lbfgs").partial_fit(X, y > 0, classes=[False, True])
-    with pytest.raises(ValueError, match="checkpoint and resume_from need"):
-        MLPRegressor(solver="lbfgs").fit(X, y, checkpoint="never-written.npz")
+    with pytest.raises(ValueError, match="checkpoint, resume_from and distributed"):
+        MLPRegressor(solver="lbfgs").fit(X, y, checkpoint="never-written.safetensors")
+    with pytest.raises(ValueError, match="sample_weight is not supported with distr"):
+        MLPRegressor().fit(X, y, sample_weight=np.ones(N), distributed=True)
 
 
 @pytest.mark.parametrize("solver", ["sgd", "lbfgs"])
@@ -362,3 +364,17 @@ def test_poisson_lbfgs_model_file_round_trip(tmp_path):
     assert loaded.get_params() == model.get_params() | {"backend": "numpy"}
     assert loaded.out_activation_ == "exp"
     np.testing.assert_array_equal(loaded.predict(X), model.predict(X))
+
+
+def test_poisson_model_exports_to_onnx(tmp_path):
+    ort = pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnx")
+    X, y, _ = _data("poisson")
+    model = MLPRegressor((3,), loss="poisson", max_iter=5, dtype="float64")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model.fit(X, y)
+    xpnet.export_onnx(model, tmp_path / "poisson.onnx")
+    session = ort.InferenceSession(str(tmp_path / "poisson.onnx"))
+    (got,) = session.run(["predictions"], {"X": X})
+    np.testing.assert_allclose(got, model.predict(X), rtol=1e-12)

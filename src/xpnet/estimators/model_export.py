@@ -100,7 +100,7 @@ def import_estimator(
         arrays, sizes, True, dtype, extra=scaling_names
     )
     model.standardization_ = Standardization.from_arrays(arrays, sizes[0], sizes[-1])
-    if cls._loss != "squared_error" and "y_mean" in scaling_names:
+    if cls._estimator_type == "classifier" and "y_mean" in scaling_names:
         raise ValueError("a classifier's file must not hold y_mean or y_scale")
     model.n_features_in_ = sizes[0]
     model.out_activation_ = check_choice(
