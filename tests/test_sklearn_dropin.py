@@ -127,7 +127,7 @@ def test_integer_weights_repeat_rows_and_zero_weights_drop_them(backend, solver)
     params = dict(
         hidden_layer_sizes=(5,),
         solver=solver,
-        max_iter=5,
+        max_iter=3,
         shuffle=False,
         random_state=0,
         alpha=0.01,
@@ -286,8 +286,8 @@ def test_sparse_X_gives_the_dense_results(backend, solver, fmt):
     dense = rng.normal(size=(N, 12)) * (rng.uniform(size=(N, 12)) < 0.2)
     y = (dense[:, 0] + dense[:, 1] > 0).astype(int)
     X = getattr(sparse, f"{fmt}_matrix")(dense)
-    params = dict(hidden_layer_sizes=(5,), solver=solver, max_iter=4, random_state=0)
-    params.update(backend=backend, dtype="float64", batch_size=16)
+    params = dict(hidden_layer_sizes=(5,), solver=solver, max_iter=2, random_state=0)
+    params.update(backend=backend, dtype="float64", batch_size=14)  # 42 train rows
     if solver == "sgd":
         params.update(early_stopping=True, validation_fraction=0.2)
     context = _quiet()
