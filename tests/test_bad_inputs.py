@@ -464,8 +464,10 @@ SETTINGS = [
     ),
     (
         "unknown solver",
-        dict(solver="lbfgs"),
-        Bad(ValueError, r"\bsolver\b", r"one of \['sgd', 'adam'\]", r"'lbfgs'"),
+        dict(solver="newton"),
+        Bad(
+            ValueError, r"\bsolver\b", r"one of \['sgd', 'adam', 'lbfgs'\]", r"'newton'"
+        ),
     ),
     (
         "hidden size zero",
@@ -955,9 +957,11 @@ LOAD_CASES = [
     ),
     (
         "estimator: unknown solver",
-        lambda d: _estimator_file(d, _set("solver", "lbfgs")),
+        lambda d: _estimator_file(d, _set("solver", "newton")),
         None,
-        Bad(ValueError, r"\bsolver\b", r"one of \['sgd', 'adam'\]", r"'lbfgs'"),
+        Bad(
+            ValueError, r"\bsolver\b", r"one of \['sgd', 'adam', 'lbfgs'\]", r"'newton'"
+        ),
     ),
     (
         "estimator: unknown activation",

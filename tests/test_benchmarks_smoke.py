@@ -90,3 +90,9 @@ def test_gpu_benchmark_runs_on_the_cpu_with_numpy(tmp_path):
         assert all(ms > 0 for ms in res["ms_per_step"].values())
         assert res["xpnet_share_of_gemm_rate"] > 0
     assert "Targets (wide network, float32)" in proc.stdout
+
+
+def test_sparse_benchmark_small_run():
+    proc = run_script("sparse.py", "--rows", "2000", "--features", "3000")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "dense float32 would be" in proc.stdout and "peak RSS" in proc.stdout

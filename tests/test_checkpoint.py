@@ -238,11 +238,11 @@ def test_ctrl_c_in_the_last_phase_of_fit_is_re_raised(tmp_path, monkeypatch, pha
         real = MLPClassifier._device_score
         calls = []
 
-        def score(self, xp, out, Y):
+        def score(self, xp, out, Y, weights=None):
             calls.append(1)
             if len(calls) == 2:
                 _sigint()
-            return real(self, xp, out, Y)
+            return real(self, xp, out, Y, weights)
 
         monkeypatch.setattr(MLPClassifier, "_device_score", score)
     else:

@@ -23,13 +23,30 @@ from sklearn.utils.estimator_checks import parametrize_with_checks  # noqa: E402
 ESTIMATORS = [
     MLPClassifier(max_iter=100, backend="numpy"),
     MLPRegressor(max_iter=100, backend="numpy"),
+    MLPClassifier(solver="lbfgs", max_iter=100, backend="numpy", dtype="float64"),
+    MLPRegressor(solver="lbfgs", max_iter=100, backend="numpy", dtype="float64"),
 ]
+
+
+def _expected_failures(estimator) -> dict[str, str]:
+    if estimator.dtype == "float64":
+        return {}
+    # Weights 0..4 against repeated rows: the float32 fits agree to 4e-7 relative,
+    # the check asks 1e-7 (in float64 it passes, here and in test_sklearn_dropin).
+    reason = "float32 rounding (4e-7 relative) against the check's rtol=1e-7"
+    return {
+        "check_sample_weight_equivalence_on_dense_data": reason,
+        "check_sample_weight_equivalence_on_sparse_data": reason,
+    }
+
 
 with warnings.catch_warnings():
     # xpnet keeps scikit-learn optional, so its estimators do not inherit from
     # BaseEstimator; the checks warn about that once, when they are collected.
     warnings.filterwarnings("ignore", "Estimator .* does not inherit", UserWarning)
-    checks = parametrize_with_checks(ESTIMATORS)
+    checks = parametrize_with_checks(
+        ESTIMATORS, expected_failed_checks=_expected_failures
+    )
 
 
 @pytest.mark.filterwarnings("ignore::xpnet.ConvergenceWarning")

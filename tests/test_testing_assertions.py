@@ -266,7 +266,7 @@ def test_register_loss_refuses_bad_arguments(log_cosh):
         xpnet.register_loss("mine", log_cosh.value, None)
     net = xpnet.MLP([2, 1], seed=0)
     with pytest.raises(
-        ValueError, match=r"one of \['squared_error', 'log_loss', 'log_"
+        ValueError, match=r"one of \['squared_error', 'log_loss', 'poisson', 'log_"
     ):
         net.loss_and_gradients(np.ones((2, 2)), np.ones(2), loss="hinge")
 

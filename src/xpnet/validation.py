@@ -79,21 +79,71 @@ def check_matrix(
         if not xp.isdtype(array.dtype, ("real floating", "integral", "bool")):
             raise TypeError(f"{name} must hold real numbers; got dtype {array.dtype}")
         _check_shape(array.shape, name, n_columns, n_rows)
-        array = xp.astype(array, backend.dtype(dtype), copy=False)
-        if not bool(xp.all(xp.isfinite(array))):
+        floating = xp.isdtype(array.dtype, "real floating")
+        if floating and not bool(xp.all(xp.isfinite(array))):
             raise ValueError(f"{name} must be finite; it contains NaN or inf")
+        with np.errstate(over="ignore"):  # NumPy-based arrays warn; we refuse
+            array = xp.astype(array, backend.dtype(dtype), copy=False)
+        if not bool(xp.all(xp.isfinite(array))):
+            raise ValueError(_too_large(name, dtype))
         return array
-    host = host_matrix(data, name, n_columns=n_columns, n_rows=n_rows)
+    host = host_matrix(data, name, n_columns=n_columns, n_rows=n_rows, dtype=dtype)
     return backend.asarray(host, dtype)
 
 
 def host_matrix(
-    data: Any, name: str, *, n_columns: int | None = None, n_rows: int | None = None
+    data: Any,
+    name: str,
+    *,
+    n_columns: int | None = None,
+    n_rows: int | None = None,
+    dtype: str | None = None,
 ) -> np.ndarray:
-    """Host data as a finite, real 2-D NumPy array (dtype kept if floating)."""
+    """Host data as a finite, real 2-D NumPy array (dtype kept if floating); with
+    ``dtype``, also representable in it (no overflow to inf when cast)."""
     host = _host_numbers(data, name, "a 2-D numeric array")
     _check_shape(host.shape, name, n_columns, n_rows)
     _check_finite(host, name)
+    if dtype is not None:
+        check_fits(host, name, dtype)
+    return host
+
+
+def check_fits(host: np.ndarray, name: str, dtype: str) -> None:
+    """Refuse finite values of ``host`` that overflow ``dtype`` (1e39 in float32)."""
+    limit = np.finfo(dtype).max
+    if host.size and host.dtype.kind == "f" and np.finfo(host.dtype).max > limit:
+        if np.max(host) > limit or np.min(host) < -limit:
+            raise ValueError(_too_large(name, dtype))
+
+
+def _too_large(name: str, dtype: str) -> str:
+    return (
+        f"{name} holds values too large for the model's dtype {dtype} (its largest "
+        f"number is {np.finfo(dtype).max:.4g}): scale {name}, or use dtype='float64'"
+    )
+
+
+def host_sample_weight(sample_weight: Any, n_samples: int) -> np.ndarray | None:
+    """``sample_weight`` as host float64 (n_samples,), finite, non-negative and not
+    all 0; a single number is every sample's weight; None stays None."""
+    if sample_weight is None:
+        return None
+    host = host_real(sample_weight, "sample_weight").astype(np.float64)
+    if host.ndim == 0:
+        host = np.full(n_samples, float(host))
+    if host.shape != (n_samples,):
+        raise ValueError(
+            f"sample_weight must be 1-D with one weight per sample of X ({n_samples}); "
+            f"got shape {host.shape}"
+        )
+    if np.any(host < 0):
+        raise ValueError(
+            f"sample_weight must be non-negative; got {host.min()!r} at index "
+            f"{int(np.argmin(host))}"
+        )
+    if not np.any(host > 0):
+        raise ValueError("sample_weight must not be all zero")
     return host
 
 

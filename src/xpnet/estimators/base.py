@@ -31,13 +31,17 @@ from ..training.loop import (
     stratified_split,
     train,
 )
+from ..training.sparse import SparseRows, is_sparse
 from ..validation import (
+    check_fits,
     check_hidden_sizes,
     check_matrix,
     host_features,
     host_matrix,
+    host_sample_weight,
     is_non_numpy_array,
 )
+from .feature_names import check_feature_names
 from .model_export import export_estimator, export_params, import_estimator
 from .params import EstimatorAPI
 from .settings import checked_every, checked_settings
@@ -75,6 +79,7 @@ class MLPBase(EstimatorAPI):
         beta_2: float = 0.999,
         epsilon: float = 1e-8,
         n_iter_no_change: int = 10,
+        max_fun: int = 15000,
         backend: str | Backend | None = None,
         dtype: str = "float32",
     ) -> None:
@@ -100,6 +105,7 @@ class MLPBase(EstimatorAPI):
         self.beta_2 = beta_2
         self.epsilon = epsilon
         self.n_iter_no_change = n_iter_no_change
+        self.max_fun = max_fun
         self.backend = backend
         self.dtype = dtype
 
@@ -138,6 +144,11 @@ class MLPBase(EstimatorAPI):
         """Layers counted as scikit-learn does: input, hidden and output."""
         return len(self.coefs_) + 1
 
+    @n_layers_.setter
+    def n_layers_(self, value: int) -> None:
+        """Derived from ``coefs_``; setting it (as scikit-learn's tests do) is a
+        no-op."""
+
     @property
     def n_outputs_(self) -> int:
         """Width of the output layer."""
@@ -148,12 +159,17 @@ class MLPBase(EstimatorAPI):
             )
         return int(np.shape(self.coefs_[-1])[-1])
 
+    @n_outputs_.setter
+    def n_outputs_(self, value: int) -> None:
+        """Derived from ``coefs_``; setting it is a no-op, as for ``n_layers_``."""
+
     # ---- fitting ---------------------------------------------------------------------
 
     def fit(
         self,
         X: Any,
         y: Any,
+        sample_weight: Any = None,
         *,
         callbacks: Sequence[Callback] | None = None,
         checkpoint: str | os.PathLike | None = None,
@@ -171,6 +187,10 @@ class MLPBase(EstimatorAPI):
         y : array of shape (n_samples,) or (n_samples, n_outputs)
             Class labels (classifier; a 0/1 indicator matrix for multilabel) or
             targets (regressor).
+        sample_weight : array of shape (n_samples,), optional
+            Non-negative weights: the loss, its gradients and the early-stopping
+            validation score become weighted means (an integer weight counts as
+            that many copies of the row; 0 drops it).
         callbacks : sequence, optional
             Callables ``callback(model, history)``, or objects with a method
             ``on_epoch_end(model, history)``, called after every epoch with this
@@ -225,6 +245,7 @@ class MLPBase(EstimatorAPI):
         return self._fit(
             X,
             y,
+            sample_weight,
             incremental=False,
             callbacks=callbacks,
             checkpoint=checkpoint,
@@ -238,6 +259,7 @@ class MLPBase(EstimatorAPI):
         self,
         X: Any,
         y: Any,
+        sample_weight: Any = None,
         *,
         incremental: bool,
         classes: Any = None,
@@ -252,12 +274,16 @@ class MLPBase(EstimatorAPI):
 
         A resume that fails before training starts leaves the estimator as it was.
         """
+        _check_solver_options(
+            self.solver, sample_weight, distributed, resume_from, checkpoint
+        )
         reducer = reducer_for(distributed, get_backend(self.backend))
         before = dict(self.__dict__)
         try:
             run, rng_split, data = self._setup(
                 X,
                 y,
+                sample_weight,
                 incremental,
                 classes,
                 resume_from,
@@ -278,6 +304,8 @@ class MLPBase(EstimatorAPI):
                 self.__dict__.clear()
                 self.__dict__.update(before)
             raise
+        if self.solver == "lbfgs":
+            return self._fit_lbfgs(run, callbacks)
         try:
             train(run)
         except DivergenceError:
@@ -291,6 +319,7 @@ class MLPBase(EstimatorAPI):
         self,
         X: Any,
         y: Any,
+        sample_weight: Any,
         incremental: bool,
         classes: Any,
         resume_from: Any,
@@ -317,6 +346,9 @@ class MLPBase(EstimatorAPI):
         )
         X_dev = self._device_X(X, backend, dtype, reset=first_pass)
         Y_host = self._targets(y, X_dev.shape[0], first_pass, incremental, classes)
+        weights = host_sample_weight(
+            self._host_y(sample_weight, "sample_weight"), X_dev.shape[0]
+        )
         data = None
         if fingerprint or saved is not None:
             from ..training.checkpoint import data_fingerprint
@@ -350,13 +382,30 @@ class MLPBase(EstimatorAPI):
             settings=settings,
             history=history,
             rng=rng,
+            host_sample_weight=weights,
+            sample_weight=None if weights is None else backend.asarray(weights, dtype),
         )
+        if self.solver == "lbfgs":  # full batch: no split, no batches
+            return run, rng_split, data
         if self.early_stopping:
             self._hold_out(run, rng, Y_host)
         run.settings.batch_size = batch_size_for(self.batch_size, run.X.shape[0])
         if saved is not None:
             checkpoints.restore_run(saved, run)
         return run, rng_split, data
+
+    def _fit_lbfgs(self, run: Run, callbacks: Sequence[Callback] | None) -> MLPBase:
+        """Full-batch L-BFGS (SciPy); ``loss_`` is the final loss, as scikit-learn's."""
+        from ..training.lbfgs import fit_lbfgs
+
+        if callbacks:
+            run.on_epoch_end = self._callback_runner(list(callbacks), run)
+        run.history.loss_curve = []
+        try:
+            fit_lbfgs(run, int(self.max_fun))
+        finally:
+            self._store(run)
+        return self
 
     def _add_hooks(
         self,
@@ -381,12 +430,20 @@ class MLPBase(EstimatorAPI):
     def _hold_out(self, run: Run, rng: np.random.Generator, Y_host: np.ndarray):
         """Split a validation set off the run's data; set up scoring, best weights."""
         backend, history = run.backend, run.history
-        train_idx, val_idx = self._split(rng, Y_host)
+        host_train, host_val = self._split(rng, Y_host)
         take = backend.xp.take
-        train_idx, val_idx = backend.asarray(train_idx), backend.asarray(val_idx)
-        X_val, Y_val = take(run.X, val_idx, axis=0), take(run.Y, val_idx, axis=0)
-        run.X, run.Y = take(run.X, train_idx, axis=0), take(run.Y, train_idx, axis=0)
-        run.validate = self._validator(backend, run.activations, X_val, Y_val)
+        train_idx, val_idx = backend.asarray(host_train), backend.asarray(host_val)
+        Y_val, run.Y = take(run.Y, val_idx, axis=0), take(run.Y, train_idx, axis=0)
+        if isinstance(run.X, SparseRows):
+            X_val, run.X = run.X.subset(host_val), run.X.subset(host_train)
+        else:
+            X_val, run.X = take(run.X, val_idx, axis=0), take(run.X, train_idx, axis=0)
+        W_val, host_sw = None, run.host_sample_weight
+        if run.sample_weight is not None and host_sw is not None:
+            W_val = take(run.sample_weight, val_idx, axis=0)
+            run.sample_weight = take(run.sample_weight, train_idx, axis=0)
+            run.host_sample_weight = host_sw[host_train]
+        run.validate = self._validator(backend, run.activations, X_val, Y_val, W_val)
         if history.validation_scores is None:  # warm start after a fit without it
             history.validation_scores, history.best_validation_score = [], -math.inf
         best = getattr(self, "_best_params_host", None)
@@ -439,11 +496,12 @@ class MLPBase(EstimatorAPI):
         self.t_ = h.t
 
     def _history(self) -> History:
+        # Attributes set by hand (scikit-learn's test_fit) may leave some out.
         return History(
             loss_curve=self.loss_curve_,
-            validation_scores=self.validation_scores_,
+            validation_scores=getattr(self, "validation_scores_", None),
             best_loss=self.best_loss_,
-            best_validation_score=self.best_validation_score_,
+            best_validation_score=getattr(self, "best_validation_score_", None),
             no_improvement_count=self._no_improvement_count,
             n_iter=self.n_iter_,
             t=self.t_,
@@ -529,15 +587,18 @@ class MLPBase(EstimatorAPI):
     _stratify_split = False
 
     def _validator(
-        self, backend: Backend, activations: list[Any], X_val: Array, Y_val: Array
+        self,
+        backend: Backend,
+        activations: list[Any],
+        X_val: Array,
+        Y_val: Array,
+        W_val: Array | None = None,
     ) -> Callable[[list[Array]], float]:
         xp, n_layers, score = backend.xp, len(activations), self._device_score
 
         def validate(params: list[Array]) -> float:
-            out = network.predict(
-                xp, params[:n_layers], params[n_layers:], activations, X_val
-            )
-            value = score(xp, out, Y_val)
+            out = _predict(xp, params[:n_layers], params[n_layers:], activations, X_val)
+            value = score(xp, out, Y_val, W_val)
             finite = xp.all(xp.isfinite(out))
             return float(xp.where(finite, value, xp.nan))
 
@@ -545,10 +606,16 @@ class MLPBase(EstimatorAPI):
 
     # ---- data in, predictions out -----------------------------------------------
 
-    def _device_X(self, X: Any, backend: Backend, dtype: str, *, reset: bool) -> Array:
-        """X checked (2-D, numeric, finite, feature count) and on the device; with a
-        ``standardization_``, standardized in float64 on the host first."""
+    def _device_X(self, X: Any, backend: Backend, dtype: str, *, reset: bool) -> Any:
+        """X checked (2-D, numeric, finite, within ``dtype``, feature count and names)
+        and on the device; sparse X stays sparse on the host (:class:`SparseRows`);
+        with a ``standardization_``, standardized in float64 on the host first."""
+        check_feature_names(self, X, reset=reset)
         scaling = getattr(self, "standardization_", None)
+        if is_sparse(X) and scaling is None:
+            rows = SparseRows(backend, X, dtype)
+            self._check_feature_count(rows.shape, reset=reset)
+            return rows
         if scaling is not None and is_non_numpy_array(X):
             X = backend.to_numpy(backend.device_array(X, "X"))
         if is_non_numpy_array(X):
@@ -558,7 +625,10 @@ class MLPBase(EstimatorAPI):
         X = host_features(X)
         self._check_feature_count(X.shape, reset=reset)
         X = host_matrix(X, "X")
-        return backend.asarray(X if scaling is None else scaling.inputs(X), dtype)
+        if scaling is not None:
+            X = scaling.inputs(X)
+        check_fits(X, "X", dtype)
+        return backend.asarray(X, dtype)
 
     def _check_feature_count(self, shape: tuple[int, ...], *, reset: bool) -> None:
         if len(shape) != 2:
@@ -571,11 +641,11 @@ class MLPBase(EstimatorAPI):
                 f"{self.n_features_in_} features as input."
             )
 
-    def _host_y(self, y: Any) -> Any:
+    def _host_y(self, y: Any, name: str = "y") -> Any:
         """y as host data: an array of this backend is copied back, others refused."""
         if is_non_numpy_array(y):
             backend = get_backend(self.backend)
-            return backend.to_numpy(backend.device_array(y, "y"))
+            return backend.to_numpy(backend.device_array(y, name))
         return y
 
     def _forward(self, X: Any) -> np.ndarray:
@@ -585,7 +655,7 @@ class MLPBase(EstimatorAPI):
         X_dev = self._device_X(X, backend, check_dtype(self.dtype), reset=False)
         params = self._device_params(backend)
         n_layers = len(self.coefs_)
-        out = network.predict(
+        out = _predict(
             backend.xp, params[:n_layers], params[n_layers:], self._activations(), X_dev
         )
         out = np.asarray(backend.to_numpy(out), dtype=np.float64)
@@ -614,10 +684,37 @@ class MLPBase(EstimatorAPI):
         return {}
 
     _extra_keys: tuple[str, ...] = ()
-    _out_activations: tuple[str, ...] = ("identity",)
+    _out_activations: tuple[str, ...] = ("identity", "exp")
 
     def _import_extra(self, config: dict[str, Any]) -> None:
         """Read back what :meth:`_export_extra` wrote."""
+
+
+def _check_solver_options(
+    solver: str, sample_weight: Any, distributed: Any, resume_from: Any, checkpoint: Any
+) -> None:
+    """Refuse what lbfgs and sample weights do not combine with (yet)."""
+    if solver == "lbfgs" and (resume_from, checkpoint, distributed) != (None,) * 3:
+        raise ValueError(
+            "checkpoint, resume_from and distributed need a stochastic solver ('sgd' "
+            "or 'adam'); solver='lbfgs' runs one SciPy minimisation"
+        )
+    if sample_weight is not None and distributed not in (None, False):
+        raise ValueError(
+            "sample_weight is not supported with distributed training yet; repeat "
+            "rows for integer weights, or train in one process"
+        )
+
+
+def _predict(
+    xp: Any, weights: list[Array], biases: list[Array], activations: list, X: Any
+) -> Array:
+    """``network.predict``, chunk by chunk for sparse X."""
+    if isinstance(X, SparseRows):
+        return X.map_batches(
+            lambda batch: network.predict(xp, weights, biases, activations, batch)
+        )
+    return network.predict(xp, weights, biases, activations, X)
 
 
 def _device_param(

@@ -4,7 +4,8 @@ The rules are scikit-learn's ``LabelBinarizer`` as ``MLPClassifier`` uses it: la
 any type (ints, strings, bools) are sorted into ``classes_``; two classes give one
 logistic output (1 for ``classes_[1]``), more give a one-hot softmax target; a 2-D 0/1
 indicator matrix is multilabel (``classes_`` is ``0 .. n_labels - 1``, one logistic
-output per label).
+output per label). A single class is ``binary`` too, as in scikit-learn: every target
+is 0 and every prediction that class.
 """
 
 from __future__ import annotations
@@ -45,17 +46,12 @@ def as_label_array(y: Any, name: str = "y") -> np.ndarray:
 
 
 def target_kind(labels: np.ndarray, name: str = "y") -> tuple[str, np.ndarray]:
-    """(``binary``, ``multiclass`` or ``multilabel-indicator``, the sorted distinct
-    labels); errors for the rest."""
+    """(``binary`` (one or two classes), ``multiclass`` or ``multilabel-indicator``,
+    the sorted distinct labels); errors for the rest."""
     classes = check_label_values(labels, name)
     if labels.ndim == 2:
         return "multilabel-indicator", classes
-    if len(classes) < 2:
-        raise ValueError(
-            f"{name} must hold at least 2 classes to train a classifier; got 1 class "
-            f"({labels[0]!r})"
-        )
-    return ("binary" if len(classes) == 2 else "multiclass"), classes
+    return ("binary" if len(classes) <= 2 else "multiclass"), classes
 
 
 def check_label_values(labels: np.ndarray, name: str = "y") -> np.ndarray:
@@ -133,7 +129,8 @@ def decode(outputs: np.ndarray, classes: np.ndarray, kind: str) -> np.ndarray:
     if kind == "multiclass":
         return classes[np.argmax(outputs, axis=1)]
     if kind == "binary":
-        return classes[(outputs[:, 0] > 0.5).astype(np.intp)]
+        positive = (outputs[:, 0] > 0.5).astype(np.intp)
+        return classes[np.minimum(positive, len(classes) - 1)]  # one class: always it
     return (outputs > 0.5).astype(np.int64)
 
 

@@ -1,10 +1,10 @@
 """``MLPClassifier`` and ``MLPRegressor``: scikit-learn's MLPs on any array backend.
 
-Parameters, attributes and solvers follow ``sklearn.neural_network`` (``sgd`` and
-``adam``; scikit-learn's update rules, schedules, L2 form and stopping rules), plus
-``backend`` and ``dtype``. scikit-learn is not needed: ``get_params``/``set_params``
-are written in :mod:`xpnet.estimators.params` and ``__sklearn_tags__`` imports it only
-when scikit-learn asks.
+Parameters, attributes and solvers follow ``sklearn.neural_network`` (``sgd``,
+``adam`` and ``lbfgs``; scikit-learn's update rules, schedules, L2 form, stopping rules
+and sample weights), plus ``backend`` and ``dtype``. scikit-learn is not needed:
+``get_params``/``set_params`` are written in :mod:`xpnet.estimators.params` and
+``__sklearn_tags__`` imports it only when scikit-learn asks.
 
 What the two share (the fit driver, prediction, state) is
 :class:`xpnet.estimators.base.MLPBase`; this module holds what differs: targets,
@@ -21,6 +21,8 @@ from ..backend import Array
 from ..validation import check_choice, host_matrix, real_host
 from . import labels as _labels
 from .base import MLPBase
+from .params import stochastic_only, with_keyword
+from .settings import REGRESSION_LOSSES
 
 
 class MLPClassifier(MLPBase):
@@ -29,7 +31,7 @@ class MLPClassifier(MLPBase):
     Softmax output for more than two classes; one logistic output for two classes and
     one per label for a multilabel 0/1 indicator ``y``. Labels may be of any sortable
     type (ints, strings, bools). Parameters as ``sklearn.neural_network.MLPClassifier``
-    (solvers ``sgd`` and ``adam``), plus:
+    (solvers ``sgd``, ``adam`` and ``lbfgs``), plus:
 
     backend : str or Backend, optional
         Where training runs (see :func:`xpnet.get_backend`); default
@@ -67,22 +69,28 @@ class MLPClassifier(MLPBase):
             seen = _labels.unique_labels(labels)
             if set(seen.tolist()) != set(self.classes_.tolist()):
                 raise ValueError(
-                    "y must have the same classes as the fit it continues (warm_start "
-                    f"or resume_from): previously {self.classes_.tolist()}, y has "
-                    f"{seen.tolist()}"
+                    "warm_start can only be used where `y` has the same classes as "
+                    f"in the previous call to fit. Previously got {self.classes_}, "
+                    f"`y` has {seen} (resume_from too needs the same classes)"
                 )
         self.out_activation_ = (
             "softmax" if self._target_kind == "multiclass" else "logistic"
         )
         return _labels.encode(labels, self.classes_, self._target_kind)
 
-    def _device_score(self, xp: Any, out: Array, Y: Array) -> Array:
-        """Accuracy on the device (subset accuracy for multilabel)."""
+    def _device_score(
+        self, xp: Any, out: Array, Y: Array, weights: Array | None = None
+    ) -> Array:
+        """Accuracy on the device (subset accuracy for multilabel), weighted by
+        ``weights`` (n_samples,) when given."""
         if self._target_kind == "multiclass":
             hits = xp.argmax(out, axis=1) == xp.argmax(Y, axis=1)
         else:
             hits = xp.all((out > 0.5) == (Y > 0.5), axis=1)
-        return xp.mean(xp.astype(hits, out.dtype))
+        hits = xp.astype(hits, out.dtype)
+        if weights is None:
+            return xp.mean(hits)
+        return xp.sum(hits * weights) / xp.sum(weights)
 
     def _check_partial_fit_classes(self, labels: np.ndarray, classes: Any) -> None:
         """First call: ``classes`` defines ``classes_``; later: it must not change."""
@@ -109,16 +117,29 @@ class MLPClassifier(MLPBase):
             )
         self.classes_, self._target_kind = given, kind
 
+    @stochastic_only
     def partial_fit(
-        self, X: Any, y: Any, classes: Any = None, *, distributed: Any = None
+        self,
+        X: Any,
+        y: Any,
+        sample_weight: Any = None,
+        classes: Any = None,
+        *,
+        distributed: Any = None,
     ) -> MLPClassifier:
         """One epoch over (X, y), keeping the optimizer's state between calls.
 
         ``classes`` (every label that will ever appear) is required on the first call;
-        ``distributed`` as in :meth:`fit`.
+        ``sample_weight`` and ``distributed`` as in :meth:`fit`. Not available with
+        ``solver="lbfgs"``.
         """
         return self._fit(
-            X, y, incremental=True, classes=classes, distributed=distributed
+            X,
+            y,
+            sample_weight,
+            incremental=True,
+            classes=classes,
+            distributed=distributed,
         )
 
     def predict(self, X: Any) -> np.ndarray:
@@ -186,16 +207,29 @@ class MLPClassifier(MLPBase):
 
 
 class MLPRegressor(MLPBase):
-    """Multi-layer perceptron regressor, trained with half squared error.
+    """Multi-layer perceptron regressor, trained with half squared error or, with
+    ``loss="poisson"``, the half Poisson deviance.
 
-    Identity output; one or several outputs. Parameters as
-    ``sklearn.neural_network.MLPRegressor`` (solvers ``sgd`` and ``adam``), plus
-    ``backend`` and ``dtype`` (see :class:`MLPClassifier`). Same attributes, without
-    ``classes_``.
+    Identity output (exp for Poisson); one or several outputs. Parameters as
+    ``sklearn.neural_network.MLPRegressor``, plus ``backend`` and ``dtype`` (see
+    :class:`MLPClassifier`). Same attributes, without ``classes_``.
     """
 
-    _loss = "squared_error"
     _estimator_type = "regressor"
+
+    def __init__(self, *args: Any, loss: str = "squared_error", **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.loss = loss
+
+    # MLPBase's parameters and ``loss``, keyword-only (scikit-learn takes it first;
+    # xpnet keeps hidden_layer_sizes first, as in its 0.1 releases).
+    __init__.__signature__ = with_keyword(  # type: ignore[attr-defined]
+        MLPBase.__init__, "loss", "squared_error"
+    )
+
+    @property
+    def _loss(self) -> str:  # type: ignore[override]
+        return self.loss
 
     def _targets(
         self,
@@ -211,7 +245,15 @@ class MLPRegressor(MLPBase):
                 f"y must have {self.n_outputs_} outputs as in the previous fit; got "
                 f"shape {Y.shape}"
             )
-        self.out_activation_ = "identity"
+        if check_choice(self.loss, "loss", REGRESSION_LOSSES) == "poisson":
+            if np.any(Y < 0):
+                raise ValueError(
+                    "y must be non-negative for loss='poisson' (counts or rates); "
+                    f"got a minimum of {Y.min()!r}"
+                )
+            self.out_activation_ = "exp"
+        else:
+            self.out_activation_ = "identity"
         scaling = getattr(self, "standardization_", None)
         return Y if scaling is None else scaling.targets(Y)
 
@@ -226,14 +268,23 @@ class MLPRegressor(MLPBase):
             host = host[:, None]
         return host_matrix(host, "y", n_rows=n_samples).astype(np.float64)
 
-    def _device_score(self, xp: Any, out: Array, Y: Array) -> Array:
-        """R² on the device, averaged over outputs (scikit-learn's finite rules)."""
-        return xp.mean(_r2_per_output(xp, out, Y))
+    def _device_score(
+        self, xp: Any, out: Array, Y: Array, weights: Array | None = None
+    ) -> Array:
+        """R² on the device, averaged over outputs (scikit-learn's finite rules),
+        weighted by ``weights`` (n_samples,) when given."""
+        column = None if weights is None else xp.reshape(weights, (-1, 1))
+        return xp.mean(_r2_per_output(xp, out, Y, column))
 
-    def partial_fit(self, X: Any, y: Any, *, distributed: Any = None) -> MLPRegressor:
+    @stochastic_only
+    def partial_fit(
+        self, X: Any, y: Any, sample_weight: Any = None, *, distributed: Any = None
+    ) -> MLPRegressor:
         """One epoch over (X, y), keeping the optimizer's state between calls
-        (``distributed`` as in :meth:`fit`)."""
-        return self._fit(X, y, incremental=True, distributed=distributed)
+        (``sample_weight`` and ``distributed`` as in :meth:`fit`). Not available with
+        ``solver="lbfgs"``.
+        """
+        return self._fit(X, y, sample_weight, incremental=True, distributed=distributed)
 
     def predict(self, X: Any) -> np.ndarray:
         """Predictions (n_samples,) for one output, else (n_samples, n_outputs)."""

@@ -25,6 +25,7 @@ from .scaling import NAMES as SCALING_NAMES
 from .scaling import Standardization
 from .settings import checked_settings
 
+_ADDED_PARAMS = {"max_fun": 15000, "loss": "squared_error"}
 _KEYS = ("kind", "params", "dtype", "layer_sizes", "out_activation_", "history")
 
 
@@ -99,7 +100,7 @@ def import_estimator(
         arrays, sizes, True, dtype, extra=scaling_names
     )
     model.standardization_ = Standardization.from_arrays(arrays, sizes[0], sizes[-1])
-    if cls._loss != "squared_error" and "y_mean" in scaling_names:
+    if cls._estimator_type == "classifier" and "y_mean" in scaling_names:
         raise ValueError("a classifier's file must not hold y_mean or y_scale")
     model.n_features_in_ = sizes[0]
     model.out_activation_ = check_choice(
@@ -120,6 +121,8 @@ def backend_name(backend: Any) -> str | None:
 def _constructor_params(cls: Any, params: Any, backend: Any) -> dict[str, Any]:
     """The saved parameters as ``cls(**params)`` takes them, ``backend`` swapped in."""
     names = cls._get_param_names()
+    if isinstance(params, dict):  # files written before 0.2.0 lack these
+        params = {k: v for k, v in _ADDED_PARAMS.items() if k in names} | params
     if not isinstance(params, dict) or set(params) != set(names):
         raise ValueError(f"params must name exactly {sorted(names)}; got {params!r}")
     params = dict(params)

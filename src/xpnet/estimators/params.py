@@ -10,6 +10,8 @@ from __future__ import annotations
 import functools
 import inspect
 import sys
+import types
+from collections.abc import Callable
 from typing import Any
 
 
@@ -32,6 +34,39 @@ def not_fitted(message: str) -> NotFittedError:
 @functools.cache
 def _with_sklearn_base(base: type) -> type:
     return type("NotFittedError", (NotFittedError, base), {"__module__": __name__})
+
+
+class stochastic_only:  # noqa: N801 (a decorator, named as scikit-learn's)
+    """A method that exists only with a stochastic ``solver`` (scikit-learn's
+    ``available_if``): with ``solver="lbfgs"``, ``hasattr(model, name)`` is False and
+    calling it raises AttributeError saying why."""
+
+    def __init__(self, method: Callable[..., Any]) -> None:
+        self.method = method
+        functools.update_wrapper(self, method)  # type: ignore[arg-type]
+
+    def __get__(self, model: Any, owner: type | None = None) -> Any:
+        if model is None:
+            return self.method
+        if model.solver == "lbfgs":  # an unknown solver is refused at the call
+            raise AttributeError(
+                f"{self.method.__name__} is only available for stochastic optimizers "
+                f"(solver 'sgd' or 'adam'); {model.solver!r} is not stochastic"
+            )
+        return types.MethodType(self.method, model)
+
+
+def with_keyword(
+    init: Callable[..., Any], name: str, default: str
+) -> inspect.Signature:
+    """``init``'s signature with one more keyword-only string parameter ``name``,
+    first of the keyword-only ones (what ``get_params`` and scikit-learn read)."""
+    signature = inspect.signature(init)
+    params = list(signature.parameters.values())
+    at = next(i for i, p in enumerate(params) if p.kind is p.KEYWORD_ONLY)
+    keyword = inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default)
+    params.insert(at, keyword)
+    return signature.replace(parameters=params)
 
 
 class EstimatorAPI:
@@ -88,7 +123,7 @@ class EstimatorAPI:
         return Tags(
             estimator_type=self._estimator_type,
             target_tags=TargetTags(required=True, multi_output=True),
-            input_tags=InputTags(),
+            input_tags=InputTags(sparse=True),
         )
 
 

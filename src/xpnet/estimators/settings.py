@@ -26,6 +26,7 @@ from ..validation import (
 )
 
 HIDDEN_ACTIVATIONS = ("identity", "logistic", "tanh", "relu")
+REGRESSION_LOSSES = ("squared_error", "poisson")
 _FLAGS = ("shuffle", "verbose", "warm_start", "nesterovs_momentum", "early_stopping")
 
 
@@ -36,7 +37,9 @@ def checked_settings(model: Any) -> Settings:
     check_choice(
         model.activation, "activation", HIDDEN_ACTIVATIONS + user_activations()
     )
-    check_choice(model.solver, "solver", tuple(OPTIMIZERS))
+    check_choice(model.solver, "solver", (*OPTIMIZERS, "lbfgs"))
+    if hasattr(model, "loss"):  # the regressor's
+        check_choice(model.loss, "loss", REGRESSION_LOSSES)
     check_choice(model.learning_rate, "learning_rate", SCHEDULES)
     check_real(model.alpha, "alpha", low=0.0, high=math.inf, open_high=True)
     if not (isinstance(model.batch_size, str) and model.batch_size == "auto"):
@@ -44,6 +47,7 @@ def checked_settings(model: Any) -> Settings:
     check_real(model.learning_rate_init, "learning_rate_init", low=0.0, open_low=True)
     check_real(model.power_t, "power_t", low=0.0)
     check_int(model.max_iter, "max_iter", "an int >= 1")
+    check_int(model.max_fun, "max_fun", "an int >= 1")
     check_real(model.tol, "tol", low=0.0)
     check_real(model.momentum, "momentum", low=0.0, high=1.0)
     check_real(model.validation_fraction, "validation_fraction", low=0.0, high=1.0)
@@ -64,7 +68,7 @@ def checked_settings(model: Any) -> Settings:
         tol=float(model.tol),
         n_iter_no_change=model.n_iter_no_change,
         alpha=float(model.alpha),
-        verbose=bool(model.verbose),
+        verbose=int(model.verbose),
     )
 
 

@@ -7,7 +7,7 @@ The graph is built with the ``onnx`` package's helper API from the model's expor
 model's dtype (float64 when the model carries the command's standardization, which
 the graph applies in float64 before the cast, as xpnet does). Each layer is a
 ``Gemm`` (``MatMul`` without biases) and one node for its activation (``Relu``,
-``Tanh``, ``Sigmoid``, ``Softmax``; none for identity). Outputs:
+``Tanh``, ``Sigmoid``, ``Softmax``, ``Exp``; none for identity). Outputs:
 
 - ``MLP``: ``output`` (N, n_outputs).
 - ``MLPRegressor``: ``predictions``, (N,) for one output else (N, n_outputs), in
@@ -37,6 +37,7 @@ _ACTIVATIONS = {
     "logistic": "Sigmoid",
     "sigmoid": "Sigmoid",
     "softmax": "Softmax",
+    "exp": "Exp",  # MLPRegressor(loss="poisson")'s output
     "identity": None,
 }
 

@@ -65,6 +65,16 @@ def _relu_backward(xp: Any, a: Array, grad_a: Array) -> Array:
     return grad_a
 
 
+def _exp(xp: Any, z: Array) -> Array:
+    # The Poisson loss's output (scikit-learn's "exp"): a positive rate.
+    return xp.exp(z)
+
+
+def _exp_backward(xp: Any, a: Array, grad_a: Array) -> Array:
+    grad_a *= a
+    return grad_a
+
+
 def _softmax(xp: Any, z: Array) -> Array:
     # Shifting by the row maximum keeps exp() at most 1: no overflow for any z.
     e = xp.exp(z - xp.max(z, axis=1, keepdims=True))
@@ -85,6 +95,7 @@ ACTIVATIONS: dict[str, Activation] = {
     "tanh": Activation("tanh", _tanh, _tanh_backward),
     "relu": Activation("relu", _relu, _relu_backward),
     "softmax": Activation("softmax", _softmax, _softmax_backward),
+    "exp": Activation("exp", _exp, _exp_backward),
 }
 ALIASES = {"logistic": "sigmoid", "linear": "identity"}
 BUILT_IN = frozenset(ACTIVATIONS)

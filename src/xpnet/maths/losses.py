@@ -3,6 +3,10 @@
 Shapes: ``y_pred`` and ``y`` are (n_samples, n_outputs). Values are means over samples
 of a sum over outputs. ``output_delta`` returns dL/dz of the output layer, already
 divided by n_samples, so every gradient that follows is a batch mean.
+
+Every function takes an optional ``sample_weight`` (n_samples,): the means become
+weighted means (each sample's share is its weight over the weights' sum), as
+scikit-learn's ``np.average(..., weights=sample_weight)``.
 """
 
 from __future__ import annotations
@@ -15,9 +19,13 @@ from .activations import Activation, check_registration
 
 Array = Any
 
-LOSSES = ("squared_error", "log_loss")
+LOSSES = ("squared_error", "log_loss", "poisson")
 # Output activations whose pairing with the loss gives dL/dz = y_pred - y exactly.
-_CANONICAL = {"squared_error": ("identity",), "log_loss": ("softmax", "sigmoid")}
+_CANONICAL = {
+    "squared_error": ("identity",),
+    "log_loss": ("softmax", "sigmoid"),
+    "poisson": ("exp",),
+}
 
 
 @dataclass(frozen=True)
@@ -63,31 +71,69 @@ def check_loss(name: str, output: Activation) -> str:
             "loss 'log_loss' needs output_activation 'softmax' or 'sigmoid' "
             f"(probabilities); got {output.name!r}"
         )
+    if name == "poisson" and output.name != "exp":
+        raise ValueError(
+            f"loss 'poisson' needs output_activation 'exp'; got {output.name!r}"
+        )
     return name
 
 
 def loss_value(
-    xp: Any, name: str, output: Activation, y_pred: Array, y: Array
+    xp: Any,
+    name: str,
+    output: Activation,
+    y_pred: Array,
+    y: Array,
+    sample_weight: Array | None = None,
 ) -> Array:
     """The loss as a 0-d array on the device (read it on the host sparingly).
 
     For a sigmoid output (binary or multilabel) log-loss counts the 0 class too.
+    Poisson is the half deviance ``y log(y / y_pred) - y + y_pred`` (0 log 0 = 0).
     """
-    if name in USER_LOSSES:
+    if name in USER_LOSSES:  # unweighted: a user's loss takes no sample weights
         return USER_LOSSES[name].value(xp, y_pred, y)
-    n_samples = y_pred.shape[0]
     if name == "squared_error":
-        return _half_mean_square(xp, y_pred - y)
+        return _half_mean_square(xp, y_pred - y, sample_weight)
+    if name == "poisson":
+        positive = y > 0
+        ratio = xp.where(positive, y, xp.ones_like(y)) / y_pred
+        xlogy = xp.where(positive, y * xp.log(ratio), xp.zeros_like(y))
+        return _mean(xp, xlogy - y + y_pred, sample_weight)
     p = _clip_probabilities(xp, y_pred)
+    if sample_weight is not None:
+        per_element = y * xp.log(p)
+        if output.name == "sigmoid":
+            per_element += (1 - y) * xp.log(1 - p)
+        return -_mean(xp, per_element, sample_weight)
     total = xp.sum(y * xp.log(p))
     if output.name == "sigmoid":
         total += xp.sum((1 - y) * xp.log(1 - p))
-    return -total / n_samples
+    return -total / y_pred.shape[0]
 
 
-def _half_mean_square(xp: Any, diff: Array) -> Array:
+def _mean(xp: Any, per_element: Array, sample_weight: Array | None) -> Array:
+    # Mean over samples (weighted) of the sum over outputs, a 0-d array.
+    if sample_weight is None:
+        return xp.sum(per_element) / per_element.shape[0]
+    column = xp.reshape(sample_weight, (-1, 1))
+    return xp.sum(per_element * column) / xp.sum(sample_weight)
+
+
+def _per_sample(xp: Any, grad: Array, sample_weight: Array | None) -> Array:
+    # grad / n_samples in place, or each row times its weight over the weights' sum.
+    if sample_weight is None:
+        grad /= grad.shape[0]
+    else:
+        grad *= xp.reshape(sample_weight / xp.sum(sample_weight), (-1, 1))
+    return grad
+
+
+def _half_mean_square(xp: Any, diff: Array, sample_weight: Array | None) -> Array:
     # 1/2 mean over samples of the sum over outputs of diff**2: the squared error.
-    return xp.sum(diff * diff) / (2 * diff.shape[0])
+    if sample_weight is None:
+        return xp.sum(diff * diff) / (2 * diff.shape[0])
+    return _mean(xp, diff * diff, sample_weight) / 2
 
 
 def _clip_probabilities(xp: Any, p: Array) -> Array:
@@ -99,49 +145,62 @@ def _clip_probabilities(xp: Any, p: Array) -> Array:
 
 
 def output_error(
-    xp: Any, name: str, output: Activation, y_pred: Array, y: Array
+    xp: Any,
+    name: str,
+    output: Activation,
+    y_pred: Array,
+    y: Array,
+    sample_weight: Array | None = None,
 ) -> Array:
     """dL/dy_pred, (n_samples, n_outputs), divided by n_samples."""
     if name in USER_LOSSES:
         return USER_LOSSES[name].gradient(xp, y_pred, y)
-    n_samples = y_pred.shape[0]
     if name == "squared_error":
         grad = y_pred - y
+    elif name == "poisson":
+        grad = 1 - y / y_pred
     else:
         p = _clip_probabilities(xp, y_pred)
         grad = -y / p
         if output.name == "sigmoid":
             grad += (1 - y) / (1 - p)
-    grad /= n_samples
-    return grad
+    return _per_sample(xp, grad, sample_weight)
 
 
 def output_delta(
-    xp: Any, name: str, output: Activation, y_pred: Array, y: Array
+    xp: Any,
+    name: str,
+    output: Activation,
+    y_pred: Array,
+    y: Array,
+    sample_weight: Array | None = None,
 ) -> Array:
     """dL/dz at the output layer, (n_samples, n_outputs), divided by n_samples.
 
     For the canonical pairs (identity with squared error, softmax or sigmoid with
-    log-loss) this is exactly ``(y_pred - y) / n_samples``.
+    log-loss, exp with Poisson) this is exactly ``(y_pred - y) / n_samples``.
     """
     if output.name in _CANONICAL.get(name, ()):
-        delta = y_pred - y
-        delta /= y_pred.shape[0]
-        return delta
-    return output.backward(xp, y_pred, output_error(xp, name, output, y_pred, y))
+        return _per_sample(xp, y_pred - y, sample_weight)
+    error = output_error(xp, name, output, y_pred, y, sample_weight)
+    return output.backward(xp, y_pred, error)
 
 
 def loss_and_delta(
-    xp: Any, name: str, output: Activation, y_pred: Array, y: Array
+    xp: Any,
+    name: str,
+    output: Activation,
+    y_pred: Array,
+    y: Array,
+    sample_weight: Array | None = None,
 ) -> tuple[Array, Array]:
     """``loss_value`` and ``output_delta`` at once, sharing ``y_pred - y`` for squared
     error with an identity output (one subtraction less per step)."""
     if name == "squared_error" and output.name == "identity":
         diff = y_pred - y
-        value = _half_mean_square(xp, diff)
-        diff /= y_pred.shape[0]
-        return value, diff
+        value = _half_mean_square(xp, diff, sample_weight)
+        return value, _per_sample(xp, diff, sample_weight)
     return (
-        loss_value(xp, name, output, y_pred, y),
-        output_delta(xp, name, output, y_pred, y),
+        loss_value(xp, name, output, y_pred, y, sample_weight),
+        output_delta(xp, name, output, y_pred, y, sample_weight),
     )

@@ -138,8 +138,12 @@ def loss_and_gradients(
     *,
     keep_errors: bool = False,
     delta_scale: float = 1.0,
+    sample_weight: Array | None = None,
 ) -> tuple[Array, Gradients, ForwardPass]:
     """One forward and backward pass: (loss as a 0-d array, gradients, forward pass).
+
+    With ``sample_weight`` (n_samples,) the loss and every gradient are weighted
+    means over the batch instead of plain means.
 
     ``delta_scale`` multiplies the last layer's error term, so every gradient (and,
     with ``keep_errors``, every error and error term) comes out multiplied by it: a
@@ -148,7 +152,7 @@ def loss_and_gradients(
     """
     trace = forward(xp, weights, biases, activations, X, keep_inputs=keep_errors)
     y_pred, output = trace.outputs[-1], activations[-1]
-    value, delta = loss_and_delta(xp, loss, output, y_pred, y)
+    value, delta = loss_and_delta(xp, loss, output, y_pred, y, sample_weight)
     if delta_scale != 1.0:
         delta *= delta_scale
     grads = backward(
@@ -161,7 +165,7 @@ def loss_and_gradients(
         keep_errors=keep_errors,
     )
     if keep_errors:
-        error = output_error(xp, loss, output, y_pred, y)
+        error = output_error(xp, loss, output, y_pred, y, sample_weight)
         if delta_scale != 1.0:
             error *= delta_scale
         grads.output_errors[-1] = error

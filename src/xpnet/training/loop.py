@@ -14,6 +14,7 @@ batch and data sizes.
 
 from __future__ import annotations
 
+import functools
 import math
 import signal
 import sys
@@ -30,17 +31,47 @@ from ..maths import network
 from ..maths.activations import Activation
 from ..maths.optim import Optimizer
 from ..validation import check_random_state
+from .sparse import SparseRows
 
 if TYPE_CHECKING:
     from .distributed import GradientReducer
 
 
 class ConvergenceWarning(UserWarning):
-    """Training stopped at ``max_iter`` epochs before the loss stopped improving."""
+    """Training stopped at ``max_iter`` epochs before the loss stopped improving.
+
+    When scikit-learn is imported, the warning issued is also an instance of
+    ``sklearn.exceptions.ConvergenceWarning`` (see :func:`convergence_warning`).
+    """
 
 
-class DivergenceError(FloatingPointError):
-    """The loss became NaN or inf; the model keeps the last good epoch's weights."""
+class DivergenceError(FloatingPointError, ValueError):
+    """The loss became NaN or inf; the model keeps the last good epoch's weights.
+
+    A ValueError too, as scikit-learn's error for non-finite weights.
+    """
+
+
+DIVERGED = (
+    "Solver produced non-finite parameter weights. The input data may contain "
+    "large values and need to be preprocessed"
+)
+"""scikit-learn's words for a diverged fit, which every DivergenceError repeats."""
+
+
+def convergence_warning() -> type[ConvergenceWarning]:
+    """The category to warn with: :class:`ConvergenceWarning`, also a subclass of
+    scikit-learn's when scikit-learn is imported (so its filters and
+    ``pytest.warns`` catch it)."""
+    sklearn_exceptions = sys.modules.get("sklearn.exceptions")
+    if sklearn_exceptions is None:
+        return ConvergenceWarning
+    return _with_sklearn_base(sklearn_exceptions.ConvergenceWarning)
+
+
+@functools.cache
+def _with_sklearn_base(base: type) -> type[ConvergenceWarning]:
+    return type("ConvergenceWarning", (ConvergenceWarning, base), {})
 
 
 class DeviceMemoryError(MemoryError):
@@ -136,7 +167,7 @@ class Settings:
     n_iter_no_change: float
     alpha: float
     incremental: bool = False
-    verbose: bool = False
+    verbose: int = 0
 
 
 @dataclass
@@ -149,6 +180,9 @@ class Run:
     stop. ``checkpoint(run)`` is called every ``checkpoint_every`` steps. With a
     ``reducer`` (data-parallel training), each step takes this rank's share of the
     global batch and the gradients and loss are summed over the ranks.
+    ``sample_weight`` (n_samples,) on the device and its host copy
+    ``host_sample_weight`` weight the loss and gradients (scikit-learn's meaning; not
+    with a reducer). ``X`` may be :class:`SparseRows` (host sparse data, by batch).
     """
 
     backend: Backend
@@ -170,6 +204,8 @@ class Run:
     best_params: list[Array] | None = None
     steps: int = 0
     reducer: GradientReducer | None = None
+    sample_weight: Array | None = None
+    host_sample_weight: np.ndarray | None = None
 
     @property
     def n_layers(self) -> int:
@@ -232,7 +268,14 @@ def _epochs(run: Run, interrupt: _DeferredInterrupt, progress: _Progress) -> Non
             position.rng_state = rng.bit_generator.state
         else:  # resuming mid-epoch: replay this epoch's permutation
             rng.bit_generator.state = position.rng_state
-        order = backend.asarray(rng.permutation(n_samples)) if s.shuffle else None
+        host_order = rng.permutation(n_samples) if s.shuffle else None
+        order = None if host_order is None else backend.asarray(host_order)
+        if run.host_sample_weight is not None:
+            weights = run.host_sample_weight
+            in_order = weights if host_order is None else weights[host_order]
+            batches = _batches(
+                n_samples, s.batch_size, run.loss_scale, s.alpha, in_order
+            )
         last_good = [xp.asarray(p, copy=True) for p in run.params]
         total = _steps(run, order, batches, interrupt)
         loss = float(total) / n_samples  # the host syncs of the epoch: the loss
@@ -245,9 +288,9 @@ def _epochs(run: Run, interrupt: _DeferredInterrupt, progress: _Progress) -> Non
                 what = f"the loss is {loss}"
             raise DivergenceError(
                 f"training diverged in epoch {history.n_iter + 1}: {what}; the model "
-                "keeps the weights of the last good epoch. Use a smaller "
-                f"learning_rate_init (now {run.optimizer.learning_rate_init}), scale "
-                "the inputs, or raise alpha"
+                f"keeps the weights of the last good epoch. {DIVERGED}: scale the "
+                "inputs, use a smaller learning_rate_init (now "
+                f"{run.optimizer.learning_rate_init}) or raise alpha"
             )
         position.step, position.epoch_loss, position.rng_state = 0, 0.0, None
         stopped = _end_epoch(run, loss, progress)
@@ -256,20 +299,33 @@ def _epochs(run: Run, interrupt: _DeferredInterrupt, progress: _Progress) -> Non
 
 
 def _batches(
-    n_samples: int, batch_size: int, loss_scale: float, alpha: float
-) -> list[tuple[int, int, float, float]]:
-    """(start, stop, loss weight, L2 gradient factor) of every batch of an epoch."""
-    return [
-        (start, stop, (stop - start) * loss_scale, alpha / (stop - start))
-        for start in range(0, n_samples, batch_size)
-        for stop in [min(start + batch_size, n_samples)]
-    ]
+    n_samples: int,
+    batch_size: int,
+    loss_scale: float,
+    alpha: float,
+    weights: np.ndarray | None = None,
+) -> list[tuple[int, int, float, float, float]]:
+    """(start, stop, loss weight, L2 gradient factor, L2 loss factor) of every batch
+    of an epoch. With sample ``weights`` (host, in the epoch's order) the L2 terms
+    are divided by the batch's weight sum instead of its size, as scikit-learn's."""
+    batches = []
+    for start in range(0, n_samples, batch_size):
+        stop = min(start + batch_size, n_samples)
+        size = stop - start
+        total = size if weights is None else float(np.sum(weights[start:stop]))
+        if total <= 0:
+            raise ValueError(
+                f"the sample weights of a batch (rows {start} to {stop - 1} of the "
+                "epoch) sum to 0; use a larger batch_size or drop the zero-weight rows"
+            )
+        batches.append((start, stop, size * loss_scale, alpha / total, size / total))
+    return batches
 
 
 def _steps(
     run: Run,
     order: Array | None,
-    batches: list[tuple[int, int, float, float]],
+    batches: list[tuple[int, int, float, float, float]],
     interrupt: _DeferredInterrupt,
 ) -> Array:
     """The epoch's remaining steps; returns the summed loss (times batch sizes).
@@ -279,7 +335,9 @@ def _steps(
     (no data-sized array to allocate and fault in; the rows stay in cache).
     """
     xp, params, acts, loss = run.backend.xp, run.params, run.activations, run.loss
-    X, Y, take = run.X, run.Y, run.backend.xp.take
+    X, Y, take, sample_weight = run.X, run.Y, run.backend.xp.take, run.sample_weight
+    weights = None
+    sparse_rows = X.rows if isinstance(X, SparseRows) else None
     n_layers, position, optimizer = run.n_layers, run.position, run.optimizer
     half_alpha = 0.5 * run.settings.alpha
     loss_and_gradients = network.loss_and_gradients
@@ -291,24 +349,32 @@ def _steps(
     scale = 1.0 if factor is None else factor
     update = optimizer.step if factor is None else optimizer.apply
     reducer, share = run.reducer, 1.0
-    for start, stop, weight, l2_factor in batches[position.step :]:
-        weights = params[:n_layers]
+    for start, stop, weight, l2_factor, l2_loss in batches[position.step :]:
+        coefs = params[:n_layers]
         if reducer is not None:  # this rank's rows of the global batch
             start, stop, share = reducer.shard(start, stop)
         if order is None:
             X_batch, Y_batch = X[start:stop, ...], Y[start:stop, ...]
+            if sample_weight is not None:
+                weights = sample_weight[start:stop]
         else:
             rows = order[start:stop]
-            X_batch, Y_batch = take(X, rows, axis=0), take(Y, rows, axis=0)
+            Y_batch = take(Y, rows, axis=0)
+            X_batch = (
+                take(X, rows, axis=0) if sparse_rows is None else sparse_rows(rows)
+            )
+            if sample_weight is not None:
+                weights = take(sample_weight, rows, axis=0)
         value, grads, _ = loss_and_gradients(
             xp,
-            weights,
+            coefs,
             params[n_layers:],
             acts,
             X_batch,
             Y_batch,
             loss,
             delta_scale=scale * share,
+            sample_weight=weights,
         )
         step_grads = grads.weights + grads.biases
         if reducer is not None:  # sums of the ranks' shares: the global batch's
@@ -316,11 +382,11 @@ def _steps(
         total = total + value * weight
         if half_alpha:
             squares = 0.0
-            for i, W in enumerate(weights):
+            for i, W in enumerate(coefs):
                 flat = xp.reshape(W, (-1,))
                 squares = squares + xp.vecdot(flat, flat)
                 step_grads[i] += (scale * l2_factor) * W
-            total = total + half_alpha * squares
+            total = total + (half_alpha * l2_loss) * squares
         update(params, step_grads)
         position.step += 1
         run.steps += 1
@@ -377,7 +443,7 @@ def _end_epoch(run: Run, loss: float, progress: _Progress) -> bool:
         warnings.warn(
             f"Stochastic optimizer: maximum iterations ({s.max_iter}) reached and "
             "the optimization hasn't converged yet; raise max_iter or tol",
-            ConvergenceWarning,
+            convergence_warning(),
             stacklevel=6,  # the user's fit call
         )
     return False
@@ -414,7 +480,8 @@ class _DeferredInterrupt:
 
 
 class _Progress:
-    """A tqdm bar over epochs when verbose (plain lines without tqdm); else silent."""
+    """A tqdm bar over epochs when verbose; scikit-learn's plain "Iteration N" lines
+    with ``verbose >= 2`` or without tqdm; else silent."""
 
     def __init__(self, run: Run) -> None:
         self.verbose = run.settings.verbose
@@ -423,7 +490,7 @@ class _Progress:
         self.bar: Any = None
 
     def __enter__(self) -> _Progress:
-        if self.verbose:
+        if self.verbose == 1:
             try:
                 from tqdm.auto import tqdm
             except ImportError:
