@@ -67,11 +67,13 @@ def check_matrix(
     *,
     n_columns: int | None = None,
     n_rows: int | None = None,
+    check_finite: bool = True,
 ) -> Array:
     """``data`` as a finite 2-D (n_rows, n_columns) array of ``dtype`` on ``backend``.
 
     Host data (NumPy arrays, lists) is checked on the host, then copied over; arrays
-    of the backend are checked where they are; other libraries' arrays are refused.
+    of the backend are checked where they are (``check_finite=False`` skips their
+    NaN/inf check, which waits for the device); other libraries' arrays are refused.
     """
     if is_non_numpy_array(data):
         array = backend.device_array(data, name)
@@ -80,7 +82,7 @@ def check_matrix(
             raise TypeError(f"{name} must hold real numbers; got dtype {array.dtype}")
         _check_shape(array.shape, name, n_columns, n_rows)
         array = xp.astype(array, backend.dtype(dtype), copy=False)
-        if not bool(xp.all(xp.isfinite(array))):
+        if check_finite and not bool(xp.all(xp.isfinite(array))):
             raise ValueError(f"{name} must be finite; it contains NaN or inf")
         return array
     host = host_matrix(data, name, n_columns=n_columns, n_rows=n_rows)

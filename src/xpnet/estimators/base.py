@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from ..backend import Array, Backend, check_dtype, get_backend
+from ..backend import Array, Backend, check_dtype, data_size, get_backend
 from ..init import glorot_uniform
 from ..maths import network
 from ..maths.activations import get_activation
@@ -125,13 +125,14 @@ class MLPBase(EstimatorAPI):
         self.__dict__.update(state)
         if saved is not None:
             backend = get_backend(self.backend)
-            params = self._device_params(backend)
-            self._optimizer = self._new_optimizer(backend, params)
-            _kind, scalars, host = saved
-            self._optimizer.load(
-                scalars,
-                {k: [backend.asarray(a) for a in v] for k, v in host.items()},
-            )
+            with backend.context():
+                params = self._device_params(backend)
+                self._optimizer = self._new_optimizer(backend, params)
+                _kind, scalars, host = saved
+                self._optimizer.load(
+                    scalars,
+                    {k: [backend.asarray(a) for a in v] for k, v in host.items()},
+                )
 
     @property
     def n_layers_(self) -> int:
@@ -252,39 +253,41 @@ class MLPBase(EstimatorAPI):
 
         A resume that fails before training starts leaves the estimator as it was.
         """
-        reducer = reducer_for(distributed, get_backend(self.backend))
+        backend = get_backend(self.backend)
+        reducer = reducer_for(distributed, backend)
         before = dict(self.__dict__)
-        try:
-            run, rng_split, data = self._setup(
-                X,
-                y,
-                incremental,
-                classes,
-                resume_from,
-                resume_on_other_data,
-                fingerprint=checkpoint is not None,
-            )
-            if reducer is not None:
-                run.reducer = reducer
-                run.settings.verbose = run.settings.verbose and reducer.rank == 0
-                check_replicas(reducer, run, self._export_params())
-                if reducer.rank != 0:
-                    checkpoint = None  # rank 0 writes the checkpoints
-            self._add_hooks(
-                run, callbacks, checkpoint, checkpoint_every, rng_split, data
-            )
-        except BaseException:
-            if resume_from is not None:
-                self.__dict__.clear()
-                self.__dict__.update(before)
-            raise
-        try:
-            train(run)
-        except DivergenceError:
-            self._optimizer = None  # its state holds the non-finite steps
-            raise
-        finally:
-            self._store(run)
+        with backend.on_device(lambda: _data_message(X, self.dtype)):
+            try:
+                run, rng_split, data = self._setup(
+                    X,
+                    y,
+                    incremental,
+                    classes,
+                    resume_from,
+                    resume_on_other_data,
+                    fingerprint=checkpoint is not None,
+                )
+                if reducer is not None:
+                    run.reducer = reducer
+                    run.settings.verbose = run.settings.verbose and reducer.rank == 0
+                    check_replicas(reducer, run, self._export_params())
+                    if reducer.rank != 0:
+                        checkpoint = None  # rank 0 writes the checkpoints
+                self._add_hooks(
+                    run, callbacks, checkpoint, checkpoint_every, rng_split, data
+                )
+            except BaseException:
+                if resume_from is not None:
+                    self.__dict__.clear()
+                    self.__dict__.update(before)
+                raise
+            try:
+                train(run)
+            except DivergenceError:
+                self._optimizer = None  # its state holds the non-finite steps
+                raise
+            finally:
+                self._store(run)
         return self
 
     def _setup(
@@ -353,7 +356,7 @@ class MLPBase(EstimatorAPI):
         )
         if self.early_stopping:
             self._hold_out(run, rng, Y_host)
-        run.settings.batch_size = batch_size_for(self.batch_size, run.X.shape[0])
+        run.settings.batch_size = batch_size_for(self.batch_size, run.n_samples)
         if saved is not None:
             checkpoints.restore_run(saved, run)
         return run, rng_split, data
@@ -375,7 +378,7 @@ class MLPBase(EstimatorAPI):
 
             run.checkpoint = checkpoint_writer(checkpoint, self, rng_split, data)
             run.checkpoint_every = checked_every(
-                checkpoint_every, run.X.shape[0], run.settings.batch_size
+                checkpoint_every, run.n_samples, run.settings.batch_size
             )
 
     def _hold_out(self, run: Run, rng: np.random.Generator, Y_host: np.ndarray):
@@ -383,9 +386,10 @@ class MLPBase(EstimatorAPI):
         backend, history = run.backend, run.history
         train_idx, val_idx = self._split(rng, Y_host)
         take = backend.xp.take
-        train_idx, val_idx = backend.asarray(train_idx), backend.asarray(val_idx)
+        val_idx = backend.asarray(val_idx)
+        # The training rows stay in X, picked by index batch by batch: no copy of X.
+        run.rows = backend.asarray(train_idx)
         X_val, Y_val = take(run.X, val_idx, axis=0), take(run.Y, val_idx, axis=0)
-        run.X, run.Y = take(run.X, train_idx, axis=0), take(run.Y, train_idx, axis=0)
         run.validate = self._validator(backend, run.activations, X_val, Y_val)
         if history.validation_scores is None:  # warm start after a fit without it
             history.validation_scores, history.best_validation_score = [], -math.inf
@@ -571,24 +575,36 @@ class MLPBase(EstimatorAPI):
                 f"{self.n_features_in_} features as input."
             )
 
-    def _host_y(self, y: Any) -> Any:
-        """y as host data: an array of this backend is copied back, others refused."""
+    def _host_y(self, y: Any, argname: str = "y") -> Any:
+        """y (or ``classes``) as host data: an array of this backend is copied back,
+        others refused."""
         if is_non_numpy_array(y):
             backend = get_backend(self.backend)
-            return backend.to_numpy(backend.device_array(y, "y"))
+            return backend.to_numpy(backend.device_array(y, argname))
         return y
 
     def _forward(self, X: Any) -> np.ndarray:
         """The network's outputs for X, host float64 (n_samples, n_outputs)."""
         self._check_is_fitted()
-        backend = get_backend(self.backend)
-        X_dev = self._device_X(X, backend, check_dtype(self.dtype), reset=False)
-        params = self._device_params(backend)
-        n_layers = len(self.coefs_)
-        out = network.predict(
-            backend.xp, params[:n_layers], params[n_layers:], self._activations(), X_dev
-        )
-        out = np.asarray(backend.to_numpy(out), dtype=np.float64)
+        backend, dtype = get_backend(self.backend), check_dtype(self.dtype)
+        widths = [int(np.shape(c)[-1]) for c in self.coefs_]
+        with backend.on_device(
+            lambda: (
+                f"predicting on X {data_size(X, dtype)} at once with layer "
+                f"widths {widths} does not fit; predict on fewer rows per call"
+            )
+        ):
+            X_dev = self._device_X(X, backend, dtype, reset=False)
+            params = self._device_params(backend)
+            n_layers = len(self.coefs_)
+            out = network.predict(
+                backend.xp,
+                params[:n_layers],
+                params[n_layers:],
+                self._activations(),
+                X_dev,
+            )
+            out = np.asarray(backend.to_numpy(out), dtype=np.float64)
         scaling = getattr(self, "standardization_", None)
         return out if scaling is None else scaling.outputs(out)
 
@@ -618,6 +634,14 @@ class MLPBase(EstimatorAPI):
 
     def _import_extra(self, config: dict[str, Any]) -> None:
         """Read back what :meth:`_export_extra` wrote."""
+
+
+def _data_message(X: Any, dtype: str) -> str:
+    return (
+        f"the data does not fit: X {data_size(X, dtype)} and its targets; fit "
+        "fewer samples per call (partial_fit on chunks), use dtype='float32', or a "
+        "device with more memory"
+    )
 
 
 def _device_param(

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..backend import Array, Backend
+from ..backend import Array, Backend, data_size
 from ..maths import network
 from ..maths.activations import Activation
 from ..maths.optim import Optimizer
@@ -41,10 +41,6 @@ class ConvergenceWarning(UserWarning):
 
 class DivergenceError(FloatingPointError):
     """The loss became NaN or inf; the model keeps the last good epoch's weights."""
-
-
-class DeviceMemoryError(MemoryError):
-    """The device ran out of memory; the message names the batch and data sizes."""
 
 
 @dataclass
@@ -144,7 +140,9 @@ class Run:
     """Everything one training run works on.
 
     ``params`` is weights then biases, on the device; the loop updates it in place and
-    on any exit it holds the weights the model keeps. ``validate(params)`` returns the
+    on any exit it holds the weights the model keeps. ``rows`` (device indices) are
+    the rows of ``X`` and ``Y`` to train on, None for all: early stopping holds its
+    validation rows out without a training copy of X. ``validate(params)`` returns the
     validation score (early stopping only). ``on_epoch_end(history)`` returns True to
     stop. ``checkpoint(run)`` is called every ``checkpoint_every`` steps. With a
     ``reducer`` (data-parallel training), each step takes this rank's share of the
@@ -162,6 +160,7 @@ class Run:
     settings: Settings
     history: History
     rng: np.random.Generator
+    rows: Array | None = None
     validate: Callable[[list[Array]], float] | None = None
     on_epoch_end: Callable[[History], bool] | None = None
     checkpoint: Callable[[Run], None] | None = None
@@ -175,6 +174,11 @@ class Run:
     def n_layers(self) -> int:
         """Number of weight matrices."""
         return len(self.activations)
+
+    @property
+    def n_samples(self) -> int:
+        """Number of training rows."""
+        return (self.X if self.rows is None else self.rows).shape[0]
 
 
 def batch_size_for(batch_size: int | str, n_samples: int) -> int:
@@ -206,25 +210,21 @@ def train(run: Run) -> None:
     KeyboardInterrupt
         Re-raised after the step that was running has finished.
     """
-    try:
-        # A diverging NumPy run overflows: the loss check below reports it, so
-        # NumPy's overflow warnings would only repeat it (or, as errors, cut a step).
-        with (
-            np.errstate(all="ignore"),
-            _DeferredInterrupt() as interrupt,
-            _Progress(run) as progress,
-        ):
-            _epochs(run, interrupt, progress)
-    except Exception as exc:
-        if _is_out_of_memory(exc):
-            raise DeviceMemoryError(_memory_message(run)) from exc
-        raise
+    # A diverging NumPy run overflows: the loss check below reports it, so NumPy's
+    # overflow warnings would only repeat it (or, as errors, cut a step).
+    with (
+        run.backend.on_device(lambda: _memory_message(run)),
+        np.errstate(all="ignore"),
+        _DeferredInterrupt() as interrupt,
+        _Progress(run) as progress,
+    ):
+        _epochs(run, interrupt, progress)
 
 
 def _epochs(run: Run, interrupt: _DeferredInterrupt, progress: _Progress) -> None:
     s, history, position = run.settings, run.history, run.position
     xp, backend, rng = run.backend.xp, run.backend, run.rng
-    n_samples = run.X.shape[0]
+    n_samples = run.n_samples
     batches = _batches(n_samples, s.batch_size, run.loss_scale, s.alpha)
     stopped = False
     while history.n_iter < s.max_iter and not stopped:
@@ -233,6 +233,8 @@ def _epochs(run: Run, interrupt: _DeferredInterrupt, progress: _Progress) -> Non
         else:  # resuming mid-epoch: replay this epoch's permutation
             rng.bit_generator.state = position.rng_state
         order = backend.asarray(rng.permutation(n_samples)) if s.shuffle else None
+        if run.rows is not None:
+            order = run.rows if order is None else xp.take(run.rows, order)
         last_good = [xp.asarray(p, copy=True) for p in run.params]
         total = _steps(run, order, batches, interrupt)
         loss = float(total) / n_samples  # the host syncs of the epoch: the loss
@@ -337,7 +339,7 @@ def _end_epoch(run: Run, loss: float, progress: _Progress) -> bool:
     """scikit-learn's bookkeeping after an epoch; True when training must stop."""
     s, history, optimizer = run.settings, run.history, run.optimizer
     history.n_iter += 1
-    history.t += run.X.shape[0]
+    history.t += run.n_samples
     history.loss_curve.append(loss)
     progress.epoch(history)
     if run.validate is not None:
@@ -456,27 +458,14 @@ class _Progress:
             self.bar.close()
 
 
-def _is_out_of_memory(exc: BaseException) -> bool:
-    # NumPy raises MemoryError, CuPy its OutOfMemoryError (a MemoryError), torch
-    # torch.OutOfMemoryError (a RuntimeError), JAX an error saying RESOURCE_EXHAUSTED.
-    return (
-        isinstance(exc, MemoryError)
-        or type(exc).__name__ == "OutOfMemoryError"
-        or "RESOURCE_EXHAUSTED" in str(exc)
-    )
-
-
 def _memory_message(run: Run) -> str:
-    X, Y = run.X, run.Y
-    itemsize = 8 if "64" in str(X.dtype) else 4  # the model dtypes: float32/64
-    data_mb = (math.prod(X.shape) + math.prod(Y.shape)) * itemsize / 2**20
     widths = [run.params[i].shape[1] for i in range(run.n_layers)]
     return (
-        f"out of memory on backend {run.backend.name!r} while training with "
-        f"batch_size={run.settings.batch_size} on X of shape {tuple(X.shape)} and y of "
-        f"shape {tuple(Y.shape)} ({data_mb:.1f} MiB of {X.dtype} data on the device, "
-        f"layer widths {widths}); use a smaller batch_size, fewer samples per fit "
-        "(partial_fit on chunks) or narrower layers"
+        f"one batch of work does not fit while training with "
+        f"batch_size={run.settings.batch_size} (layer widths {widths}) beside X "
+        f"{data_size(run.X, run.X.dtype)} and y "
+        f"{data_size(run.Y, run.Y.dtype)} on the device; use a smaller "
+        "batch_size, fewer samples per fit (partial_fit on chunks) or narrower layers"
     )
 
 
