@@ -82,7 +82,7 @@ def loss_value(
     total = xp.sum(y * xp.log(p))
     if output.name == "sigmoid":
         total += xp.sum((1 - y) * xp.log(1 - p))
-    return -total / n_samples
+    return total * (-1.0 / n_samples)
 
 
 def _half_mean_square(xp: Any, diff: Array) -> Array:

@@ -28,6 +28,7 @@ import numpy as np
 from ..backend import Array, Backend, data_size
 from ..maths import network
 from ..maths.activations import Activation
+from ..maths.flat import Layout
 from ..maths.optim import Optimizer
 from ..validation import check_random_state
 
@@ -226,6 +227,7 @@ def _epochs(run: Run, interrupt: _DeferredInterrupt, progress: _Progress) -> Non
     xp, backend, rng = run.backend.xp, run.backend, run.rng
     n_samples = run.n_samples
     batches = _batches(n_samples, s.batch_size, run.loss_scale, s.alpha)
+    flat = _FlatParams.of(run)
     stopped = False
     while history.n_iter < s.max_iter and not stopped:
         if position.rng_state is None:
@@ -235,13 +237,13 @@ def _epochs(run: Run, interrupt: _DeferredInterrupt, progress: _Progress) -> Non
         order = backend.asarray(rng.permutation(n_samples)) if s.shuffle else None
         if run.rows is not None:
             order = run.rows if order is None else xp.take(run.rows, order)
-        last_good = [xp.asarray(p, copy=True) for p in run.params]
-        total = _steps(run, order, batches, interrupt)
+        last_good = xp.asarray(flat.vector, copy=True)
+        total = _steps(run, flat, order, batches, interrupt)
         loss = float(total) / n_samples  # the host syncs of the epoch: the loss
         # and whether any parameter is NaN or inf (then p * 0 is NaN, else 0).
-        probe = sum(xp.sum(p * 0.0) for p in run.params)
+        probe = xp.sum(flat.vector * 0.0)
         if not (math.isfinite(loss) and math.isfinite(float(probe))):
-            run.params[:] = last_good
+            run.params[:] = flat.layout.views(xp, last_good)
             what = "the weights became NaN or inf"
             if not math.isfinite(loss):
                 what = f"the loss is {loss}"
@@ -268,8 +270,41 @@ def _batches(
     ]
 
 
+@dataclass
+class _FlatParams:
+    """The run's parameters as one vector (see :mod:`xpnet.maths.flat`); while it
+    trains, ``run.params`` holds views of it. ``decay`` is 1 over the weights and 0
+    over the biases (with L2 only): L2 then costs a few whole-vector operations."""
+
+    layout: Layout
+    vector: Array
+    decay: Array | None
+
+    @classmethod
+    def of(cls, run: Run) -> _FlatParams:
+        xp, params = run.backend.xp, run.params
+        layout = Layout.of(params)
+        decay = None
+        if run.settings.alpha:
+            ones = [xp.ones_like(p) for p in params[: run.n_layers]]
+            decay = layout.flatten(
+                xp, ones + [xp.zeros_like(b) for b in params[run.n_layers :]]
+            )
+        flat = cls(layout, layout.flatten(xp, params), decay)
+        params[:] = layout.views(xp, flat.vector)
+        return flat
+
+    def moved_to(self, vector: Array, run: Run) -> None:
+        """After an update: where arrays are immutable (JAX) the vector is a new
+        array, and ``run.params`` are cut from it afresh."""
+        if vector is not self.vector:
+            self.vector = vector
+            run.params[:] = self.layout.views(run.backend.xp, vector)
+
+
 def _steps(
     run: Run,
+    flat: _FlatParams,
     order: Array | None,
     batches: list[tuple[int, int, float, float]],
     interrupt: _DeferredInterrupt,
@@ -291,7 +326,8 @@ def _steps(
     # learning rate only changes between epochs).
     factor = optimizer.update_factor()
     scale = 1.0 if factor is None else factor
-    update = optimizer.step if factor is None else optimizer.apply
+    update = optimizer.step_flat if factor is None else optimizer.apply_flat
+    flatten = flat.layout.flatten
     reducer, share = run.reducer, 1.0
     for start, stop, weight, l2_factor in batches[position.step :]:
         weights = params[:n_layers]
@@ -312,18 +348,19 @@ def _steps(
             loss,
             delta_scale=scale * share,
         )
-        step_grads = grads.weights + grads.biases
+        grad = flatten(xp, grads.weights + grads.biases)
         if reducer is not None:  # sums of the ranks' shares: the global batch's
-            value = reducer(step_grads, value * share if share else 0.0)
+            reduced = [grad]
+            value = reducer(reduced, value * share if share else 0.0)
+            grad = reduced[0]
         total = total + value * weight
         if half_alpha:
-            squares = 0.0
-            for i, W in enumerate(weights):
-                flat = xp.reshape(W, (-1,))
-                squares = squares + xp.vecdot(flat, flat)
-                step_grads[i] += (scale * l2_factor) * W
-            total = total + half_alpha * squares
-        update(params, step_grads)
+            decay = flat.vector * flat.decay  # the weights, biases zeroed
+            grad += (scale * l2_factor) * decay
+            # the sum of squared weights as a dot product (vecdot would conj a copy
+            # on CuPy)
+            total = total + half_alpha * (decay @ flat.vector)
+        flat.moved_to(update(flat.vector, grad), run)
         position.step += 1
         run.steps += 1
         if interrupt.pending:
