@@ -38,6 +38,7 @@ class OpCounter:
         self.ops: Counter[str] = Counter()
         self.syncs: Counter[str] = Counter()
         self._depth = 0
+        array = type(strict.asarray(0.0))
         for name in dir(strict):
             value = getattr(strict, name)
             if (
@@ -48,7 +49,6 @@ class OpCounter:
             ):
                 continue
             monkeypatch.setattr(strict, name, self._wrap(value, name, self.ops))
-        array = type(strict.asarray(0.0))
         for name in OPERATORS + SYNCS:
             if hasattr(array, name):
                 table = self.syncs if name in SYNCS else self.ops
@@ -103,6 +103,50 @@ def _per_step(monkeypatch, solver, **params):
 )
 def test_operations_per_step_within_budget(monkeypatch, solver, params, budget):
     ops, syncs = _per_step(monkeypatch, solver, **params)
-    print(solver, sum(ops.values()), dict(ops))
     assert sum(syncs.values()) == 0  # no step waits for the device
     assert sum(ops.values()) <= budget, dict(ops)
+
+
+def test_research_api_on_device_data_waits_only_for_the_loss(monkeypatch):
+    rng = np.random.default_rng(0)
+    net = xpnet.MLP([20, 16, 3], backend="array_api_strict", seed=0)
+    X = net.backend.asarray(rng.normal(size=(32, 20)), "float32")
+    y = net.backend.asarray(rng.normal(size=(32, 3)), "float32")
+    with monkeypatch.context() as patch:
+        counter = OpCounter(patch)
+        net.forward(X, check_finite=False)
+        net.loss_and_gradients(X, y, check_finite=False)
+    assert counter.syncs == Counter({"__float__": 1})  # the loss, as a float
+    assert counter.ops["asarray"] == 0  # neither data nor weights uploaded again
+    with monkeypatch.context() as patch:
+        counter = OpCounter(patch)
+        net.loss_and_gradients(X, y)
+    assert counter.syncs["__bool__"] == 2  # the default checks X and y
+
+
+@pytest.mark.parametrize("reads_weights", [False, True])
+def test_callbacks_copy_weights_to_the_host_only_when_read(monkeypatch, reads_weights):
+    copies = Counter()
+    to_numpy = xpnet.Backend.to_numpy
+
+    def counted(backend, array):
+        copies["to_numpy"] += 1
+        return to_numpy(backend, array)
+
+    monkeypatch.setattr(xpnet.Backend, "to_numpy", counted)
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(50, 4)), rng.normal(size=50)
+    seen = []
+
+    def callback(model, history):
+        seen.append(model.coefs_[0].copy() if reads_weights else history.n_iter)
+
+    model = xpnet.MLPRegressor((5,), max_iter=6, random_state=0, tol=0.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", xpnet.ConvergenceWarning)
+        model.fit(X, y, callbacks=[callback])
+    n_params = 4  # two weights and two biases, copied once at the end of fit
+    assert copies["to_numpy"] == n_params * (1 + 6 * reads_weights)
+    if reads_weights:  # each epoch's own weights, not the last ones
+        assert not np.array_equal(seen[0], seen[-1])
+        np.testing.assert_array_equal(seen[-1], model.coefs_[0])

@@ -106,7 +106,10 @@ class MLPBase(EstimatorAPI):
     def __getstate__(self) -> dict[str, Any]:
         # Copying (e.g. joblib in GridSearchCV) needs host data only: the optimizer's
         # device state travels as NumPy arrays.
+        if "_live_run" in self.__dict__:  # copied inside a callback: the weights now
+            self._store_params(self._live_run)
         state = self.__dict__.copy()
+        state.pop("_live_run", None)
         optimizer = state.pop("_optimizer", None)
         if optimizer is not None:
             backend = get_backend(self.backend)
@@ -412,7 +415,11 @@ class MLPBase(EstimatorAPI):
                 )
 
         def on_epoch_end(history: History) -> bool:
-            self._store(run)
+            # The weights are copied to the host only if a callback reads them.
+            self._set_history(history)
+            self._live_run = run
+            self.__dict__.pop("coefs_", None)
+            self.__dict__.pop("intercepts_", None)
             stop = False
             for hook in hooks:
                 stop = bool(hook(self, history)) or stop
@@ -420,16 +427,30 @@ class MLPBase(EstimatorAPI):
 
         return on_epoch_end
 
+    def __getattr__(self, name: str) -> Any:
+        # Only for attributes not set: coefs_ and intercepts_ while a callback runs.
+        run = self.__dict__.get("_live_run")
+        if run is None or name not in ("coefs_", "intercepts_"):
+            raise AttributeError(
+                f"{type(self).__name__!r} object has no attribute {name!r}"
+            )
+        self._store_params(run)
+        return self.__dict__[name]
+
     def _store(self, run: Run) -> None:
         """Copy the run's weights and history onto the estimator (host NumPy)."""
-        backend, n_layers = run.backend, run.n_layers
-        host = [np.array(backend.to_numpy(p)) for p in run.params]
-        self.coefs_, self.intercepts_ = host[:n_layers], host[n_layers:]
+        self.__dict__.pop("_live_run", None)
+        self._store_params(run)
         self._set_history(run.history)
         if run.best_params is not None:
             self._best_params_host = [
-                np.array(backend.to_numpy(p)) for p in run.best_params
+                np.array(run.backend.to_numpy(p)) for p in run.best_params
             ]
+
+    def _store_params(self, run: Run) -> None:
+        """``coefs_`` and ``intercepts_`` as host copies of the run's parameters."""
+        host = [np.array(run.backend.to_numpy(p)) for p in run.params]
+        self.coefs_, self.intercepts_ = host[: run.n_layers], host[run.n_layers :]
 
     def _set_history(self, h: History) -> None:
         """The history as scikit-learn's attributes (``loss_curve_``, ``t_``, ...)."""
