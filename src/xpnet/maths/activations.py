@@ -60,9 +60,9 @@ def _relu(xp: Any, z: Array) -> Array:
 
 
 def _relu_backward(xp: Any, a: Array, grad_a: Array) -> Array:
-    # a = max(z, 0) >= 0, so sign(a) is the derivative, 0 or 1, in one operation: no
-    # bool mask to build and cast, and in place it beats a new array from where().
-    grad_a *= xp.sign(a)
+    # Multiplying by the 0/1 mask in place beats a new array from where(), and
+    # sign(a) (one operation less) is slower still on NumPy and torch.
+    grad_a *= xp.astype(a > 0, a.dtype)
     return grad_a
 
 

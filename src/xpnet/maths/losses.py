@@ -117,31 +117,41 @@ def output_error(
 
 
 def output_delta(
-    xp: Any, name: str, output: Activation, y_pred: Array, y: Array
+    xp: Any, name: str, output: Activation, y_pred: Array, y: Array, scale: float = 1.0
 ) -> Array:
-    """dL/dz at the output layer, (n_samples, n_outputs), divided by n_samples.
+    """dL/dz at the output layer, (n_samples, n_outputs), divided by n_samples and
+    multiplied by ``scale``.
 
     For the canonical pairs (identity with squared error, softmax or sigmoid with
     log-loss) this is exactly ``(y_pred - y) / n_samples``.
     """
     if output.name in _CANONICAL.get(name, ()):
-        delta = y_pred - y
-        delta /= y_pred.shape[0]
-        return delta
-    return output.backward(xp, y_pred, output_error(xp, name, output, y_pred, y))
+        return _batch_mean(y_pred - y, scale)
+    delta = output.backward(xp, y_pred, output_error(xp, name, output, y_pred, y))
+    if scale != 1.0:
+        delta *= scale
+    return delta
+
+
+def _batch_mean(delta: Array, scale: float) -> Array:
+    # delta / n_samples * scale in place, in one pass
+    if scale == 1.0:
+        delta /= delta.shape[0]
+    else:
+        delta *= scale / delta.shape[0]
+    return delta
 
 
 def loss_and_delta(
-    xp: Any, name: str, output: Activation, y_pred: Array, y: Array
+    xp: Any, name: str, output: Activation, y_pred: Array, y: Array, scale: float = 1.0
 ) -> tuple[Array, Array]:
     """``loss_value`` and ``output_delta`` at once, sharing ``y_pred - y`` for squared
     error with an identity output (one subtraction less per step)."""
     if name == "squared_error" and output.name == "identity":
         diff = y_pred - y
         value = _half_mean_square(xp, diff)
-        diff /= y_pred.shape[0]
-        return value, diff
+        return value, _batch_mean(diff, scale)
     return (
         loss_value(xp, name, output, y_pred, y),
-        output_delta(xp, name, output, y_pred, y),
+        output_delta(xp, name, output, y_pred, y, scale),
     )
