@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Callable, Sequence
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -259,7 +260,7 @@ class MLPBase(EstimatorAPI):
         backend = get_backend(self.backend)
         reducer = reducer_for(distributed, backend)
         before = dict(self.__dict__)
-        with backend.on_device(lambda: _data_message(X, self.dtype)):
+        with backend.context():  # CuPy: allocate on this backend's device
             try:
                 run, rng_split, data = self._setup(
                     X,
@@ -321,7 +322,9 @@ class MLPBase(EstimatorAPI):
         first_pass = saved is None and (
             not hasattr(self, "coefs_") or (not self.warm_start and not incremental)
         )
-        X_dev = self._device_X(X, backend, dtype, reset=first_pass)
+        data_fits = partial(backend.on_device, lambda: _data_message(X, dtype))
+        with data_fits():
+            X_dev = self._device_X(X, backend, dtype, reset=first_pass)
         Y_host = self._targets(y, X_dev.shape[0], first_pass, incremental, classes)
         data = None
         if fingerprint or saved is not None:
@@ -340,10 +343,12 @@ class MLPBase(EstimatorAPI):
         history.n_iter = 0
         if history.best_loss is None and not self.early_stopping:
             history.best_loss = math.inf  # warm start after a fit with early stopping
-        params = self._device_params(backend)
-        if not incremental or getattr(self, "_optimizer", None) is None:
-            self._optimizer = self._new_optimizer(backend, params)
-        Y_dev = backend.asarray(Y_host, dtype)
+        with backend.on_device(lambda: _network_message(self)):
+            params = self._device_params(backend)
+            if not incremental or getattr(self, "_optimizer", None) is None:
+                self._optimizer = self._new_optimizer(backend, params)
+        with data_fits():
+            Y_dev = backend.asarray(Y_host, dtype)
         run = Run(
             backend=backend,
             activations=self._activations(),
@@ -358,7 +363,8 @@ class MLPBase(EstimatorAPI):
             rng=rng,
         )
         if self.early_stopping:
-            self._hold_out(run, rng, Y_host)
+            with data_fits():
+                self._hold_out(run, rng, Y_host)
         run.settings.batch_size = batch_size_for(self.batch_size, run.n_samples)
         if saved is not None:
             checkpoints.restore_run(saved, run)
@@ -655,6 +661,15 @@ class MLPBase(EstimatorAPI):
 
     def _import_extra(self, config: dict[str, Any]) -> None:
         """Read back what :meth:`_export_extra` wrote."""
+
+
+def _network_message(model: MLPBase) -> str:
+    widths = [int(np.shape(c)[-1]) for c in model.coefs_]
+    n_weights = sum(int(np.size(c)) for c in model.coefs_)
+    return (
+        f"the network does not fit: layer widths {widths} ({n_weights:,} weights); "
+        "use narrower layers"
+    )
 
 
 def _data_message(X: Any, dtype: str) -> str:

@@ -82,7 +82,8 @@ def loss_value(
     total = xp.sum(y * xp.log(p))
     if output.name == "sigmoid":
         total += xp.sum((1 - y) * xp.log(1 - p))
-    return total * (-1.0 / n_samples)
+    # One operation; max(): a data-parallel rank's share of a small batch may be empty.
+    return total * (-1.0 / max(n_samples, 1))
 
 
 def _half_mean_square(xp: Any, diff: Array) -> Array:
@@ -134,11 +135,12 @@ def output_delta(
 
 
 def _batch_mean(delta: Array, scale: float) -> Array:
-    # delta / n_samples * scale in place, in one pass
+    # delta / n_samples * scale in place, in one pass (a data-parallel rank's share
+    # of a small batch may hold no rows: max(.., 1))
     if scale == 1.0:
         delta /= delta.shape[0]
     else:
-        delta *= scale / delta.shape[0]
+        delta *= scale / max(delta.shape[0], 1)
     return delta
 
 
