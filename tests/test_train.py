@@ -59,25 +59,27 @@ def _assert_params_equal(actual, expected, rtol=0.0):
 
 
 class _StepSpy:
-    """Wraps an optimizer's ``step``: records parameters after each step and can
+    """Wraps an optimizer's ``step_flat``: records parameters after each step and can
     raise an exception (or send SIGINT) at step ``at``, before or during it."""
 
     def __init__(self, monkeypatch, cls, *, at=None, fault=None, backend=None):
         self.after = []
         self.calls = 0
-        original = cls.step
+        original = cls.step_flat
         spy = self
 
-        def step(optimizer, params, grads):
+        def step_flat(optimizer, params, grads):
             spy.calls += 1
             if spy.calls == at and fault == "raise":
                 raise KeyboardInterrupt
             if spy.calls == at and fault == "sigint":
                 os.kill(os.getpid(), signal.SIGINT)  # held until this step ends
-            original(optimizer, params, grads)
-            spy.after.append([np.array(p, copy=True) for p in params])
+            params = original(optimizer, params, grads)
+            views = optimizer.layout.views(optimizer.xp, params)
+            spy.after.append([np.array(p, copy=True) for p in views])
+            return params
 
-        monkeypatch.setattr(cls, "step", step)
+        monkeypatch.setattr(cls, "step_flat", step_flat)
 
 
 # ---- stopping -----------------------------------------------------------------------

@@ -4,7 +4,7 @@ array-api-strict.
 """
 
 from ._version import __version__
-from .backend import Backend, BackendError, get_backend
+from .backend import Backend, BackendError, DeviceMemoryError, get_backend
 from .estimators import MLPClassifier, MLPRegressor, NotFittedError
 from .files.model_file import ModelFileError, load, save
 from .files.onnx_export import export_onnx
@@ -14,7 +14,6 @@ from .mlp import MLP
 from .training.distributed import DistributedError
 from .training.loop import (
     ConvergenceWarning,
-    DeviceMemoryError,
     DivergenceError,
     History,
 )

@@ -6,8 +6,11 @@ Backend, so the same code runs on NumPy, CuPy, torch, JAX or array-api-strict.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+import math
 import os
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -40,14 +43,21 @@ class BackendError(ValueError):
     """A backend cannot run here; the message says what was asked, why, and the fix."""
 
 
+class DeviceMemoryError(MemoryError):
+    """The device ran out of memory; the message says what did not fit (the data or
+    one batch of work) and what to change."""
+
+
 @dataclass(frozen=True)
 class Backend:
     """An array namespace bound to one device.
 
+    Two Backends are equal (and hash alike) when their canonical names are.
+
     Attributes
     ----------
     name : str
-        Canonical spec, e.g. ``"numpy"``, ``"cupy:0"``, ``"torch:cuda"``.
+        Canonical spec, e.g. ``"numpy"``, ``"cupy:0"``, ``"torch:cuda:0"``.
     xp : module
         The array API namespace.
     device : object
@@ -55,9 +65,47 @@ class Backend:
     """
 
     name: str
-    xp: Any = field(repr=False)
-    device: Any
+    xp: Any = field(repr=False, compare=False)
+    device: Any = field(compare=False)  # CuPy's Device is unhashable; name says it
     library: str = field(repr=False, default="numpy")
+
+    @property
+    def device_name(self) -> str:
+        """The device, readably: ``"cpu"``, ``"cuda:1"``, ``"device1"``."""
+        return device_name(self.device)
+
+    def context(self) -> contextlib.AbstractContextManager[Any]:
+        """Make this backend's device the current one while work is launched.
+
+        CuPy allocates results (matmul outputs, ``zeros_like``, copies) on the
+        *current* device, not on the inputs' device, so every place that launches
+        work on ``cupy:N`` runs inside ``with backend.context():``. The other
+        libraries follow their inputs' device: a no-op context.
+        """
+        if self.library == "cupy":
+            return self.xp_module().cuda.Device(self.device.id)
+        return contextlib.nullcontext()
+
+    @contextlib.contextmanager
+    def on_device(self, what: Callable[[], str]) -> Iterator[None]:
+        """Run device work: this device current, running out of its memory raised
+        as :class:`DeviceMemoryError`.
+
+        ``what()`` (called only on failure) says what did not fit and what to change,
+        e.g. ``"X of shape (60000, 784) float32 (179.4 MiB) does not fit; ..."``.
+        """
+        try:
+            with self.context():
+                yield
+        except DeviceMemoryError:
+            raise
+        except Exception as exc:
+            if not is_out_of_memory(exc):
+                raise
+            raise DeviceMemoryError(
+                f"out of memory on backend {self.name!r} (device "
+                f"{self.device_name}): {what()}"
+            ) from exc
 
     def dtype(self, name: str) -> Any:
         """The namespace's dtype object for ``"float32"`` or ``"float64"``."""
@@ -71,9 +119,14 @@ class Backend:
         host = np.asarray(host_array)
         if dtype is not None:
             host = host.astype(check_dtype(dtype), copy=False)
-        if self.library in ("torch", "array_api_strict"):  # these would share memory
-            host = host.copy()
-        return self.xp.asarray(host, device=self.device)
+        if self.library in ("torch", "array_api_strict") and self._shares_host_memory:
+            host = host.copy()  # the result would share memory with the caller's
+        with self.context():
+            return self.xp.asarray(host, device=self.device)
+
+    @property
+    def _shares_host_memory(self) -> bool:
+        return self.library == "array_api_strict" or self.device_name == "cpu"
 
     def to_numpy(self, array: Array) -> np.ndarray:
         """A host NumPy copy of ``array`` (a NumPy array itself passes through)."""
@@ -90,7 +143,8 @@ class Backend:
     def synchronize(self) -> None:
         """Wait until queued device work has finished (for timing); no-op on the CPU."""
         if self.library == "cupy":
-            self.xp_module().cuda.get_current_stream().synchronize()
+            with self.context():  # the current stream is the current device's
+                self.xp_module().cuda.get_current_stream().synchronize()
         elif self.library == "torch" and getattr(self.device, "type", "cpu") == "cuda":
             self.xp_module().cuda.synchronize(self.device)
         elif self.library == "jax":
@@ -102,7 +156,8 @@ class Backend:
 
     @cached_property
     def _array_type(self) -> type:
-        return type(self.xp.asarray(0.0, device=self.device))
+        with self.context():
+            return type(self.xp.asarray(0.0, device=self.device))
 
     def owns(self, array: Array) -> bool:
         """True when ``array`` belongs to this backend's namespace and device."""
@@ -145,8 +200,9 @@ class Backend:
         got = array_api_compat.device(array)
         if not _same_device(got, self.device):
             raise ValueError(
-                f"{argname} is on device {got} but the model is on {self.device} "
-                f"(backend {self.name!r}); move it with to_device first"
+                f"{argname} is on device {device_name(got)} but the model is on "
+                f"{self.device_name} (backend {self.name!r}); move it with "
+                "to_device first"
             )
         if dtype is not None and array.dtype != self.dtype(dtype):
             array = self.xp.astype(array, self.dtype(dtype))
@@ -171,7 +227,45 @@ def _same_namespace(a: Any, b: Any) -> bool:
 
 
 def _same_device(a: Any, b: Any) -> bool:
-    return b is None or str(a) == str(b)
+    return b is None or device_name(a) == device_name(b)
+
+
+def device_name(device: Any) -> str:
+    """A device readably: ``"cuda:0"`` for CuPy's ``<CUDA Device 0>``, ``"device1"``
+    for array-api-strict's ``Device('device1')``, else ``str(device)``."""
+    if type(device).__module__.startswith("cupy"):
+        return f"cuda:{device.id}"
+    inner = getattr(device, "_device", None)  # array-api-strict's Device
+    return str(device if inner is None else inner)
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    """Whether ``exc`` says a device (or the host) ran out of memory.
+
+    NumPy raises MemoryError, CuPy its OutOfMemoryError (a MemoryError) or a
+    CUDARuntimeError "cudaErrorMemoryAllocation: out of memory", torch
+    ``torch.OutOfMemoryError`` (a RuntimeError), JAX an error saying
+    RESOURCE_EXHAUSTED.
+    """
+    text = str(exc)
+    return (
+        isinstance(exc, MemoryError)
+        or type(exc).__name__ == "OutOfMemoryError"
+        or (isinstance(exc, RuntimeError) and "out of memory" in text.lower())
+        or "RESOURCE_EXHAUSTED" in text
+    )
+
+
+def data_size(data: Any, dtype: Any) -> str:
+    """Shape, dtype and size of ``data`` (an array, or host data such as a list) as
+    a model of ``dtype`` holds it, for messages: ``"(60000, 784) float32 (179.4
+    MiB)"``."""
+    shape = getattr(data, "shape", None)
+    shape = tuple(np.shape(data) if shape is None else shape)
+    name = str(getattr(dtype, "name", dtype)).replace("torch.", "")
+    itemsize = 8 if "64" in name else 4  # the model dtypes: float32, float64
+    mib = math.prod(shape) * itemsize / 2**20
+    return f"{shape} {name} ({mib:.1f} MiB)"
 
 
 def default_spec() -> str:
@@ -320,10 +414,16 @@ def _strict_device(strict: Any, name: str) -> Any:
 
 
 def _auto(device: str) -> Backend:
+    spec = f"auto:{device}" if device else "auto"
+    if device:
+        _device_index(spec, device)  # "auto:x" is an error on every machine
     try:
-        return _cupy("auto", device)
-    except BackendError:
+        cupy = importlib.import_module("cupy")
+    except ImportError:
         return _numpy("numpy", "")
+    if _cuda_device_count(cupy) == 0:
+        return _numpy("numpy", "")
+    return _cupy(spec, device)  # a GPU is here: an absent device N is an error
 
 
 _BUILDERS = {

@@ -7,12 +7,13 @@ style estimators live elsewhere and use this object.
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from typing import Any
 
 import array_api_compat
 import numpy as np
 
-from .backend import Array, Backend, check_dtype, get_backend
+from .backend import Array, Backend, check_dtype, data_size, get_backend
 from .files.model_file import check_config, layer_parameters, parameter_arrays
 from .init import initial_params
 from .maths import network
@@ -133,15 +134,32 @@ class MLP:
         """The backend's array namespace."""
         return self.backend.xp
 
-    def forward(self, X: Any) -> Array:
-        """The network's output (n_samples, n_outputs) as an array of the backend."""
-        X = self._inputs(X)
-        return network.predict(self.xp, self.weights, self.biases, self.activations, X)
+    def forward(self, X: Any, *, check_finite: bool = True) -> Array:
+        """The network's output (n_samples, n_outputs) as an array of the backend.
+
+        ``check_finite=False`` skips the NaN/inf check of X when X is already an
+        array of the backend (the check waits for the device; host data is always
+        checked).
+        """
+        with self._on_device(X):
+            X = self._inputs(X, check_finite)
+            return network.predict(
+                self.xp, self.weights, self.biases, self.activations, X
+            )
 
     def loss_and_gradients(
-        self, X: Any, y: Any, loss: str = "squared_error"
+        self,
+        X: Any,
+        y: Any,
+        loss: str = "squared_error",
+        *,
+        check_finite: bool = True,
     ) -> tuple[float, list[Array], list[Array] | None]:
         """Loss (a Python float) and batch-mean gradients for (X, y).
+
+        ``check_finite=False`` skips the NaN/inf checks of X and y when they are
+        arrays of the backend already: in a loop over device batches, the only wait
+        for the device is then the loss read back as a float.
 
         Returns
         -------
@@ -149,29 +167,47 @@ class MLP:
         weight_grads : list of arrays, each shaped like its weight (fan_in, fan_out)
         bias_grads : list of arrays (fan_out,), or None without biases
         """
-        value, grads, _ = self.backprop(X, y, loss)
-        return float(value), grads.weights, grads.biases
+        value, grads, _ = self.backprop(X, y, loss, check_finite=check_finite)
+        with self._on_device(X):
+            return float(value), grads.weights, grads.biases
 
     def backprop(
-        self, X: Any, y: Any, loss: str = "squared_error", *, keep_all: bool = False
+        self,
+        X: Any,
+        y: Any,
+        loss: str = "squared_error",
+        *,
+        keep_all: bool = False,
+        check_finite: bool = True,
     ) -> tuple[Array, network.Gradients, network.ForwardPass]:
         """One full forward and backward pass, returning what the maths computed.
 
         With ``keep_all`` the forward pass keeps every layer's input and the gradients
         keep every layer's error and error term (what the walkthrough prints).
+        ``check_finite`` as in :meth:`loss_and_gradients`.
         """
         check_loss(loss, self.activations[-1])
-        X = self._inputs(X)
-        y = self._targets(y, X.shape[0])
-        return network.loss_and_gradients(
-            self.xp,
-            self.weights,
-            self.biases,
-            self.activations,
-            X,
-            y,
-            loss,
-            keep_errors=keep_all,
+        with self._on_device(X):
+            X = self._inputs(X, check_finite)
+            y = self._targets(y, X.shape[0], check_finite)
+            return network.loss_and_gradients(
+                self.xp,
+                self.weights,
+                self.biases,
+                self.activations,
+                X,
+                y,
+                loss,
+                keep_errors=keep_all,
+            )
+
+    def _on_device(self, X: Any) -> AbstractContextManager[None]:
+        """The backend's device context; out of memory raised as DeviceMemoryError."""
+        return self.backend.on_device(
+            lambda: (
+                f"X {data_size(X, self.dtype)} with layer sizes "
+                f"{self.layer_sizes} does not fit at once; pass fewer rows per call"
+            )
         )
 
     def sgd_step(
@@ -182,11 +218,12 @@ class MLP:
         self._check_grads(weight_grads, self.weights, "weight_grads")
         if self.biases is not None:  # all checked before anything changes
             self._check_grads(bias_grads, self.biases, "bias_grads")
-        for layer, grad in enumerate(weight_grads):
-            self.weights[layer] -= lr * grad
-        if self.biases is not None:
-            for layer, grad in enumerate(bias_grads):
-                self.biases[layer] -= lr * grad
+        with self.backend.context():
+            for layer, grad in enumerate(weight_grads):
+                self.weights[layer] -= lr * grad
+            if self.biases is not None:
+                for layer, grad in enumerate(bias_grads):
+                    self.biases[layer] -= lr * grad
 
     def get_weights(self) -> list[np.ndarray]:
         """Host NumPy copies of the weights, ``[l]`` shaped (fan_in, fan_out)."""
@@ -239,12 +276,17 @@ class MLP:
         net._setup(weights, biases, acts, dtype, backend)
         return net
 
-    def _inputs(self, X: Any) -> Array:
+    def _inputs(self, X: Any, check_finite: bool = True) -> Array:
         return check_matrix(
-            self.backend, X, "X", self.dtype, n_columns=self.layer_sizes[0]
+            self.backend,
+            X,
+            "X",
+            self.dtype,
+            n_columns=self.layer_sizes[0],
+            check_finite=check_finite,
         )
 
-    def _targets(self, y: Any, n_samples: int) -> Array:
+    def _targets(self, y: Any, n_samples: int, check_finite: bool = True) -> Array:
         if is_non_numpy_array(y):
             y = self.backend.device_array(y, "y")  # refuses other libraries, devices
             if y.ndim == 1:
@@ -258,6 +300,7 @@ class MLP:
             self.dtype,
             n_columns=self.layer_sizes[-1],
             n_rows=n_samples,
+            check_finite=check_finite,
         )
 
     def _check_grads(self, grads: Any, params: list[Array], name: str) -> None:

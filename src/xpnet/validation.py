@@ -67,11 +67,13 @@ def check_matrix(
     *,
     n_columns: int | None = None,
     n_rows: int | None = None,
+    check_finite: bool = True,
 ) -> Array:
     """``data`` as a finite 2-D (n_rows, n_columns) array of ``dtype`` on ``backend``.
 
     Host data (NumPy arrays, lists) is checked on the host, then copied over; arrays
-    of the backend are checked where they are; other libraries' arrays are refused.
+    of the backend are checked where they are (``check_finite=False`` skips their
+    NaN/inf check, which waits for the device); other libraries' arrays are refused.
     """
     if is_non_numpy_array(data):
         array = backend.device_array(data, name)
@@ -79,14 +81,16 @@ def check_matrix(
         if not xp.isdtype(array.dtype, ("real floating", "integral", "bool")):
             raise TypeError(f"{name} must hold real numbers; got dtype {array.dtype}")
         _check_shape(array.shape, name, n_columns, n_rows)
-        floating = xp.isdtype(array.dtype, "real floating")
-        if floating and not bool(xp.all(xp.isfinite(array))):
-            raise ValueError(f"{name} must be finite; it contains NaN or inf")
         with np.errstate(over="ignore"):  # NumPy-based arrays warn; we refuse
-            array = xp.astype(array, backend.dtype(dtype), copy=False)
-        if not bool(xp.all(xp.isfinite(array))):
+            cast = xp.astype(array, backend.dtype(dtype), copy=False)
+        # One wait for the device when all is well: the cast is finite exactly when
+        # the data is finite and fits the dtype; only a failure looks closer.
+        if check_finite and not bool(xp.all(xp.isfinite(cast))):
+            floating = xp.isdtype(array.dtype, "real floating")
+            if floating and not bool(xp.all(xp.isfinite(array))):
+                raise ValueError(f"{name} must be finite; it contains NaN or inf")
             raise ValueError(_too_large(name, dtype))
-        return array
+        return cast
     host = host_matrix(data, name, n_columns=n_columns, n_rows=n_rows, dtype=dtype)
     return backend.asarray(host, dtype)
 

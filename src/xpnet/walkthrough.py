@@ -117,7 +117,8 @@ def run(
     net = MLP.from_weights(
         weights, hidden_activation=activation, dtype=dtype, backend=backend
     )
-    result = _trace(net, x, y, as_printed, is_seed)
+    with net.backend.context():
+        result = _trace(net, x, y, as_printed, is_seed)
     if out is not None:
         _print(result, net, layers, out)
     return result

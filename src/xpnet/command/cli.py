@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from typing import Any, NoReturn
 
 from .._version import __version__
-from ..backend import BackendError
+from ..backend import BackendError, DeviceMemoryError
 from ..training.distributed import DistributedError
 from .commands import TrainingError, run_export, run_prediction, run_training
 from .datasets import BUNDLED, TASKS, DataError, MissingExtraError
@@ -30,7 +30,8 @@ EXIT_INTERRUPTED = 130
 EXIT_CODES = (
     "exit codes:\n"
     "  0  success\n"
-    "  1  a check failed (check-backends) or training failed (e.g. diverged)\n"
+    "  1  a check failed (check-backends), training failed (e.g. diverged) or\n"
+    "     the device ran out of memory\n"
     "  2  bad usage or bad input: unknown option, missing file, malformed data\n"
     "  3  cannot run here: the backend asked for (no GPU, library not installed,\n"
     "     unknown name) or an optional package is missing; the message says\n"
@@ -472,7 +473,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(exc, EXIT_USAGE)
     try:
         return args.run(args)
-    except TrainingError as exc:
+    except (TrainingError, DeviceMemoryError) as exc:
         return _fail(exc, EXIT_FAILED)
     except (BackendError, MissingExtraError, DistributedError) as exc:
         return _fail(exc, EXIT_UNAVAILABLE)

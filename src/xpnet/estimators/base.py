@@ -9,14 +9,16 @@ validation score on the device (``_device_score``) and its output activations.
 
 from __future__ import annotations
 
+import inspect
 import math
 import os
 from collections.abc import Callable, Sequence
+from functools import partial
 from typing import Any
 
 import numpy as np
 
-from ..backend import Array, Backend, check_dtype, get_backend
+from ..backend import Array, Backend, check_dtype, data_size, get_backend
 from ..init import glorot_uniform
 from ..maths import network
 from ..maths.activations import get_activation
@@ -112,7 +114,10 @@ class MLPBase(EstimatorAPI):
     def __getstate__(self) -> dict[str, Any]:
         # Copying (e.g. joblib in GridSearchCV) needs host data only: the optimizer's
         # device state travels as NumPy arrays.
+        if "_live_run" in self.__dict__:  # copied inside a callback: the weights now
+            self._store_params(self._live_run)
         state = self.__dict__.copy()
+        state.pop("_live_run", None)
         optimizer = state.pop("_optimizer", None)
         if optimizer is not None:
             backend = get_backend(self.backend)
@@ -131,13 +136,14 @@ class MLPBase(EstimatorAPI):
         self.__dict__.update(state)
         if saved is not None:
             backend = get_backend(self.backend)
-            params = self._device_params(backend)
-            self._optimizer = self._new_optimizer(backend, params)
-            _kind, scalars, host = saved
-            self._optimizer.load(
-                scalars,
-                {k: [backend.asarray(a) for a in v] for k, v in host.items()},
-            )
+            with backend.context():
+                params = self._device_params(backend)
+                self._optimizer = self._new_optimizer(backend, params)
+                _kind, scalars, host = saved
+                self._optimizer.load(
+                    scalars,
+                    {k: [backend.asarray(a) for a in v] for k, v in host.items()},
+                )
 
     @property
     def n_layers_(self) -> int:
@@ -277,42 +283,44 @@ class MLPBase(EstimatorAPI):
         _check_solver_options(
             self.solver, sample_weight, distributed, resume_from, checkpoint
         )
-        reducer = reducer_for(distributed, get_backend(self.backend))
+        backend = get_backend(self.backend)
+        reducer = reducer_for(distributed, backend)
         before = dict(self.__dict__)
-        try:
-            run, rng_split, data = self._setup(
-                X,
-                y,
-                sample_weight,
-                incremental,
-                classes,
-                resume_from,
-                resume_on_other_data,
-                fingerprint=checkpoint is not None,
-            )
-            if reducer is not None:
-                run.reducer = reducer
-                run.settings.verbose = run.settings.verbose and reducer.rank == 0
-                check_replicas(reducer, run, self._export_params())
-                if reducer.rank != 0:
-                    checkpoint = None  # rank 0 writes the checkpoints
-            self._add_hooks(
-                run, callbacks, checkpoint, checkpoint_every, rng_split, data
-            )
-        except BaseException:
-            if resume_from is not None:
-                self.__dict__.clear()
-                self.__dict__.update(before)
-            raise
-        if self.solver == "lbfgs":
-            return self._fit_lbfgs(run, callbacks)
-        try:
-            train(run)
-        except DivergenceError:
-            self._optimizer = None  # its state holds the non-finite steps
-            raise
-        finally:
-            self._store(run)
+        with backend.context():  # CuPy: allocate on this backend's device
+            try:
+                run, rng_split, data = self._setup(
+                    X,
+                    y,
+                    sample_weight,
+                    incremental,
+                    classes,
+                    resume_from,
+                    resume_on_other_data,
+                    fingerprint=checkpoint is not None,
+                )
+                if reducer is not None:
+                    run.reducer = reducer
+                    run.settings.verbose = run.settings.verbose and reducer.rank == 0
+                    check_replicas(reducer, run, self._export_params())
+                    if reducer.rank != 0:
+                        checkpoint = None  # rank 0 writes the checkpoints
+                self._add_hooks(
+                    run, callbacks, checkpoint, checkpoint_every, rng_split, data
+                )
+            except BaseException:
+                if resume_from is not None:
+                    self.__dict__.clear()
+                    self.__dict__.update(before)
+                raise
+            if self.solver == "lbfgs":
+                return self._fit_lbfgs(run, callbacks)
+            try:
+                train(run)
+            except DivergenceError:
+                self._optimizer = None  # its state holds the non-finite steps
+                raise
+            finally:
+                self._store(run)
         return self
 
     def _setup(
@@ -344,7 +352,9 @@ class MLPBase(EstimatorAPI):
         first_pass = saved is None and (
             not hasattr(self, "coefs_") or (not self.warm_start and not incremental)
         )
-        X_dev = self._device_X(X, backend, dtype, reset=first_pass)
+        data_fits = partial(backend.on_device, lambda: _data_message(X, dtype))
+        with data_fits():
+            X_dev = self._device_X(X, backend, dtype, reset=first_pass)
         Y_host = self._targets(y, X_dev.shape[0], first_pass, incremental, classes)
         weights = host_sample_weight(
             self._host_y(sample_weight, "sample_weight"), X_dev.shape[0]
@@ -366,10 +376,12 @@ class MLPBase(EstimatorAPI):
         history.n_iter = 0
         if history.best_loss is None and not self.early_stopping:
             history.best_loss = math.inf  # warm start after a fit with early stopping
-        params = self._device_params(backend)
-        if not incremental or getattr(self, "_optimizer", None) is None:
-            self._optimizer = self._new_optimizer(backend, params)
-        Y_dev = backend.asarray(Y_host, dtype)
+        with backend.on_device(lambda: _network_message(self)):
+            params = self._device_params(backend)
+            if not incremental or getattr(self, "_optimizer", None) is None:
+                self._optimizer = self._new_optimizer(backend, params)
+        with data_fits():
+            Y_dev = backend.asarray(Y_host, dtype)
         run = Run(
             backend=backend,
             activations=self._activations(),
@@ -388,8 +400,9 @@ class MLPBase(EstimatorAPI):
         if self.solver == "lbfgs":  # full batch: no split, no batches
             return run, rng_split, data
         if self.early_stopping:
-            self._hold_out(run, rng, Y_host)
-        run.settings.batch_size = batch_size_for(self.batch_size, run.X.shape[0])
+            with data_fits():
+                self._hold_out(run, rng, Y_host)
+        run.settings.batch_size = batch_size_for(self.batch_size, run.n_samples)
         if saved is not None:
             checkpoints.restore_run(saved, run)
         return run, rng_split, data
@@ -424,7 +437,7 @@ class MLPBase(EstimatorAPI):
 
             run.checkpoint = checkpoint_writer(checkpoint, self, rng_split, data)
             run.checkpoint_every = checked_every(
-                checkpoint_every, run.X.shape[0], run.settings.batch_size
+                checkpoint_every, run.n_samples, run.settings.batch_size
             )
 
     def _hold_out(self, run: Run, rng: np.random.Generator, Y_host: np.ndarray):
@@ -433,15 +446,18 @@ class MLPBase(EstimatorAPI):
         host_train, host_val = self._split(rng, Y_host)
         take = backend.xp.take
         train_idx, val_idx = backend.asarray(host_train), backend.asarray(host_val)
-        Y_val, run.Y = take(run.Y, val_idx, axis=0), take(run.Y, train_idx, axis=0)
+        # The training rows stay in X, picked by index batch by batch: no copy of X.
+        run.rows = train_idx
+        Y_val = take(run.Y, val_idx, axis=0)
         if isinstance(run.X, SparseRows):
-            X_val, run.X = run.X.subset(host_val), run.X.subset(host_train)
+            X_val = run.X.subset(host_val)
         else:
-            X_val, run.X = take(run.X, val_idx, axis=0), take(run.X, train_idx, axis=0)
+            X_val = take(run.X, val_idx, axis=0)
         W_val, host_sw = None, run.host_sample_weight
         if run.sample_weight is not None and host_sw is not None:
+            # The device weights stay whole (indexed by X's rows, as the batches
+            # are); the host ones follow the training rows' positions.
             W_val = take(run.sample_weight, val_idx, axis=0)
-            run.sample_weight = take(run.sample_weight, train_idx, axis=0)
             run.host_sample_weight = host_sw[host_train]
         run.validate = self._validator(backend, run.activations, X_val, Y_val, W_val)
         if history.validation_scores is None:  # warm start after a fit without it
@@ -465,7 +481,11 @@ class MLPBase(EstimatorAPI):
                 )
 
         def on_epoch_end(history: History) -> bool:
-            self._store(run)
+            # The weights are copied to the host only if a callback reads them.
+            self._set_history(history)
+            self._live_run = run
+            self.__dict__.pop("coefs_", None)
+            self.__dict__.pop("intercepts_", None)
             stop = False
             for hook in hooks:
                 stop = bool(hook(self, history)) or stop
@@ -473,16 +493,33 @@ class MLPBase(EstimatorAPI):
 
         return on_epoch_end
 
+    def __getattr__(self, name: str) -> Any:
+        # Only for attributes not set: coefs_ and intercepts_ while a callback runs.
+        run = self.__dict__.get("_live_run")
+        if run is None or name not in ("coefs_", "intercepts_"):
+            descriptor = inspect.getattr_static(type(self), name, None)
+            if hasattr(descriptor, "__get__"):  # it raised: repeat its reason
+                return descriptor.__get__(self, type(self))
+            raise AttributeError(
+                f"{type(self).__name__!r} object has no attribute {name!r}"
+            )
+        self._store_params(run)
+        return self.__dict__[name]
+
     def _store(self, run: Run) -> None:
         """Copy the run's weights and history onto the estimator (host NumPy)."""
-        backend, n_layers = run.backend, run.n_layers
-        host = [np.array(backend.to_numpy(p)) for p in run.params]
-        self.coefs_, self.intercepts_ = host[:n_layers], host[n_layers:]
+        self.__dict__.pop("_live_run", None)
+        self._store_params(run)
         self._set_history(run.history)
         if run.best_params is not None:
             self._best_params_host = [
-                np.array(backend.to_numpy(p)) for p in run.best_params
+                np.array(run.backend.to_numpy(p)) for p in run.best_params
             ]
+
+    def _store_params(self, run: Run) -> None:
+        """``coefs_`` and ``intercepts_`` as host copies of the run's parameters."""
+        host = [np.array(run.backend.to_numpy(p)) for p in run.params]
+        self.coefs_, self.intercepts_ = host[: run.n_layers], host[run.n_layers :]
 
     def _set_history(self, h: History) -> None:
         """The history as scikit-learn's attributes (``loss_curve_``, ``t_``, ...)."""
@@ -641,24 +678,36 @@ class MLPBase(EstimatorAPI):
                 f"{self.n_features_in_} features as input."
             )
 
-    def _host_y(self, y: Any, name: str = "y") -> Any:
-        """y as host data: an array of this backend is copied back, others refused."""
+    def _host_y(self, y: Any, argname: str = "y") -> Any:
+        """y (or ``classes``) as host data: an array of this backend is copied back,
+        others refused."""
         if is_non_numpy_array(y):
             backend = get_backend(self.backend)
-            return backend.to_numpy(backend.device_array(y, name))
+            return backend.to_numpy(backend.device_array(y, argname))
         return y
 
     def _forward(self, X: Any) -> np.ndarray:
         """The network's outputs for X, host float64 (n_samples, n_outputs)."""
         self._check_is_fitted()
-        backend = get_backend(self.backend)
-        X_dev = self._device_X(X, backend, check_dtype(self.dtype), reset=False)
-        params = self._device_params(backend)
-        n_layers = len(self.coefs_)
-        out = _predict(
-            backend.xp, params[:n_layers], params[n_layers:], self._activations(), X_dev
-        )
-        out = np.asarray(backend.to_numpy(out), dtype=np.float64)
+        backend, dtype = get_backend(self.backend), check_dtype(self.dtype)
+        widths = [int(np.shape(c)[-1]) for c in self.coefs_]
+        with backend.on_device(
+            lambda: (
+                f"predicting on X {data_size(X, dtype)} at once with layer "
+                f"widths {widths} does not fit; predict on fewer rows per call"
+            )
+        ):
+            X_dev = self._device_X(X, backend, dtype, reset=False)
+            params = self._device_params(backend)
+            n_layers = len(self.coefs_)
+            out = _predict(
+                backend.xp,
+                params[:n_layers],
+                params[n_layers:],
+                self._activations(),
+                X_dev,
+            )
+            out = np.asarray(backend.to_numpy(out), dtype=np.float64)
         scaling = getattr(self, "standardization_", None)
         return out if scaling is None else scaling.outputs(out)
 
@@ -715,6 +764,23 @@ def _predict(
             lambda batch: network.predict(xp, weights, biases, activations, batch)
         )
     return network.predict(xp, weights, biases, activations, X)
+
+
+def _network_message(model: MLPBase) -> str:
+    widths = [int(np.shape(c)[-1]) for c in model.coefs_]
+    n_weights = sum(int(np.size(c)) for c in model.coefs_)
+    return (
+        f"the network does not fit: layer widths {widths} ({n_weights:,} weights); "
+        "use narrower layers"
+    )
+
+
+def _data_message(X: Any, dtype: str) -> str:
+    return (
+        f"the data does not fit: X {data_size(X, dtype)} and its targets; fit "
+        "fewer samples per call (partial_fit on chunks), use dtype='float32', or a "
+        "device with more memory"
+    )
 
 
 def _device_param(

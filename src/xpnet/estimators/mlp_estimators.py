@@ -104,7 +104,9 @@ class MLPClassifier(MLPBase):
         if labels.ndim == 2:
             given, kind = np.arange(labels.shape[1]), "multilabel-indicator"
         else:
-            given = _labels.unique_labels(_labels.as_label_array(classes, "classes"))
+            given = _labels.unique_labels(
+                _labels.as_label_array(self._host_y(classes, "classes"), "classes")
+            )
             kind = "binary" if len(given) == 2 else "multiclass"
             if len(given) < 2:
                 raise ValueError(

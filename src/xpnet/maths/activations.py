@@ -60,7 +60,8 @@ def _relu(xp: Any, z: Array) -> Array:
 
 
 def _relu_backward(xp: Any, a: Array, grad_a: Array) -> Array:
-    # Multiplying by the 0/1 mask in place beats a new array from where().
+    # Multiplying by the 0/1 mask in place beats a new array from where(), and
+    # sign(a) (one operation less) is slower still on NumPy and torch.
     grad_a *= xp.astype(a > 0, a.dtype)
     return grad_a
 

@@ -109,7 +109,8 @@ def loss_value(
     total = xp.sum(y * xp.log(p))
     if output.name == "sigmoid":
         total += xp.sum((1 - y) * xp.log(1 - p))
-    return -total / y_pred.shape[0]
+    # One operation; max(): a data-parallel rank's share of a small batch may be empty.
+    return total * (-1.0 / max(y_pred.shape[0], 1))
 
 
 def _mean(xp: Any, per_element: Array, sample_weight: Array | None) -> Array:
@@ -120,12 +121,20 @@ def _mean(xp: Any, per_element: Array, sample_weight: Array | None) -> Array:
     return xp.sum(per_element * column) / xp.sum(sample_weight)
 
 
-def _per_sample(xp: Any, grad: Array, sample_weight: Array | None) -> Array:
-    # grad / n_samples in place, or each row times its weight over the weights' sum.
+def _per_sample(
+    xp: Any, grad: Array, sample_weight: Array | None, scale: float = 1.0
+) -> Array:
+    # grad / n_samples * scale in place, in one pass, or each row times scale and its
+    # weight over the weights' sum (a data-parallel rank's share of a small batch may
+    # hold no rows: max(.., 1)).
     if sample_weight is None:
-        grad /= grad.shape[0]
+        if scale == 1.0:
+            grad /= grad.shape[0]
+        else:
+            grad *= scale / max(grad.shape[0], 1)
     else:
-        grad *= xp.reshape(sample_weight / xp.sum(sample_weight), (-1, 1))
+        share = sample_weight / xp.sum(sample_weight)
+        grad *= xp.reshape(share if scale == 1.0 else share * scale, (-1, 1))
     return grad
 
 
@@ -174,16 +183,21 @@ def output_delta(
     y_pred: Array,
     y: Array,
     sample_weight: Array | None = None,
+    scale: float = 1.0,
 ) -> Array:
-    """dL/dz at the output layer, (n_samples, n_outputs), divided by n_samples.
+    """dL/dz at the output layer, (n_samples, n_outputs), divided by n_samples and
+    multiplied by ``scale``.
 
     For the canonical pairs (identity with squared error, softmax or sigmoid with
     log-loss, exp with Poisson) this is exactly ``(y_pred - y) / n_samples``.
     """
     if output.name in _CANONICAL.get(name, ()):
-        return _per_sample(xp, y_pred - y, sample_weight)
+        return _per_sample(xp, y_pred - y, sample_weight, scale)
     error = output_error(xp, name, output, y_pred, y, sample_weight)
-    return output.backward(xp, y_pred, error)
+    delta = output.backward(xp, y_pred, error)
+    if scale != 1.0:
+        delta *= scale
+    return delta
 
 
 def loss_and_delta(
@@ -193,14 +207,15 @@ def loss_and_delta(
     y_pred: Array,
     y: Array,
     sample_weight: Array | None = None,
+    scale: float = 1.0,
 ) -> tuple[Array, Array]:
     """``loss_value`` and ``output_delta`` at once, sharing ``y_pred - y`` for squared
     error with an identity output (one subtraction less per step)."""
     if name == "squared_error" and output.name == "identity":
         diff = y_pred - y
         value = _half_mean_square(xp, diff, sample_weight)
-        return value, _per_sample(xp, diff, sample_weight)
+        return value, _per_sample(xp, diff, sample_weight, scale)
     return (
         loss_value(xp, name, output, y_pred, y, sample_weight),
-        output_delta(xp, name, output, y_pred, y, sample_weight),
+        output_delta(xp, name, output, y_pred, y, sample_weight, scale),
     )

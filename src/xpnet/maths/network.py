@@ -152,9 +152,9 @@ def loss_and_gradients(
     """
     trace = forward(xp, weights, biases, activations, X, keep_inputs=keep_errors)
     y_pred, output = trace.outputs[-1], activations[-1]
-    value, delta = loss_and_delta(xp, loss, output, y_pred, y, sample_weight)
-    if delta_scale != 1.0:
-        delta *= delta_scale
+    value, delta = loss_and_delta(
+        xp, loss, output, y_pred, y, sample_weight, delta_scale
+    )
     grads = backward(
         xp,
         weights,

@@ -1,22 +1,27 @@
 """Optimizers with scikit-learn's update rules: SGD (momentum, Nesterov), Adam.
 
-An optimizer holds one state array per parameter and updates the caller's list of
-parameters in place, ``params[i] += update`` (rebinding the list slot, so immutable
-arrays such as JAX's work too). ``step`` is the base class's; each optimizer overrides
-``_update(i, grad)``, which returns the update for parameter ``i``. The gradients
-handed to ``step`` belong to the optimizer afterwards: it may overwrite them.
+An optimizer works on flat vectors (:mod:`.flat`): ``step_flat(params, grads)``
+moves the parameter vector (n_params,) in place by the update computed from the
+gradient vector, with a few whole-vector operations however many layers there are
+(each operation is one kernel launch on a GPU). Its state (velocities, moments) is
+flat too; ``state`` shows it per parameter, shaped like the parameters. Each
+optimizer overrides ``_update(grad)``, which returns the update vector. The gradients
+handed to a step belong to the optimizer afterwards: it may overwrite them.
+``step(params, grads)`` is the same step on lists of per-layer arrays.
 
 Rounding matches scikit-learn's ``_stochastic_optimizers.py`` operation for operation,
 so the same gradients give the same parameters to the last bit in float64. Where the
 update is a fixed multiple of the gradient (plain SGD), ``update_factor`` offers that
-multiple for the training loop to fold into backprop, and ``apply`` takes the updates
-that come out; that path equals ``step`` up to rounding.
+multiple for the training loop to fold into backprop, and ``apply_flat`` takes the
+updates that come out; that path equals ``step_flat`` up to rounding.
 """
 
 from __future__ import annotations
 
 import math
 from typing import Any
+
+from .flat import Layout
 
 Array = Any
 
@@ -26,13 +31,13 @@ MIN_ADAPTIVE_LR = 1e-6
 
 
 class Optimizer:
-    """The shared loop: ``step`` applies ``_update`` to every parameter in place.
+    """The shared step: ``params += _update(grads)`` on flat vectors.
 
     Parameters
     ----------
     params : list of arrays
-        The parameters (weights then biases); only their shapes and dtypes are read
-        here, to create the state.
+        The parameters (weights then biases); only their shapes, dtype and device
+        are read here, to create the state.
     learning_rate_init : float
     """
 
@@ -43,16 +48,30 @@ class Optimizer:
         self.xp = xp
         self.learning_rate_init = float(learning_rate_init)
         self.learning_rate = float(learning_rate_init)
-        self.state: dict[str, list[Array]] = {
-            name: [xp.zeros_like(p) for p in params] for name in self.state_names
+        self.layout = Layout.of(params)
+        flat = self.layout.flatten(xp, params) if self.state_names else None
+        self.buffers: dict[str, Array] = {
+            name: xp.zeros_like(flat) for name in self.state_names
         }
 
-    def step(self, params: list[Array], grads: list[Array]) -> None:
-        """Update every ``params[i]`` in place with its gradient ``grads[i]``."""
+    @property
+    def state(self) -> dict[str, list[Array]]:
+        """The state per parameter, ``{name: [array shaped like params[i]]}``."""
+        return {
+            name: self.layout.views(self.xp, flat)
+            for name, flat in self.buffers.items()
+        }
+
+    def step_flat(self, params: Array, grads: Array) -> Array:
+        """Update the parameter vector (n_params,) in place with the gradient vector;
+        returns it (a new array where arrays are immutable, as in JAX)."""
         self._begin_step()
-        update = self._update
-        for i, grad in enumerate(grads):
-            params[i] += update(i, grad)
+        params += self._update(grads)
+        return params
+
+    def step(self, params: list[Array], grads: list[Array]) -> None:
+        """:meth:`step_flat` on lists: ``params[i]`` become views of the result."""
+        self._on_lists(self.step_flat, params, grads)
 
     def update_factor(self) -> float | None:
         """``c`` when every step moves every parameter by exactly ``c * grad`` (plain
@@ -60,22 +79,32 @@ class Optimizer:
         ``trigger_stopping`` (the end of an epoch).
 
         The loop can then fold ``c`` into backprop's first error term, a small
-        (batch, outputs) array, and hand the gradients that come out to ``apply``:
-        they are the updates, and no pass over the weights is spent scaling them.
-        The result equals ``step``'s up to rounding (the product is taken earlier).
+        (batch, outputs) array, and hand the gradients that come out to
+        ``apply_flat``: they are the updates, and no pass over the weights is spent
+        scaling them. The result equals ``step_flat``'s up to rounding (the product
+        is taken earlier).
         """
         return None
 
+    def apply_flat(self, params: Array, updates: Array) -> Array:
+        """``params += updates`` (flat vectors, updates made with ``update_factor``);
+        returns params as :meth:`step_flat` does."""
+        params += updates
+        return params
+
     def apply(self, params: list[Array], updates: list[Array]) -> None:
-        """``params[i] += updates[i]`` in place, for updates made with
-        ``update_factor``."""
-        for i, update in enumerate(updates):
-            params[i] += update
+        """:meth:`apply_flat` on lists: ``params[i]`` become views of the result."""
+        self._on_lists(self.apply_flat, params, updates)
+
+    def _on_lists(self, flat_step: Any, params: list[Array], grads: list[Array]):
+        flatten = self.layout.flatten
+        result = flat_step(flatten(self.xp, params), flatten(self.xp, grads))
+        params[:] = self.layout.views(self.xp, result)
 
     def _begin_step(self) -> None:
         """Per-step scalar bookkeeping, before any parameter moves."""
 
-    def _update(self, i: int, grad: Array) -> Array:
+    def _update(self, grad: Array) -> Array:
         raise NotImplementedError
 
     def iteration_ends(self, time_step: int) -> None:
@@ -90,11 +119,12 @@ class Optimizer:
         return {"learning_rate": self.learning_rate}
 
     def load(self, scalars: dict[str, Any], state: dict[str, list[Array]]) -> None:
-        """Restore ``scalars`` and ``state`` (arrays already on the device)."""
+        """Restore ``scalars`` and ``state`` (per-parameter arrays on the device, as
+        :attr:`state` gives them)."""
         for name, value in scalars.items():
             setattr(self, name, value)
         for name in self.state_names:
-            self.state[name] = list(state[name])
+            self.buffers[name] = self.layout.flatten(self.xp, list(state[name]))
 
 
 class SGD(Optimizer):
@@ -126,13 +156,12 @@ class SGD(Optimizer):
         self.nesterov = bool(nesterov)
         self.power_t = float(power_t)
 
-    def _update(self, i: int, grad: Array) -> Array:
-        velocities = self.state["velocities"]
+    def _update(self, grad: Array) -> Array:
         grad *= self.learning_rate  # lr * grad, the term both formulas share
-        velocity = velocities[i]
+        velocity = self.buffers["velocities"]
         velocity *= self.momentum
         velocity -= grad
-        velocities[i] = velocity
+        self.buffers["velocities"] = velocity
         if not self.nesterov:
             return velocity
         update = velocity * self.momentum
@@ -142,10 +171,10 @@ class SGD(Optimizer):
     def update_factor(self) -> float | None:
         return None if self.momentum else -self.learning_rate
 
-    def apply(self, params: list[Array], updates: list[Array]) -> None:
+    def apply_flat(self, params: Array, updates: Array) -> Array:
         # Without momentum the velocity is the last update, as in ``_update``.
-        self.state["velocities"][:] = updates
-        super().apply(params, updates)
+        self.buffers["velocities"] = updates
+        return super().apply_flat(params, updates)
 
     def iteration_ends(self, time_step: int) -> None:
         if self.lr_schedule == "invscaling":
@@ -196,16 +225,15 @@ class Adam(Optimizer):
             / (1 - self.beta_1**self.t)
         )
 
-    def _update(self, i: int, grad: Array) -> Array:
-        ms, vs = self.state["ms"], self.state["vs"]
-        m, v = ms[i], vs[i]
+    def _update(self, grad: Array) -> Array:
+        m, v = self.buffers["ms"], self.buffers["vs"]
         m *= self.beta_1
         m += (1 - self.beta_1) * grad
         v *= self.beta_2
         grad *= grad
         grad *= 1 - self.beta_2
         v += grad
-        ms[i], vs[i] = m, v
+        self.buffers["ms"], self.buffers["vs"] = m, v
         denominator = self.xp.sqrt(v)
         denominator += self.epsilon
         update = m * -self.learning_rate

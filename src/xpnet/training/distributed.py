@@ -270,8 +270,8 @@ def check_replicas(
                 for name, value in parameters.items()
                 if name not in ("verbose", "backend")
             },
-            "X shape": tuple(run.X.shape),
-            "y shape": tuple(run.Y.shape),
+            "X shape": (run.n_samples, *run.X.shape[1:]),  # the training rows'
+            "y shape": (run.n_samples, *run.Y.shape[1:]),
             "data fingerprint": [_fingerprint(backend, a) for a in (run.X, run.Y)],
             "layer shapes": [tuple(p.shape) for p in run.params],
             "weights fingerprint": [_fingerprint(backend, p) for p in run.params],

@@ -26,9 +26,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..backend import Array, Backend
+from ..backend import Array, Backend, data_size
 from ..maths import network
 from ..maths.activations import Activation
+from ..maths.flat import Layout
 from ..maths.optim import Optimizer
 from ..validation import check_random_state
 from .sparse import SparseRows
@@ -72,10 +73,6 @@ def convergence_warning() -> type[ConvergenceWarning]:
 @functools.cache
 def _with_sklearn_base(base: type) -> type[ConvergenceWarning]:
     return type("ConvergenceWarning", (ConvergenceWarning, base), {})
-
-
-class DeviceMemoryError(MemoryError):
-    """The device ran out of memory; the message names the batch and data sizes."""
 
 
 @dataclass
@@ -175,7 +172,9 @@ class Run:
     """Everything one training run works on.
 
     ``params`` is weights then biases, on the device; the loop updates it in place and
-    on any exit it holds the weights the model keeps. ``validate(params)`` returns the
+    on any exit it holds the weights the model keeps. ``rows`` (device indices) are
+    the rows of ``X`` and ``Y`` to train on, None for all: early stopping holds its
+    validation rows out without a training copy of X. ``validate(params)`` returns the
     validation score (early stopping only). ``on_epoch_end(history)`` returns True to
     stop. ``checkpoint(run)`` is called every ``checkpoint_every`` steps. With a
     ``reducer`` (data-parallel training), each step takes this rank's share of the
@@ -196,6 +195,7 @@ class Run:
     settings: Settings
     history: History
     rng: np.random.Generator
+    rows: Array | None = None
     validate: Callable[[list[Array]], float] | None = None
     on_epoch_end: Callable[[History], bool] | None = None
     checkpoint: Callable[[Run], None] | None = None
@@ -211,6 +211,11 @@ class Run:
     def n_layers(self) -> int:
         """Number of weight matrices."""
         return len(self.activations)
+
+    @property
+    def n_samples(self) -> int:
+        """Number of training rows."""
+        return (self.X if self.rows is None else self.rows).shape[0]
 
 
 def batch_size_for(batch_size: int | str, n_samples: int) -> int:
@@ -242,26 +247,23 @@ def train(run: Run) -> None:
     KeyboardInterrupt
         Re-raised after the step that was running has finished.
     """
-    try:
-        # A diverging NumPy run overflows: the loss check below reports it, so
-        # NumPy's overflow warnings would only repeat it (or, as errors, cut a step).
-        with (
-            np.errstate(all="ignore"),
-            _DeferredInterrupt() as interrupt,
-            _Progress(run) as progress,
-        ):
-            _epochs(run, interrupt, progress)
-    except Exception as exc:
-        if _is_out_of_memory(exc):
-            raise DeviceMemoryError(_memory_message(run)) from exc
-        raise
+    # A diverging NumPy run overflows: the loss check below reports it, so NumPy's
+    # overflow warnings would only repeat it (or, as errors, cut a step).
+    with (
+        run.backend.on_device(lambda: _memory_message(run)),
+        np.errstate(all="ignore"),
+        _DeferredInterrupt() as interrupt,
+        _Progress(run) as progress,
+    ):
+        _epochs(run, interrupt, progress)
 
 
 def _epochs(run: Run, interrupt: _DeferredInterrupt, progress: _Progress) -> None:
     s, history, position = run.settings, run.history, run.position
     xp, backend, rng = run.backend.xp, run.backend, run.rng
-    n_samples = run.X.shape[0]
+    n_samples = run.n_samples
     batches = _batches(n_samples, s.batch_size, run.loss_scale, s.alpha)
+    flat = _FlatParams.of(run)
     stopped = False
     while history.n_iter < s.max_iter and not stopped:
         if position.rng_state is None:
@@ -270,19 +272,21 @@ def _epochs(run: Run, interrupt: _DeferredInterrupt, progress: _Progress) -> Non
             rng.bit_generator.state = position.rng_state
         host_order = rng.permutation(n_samples) if s.shuffle else None
         order = None if host_order is None else backend.asarray(host_order)
+        if run.rows is not None:
+            order = run.rows if order is None else xp.take(run.rows, order)
         if run.host_sample_weight is not None:
             weights = run.host_sample_weight
             in_order = weights if host_order is None else weights[host_order]
             batches = _batches(
                 n_samples, s.batch_size, run.loss_scale, s.alpha, in_order
             )
-        last_good = [xp.asarray(p, copy=True) for p in run.params]
-        total = _steps(run, order, batches, interrupt)
+        last_good = xp.asarray(flat.vector, copy=True)
+        total = _steps(run, flat, order, batches, interrupt)
         loss = float(total) / n_samples  # the host syncs of the epoch: the loss
         # and whether any parameter is NaN or inf (then p * 0 is NaN, else 0).
-        probe = sum(xp.sum(p * 0.0) for p in run.params)
+        probe = xp.sum(flat.vector * 0.0)
         if not (math.isfinite(loss) and math.isfinite(float(probe))):
-            run.params[:] = last_good
+            run.params[:] = flat.layout.views(xp, last_good)
             what = "the weights became NaN or inf"
             if not math.isfinite(loss):
                 what = f"the loss is {loss}"
@@ -322,8 +326,41 @@ def _batches(
     return batches
 
 
+@dataclass
+class _FlatParams:
+    """The run's parameters as one vector (see :mod:`xpnet.maths.flat`); while it
+    trains, ``run.params`` holds views of it. ``decay`` is 1 over the weights and 0
+    over the biases (with L2 only): L2 then costs a few whole-vector operations."""
+
+    layout: Layout
+    vector: Array
+    decay: Array | None
+
+    @classmethod
+    def of(cls, run: Run) -> _FlatParams:
+        xp, params = run.backend.xp, run.params
+        layout = Layout.of(params)
+        decay = None
+        if run.settings.alpha:
+            ones = [xp.ones_like(p) for p in params[: run.n_layers]]
+            decay = layout.flatten(
+                xp, ones + [xp.zeros_like(b) for b in params[run.n_layers :]]
+            )
+        flat = cls(layout, layout.flatten(xp, params), decay)
+        params[:] = layout.views(xp, flat.vector)
+        return flat
+
+    def moved_to(self, vector: Array, run: Run) -> None:
+        """After an update: where arrays are immutable (JAX) the vector is a new
+        array, and ``run.params`` are cut from it afresh."""
+        if vector is not self.vector:
+            self.vector = vector
+            run.params[:] = self.layout.views(run.backend.xp, vector)
+
+
 def _steps(
     run: Run,
+    flat: _FlatParams,
     order: Array | None,
     batches: list[tuple[int, int, float, float, float]],
     interrupt: _DeferredInterrupt,
@@ -347,7 +384,8 @@ def _steps(
     # learning rate only changes between epochs).
     factor = optimizer.update_factor()
     scale = 1.0 if factor is None else factor
-    update = optimizer.step if factor is None else optimizer.apply
+    update = optimizer.step_flat if factor is None else optimizer.apply_flat
+    flatten = flat.layout.flatten
     reducer, share = run.reducer, 1.0
     for start, stop, weight, l2_factor, l2_loss in batches[position.step :]:
         coefs = params[:n_layers]
@@ -376,18 +414,19 @@ def _steps(
             delta_scale=scale * share,
             sample_weight=weights,
         )
-        step_grads = grads.weights + grads.biases
+        grad = flatten(xp, grads.weights + grads.biases)
         if reducer is not None:  # sums of the ranks' shares: the global batch's
-            value = reducer(step_grads, value * share if share else 0.0)
+            reduced = [grad]
+            value = reducer(reduced, value * share if share else 0.0)
+            grad = reduced[0]
         total = total + value * weight
         if half_alpha:
-            squares = 0.0
-            for i, W in enumerate(coefs):
-                flat = xp.reshape(W, (-1,))
-                squares = squares + xp.vecdot(flat, flat)
-                step_grads[i] += (scale * l2_factor) * W
-            total = total + (half_alpha * l2_loss) * squares
-        update(params, step_grads)
+            decay = flat.vector * flat.decay  # the weights, biases zeroed
+            grad += (scale * l2_factor) * decay
+            # the sum of squared weights as a dot product (vecdot would conj a copy
+            # on CuPy)
+            total = total + (half_alpha * l2_loss) * (decay @ flat.vector)
+        flat.moved_to(update(flat.vector, grad), run)
         position.step += 1
         run.steps += 1
         if interrupt.pending:
@@ -403,7 +442,7 @@ def _end_epoch(run: Run, loss: float, progress: _Progress) -> bool:
     """scikit-learn's bookkeeping after an epoch; True when training must stop."""
     s, history, optimizer = run.settings, run.history, run.optimizer
     history.n_iter += 1
-    history.t += run.X.shape[0]
+    history.t += run.n_samples
     history.loss_curve.append(loss)
     progress.epoch(history)
     if run.validate is not None:
@@ -523,27 +562,14 @@ class _Progress:
             self.bar.close()
 
 
-def _is_out_of_memory(exc: BaseException) -> bool:
-    # NumPy raises MemoryError, CuPy its OutOfMemoryError (a MemoryError), torch
-    # torch.OutOfMemoryError (a RuntimeError), JAX an error saying RESOURCE_EXHAUSTED.
-    return (
-        isinstance(exc, MemoryError)
-        or type(exc).__name__ == "OutOfMemoryError"
-        or "RESOURCE_EXHAUSTED" in str(exc)
-    )
-
-
 def _memory_message(run: Run) -> str:
-    X, Y = run.X, run.Y
-    itemsize = 8 if "64" in str(X.dtype) else 4  # the model dtypes: float32/64
-    data_mb = (math.prod(X.shape) + math.prod(Y.shape)) * itemsize / 2**20
     widths = [run.params[i].shape[1] for i in range(run.n_layers)]
     return (
-        f"out of memory on backend {run.backend.name!r} while training with "
-        f"batch_size={run.settings.batch_size} on X of shape {tuple(X.shape)} and y of "
-        f"shape {tuple(Y.shape)} ({data_mb:.1f} MiB of {X.dtype} data on the device, "
-        f"layer widths {widths}); use a smaller batch_size, fewer samples per fit "
-        "(partial_fit on chunks) or narrower layers"
+        f"one batch of work does not fit while training with "
+        f"batch_size={run.settings.batch_size} (layer widths {widths}) beside X "
+        f"{data_size(run.X, run.X.dtype)} and y "
+        f"{data_size(run.Y, run.Y.dtype)} on the device; use a smaller "
+        "batch_size, fewer samples per fit (partial_fit on chunks) or narrower layers"
     )
 
 
