@@ -9,10 +9,11 @@ validation score on the device (``_device_score``) and its output activations.
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import numpy as np
 
@@ -36,6 +37,7 @@ from ..validation import (
     check_matrix,
     host_features,
     host_matrix,
+    is_dask_collection,
     is_non_numpy_array,
 )
 from .model_export import export_estimator, export_params, import_estimator
@@ -43,6 +45,22 @@ from .params import EstimatorAPI
 from .settings import checked_every, checked_settings
 
 Callback = Callable[[Any, History], Any]
+Method = TypeVar("Method", bound=Callable[..., Any])
+
+
+def dask_aware(method: Method) -> Method:
+    """Hand a call whose X, y or sample_weight is a Dask collection to
+    :mod:`xpnet.estimators.dask_predict` (imported only then)."""
+
+    @functools.wraps(method)
+    def wrapper(self: Any, X: Any, *args: Any, **kwargs: Any) -> Any:
+        if any(map(is_dask_collection, (X, *args, *kwargs.values()))):
+            from .dask_predict import dask_method
+
+            return dask_method(self, method.__name__, X, *args, **kwargs)
+        return method(self, X, *args, **kwargs)
+
+    return cast(Method, wrapper)
 
 
 class MLPBase(EstimatorAPI):
@@ -315,18 +333,32 @@ class MLPBase(EstimatorAPI):
         first_pass = saved is None and (
             not hasattr(self, "coefs_") or (not self.warm_start and not incremental)
         )
-        X_dev = self._device_X(X, backend, dtype, reset=first_pass)
-        Y_host = self._targets(y, X_dev.shape[0], first_pass, incremental, classes)
+        if is_dask_collection(X) or is_dask_collection(y):
+            from .dask_input import dask_blocks
+
+            blocks = dask_blocks(
+                self, X, y, backend, dtype, first_pass, incremental, classes
+            )
+            X_dev, Y_dev, Y_host = blocks.X, blocks.Y, None
+        else:
+            blocks = None
+            X_dev = self._device_X(X, backend, dtype, reset=first_pass)
+            Y_host = self._targets(y, X_dev.shape[0], first_pass, incremental, classes)
+            Y_dev = backend.asarray(Y_host, dtype)
         data = None
         if fingerprint or saved is not None:
             from ..training.checkpoint import data_fingerprint
 
-            data = data_fingerprint(backend, X_dev, Y_host)
+            data = (
+                data_fingerprint(backend, X_dev, Y_host)
+                if blocks is None
+                else blocks.fingerprint()
+            )
         if saved is not None and not resume_on_other_data:
             checkpoints.check_same_data(saved, data, resume_from)
         rng = host_rng(self.random_state)
         if first_pass:
-            self._initialize(rng, X_dev.shape[1], Y_host.shape[1])
+            self._initialize(rng, X_dev.shape[1], Y_dev.shape[1])
         if saved is not None:
             rng.bit_generator.state = saved.rng_split
         rng_split = dict(rng.bit_generator.state)
@@ -337,12 +369,11 @@ class MLPBase(EstimatorAPI):
         params = self._device_params(backend)
         if not incremental or getattr(self, "_optimizer", None) is None:
             self._optimizer = self._new_optimizer(backend, params)
-        Y_dev = backend.asarray(Y_host, dtype)
         run = Run(
             backend=backend,
             activations=self._activations(),
             loss=self._loss,
-            loss_scale=1.0 / Y_host.shape[1] if self._loss == "squared_error" else 1.0,
+            loss_scale=1.0 / Y_dev.shape[1] if self._loss == "squared_error" else 1.0,
             params=params,
             optimizer=self._optimizer,
             X=X_dev,
@@ -350,6 +381,7 @@ class MLPBase(EstimatorAPI):
             settings=settings,
             history=history,
             rng=rng,
+            blocks=blocks,
         )
         if self.early_stopping:
             self._hold_out(run, rng, Y_host)
@@ -374,19 +406,27 @@ class MLPBase(EstimatorAPI):
             from ..training.checkpoint import checkpoint_writer
 
             run.checkpoint = checkpoint_writer(checkpoint, self, rng_split, data)
-            run.checkpoint_every = checked_every(
-                checkpoint_every, run.X.shape[0], run.settings.batch_size
-            )
+            run.checkpoint_every = checked_every(checkpoint_every, run.epoch_steps())
 
-    def _hold_out(self, run: Run, rng: np.random.Generator, Y_host: np.ndarray):
-        """Split a validation set off the run's data; set up scoring, best weights."""
+    def _hold_out(self, run: Run, rng: np.random.Generator, Y_host: Any) -> None:
+        """Split a validation set off the run's data; set up scoring, best weights.
+
+        Blocks of a Dask array are held out whole (:mod:`.dask_input`); data on the
+        device is split by rows.
+        """
         backend, history = run.backend, run.history
-        train_idx, val_idx = self._split(rng, Y_host)
-        take = backend.xp.take
-        train_idx, val_idx = backend.asarray(train_idx), backend.asarray(val_idx)
-        X_val, Y_val = take(run.X, val_idx, axis=0), take(run.Y, val_idx, axis=0)
-        run.X, run.Y = take(run.X, train_idx, axis=0), take(run.Y, train_idx, axis=0)
-        run.validate = self._validator(backend, run.activations, X_val, Y_val)
+        if run.blocks is not None:
+            from .dask_input import hold_out_blocks
+
+            run.validate = hold_out_blocks(self, run, rng)
+        else:
+            train_idx, val_idx = self._split(rng, Y_host)
+            take = backend.xp.take
+            train_idx, val_idx = backend.asarray(train_idx), backend.asarray(val_idx)
+            X_val, Y_val = take(run.X, val_idx, axis=0), take(run.Y, val_idx, axis=0)
+            run.X = take(run.X, train_idx, axis=0)
+            run.Y = take(run.Y, train_idx, axis=0)
+            run.validate = self._validator(backend, run.activations, X_val, Y_val)
         if history.validation_scores is None:  # warm start after a fit without it
             history.validation_scores, history.best_validation_score = [], -math.inf
         best = getattr(self, "_best_params_host", None)

@@ -1,9 +1,11 @@
 """The training loop: minibatch epochs on the device, scikit-learn's stopping rules.
 
-The data is on the device before the loop starts. Each epoch draws a permutation on the
-host (a seeded NumPy Generator); each batch gathers its rows with ``xp.take``.
-The epoch's loss is summed on the device and read once per
-epoch, so no step waits for the device.
+The data is on the device before the loop starts, or comes in blocks of rows
+(:class:`Blocks`, e.g. a Dask array's) loaded one at a time. Each epoch draws the
+blocks' order, then each block's permutation, on the host (a seeded NumPy
+Generator); each batch gathers its rows with ``xp.take``. Data on the device is one
+block, so its epoch draws just the permutation. The epoch's loss is summed on the
+device and read once per epoch, so no step waits for the device.
 
 Faults lose nothing: a NaN or inf loss raises :class:`DivergenceError` and leaves the
 weights of the last good epoch; ``KeyboardInterrupt`` (Ctrl-C is held until the
@@ -19,9 +21,10 @@ import signal
 import sys
 import threading
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import closing
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
@@ -139,6 +142,20 @@ class Settings:
     verbose: bool = False
 
 
+class Blocks(Protocol):
+    """Training data in blocks of rows, loaded one at a time (``Run.blocks``).
+
+    ``sizes`` holds the rows of each block; ``load(order)`` yields blocks
+    ``order[0], order[1], ...`` in turn as (X, Y) on the device, (rows, n_features)
+    and (rows, n_outputs) in the model's dtype. The loop closes the iterator when it
+    stops early.
+    """
+
+    sizes: Sequence[int]
+
+    def load(self, order: Sequence[int]) -> Iterator[tuple[Array, Array]]: ...
+
+
 @dataclass
 class Run:
     """Everything one training run works on.
@@ -148,7 +165,8 @@ class Run:
     validation score (early stopping only). ``on_epoch_end(history)`` returns True to
     stop. ``checkpoint(run)`` is called every ``checkpoint_every`` steps. With a
     ``reducer`` (data-parallel training), each step takes this rank's share of the
-    global batch and the gradients and loss are summed over the ranks.
+    global batch and the gradients and loss are summed over the ranks. With
+    ``blocks``, the data comes from it and ``X`` and ``Y`` only give the shapes.
     """
 
     backend: Backend
@@ -170,11 +188,22 @@ class Run:
     best_params: list[Array] | None = None
     steps: int = 0
     reducer: GradientReducer | None = None
+    blocks: Blocks | None = None
 
     @property
     def n_layers(self) -> int:
         """Number of weight matrices."""
         return len(self.activations)
+
+    @property
+    def block_sizes(self) -> list[int]:
+        """Rows of each block of the data (one block when it is on the device)."""
+        return [self.X.shape[0]] if self.blocks is None else list(self.blocks.sizes)
+
+    def epoch_steps(self) -> int:
+        """Minibatches in one epoch (each block's last batch may be short)."""
+        batch_size = self.settings.batch_size
+        return sum(math.ceil(size / batch_size) for size in self.block_sizes)
 
 
 def batch_size_for(batch_size: int | str, n_samples: int) -> int:
@@ -223,18 +252,16 @@ def train(run: Run) -> None:
 
 def _epochs(run: Run, interrupt: _DeferredInterrupt, progress: _Progress) -> None:
     s, history, position = run.settings, run.history, run.position
-    xp, backend, rng = run.backend.xp, run.backend, run.rng
+    xp, rng = run.backend.xp, run.rng
     n_samples = run.X.shape[0]
-    batches = _batches(n_samples, s.batch_size, run.loss_scale, s.alpha)
     stopped = False
     while history.n_iter < s.max_iter and not stopped:
         if position.rng_state is None:
             position.rng_state = rng.bit_generator.state
-        else:  # resuming mid-epoch: replay this epoch's permutation
+        else:  # resuming mid-epoch: replay this epoch's permutations
             rng.bit_generator.state = position.rng_state
-        order = backend.asarray(rng.permutation(n_samples)) if s.shuffle else None
         last_good = [xp.asarray(p, copy=True) for p in run.params]
-        total = _steps(run, order, batches, interrupt)
+        total = _epoch(run, interrupt)
         loss = float(total) / n_samples  # the host syncs of the epoch: the loss
         # and whether any parameter is NaN or inf (then p * 0 is NaN, else 0).
         probe = sum(xp.sum(p * 0.0) for p in run.params)
@@ -255,6 +282,45 @@ def _epochs(run: Run, interrupt: _DeferredInterrupt, progress: _Progress) -> Non
         run.params[:] = run.best_params
 
 
+def _epoch(run: Run, interrupt: _DeferredInterrupt) -> Array:
+    """The epoch's remaining steps, block by block; returns the summed loss.
+
+    The blocks' order, then each block's permutation, come from the host generator
+    (one block: its permutation only, as ``permutation(1)`` draws nothing). Resuming
+    mid-epoch replays the draws but loads only the blocks with steps left.
+    """
+    s, rng, backend = run.settings, run.rng, run.backend
+    sizes = run.block_sizes
+    order = rng.permutation(len(sizes)) if s.shuffle else np.arange(len(sizes))
+    done, first = run.position.step, 0
+    while done >= math.ceil(sizes[order[first]] / s.batch_size):
+        done -= math.ceil(sizes[order[first]] / s.batch_size)
+        first += 1
+    total = backend.xp.asarray(
+        run.position.epoch_loss, dtype=run.params[0].dtype, device=backend.device
+    )
+    blocks = (
+        _in_memory(run.X, run.Y)
+        if run.blocks is None
+        else run.blocks.load([int(b) for b in order[first:]])
+    )
+    with closing(blocks):
+        for k, block in enumerate(order):
+            rows = rng.permutation(sizes[block]) if s.shuffle else None
+            if k < first:
+                continue
+            X, Y = next(blocks)
+            batches = _batches(sizes[block], s.batch_size, run.loss_scale, s.alpha)
+            rows_dev = None if rows is None else backend.asarray(rows)
+            total = _steps(run, X, Y, rows_dev, batches[done:], interrupt, total)
+            done = 0
+    return total
+
+
+def _in_memory(X: Array, Y: Array) -> Iterator[tuple[Array, Array]]:
+    yield X, Y
+
+
 def _batches(
     n_samples: int, batch_size: int, loss_scale: float, alpha: float
 ) -> list[tuple[int, int, float, float]]:
@@ -268,22 +334,25 @@ def _batches(
 
 def _steps(
     run: Run,
+    X: Array,
+    Y: Array,
     order: Array | None,
     batches: list[tuple[int, int, float, float]],
     interrupt: _DeferredInterrupt,
+    total: Array,
 ) -> Array:
-    """The epoch's remaining steps; returns the summed loss (times batch sizes).
+    """``batches`` of one block (X, Y); returns ``total`` plus their summed loss
+    (times batch sizes).
 
     With a permutation ``order``, each batch gathers its rows with ``xp.take``: on the
     CPU that is 18-30% faster per epoch than gathering the whole shuffled epoch first
     (no data-sized array to allocate and fault in; the rows stay in cache).
     """
     xp, params, acts, loss = run.backend.xp, run.params, run.activations, run.loss
-    X, Y, take = run.X, run.Y, run.backend.xp.take
+    take = run.backend.xp.take
     n_layers, position, optimizer = run.n_layers, run.position, run.optimizer
     half_alpha = 0.5 * run.settings.alpha
     loss_and_gradients = network.loss_and_gradients
-    total = xp.asarray(position.epoch_loss, dtype=X.dtype, device=run.backend.device)
     every = run.checkpoint_every if run.checkpoint is not None else 0
     # Plain SGD: -lr folded into backprop, the gradients come out as updates (the
     # learning rate only changes between epochs).
@@ -291,7 +360,7 @@ def _steps(
     scale = 1.0 if factor is None else factor
     update = optimizer.step if factor is None else optimizer.apply
     reducer, share = run.reducer, 1.0
-    for start, stop, weight, l2_factor in batches[position.step :]:
+    for start, stop, weight, l2_factor in batches:
         weights = params[:n_layers]
         if reducer is not None:  # this rank's rows of the global batch
             start, stop, share = reducer.shard(start, stop)
