@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -55,7 +55,7 @@ class DaskBlocks:
         self.backend, self.dtype = backend, dtype
         self.sizes: Sequence[int] = X.chunks[0]
 
-    def load(self, order: Sequence[int]) -> Iterator[tuple[Array, Array]]:
+    def load(self, order: Sequence[int]) -> Generator[tuple[Array, Array], None, None]:
         """Blocks ``order[0], order[1], ...`` on the device, the next one computed
         in a background thread while the caller trains on this one."""
         with ThreadPoolExecutor(1, thread_name_prefix="xpnet-block") as pool:
@@ -138,8 +138,9 @@ def _network_targets(
     model._targets(stand_in, stand_in.shape[0], first_pass, incremental, classes)
     classes_, kind = model.classes_, model._target_kind
     n_outputs = 1 if kind == "binary" else len(classes_)
-    return y.map_blocks(
+    return da.map_blocks(
         _encode,
+        y,
         classes_,
         kind,
         chunks=(y.chunks[0], (n_outputs,)),
@@ -177,8 +178,8 @@ def hold_out_blocks(
             "on; rechunk X into more blocks (X.rechunk({0: rows}))"
         )
     order = rng.permutation(n_blocks)
-    held_out = blocks.subset(np.sort(order[:n_val]))
-    training = blocks.subset(np.sort(order[n_val:]))
+    held_out = blocks.subset(np.sort(order[:n_val]).tolist())
+    training = blocks.subset(np.sort(order[n_val:]).tolist())
     run.blocks, run.X, run.Y = training, training.X, training.Y
     backend, n_layers = run.backend, run.n_layers
 

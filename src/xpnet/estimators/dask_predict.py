@@ -108,11 +108,12 @@ def dask_predictions(model: Any, method: str, X: da.Array) -> da.Array:
     # One row through the method gives the output's dtype and columns.
     probe = np.asarray(getattr(model, method)(np.zeros((1, X.shape[1]))))
     if probe.ndim == 1:
-        return X.map_blocks(
-            _apply, model, method, drop_axis=1, dtype=probe.dtype, meta=probe[:0]
+        return da.map_blocks(
+            _apply, X, model, method, drop_axis=1, dtype=probe.dtype, meta=probe[:0]
         )
-    return X.map_blocks(
+    return da.map_blocks(
         _apply,
+        X,
         model,
         method,
         chunks=(X.chunks[0], (probe.shape[1],)),
@@ -164,8 +165,9 @@ def regression_targets(y: da.Array) -> da.Array:
     """Regression targets as a lazy (n_samples, n_outputs) float64 Dask array,
     each block checked (real, finite) when it is computed."""
     n_outputs = 1 if y.ndim == 1 else y.shape[1]
-    return y.map_blocks(
+    return da.map_blocks(
         _regression_block,
+        y,
         chunks=(y.chunks[0], (n_outputs,)),
         new_axis=[1] if y.ndim == 1 else None,
         dtype=np.float64,

@@ -21,7 +21,7 @@ import signal
 import sys
 import threading
 import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Sequence
 from contextlib import closing
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
@@ -153,7 +153,9 @@ class Blocks(Protocol):
 
     sizes: Sequence[int]
 
-    def load(self, order: Sequence[int]) -> Iterator[tuple[Array, Array]]: ...
+    def load(
+        self, order: Sequence[int]
+    ) -> Generator[tuple[Array, Array], None, None]: ...
 
 
 @dataclass
@@ -317,7 +319,7 @@ def _epoch(run: Run, interrupt: _DeferredInterrupt) -> Array:
     return total
 
 
-def _in_memory(X: Array, Y: Array) -> Iterator[tuple[Array, Array]]:
+def _in_memory(X: Array, Y: Array) -> Generator[tuple[Array, Array], None, None]:
     yield X, Y
 
 
