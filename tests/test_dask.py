@@ -8,6 +8,8 @@ module and closed at its end; ``faulthandler`` ends the run if it hangs.
 from __future__ import annotations
 
 import faulthandler
+import importlib
+import importlib.util
 import os
 import subprocess
 import sys
@@ -17,6 +19,7 @@ import numpy as np
 import pytest
 
 import xpnet
+from xpnet.command import cli
 from xpnet.maths.optim import Adam
 
 da = pytest.importorskip("dask.array", reason="dask is the optional xpnet[dask]")
@@ -45,6 +48,14 @@ def client():
             ) as cluster,
             distributed.Client(cluster, timeout="30s") as client,
         ):
+            if importlib.util.find_spec("dask_ml") is not None:
+                # The workers import dask-ml (seconds) while the first tests run.
+                client.run(
+                    importlib.import_module,
+                    "dask_ml.wrappers",
+                    wait=False,
+                    on_error="ignore",
+                )
             yield client
     finally:
         faulthandler.cancel_dump_traceback_later()
@@ -286,6 +297,76 @@ def test_grid_search_runs_on_the_cluster_through_joblib(client):
     assert workers and workers <= set(client.scheduler_info()["workers"]), (
         "the fits ran on the cluster's workers"
     )
+
+
+# ---- the command ----------------------------------------------------------------
+
+
+def _summary_metrics(capsys, argv):
+    code = cli.main(argv)
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    return [line for line in out.splitlines() if "R^2" in line or "accuracy" in line]
+
+
+def test_train_command_on_npy_zarr_and_parquet(client, capsys, tmp_path):
+    pytest.importorskip("zarr")
+    pytest.importorskip("pyarrow")
+    import pandas as pd
+    import zarr
+
+    X, y = _regression(n_samples=600)
+    np.save(tmp_path / "data.npy", np.column_stack([X, y[:, 0]]).astype(np.float32))
+    common = ["--hidden", "8", "--epochs", "3", "--quiet", "--block-rows", "100"]
+    npy = ["train", "--data", str(tmp_path / "data.npy"), *common]
+    with dask.config.set(scheduler="threads"):
+        local = _summary_metrics(capsys, npy)
+    on_cluster = _summary_metrics(
+        capsys, [*npy, "--scheduler", client.scheduler.address]
+    )
+    assert on_cluster == local and len(local) == 2  # train and test R^2
+
+    Xc, yc = _classification(n_samples=600)
+    group = zarr.open_group(str(tmp_path / "data.zarr"), mode="w")
+    group.create_array("X", data=Xc, chunks=(100, 5))
+    group.create_array("y", data=(yc == "a").astype(np.int64), chunks=(100,))
+    with dask.config.set(scheduler="threads"):  # the files on the local scheduler
+        zarr_lines = _summary_metrics(
+            capsys, ["train", "--data", str(tmp_path / "data.zarr"), *common[:-2]]
+        )
+    assert [line.split()[:2] for line in zarr_lines] == [
+        ["train", "accuracy:"],
+        ["test", "accuracy:"],
+    ]
+
+    (tmp_path / "pq").mkdir()
+    frame = pd.DataFrame(Xc, columns=[f"f{i}" for i in range(5)])
+    frame.insert(0, "label", yc)  # the target first: --target names it
+    for i in range(3):
+        frame.iloc[200 * i : 200 * (i + 1)].to_parquet(tmp_path / "pq" / f"{i}.parquet")
+    with dask.config.set(scheduler="threads"):
+        code = cli.main(
+            ["train", "--data", str(tmp_path / "pq"), "--target", "label", *common[:-2]]
+        )
+    out = capsys.readouterr().out
+    assert code == 0 and "600 samples, 5 features; classification, 3 classes" in out
+    assert "400 train (2 blocks), 200 test (1 blocks" in out
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--scheduler", "tcp://127.0.0.1:1"], "needs data opened lazily"),
+        (["--block-rows", "600"], "leaving none to train on"),
+        (["--target", "9"], "out of range"),
+    ],
+)
+def test_train_command_names_bad_lazy_input(capsys, tmp_path, extra, message):
+    np.save(tmp_path / "data.npy", np.ones((600, 3)))
+    data = str(tmp_path / ("data.csv" if "--scheduler" in extra else "data.npy"))
+    (tmp_path / "data.csv").write_text("1,2\n3,4\n")
+    assert cli.main(["train", "--data", data, "--quiet", *extra]) == 2
+    assert message in capsys.readouterr().err
 
 
 # ---- without dask ---------------------------------------------------------------

@@ -38,7 +38,9 @@ from .dask_predict import as_dask_rows, dask_score, dask_X, regression_targets
 
 class DaskBlocks:
     """X and the network's targets Y as Dask arrays with the same row chunks, loaded
-    block by block onto ``backend`` (see :class:`xpnet.training.loop.Blocks`).
+    block by block onto ``backend`` (see :class:`xpnet.training.loop.Blocks`); with a
+    ``scaling`` (the estimator's ``standardization_``), each block of X standardized
+    in float64 before the cast, as host data is.
 
     Attributes
     ----------
@@ -49,10 +51,16 @@ class DaskBlocks:
     """
 
     def __init__(
-        self, X: da.Array, Y: da.Array, y: da.Array, backend: Backend, dtype: str
+        self,
+        X: da.Array,
+        Y: da.Array,
+        y: da.Array,
+        backend: Backend,
+        dtype: str,
+        scaling: Any = None,
     ) -> None:
         self.X, self.Y, self.y = X, Y, y
-        self.backend, self.dtype = backend, dtype
+        self.backend, self.dtype, self.scaling = backend, dtype, scaling
         self.sizes: Sequence[int] = X.chunks[0]
 
     def load(self, order: Sequence[int]) -> Generator[tuple[Array, Array], None, None]:
@@ -74,7 +82,8 @@ class DaskBlocks:
         X, Y = dask.compute(self.X.blocks[block], self.Y.blocks[block])
         start = sum(self.sizes[:block])
         where = f"X (block {block}: rows {start} to {start + X.shape[0] - 1})"
-        return host_matrix(X, where), Y
+        X = host_matrix(X, where)
+        return (X if self.scaling is None else self.scaling.inputs(X)), Y
 
     def fingerprint(self) -> dict[str, Any]:
         """Shapes, dtypes and Dask's names of X and Y (a checkpoint's record of the
@@ -88,7 +97,7 @@ class DaskBlocks:
     def subset(self, blocks: Sequence[int]) -> DaskBlocks:
         """These blocks only, in this order."""
         X, Y, y = (_blocks_of(a, blocks) for a in (self.X, self.Y, self.y))
-        return DaskBlocks(X, Y, y, self.backend, self.dtype)
+        return DaskBlocks(X, Y, y, self.backend, self.dtype, self.scaling)
 
 
 def _blocks_of(array: da.Array, blocks: Sequence[int]) -> da.Array:
@@ -116,7 +125,8 @@ def dask_blocks(
         )
     y = as_dask_rows(y, X, "y")
     Y = _network_targets(model, y, first_pass, incremental, classes)
-    return DaskBlocks(X, Y, y, backend, dtype)
+    scaling = getattr(model, "standardization_", None)
+    return DaskBlocks(X, Y, y, backend, dtype, scaling)
 
 
 def _network_targets(
@@ -131,7 +141,11 @@ def _network_targets(
     if model._estimator_type != "classifier":
         n_outputs = 1 if y.ndim == 1 else y.shape[1]
         model._targets(np.zeros((1, n_outputs)), 1, first_pass, incremental, classes)
-        return regression_targets(y)
+        scaling = getattr(model, "standardization_", None)
+        Y = regression_targets(y)
+        if scaling is None:
+            return Y
+        return da.map_blocks(scaling.targets, Y, dtype=np.float64)
     values = da.unique(y).compute()
     # A multilabel indicator's stand-in keeps its width: each distinct value per column.
     stand_in = values if y.ndim == 1 else np.tile(values[:, None], (1, y.shape[1]))

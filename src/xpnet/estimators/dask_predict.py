@@ -14,8 +14,10 @@ they are handed a Dask collection.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any
 
+import dask
 import dask.array as da
 import numpy as np
 
@@ -78,8 +80,8 @@ def as_dask_rows(data: Any, X: da.Array, name: str) -> da.Array:
 
 
 def _as_dask(data: Any, name: str) -> da.Array:
-    if hasattr(data, "to_dask_array"):  # a dask dataframe or series
-        data = data.to_dask_array(lengths=True)
+    if hasattr(data, "to_delayed") and not isinstance(data, da.Array):
+        data = frame_to_array(data, partition_lengths(data))  # a dataframe or series
     if not isinstance(data, da.Array):
         raise TypeError(
             f"{name} must be a Dask array or dataframe; got {type(data).__name__}"
@@ -90,6 +92,39 @@ def _as_dask(data: Any, name: str) -> da.Array:
             f"index); call {name}.compute_chunk_sizes() first"
         )
     return data
+
+
+def partition_lengths(frame: Any) -> tuple[int, ...]:
+    """Rows of each partition of a Dask dataframe or series (a pass over it)."""
+    return dask.compute(*[dask.delayed(len)(part) for part in frame.to_delayed()])
+
+
+def frame_to_array(frame: Any, lengths: Sequence[int]) -> da.Array:
+    """A Dask dataframe (2-D) or series (1-D) as a Dask array, one block per
+    partition of ``lengths`` rows; non-numeric columns give an object array.
+
+    Built from the partitions themselves: in dask 2026.8 the blocks of
+    ``to_dask_array`` on a Parquet dataframe do not compute one at a time.
+    """
+    columns = list(frame.columns) if frame.ndim == 2 else None
+    dtypes = list(frame.dtypes) if columns is not None else [frame.dtype]
+    numeric = all(
+        isinstance(t, np.dtype) and t.kind in "biuf" for t in dtypes
+    )  # pandas' string and other extension dtypes give object arrays
+    dtype = np.result_type(*dtypes) if numeric else np.dtype(object)
+    width = () if columns is None else (len(columns),)
+    return da.concatenate(
+        [
+            da.from_delayed(
+                dask.delayed(_values)(part, dtype), (n, *width), dtype=dtype
+            )
+            for part, n in zip(frame.to_delayed(), lengths, strict=True)
+        ]
+    )
+
+
+def _values(part: Any, dtype: np.dtype) -> np.ndarray:
+    return part.to_numpy(dtype=dtype)
 
 
 def dask_method(model: Any, name: str, X: Any, *args: Any, **kwargs: Any) -> Any:
