@@ -185,10 +185,12 @@ class MLPBase(EstimatorAPI):
         Parameters
         ----------
         X : array of shape (n_samples, n_features)
-            Host data (NumPy, lists) or an array of this estimator's backend.
+            Host data (NumPy, lists), an array of this estimator's backend, or a
+            Dask array or dataframe, trained on block by block
+            (:mod:`xpnet.estimators.dask_input`).
         y : array of shape (n_samples,) or (n_samples, n_outputs)
             Class labels (classifier; a 0/1 indicator matrix for multilabel) or
-            targets (regressor).
+            targets (regressor); a Dask array if X is one, or host data.
         callbacks : sequence, optional
             Callables ``callback(model, history)``, or objects with a method
             ``on_epoch_end(model, history)``, called after every epoch with this
