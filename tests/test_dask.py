@@ -113,6 +113,22 @@ def test_partial_fit_over_blocks_equals_the_numpy_blocks():
     _assert_same_fit(on_dask, on_numpy)
 
 
+@pytest.mark.filterwarnings("ignore::xpnet.ConvergenceWarning")
+def test_dataframes_train_one_block_per_partition():
+    dd = pytest.importorskip("dask.dataframe", reason="dask[dataframe] not installed")
+    import pandas as pd
+
+    X, y = _regression()
+    frame = dd.from_pandas(pd.DataFrame(X, columns=list("abcd")), npartitions=3)
+    target = dd.from_pandas(pd.Series(y[:, 0]), npartitions=3)
+    on_frames = xpnet.MLPRegressor(**COMMON).fit(frame, target)
+    on_arrays = xpnet.MLPRegressor(**COMMON).fit(_blocks(X, 32), _blocks(y[:, 0], 32))
+    _assert_same_fit(on_frames, on_arrays)
+    np.testing.assert_array_equal(
+        on_frames.predict(frame).compute(), on_arrays.predict(X)
+    )
+
+
 # ---- out of core ---------------------------------------------------------------------
 
 
@@ -249,11 +265,12 @@ def test_fit_predict_score_on_the_cluster(client):
     np.testing.assert_array_equal(
         regressor.predict(_blocks(Xr, 40)).compute(), regressor.predict(Xr)
     )
-    np.testing.assert_allclose(
-        regressor.score(_blocks(Xr, 40), _blocks(Yr, 40)),
-        regressor.score(Xr, Yr),
-        rtol=1e-12,
-    )
+    for weights in (None, np.linspace(0.0, 1.0, 96)):
+        np.testing.assert_allclose(
+            regressor.score(_blocks(Xr, 40), _blocks(Yr, 40), sample_weight=weights),
+            regressor.score(Xr, Yr, sample_weight=weights),
+            rtol=1e-12,
+        )
 
 
 def test_dask_ml_incremental_fits_and_scores_without_scoring(client):
