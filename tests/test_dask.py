@@ -199,6 +199,16 @@ def test_resume_mid_epoch_over_blocks_is_identical(monkeypatch, tmp_path):
     monkeypatch.undo()
     resumed = xpnet.MLPRegressor(**common).fit(Xd, yd, resume_from=tmp_path / "run.npz")
     _assert_same_fit(resumed, whole)
+    # The default checkpoint ends an epoch: resuming computes no block of that epoch.
+    steps["n"] = 0
+    monkeypatch.setattr(Adam, "step", step)
+    with pytest.raises(KeyboardInterrupt):
+        xpnet.MLPRegressor(**common).fit(Xd, yd, checkpoint=tmp_path / "epoch.npz")
+    monkeypatch.undo()
+    resumed = xpnet.MLPRegressor(**common).fit(
+        Xd, yd, resume_from=tmp_path / "epoch.npz"
+    )
+    _assert_same_fit(resumed, whole)
 
 
 @pytest.mark.filterwarnings("ignore::xpnet.ConvergenceWarning")

@@ -295,7 +295,7 @@ def _epoch(run: Run, interrupt: _DeferredInterrupt) -> Array:
     sizes = run.block_sizes
     order = rng.permutation(len(sizes)) if s.shuffle else np.arange(len(sizes))
     done, first = run.position.step, 0
-    while done >= math.ceil(sizes[order[first]] / s.batch_size):
+    while first < len(order) and done >= math.ceil(sizes[order[first]] / s.batch_size):
         done -= math.ceil(sizes[order[first]] / s.batch_size)
         first += 1
     total = backend.xp.asarray(
