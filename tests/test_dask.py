@@ -102,6 +102,29 @@ def test_one_block_fit_equals_the_in_memory_fit(kind, shuffle):
     _assert_same_fit(blocked, memory)
 
 
+@pytest.mark.filterwarnings("ignore::xpnet.ConvergenceWarning")
+def test_one_block_fit_applies_the_standardization_as_in_memory():
+    """``standardization_`` (as ``xpnet train`` sets it) scales each block's X and
+    the regression targets in float64, as for host data."""
+    from xpnet.estimators.scaling import Standardization
+
+    X, y = _regression()
+    X = X * 1e3 + 1e6  # a large offset: float32 would lose it unscaled
+    fits = []
+    for data in ((X, y), (_blocks(X, 96), _blocks(y, 96))):
+        model = xpnet.MLPRegressor(**COMMON)
+        model.standardization_ = Standardization.fit(X, y)
+        fits.append(model.fit(*data))
+    _assert_same_fit(fits[1], fits[0])
+    np.testing.assert_array_equal(
+        fits[1].predict(_blocks(X, 32)).compute(), fits[0].predict(X)
+    )
+    with pytest.raises(ValueError, match="distributed= trains on data in memory"):
+        xpnet.MLPRegressor(**COMMON).fit(
+            _blocks(X, 96), _blocks(y, 96), distributed=True
+        )
+
+
 def test_partial_fit_over_blocks_equals_the_numpy_blocks():
     X, y = _classification()
     Xd, yd = _blocks(X, 32), _blocks(y, 32)

@@ -272,6 +272,12 @@ class MLPBase(EstimatorAPI):
 
         A resume that fails before training starts leaves the estimator as it was.
         """
+        if distributed not in (None, False) and is_dask_collection(X):
+            raise ValueError(
+                "distributed= trains on data in memory; a Dask array trains block "
+                "by block in one process (its blocks computed on the cluster): "
+                f"leave distributed unset; got distributed={distributed!r}"
+            )
         reducer = reducer_for(distributed, get_backend(self.backend))
         before = dict(self.__dict__)
         try:
