@@ -64,6 +64,7 @@ def _train(
     for option, path in (("--save", args.save), ("--plot", args.plot)):
         _check_writable(option, path)
     kind = lazy_kind(args.data)
+    data: Any  # a Dataset, or for data opened lazily a LazyDataset
     if kind is not None or args.scheduler is not None:
         try:
             from .lazy_data import train_lazy

@@ -358,9 +358,9 @@ class MLPBase(EstimatorAPI):
             from ..training.checkpoint import data_fingerprint
 
             data = (
-                data_fingerprint(backend, X_dev, Y_host)
-                if blocks is None
-                else blocks.fingerprint()
+                blocks.fingerprint()
+                if blocks is not None
+                else data_fingerprint(backend, X_dev, cast(np.ndarray, Y_host))
             )
         if saved is not None and not resume_on_other_data:
             checkpoints.check_same_data(saved, data, resume_from)
