@@ -371,10 +371,13 @@ def test_train_command_on_npy_zarr_and_parquet(client, capsys, tmp_path):
     npy = ["train", "--data", str(tmp_path / "data.npy"), *common]
     with dask.config.set(scheduler="threads"):
         local = _summary_metrics(capsys, npy)
+    saved = str(tmp_path / "model.safetensors")
     on_cluster = _summary_metrics(
-        capsys, [*npy, "--scheduler", client.scheduler.address]
+        capsys, [*npy, "--scheduler", client.scheduler.address, "--save", saved]
     )
     assert on_cluster == local and len(local) == 2  # train and test R^2
+    model = xpnet.load(saved)  # the standardization is saved with it, in float64
+    assert model.standardization_.x_scale.dtype == np.float64
 
     Xc, yc = _classification(n_samples=600)
     group = zarr.open_group(str(tmp_path / "data.zarr"), mode="w")
@@ -417,6 +420,15 @@ def test_train_command_names_bad_lazy_input(capsys, tmp_path, extra, message):
     (tmp_path / "data.csv").write_text("1,2\n3,4\n")
     assert cli.main(["train", "--data", data, "--quiet", *extra]) == 2
     assert message in capsys.readouterr().err
+
+
+@pytest.mark.filterwarnings("ignore::xpnet.ConvergenceWarning")
+def test_predict_command_names_lazy_data_as_train_only(capsys, tmp_path):
+    np.save(tmp_path / "data.npy", np.ones((10, 3)))
+    model = tmp_path / "m.safetensors"
+    xpnet.save(xpnet.MLPRegressor(max_iter=1).fit(np.ones((10, 3)), np.ones(10)), model)
+    assert cli.main(["predict", str(model), str(tmp_path / "data.npy")]) == 2
+    assert "only `xpnet train` reads" in capsys.readouterr().err
 
 
 # ---- without dask ---------------------------------------------------------------

@@ -102,6 +102,11 @@ def load_dataset(
     """
     if not isinstance(source, str) or not source:
         raise DataError(f"data must be a dataset name or a path; got {source!r}")
+    if lazy_kind(source) is not None:
+        raise DataError(
+            f"{source!r} is data opened lazily with Dask, which only `xpnet train` "
+            "reads; give a bundled name, a .csv or an .npz file here"
+        )
     kind = _kind(source)
     if kind != "csv" and target is not None:
         raise DataError(

@@ -265,11 +265,10 @@ def _standardization(X: da.Array, y: da.Array, task: str) -> Standardization:
     """Column means and standard deviations of the training blocks (one pass),
     constant columns at scale 1, as ``Standardization.fit`` computes them."""
     columns = [X] + ([y[:, None]] if task == "regression" else [])
+    columns = [c.astype(np.float64) for c in columns]  # float64, as on the host
     moments = dask.compute(*[(c.mean(axis=0), c.std(axis=0)) for c in columns])
     values = [
-        array
-        for mean, std in moments
-        for array in (np.asarray(mean, np.float64), np.where(std > 0, std, 1.0))
+        array for mean, std in moments for array in (mean, np.where(std > 0, std, 1.0))
     ]
     return Standardization(*values)
 
