@@ -117,7 +117,9 @@ def test_csv_that_is_not_text(tmp_path):
 def test_missing_file_and_unknown_source(tmp_path):
     with pytest.raises(FileNotFoundError):
         load_dataset(str(tmp_path / "absent.csv"))
-    with pytest.raises(DataError, match=r"digits, iris.* \.csv or \.npz; got 'x.txt'"):
+    with pytest.raises(
+        DataError, match=r"digits, iris.* \.csv, \.npz or \.npy, a Zarr.*; got 'x.txt'"
+    ):
         load_dataset("x.txt")
     (tmp_path / "dir.csv").mkdir()
     with pytest.raises(DataError, match="is not a file"):

@@ -173,14 +173,33 @@ def _add_train(commands: argparse._SubParsersAction) -> None:
         metavar="DATA",
         help=f"{'|'.join(BUNDLED)} (scikit-learn's bundled copies, nothing is "
         "downloaded), PATH.csv (header row optional; --target picks the target "
-        "column) or PATH.npz (arrays X and y) (required)",
+        "column) or PATH.npz (arrays X and y); larger than memory, opened lazily "
+        "with Dask (xpnet[dask,dask-files]): a directory of Parquet files, a Zarr "
+        "store (arrays X and y, or one 2-D array) or PATH.npy (a 2-D array, "
+        "memory-mapped) (required)",
     )
     parser.add_argument(
         "--target",
         default=None,
         metavar="COLUMN",
-        help="CSV target column: a header name or a 0-based index, -1 for the last "
-        "(default: the last column)",
+        help="target column: a header name (CSV, Parquet) or a 0-based index "
+        "(CSV, .npy, a 2-D Zarr array), -1 for the last (default: the last column)",
+    )
+    parser.add_argument(
+        "--block-rows",
+        type=_positive_int,
+        default=None,
+        metavar="N",
+        help="rows per block of lazily opened data (default: the Zarr chunks or "
+        "Parquet partitions; blocks of about 32 MiB for .npy)",
+    )
+    parser.add_argument(
+        "--scheduler",
+        default=None,
+        metavar="ADDRESS",
+        help="address of a running dask.distributed scheduler (e.g. "
+        "tcp://10.0.0.5:8786) to compute the blocks of lazily opened data on "
+        "(default: dask's local scheduler in this process)",
     )
     parser.add_argument(
         "--task",
@@ -235,7 +254,8 @@ def _add_train(commands: argparse._SubParsersAction) -> None:
         type=_fraction,
         default=0.2,
         metavar="F",
-        help="fraction of rows held out for the test metrics; 0 for none",
+        help="fraction of rows held out for the test metrics (of whole blocks, "
+        "for data opened lazily); 0 for none",
     )
     parser.add_argument(
         "--scale",

@@ -25,6 +25,7 @@ from .datasets import (
     DataError,
     Dataset,
     MissingExtraError,
+    lazy_kind,
     load_dataset,
     split_indices,
 )
@@ -62,32 +63,49 @@ def _train(
     figure_class = _figure_class() if args.plot else None
     for option, path in (("--save", args.save), ("--plot", args.plot)):
         _check_writable(option, path)
-    data = load_dataset(args.data, args.target)
-    task = args.task or data.task
-    assert task is not None  # training data always has a target
-    y = _targets(data, task)
-    train_rows, test_rows = split_indices(
-        y, args.test_size, args.seed, stratify=task == "classification"
-    )
-    X_train, y_train = data.X[train_rows], y[train_rows]
-    X_test, y_test = data.X[test_rows], y[test_rows]
-    model = _estimator(task, args, backend)
-    if args.scale == "standard":  # exact: applied in float64 before the cast
-        from ..estimators.scaling import Standardization
-
-        model.standardization_ = Standardization.fit(
-            X_train, y_train[:, None] if task == "regression" else None
+    kind = lazy_kind(args.data)
+    data: Any  # a Dataset, or for data opened lazily a LazyDataset
+    if kind is not None or args.scheduler is not None:
+        try:
+            from .lazy_data import train_lazy
+        except ImportError as exc:
+            raise MissingExtraError(
+                f"{args.data!r} is opened lazily with Dask, which is not installed "
+                f'({exc}); install it with: pip install "xpnet[dask,dask-files]"'
+            ) from None
+        model, data, task, fitted, scores, split = train_lazy(
+            args, backend, kind, reducer
         )
-    fitted = fit_with_progress(
-        model,
-        X_train,
-        y_train,
-        quiet=args.quiet or not lead,
-        distributed=reducer is not None,
-    )
-    scores = {"train": model.score(X_train, y_train)}
-    if len(test_rows):
-        scores["test"] = model.score(X_test, y_test)
+        n_test = 0
+    else:
+        split = None
+        data = load_dataset(args.data, args.target)
+        task = args.task or data.task
+        assert task is not None  # training data always has a target
+        y = _targets(data, task)
+        train_rows, test_rows = split_indices(
+            y, args.test_size, args.seed, stratify=task == "classification"
+        )
+        X_train, y_train = data.X[train_rows], y[train_rows]
+        X_test, y_test = data.X[test_rows], y[test_rows]
+        model = _estimator(task, args, backend)
+        if args.scale == "standard":  # exact: applied in float64 before the cast
+            from ..estimators.scaling import Standardization
+
+            model.standardization_ = Standardization.fit(
+                X_train, y_train[:, None] if task == "regression" else None
+            )
+        fitted = fit_with_progress(
+            model,
+            X_train,
+            y_train,
+            quiet=args.quiet or not lead,
+            distributed=reducer is not None,
+        )
+        scores = {"train": model.score(X_train, y_train)}
+        n_test = len(test_rows)
+        if n_test:
+            scores["test"] = model.score(X_test, y_test)
     if not lead:
         return 0
     if args.save:
@@ -97,7 +115,7 @@ def _train(
     if figure_class is not None:
         scaled_y = task == "regression" and args.scale == "standard"
         _plot(figure_class, model.loss_curve_, args.plot, data.name, scaled_y)
-    summary = _summary(args, data, task, backend, fitted, len(test_rows), scores)
+    summary = _summary(args, data, task, backend, fitted, n_test, scores, split)
     print(summary + ("" if reducer is None else "\n" + _parallel_line(reducer)))
     return 0
 
@@ -192,8 +210,8 @@ class ProgressBar:
 
 def fit_with_progress(
     model: Any,
-    X: np.ndarray,
-    y: np.ndarray,
+    X: Any,
+    y: Any,
     *,
     quiet: bool = False,
     distributed: bool = False,
@@ -295,12 +313,13 @@ def _metric(task: str) -> str:
 
 def _summary(
     args: argparse.Namespace,
-    data: Dataset,
+    data: Any,
     task: str,
     backend: Backend,
     fitted: Fitted,
     n_test: int,
     scores: dict[str, float],
+    split_line: str | None = None,
 ) -> str:
     model = fitted.model
     n_samples, n_features = data.X.shape
@@ -310,7 +329,7 @@ def _summary(
         else "regression"
     )
     sizes = [c.shape[0] for c in model.coefs_] + [model.coefs_[-1].shape[1]]
-    split = (
+    split = split_line or (
         f"{fitted.n_train} train, {n_test} test "
         f"({'stratified, ' if task == 'classification' else ''}seed {args.seed})"
         if n_test

@@ -14,6 +14,10 @@ regression; integer, boolean and string labels mean classification.
   exponents holds regression values, and one with text holds class labels.
 - ``PATH.npz``: arrays ``X`` (2-D) and, for training, ``y`` (1-D), read with
   ``allow_pickle=False``.
+
+Data larger than memory (a directory of Parquet files, a Zarr store, ``PATH.npy``) is
+opened lazily with Dask by :mod:`xpnet.command.lazy_data`; :func:`lazy_kind` tells it
+apart without importing Dask.
 """
 
 from __future__ import annotations
@@ -98,6 +102,11 @@ def load_dataset(
     """
     if not isinstance(source, str) or not source:
         raise DataError(f"data must be a dataset name or a path; got {source!r}")
+    if lazy_kind(source) is not None:
+        raise DataError(
+            f"{source!r} is data opened lazily with Dask, which only `xpnet train` "
+            "reads; give a bundled name, a .csv or an .npz file here"
+        )
     kind = _kind(source)
     if kind != "csv" and target is not None:
         raise DataError(
@@ -115,6 +124,20 @@ def load_dataset(
     return _csv(source, target, need_target)
 
 
+def lazy_kind(source: str) -> str | None:
+    """``"parquet"``, ``"zarr"`` or ``"npy"`` for data opened lazily, else None."""
+    if source.lower().endswith(".npy"):
+        return "npy"
+    if not os.path.isdir(source):
+        return None
+    names = os.listdir(source)
+    if {"zarr.json", ".zarray", ".zgroup"} & set(names) or source.endswith(".zarr"):
+        return "zarr"
+    if any(name.endswith(".parquet") for name in names):
+        return "parquet"
+    return None
+
+
 def _kind(source: str) -> str:
     if source in BUNDLED:
         return "bundled"
@@ -122,8 +145,8 @@ def _kind(source: str) -> str:
     if suffix in (".csv", ".npz"):
         return suffix[1:]
     raise DataError(
-        f"data must be one of {', '.join(BUNDLED)} or a path ending in .csv or "
-        f".npz; got {source!r}"
+        f"data must be one of {', '.join(BUNDLED)}, a path ending in .csv, .npz or "
+        f".npy, a Zarr store or a directory of Parquet files; got {source!r}"
     )
 
 

@@ -9,12 +9,13 @@ validation score on the device (``_device_score``) and its output activations.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import math
 import os
 from collections.abc import Callable, Sequence
 from functools import partial
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import numpy as np
 
@@ -41,6 +42,7 @@ from ..validation import (
     host_features,
     host_matrix,
     host_sample_weight,
+    is_dask_collection,
     is_non_numpy_array,
 )
 from .feature_names import check_feature_names
@@ -49,6 +51,22 @@ from .params import EstimatorAPI
 from .settings import checked_every, checked_settings
 
 Callback = Callable[[Any, History], Any]
+Method = TypeVar("Method", bound=Callable[..., Any])
+
+
+def dask_aware(method: Method) -> Method:
+    """Hand a call whose X, y or sample_weight is a Dask collection to
+    :mod:`xpnet.estimators.dask_predict` (imported only then)."""
+
+    @functools.wraps(method)
+    def wrapper(self: Any, X: Any, *args: Any, **kwargs: Any) -> Any:
+        if any(map(is_dask_collection, (X, *args, *kwargs.values()))):
+            from .dask_predict import dask_method
+
+            return dask_method(self, method.__name__, X, *args, **kwargs)
+        return method(self, X, *args, **kwargs)
+
+    return cast(Method, wrapper)
 
 
 class MLPBase(EstimatorAPI):
@@ -189,14 +207,16 @@ class MLPBase(EstimatorAPI):
         Parameters
         ----------
         X : array of shape (n_samples, n_features)
-            Host data (NumPy, lists) or an array of this estimator's backend.
+            Host data (NumPy, lists), an array of this estimator's backend, or a
+            Dask array or dataframe, trained on block by block
+            (:mod:`xpnet.estimators.dask_input`).
         y : array of shape (n_samples,) or (n_samples, n_outputs)
             Class labels (classifier; a 0/1 indicator matrix for multilabel) or
-            targets (regressor).
+            targets (regressor); a Dask array if X is one, or host data.
         sample_weight : array of shape (n_samples,), optional
             Non-negative weights: the loss, its gradients and the early-stopping
             validation score become weighted means (an integer weight counts as
-            that many copies of the row; 0 drops it).
+            that many copies of the row; 0 drops it). Not with Dask arrays.
         callbacks : sequence, optional
             Callables ``callback(model, history)``, or objects with a method
             ``on_epoch_end(model, history)``, called after every epoch with this
@@ -280,6 +300,12 @@ class MLPBase(EstimatorAPI):
 
         A resume that fails before training starts leaves the estimator as it was.
         """
+        if distributed not in (None, False) and is_dask_collection(X):
+            raise ValueError(
+                "distributed= trains on data in memory; a Dask array trains block "
+                "by block in one process (its blocks computed on the cluster): "
+                f"leave distributed unset; got distributed={distributed!r}"
+            )
         _check_solver_options(
             self.solver, sample_weight, distributed, resume_from, checkpoint
         )
@@ -353,22 +379,44 @@ class MLPBase(EstimatorAPI):
             not hasattr(self, "coefs_") or (not self.warm_start and not incremental)
         )
         data_fits = partial(backend.on_device, lambda: _data_message(X, dtype))
-        with data_fits():
-            X_dev = self._device_X(X, backend, dtype, reset=first_pass)
-        Y_host = self._targets(y, X_dev.shape[0], first_pass, incremental, classes)
-        weights = host_sample_weight(
-            self._host_y(sample_weight, "sample_weight"), X_dev.shape[0]
-        )
+        weights = None
+        if is_dask_collection(X) or is_dask_collection(y):
+            if sample_weight is not None:
+                raise ValueError(
+                    "sample_weight is not supported with Dask arrays yet; fit on "
+                    "data in memory, or repeat rows for integer weights"
+                )
+            from .dask_input import dask_blocks
+
+            blocks = dask_blocks(
+                self, X, y, backend, dtype, first_pass, incremental, classes
+            )
+            X_dev, Y_dev, Y_host = blocks.X, blocks.Y, None
+        else:
+            blocks = None
+            with data_fits():
+                X_dev = self._device_X(X, backend, dtype, reset=first_pass)
+            Y_host = self._targets(y, X_dev.shape[0], first_pass, incremental, classes)
+            if sample_weight is not None:
+                weights = host_sample_weight(
+                    self._host_y(sample_weight, "sample_weight"), X_dev.shape[0]
+                )
+            with data_fits():
+                Y_dev = backend.asarray(Y_host, dtype)
         data = None
         if fingerprint or saved is not None:
             from ..training.checkpoint import data_fingerprint
 
-            data = data_fingerprint(backend, X_dev, Y_host)
+            data = (
+                blocks.fingerprint()
+                if blocks is not None
+                else data_fingerprint(backend, X_dev, cast(np.ndarray, Y_host))
+            )
         if saved is not None and not resume_on_other_data:
             checkpoints.check_same_data(saved, data, resume_from)
         rng = host_rng(self.random_state)
         if first_pass:
-            self._initialize(rng, X_dev.shape[1], Y_host.shape[1])
+            self._initialize(rng, X_dev.shape[1], Y_dev.shape[1])
         if saved is not None:
             rng.bit_generator.state = saved.rng_split
         rng_split = dict(rng.bit_generator.state)
@@ -380,13 +428,11 @@ class MLPBase(EstimatorAPI):
             params = self._device_params(backend)
             if not incremental or getattr(self, "_optimizer", None) is None:
                 self._optimizer = self._new_optimizer(backend, params)
-        with data_fits():
-            Y_dev = backend.asarray(Y_host, dtype)
         run = Run(
             backend=backend,
             activations=self._activations(),
             loss=self._loss,
-            loss_scale=1.0 / Y_host.shape[1] if self._loss == "squared_error" else 1.0,
+            loss_scale=1.0 / Y_dev.shape[1] if self._loss == "squared_error" else 1.0,
             params=params,
             optimizer=self._optimizer,
             X=X_dev,
@@ -396,6 +442,7 @@ class MLPBase(EstimatorAPI):
             rng=rng,
             host_sample_weight=weights,
             sample_weight=None if weights is None else backend.asarray(weights, dtype),
+            blocks=blocks,
         )
         if self.solver == "lbfgs":  # full batch: no split, no batches
             return run, rng_split, data
@@ -436,30 +483,39 @@ class MLPBase(EstimatorAPI):
             from ..training.checkpoint import checkpoint_writer
 
             run.checkpoint = checkpoint_writer(checkpoint, self, rng_split, data)
-            run.checkpoint_every = checked_every(
-                checkpoint_every, run.n_samples, run.settings.batch_size
-            )
+            run.checkpoint_every = checked_every(checkpoint_every, run.epoch_steps())
 
-    def _hold_out(self, run: Run, rng: np.random.Generator, Y_host: np.ndarray):
-        """Split a validation set off the run's data; set up scoring, best weights."""
+    def _hold_out(self, run: Run, rng: np.random.Generator, Y_host: Any) -> None:
+        """Split a validation set off the run's data; set up scoring, best weights.
+
+        Blocks of a Dask array are held out whole (:mod:`.dask_input`); data on the
+        device is split by rows.
+        """
         backend, history = run.backend, run.history
-        host_train, host_val = self._split(rng, Y_host)
-        take = backend.xp.take
-        train_idx, val_idx = backend.asarray(host_train), backend.asarray(host_val)
-        # The training rows stay in X, picked by index batch by batch: no copy of X.
-        run.rows = train_idx
-        Y_val = take(run.Y, val_idx, axis=0)
-        if isinstance(run.X, SparseRows):
-            X_val = run.X.subset(host_val)
+        if run.blocks is not None:
+            from .dask_input import hold_out_blocks
+
+            run.validate = hold_out_blocks(self, run, rng)
         else:
-            X_val = take(run.X, val_idx, axis=0)
-        W_val, host_sw = None, run.host_sample_weight
-        if run.sample_weight is not None and host_sw is not None:
-            # The device weights stay whole (indexed by X's rows, as the batches
-            # are); the host ones follow the training rows' positions.
-            W_val = take(run.sample_weight, val_idx, axis=0)
-            run.host_sample_weight = host_sw[host_train]
-        run.validate = self._validator(backend, run.activations, X_val, Y_val, W_val)
+            host_train, host_val = self._split(rng, Y_host)
+            take = backend.xp.take
+            train_idx, val_idx = backend.asarray(host_train), backend.asarray(host_val)
+            # The training rows stay in X, picked by index batch by batch: no copy of X.
+            run.rows = train_idx
+            Y_val = take(run.Y, val_idx, axis=0)
+            if isinstance(run.X, SparseRows):
+                X_val = run.X.subset(host_val)
+            else:
+                X_val = take(run.X, val_idx, axis=0)
+            W_val, host_sw = None, run.host_sample_weight
+            if run.sample_weight is not None and host_sw is not None:
+                # The device weights stay whole (indexed by X's rows, as the batches
+                # are); the host ones follow the training rows' positions.
+                W_val = take(run.sample_weight, val_idx, axis=0)
+                run.host_sample_weight = host_sw[host_train]
+            run.validate = self._validator(
+                backend, run.activations, X_val, Y_val, W_val
+            )
         if history.validation_scores is None:  # warm start after a fit without it
             history.validation_scores, history.best_validation_score = [], -math.inf
         best = getattr(self, "_best_params_host", None)

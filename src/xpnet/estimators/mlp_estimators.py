@@ -20,7 +20,7 @@ import numpy as np
 from ..backend import Array
 from ..validation import check_choice, host_matrix, real_host
 from . import labels as _labels
-from .base import MLPBase
+from .base import MLPBase, dask_aware
 from .params import stochastic_only, with_keyword
 from .settings import REGRESSION_LOSSES
 
@@ -144,10 +144,12 @@ class MLPClassifier(MLPBase):
             distributed=distributed,
         )
 
+    @dask_aware
     def predict(self, X: Any) -> np.ndarray:
         """Predicted labels (n_samples,), or a 0/1 matrix for multilabel."""
         return _labels.decode(self._forward(X), self.classes_, self._target_kind)
 
+    @dask_aware
     def predict_proba(self, X: Any) -> np.ndarray:
         """Class probabilities (n_samples, n_classes), host float64."""
         out = self._forward(X)
@@ -155,11 +157,13 @@ class MLPClassifier(MLPBase):
             return np.hstack([1 - out, out])
         return out
 
+    @dask_aware
     def predict_log_proba(self, X: Any) -> np.ndarray:
         """``log(predict_proba(X))``."""
         with np.errstate(divide="ignore"):
             return np.log(self.predict_proba(X))
 
+    @dask_aware
     def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
         """Mean accuracy (subset accuracy for multilabel)."""
         predicted = self.predict(X)
@@ -288,11 +292,13 @@ class MLPRegressor(MLPBase):
         """
         return self._fit(X, y, sample_weight, incremental=True, distributed=distributed)
 
+    @dask_aware
     def predict(self, X: Any) -> np.ndarray:
         """Predictions (n_samples,) for one output, else (n_samples, n_outputs)."""
         out = self._forward(X)
         return out[:, 0] if out.shape[1] == 1 else out
 
+    @dask_aware
     def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
         """Coefficient of determination R², averaged over outputs."""
         predicted = self._forward(X)

@@ -72,9 +72,9 @@ def checked_settings(model: Any) -> Settings:
     )
 
 
-def checked_every(every: int | None, n_samples: int, batch_size: int) -> int:
+def checked_every(every: int | None, epoch_steps: int) -> int:
     """Steps between checkpoints: ``every``, checked, or one epoch's steps."""
     if every is None:
-        return math.ceil(n_samples / batch_size)
+        return epoch_steps
     check_int(every, "checkpoint_every", "an int >= 1 (steps)")
     return int(every)

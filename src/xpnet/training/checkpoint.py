@@ -319,7 +319,7 @@ def check_same_data(
 
 def restore_run(saved: Checkpoint, run: Run) -> None:
     """Put a checkpoint's optimizer, history, position and best weights into ``run``."""
-    n_batches = math.ceil(run.n_samples / run.settings.batch_size)
+    n_batches = run.epoch_steps()
     if saved.position.step > n_batches:
         raise ValueError(
             f"resume_from is {saved.position.step} steps into an epoch of "

@@ -1,0 +1,294 @@
+"""Data larger than memory for ``xpnet train``, opened lazily with Dask.
+
+- A directory of Parquet files (``dask.dataframe.read_parquet``): one block per
+  partition; ``--target`` names the target column (default: the last), every other
+  column is a feature.
+- A Zarr store: a group with arrays ``X`` (2-D) and ``y`` (1-D), as in an ``.npz``, or
+  one 2-D array; the blocks are its row chunks.
+- ``PATH.npy``: one 2-D array, memory-mapped, in blocks of ``--block-rows`` rows.
+
+In a single 2-D array (Zarr or ``.npy``) ``--target`` is the target column's index
+(default -1, the last). The test set is whole blocks, ``round(test_size * n_blocks)``
+of them (at least one), drawn by ``--seed``; the standardization
+(``standardization_``, applied to each block in float64) uses the training blocks'
+means and standard deviations (one pass). Nothing is read into memory whole: the fit
+and the scores go block by block (:mod:`xpnet.estimators.dask_input`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import dask
+import dask.array as da
+import numpy as np
+
+from ..backend import Backend
+from ..estimators.dask_predict import frame_to_array, partition_lengths
+from ..estimators.scaling import Standardization
+from .datasets import DataError, MissingExtraError
+
+FILES_HINT = 'pip install "xpnet[dask,dask-files]"'
+BLOCK_BYTES = 32 * 2**20  # default block: about 32 MiB of features
+
+
+@dataclass(frozen=True)
+class LazyDataset:
+    """Features ``X`` (n_samples, n_features) and target ``y`` (n_samples,) as Dask
+    arrays with the same row chunks, and their names."""
+
+    X: da.Array
+    y: da.Array
+    name: str
+    feature_names: list[str]
+    target_name: str
+
+    @property
+    def task(self) -> str:
+        """``"regression"`` for a floating target, else ``"classification"``."""
+        return "regression" if self.y.dtype.kind == "f" else "classification"
+
+
+def open_lazy(
+    source: str, kind: str, target: str | None, block_rows: int | None
+) -> LazyDataset:
+    """Open ``source`` (``kind`` from :func:`xpnet.command.datasets.lazy_kind`).
+
+    Raises
+    ------
+    DataError
+        Malformed store, bad target column, non-numeric features, empty data.
+    MissingExtraError
+        pyarrow or zarr is not installed.
+    """
+    if kind == "parquet":
+        data = _parquet(source, target)
+    elif kind == "zarr":
+        data = _zarr(source, target)
+    else:
+        data = _columns(_npy(source, block_rows), source, target)
+    if data.X.dtype.kind not in "biuf" or 0 in data.X.shape:
+        raise DataError(
+            f"{source!r}: features must be a non-empty numeric matrix; got "
+            f"{data.X.dtype} of shape {data.X.shape}"
+        )
+    if block_rows is not None:
+        data = LazyDataset(
+            data.X.rechunk({0: block_rows}),
+            data.y.rechunk({0: block_rows}),
+            data.name,
+            data.feature_names,
+            data.target_name,
+        )
+    return data
+
+
+def _parquet(path: str, target: str | None) -> LazyDataset:
+    try:
+        import dask.dataframe as dd
+
+        frame = dd.read_parquet(path)
+    except ImportError as exc:
+        raise MissingExtraError(
+            f"reading Parquet needs dask's dataframe and pyarrow ({exc}); install "
+            f"them with: {FILES_HINT}"
+        ) from None
+    names = [str(c) for c in frame.columns]
+    column = names[-1] if target is None else target
+    if column not in names:
+        raise DataError(
+            f"target column {column!r} is not in {path!r}; its columns are {names}"
+        )
+    features = [c for c in names if c != column]
+    text = [c for c in features if frame[c].dtype.kind not in "biuf"]
+    if text:
+        raise DataError(f"{path!r}: feature columns must be numeric; {text} are not")
+    # Dask may merge partitions differently for different columns: one pass each.
+    X = frame_to_array(frame[features], partition_lengths(frame[features]))
+    y = frame_to_array(frame[column], partition_lengths(frame[column]))
+    return LazyDataset(X, y.rechunk({0: X.chunks[0]}), path, features, column)
+
+
+def _zarr(path: str, target: str | None) -> LazyDataset:
+    try:
+        import zarr
+    except ImportError:
+        raise MissingExtraError(
+            f"reading a Zarr store needs zarr; install it with: {FILES_HINT}"
+        ) from None
+    store = zarr.open(path, mode="r")
+    if isinstance(store, zarr.Array):
+        return _columns(da.from_zarr(path), path, target)
+    members = set(store.array_keys())
+    if not {"X", "y"} <= members:
+        raise DataError(
+            f"{path!r} must be a Zarr array or a group with arrays 'X' and 'y'; it "
+            f"holds {sorted(members)}"
+        )
+    if target is not None:
+        raise DataError(f"{path!r} holds its target as 'y'; --target does not apply")
+    X = da.from_zarr(path, component="X")
+    y = da.from_zarr(path, component="y").rechunk({0: X.chunks[0]})
+    names = [f"x{i}" for i in range(X.shape[1])] if X.ndim == 2 else []
+    return LazyDataset(X, y, path, names, "y")
+
+
+def _npy(path: str, block_rows: int | None) -> da.Array:
+    """An ``.npy`` file's 2-D array in blocks of rows, each task reading its rows
+    through a memory map of the file (the graph holds the path, not the data)."""
+    shape, dtype = _npy_header(path)
+    if len(shape) != 2:
+        raise DataError(f"{path!r} must hold a 2-D array; got shape {shape}")
+    rows = block_rows or max(1, BLOCK_BYTES // max(1, shape[1] * dtype.itemsize))
+    starts = range(0, shape[0], rows)
+    return da.concatenate(
+        [
+            da.from_delayed(
+                dask.delayed(_npy_rows)(path, start, min(start + rows, shape[0])),
+                (min(start + rows, shape[0]) - start, shape[1]),
+                dtype=dtype,
+            )
+            for start in starts
+        ]
+    )
+
+
+def _npy_header(path: str) -> tuple[tuple[int, ...], np.dtype]:
+    matrix = np.load(path, mmap_mode="r")
+    return matrix.shape, matrix.dtype
+
+
+def _npy_rows(path: str, start: int, stop: int) -> np.ndarray:
+    return np.array(np.load(path, mmap_mode="r")[start:stop])
+
+
+def _columns(matrix: da.Array, path: str, target: str | None) -> LazyDataset:
+    """One 2-D array: the target column and the rest as features."""
+    if matrix.ndim != 2 or matrix.shape[1] < 2:
+        raise DataError(
+            f"{path!r} must hold a 2-D array with the target and at least one "
+            f"feature column; got shape {matrix.shape}"
+        )
+    n_columns = matrix.shape[1]
+    try:
+        column = -1 if target is None else int(target)
+    except ValueError:
+        raise DataError(
+            f"--target for {path!r} must be a column index; got {target!r}"
+        ) from None
+    if not -n_columns <= column < n_columns:
+        raise DataError(
+            f"target column index {column} is out of range for {path!r}, which has "
+            f"{n_columns} columns"
+        )
+    column %= n_columns
+    features = [i for i in range(n_columns) if i != column]
+    return LazyDataset(
+        matrix[:, features],
+        matrix[:, column],
+        path,
+        [f"column {i}" for i in features],
+        f"column {column}",
+    )
+
+
+def train_lazy(
+    args: argparse.Namespace, backend: Backend, kind: str | None, reducer: Any
+) -> tuple[Any, LazyDataset, str, Any, dict[str, float], str]:
+    """``xpnet train`` on data opened lazily: (model, data, task, fitted, scores,
+    the summary's split line).
+
+    Raises
+    ------
+    DataError
+        ``--scheduler`` without lazily opened data, or with ``--distributed``.
+    """
+    from .commands import _estimator, fit_with_progress
+
+    if kind is None or reducer is not None:
+        raise DataError(
+            "--scheduler needs data opened lazily with Dask (a directory of Parquet "
+            "files, a Zarr store or an .npy file), and --distributed data in memory; "
+            f"got {args.data!r}" + (" with --distributed" if reducer else "")
+        )
+    with connected(args.scheduler):
+        data = open_lazy(args.data, kind, args.target, args.block_rows)
+        task = args.task or data.task
+        X_train, y_train, X_test, y_test, line = _split(data, task, args)
+        model = _estimator(task, args, backend)
+        if args.scale == "standard":
+            model.standardization_ = _standardization(X_train, y_train, task)
+        fitted = fit_with_progress(model, X_train, y_train, quiet=args.quiet)
+        scores = {"train": model.score(X_train, y_train)}
+        if X_test is not None:
+            scores["test"] = model.score(X_test, y_test)
+    return model, data, task, fitted, scores, line
+
+
+def _split(data: LazyDataset, task: str, args: argparse.Namespace) -> tuple[Any, ...]:
+    """Whole blocks for the test set: (X_train, y_train, X_test, y_test, line)."""
+    n_blocks = data.X.numblocks[0]
+    test_size, seed = args.test_size, args.seed
+    n_test = 0 if test_size == 0 else max(1, round(test_size * n_blocks))
+    if n_test >= n_blocks:
+        raise DataError(
+            f"--test-size {test_size} holds out whole blocks: {n_test} of "
+            f"{data.name!r}'s {n_blocks} blocks, leaving none to train on; use "
+            "--block-rows for smaller blocks, or --test-size 0"
+        )
+    y = data.y
+    if task == "regression":
+        if y.dtype.kind not in "biuf":
+            raise DataError(
+                f"task regression needs numeric targets; the target of {data.name!r} "
+                f"has dtype {y.dtype}"
+            )
+        y = y.astype(np.float64)
+    order = np.random.default_rng(seed).permutation(n_blocks)
+    train, test = np.sort(order[n_test:]), np.sort(order[:n_test])
+    X_train, y_train = _blocks(data.X, train), _blocks(y, train)
+    X_test = _blocks(data.X, test) if n_test else None
+    y_test = _blocks(y, test) if n_test else None
+    line = (
+        f"{X_train.shape[0]} train ({n_blocks - n_test} blocks), "
+        f"{0 if X_test is None else X_test.shape[0]} test ({n_test} blocks, seed "
+        f"{seed})"
+    )
+    return X_train, y_train, X_test, y_test, line
+
+
+def _standardization(X: da.Array, y: da.Array, task: str) -> Standardization:
+    """Column means and standard deviations of the training blocks (one pass),
+    constant columns at scale 1, as ``Standardization.fit`` computes them."""
+    columns = [X] + ([y[:, None]] if task == "regression" else [])
+    columns = [c.astype(np.float64) for c in columns]  # float64, as on the host
+    moments = dask.compute(*[(c.mean(axis=0), c.std(axis=0)) for c in columns])
+    values = [
+        array for mean, std in moments for array in (mean, np.where(std > 0, std, 1.0))
+    ]
+    return Standardization(*values)
+
+
+def _blocks(array: da.Array, blocks: np.ndarray) -> da.Array:
+    return da.concatenate([array.blocks[int(b)] for b in blocks], axis=0)
+
+
+@contextlib.contextmanager
+def connected(address: str | None) -> Iterator[Any]:
+    """A ``distributed.Client`` on the scheduler at ``address`` while the block is
+    running; without an address, dask's local scheduler."""
+    if address is None:
+        yield None
+        return
+    from distributed import Client
+
+    try:
+        client = Client(address, timeout="30s")
+    except OSError as exc:
+        raise DataError(f"cannot reach the Dask scheduler {address!r}: {exc}") from None
+    with client:
+        yield client

@@ -1,0 +1,207 @@
+"""Training on Dask arrays out of core: the loop takes X and y one block at a time.
+
+``fit`` and ``partial_fit`` hand a Dask ``X`` or ``y`` (arrays or dataframes) here
+and train from a :class:`DaskBlocks`, the training loop's
+:class:`~xpnet.training.loop.Blocks`: the blocks are X's row chunks (its columns
+joined into one chunk, y rechunked to match). Each epoch visits the blocks in an
+order drawn from ``random_state`` and computes one block at a time with
+``dask.compute`` (on the active ``distributed`` client when there is one, else on
+dask's local scheduler), checks it, moves it to the model's device and draws shuffled
+minibatches from it, while the next block is computed. Host memory holds about two
+blocks plus the model, whatever the size of X.
+
+Class labels come from ``dask.array.unique(y)`` (a pass over y only); each block's
+labels are encoded as it is computed. Early stopping holds out whole blocks:
+``ceil(validation_fraction * n_blocks)`` of them, drawn by ``random_state``; after each
+epoch the validation score is the estimator's ``score`` over those blocks
+(:mod:`.dask_predict`).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Callable, Generator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import dask
+import dask.array as da
+import numpy as np
+
+from ..backend import Array, Backend
+from ..training.loop import Run
+from ..validation import host_matrix
+from . import labels as _labels
+from .dask_predict import as_dask_rows, dask_score, dask_X, regression_targets
+
+
+class DaskBlocks:
+    """X and the network's targets Y as Dask arrays with the same row chunks, loaded
+    block by block onto ``backend`` (see :class:`xpnet.training.loop.Blocks`); with a
+    ``scaling`` (the estimator's ``standardization_``), each block of X standardized
+    in float64 before the cast, as host data is.
+
+    Attributes
+    ----------
+    X : dask.array.Array (n_samples, n_features)
+    Y : dask.array.Array (n_samples, n_outputs), float64 targets for the network
+    y : dask.array.Array (n_samples,) or (n_samples, n_outputs), y as given
+    sizes : tuple of int, the rows of each block
+    """
+
+    def __init__(
+        self,
+        X: da.Array,
+        Y: da.Array,
+        y: da.Array,
+        backend: Backend,
+        dtype: str,
+        scaling: Any = None,
+    ) -> None:
+        self.X, self.Y, self.y = X, Y, y
+        self.backend, self.dtype, self.scaling = backend, dtype, scaling
+        self.sizes: Sequence[int] = X.chunks[0]
+
+    def load(self, order: Sequence[int]) -> Generator[tuple[Array, Array], None, None]:
+        """Blocks ``order[0], order[1], ...`` on the device, the next one computed
+        in a background thread while the caller trains on this one."""
+        with ThreadPoolExecutor(1, thread_name_prefix="xpnet-block") as pool:
+            ahead = [pool.submit(self._compute, b) for b in order[:1]]
+            for k in range(len(order)):
+                X, Y = ahead.pop().result()
+                if k + 1 < len(order):
+                    ahead.append(pool.submit(self._compute, order[k + 1]))
+                yield (
+                    self.backend.asarray(X, self.dtype),
+                    self.backend.asarray(Y, self.dtype),
+                )
+                del X, Y  # the host copies go before the next block arrives
+
+    def _compute(self, block: int) -> tuple[np.ndarray, np.ndarray]:
+        X, Y = dask.compute(self.X.blocks[block], self.Y.blocks[block])
+        start = sum(self.sizes[:block])
+        where = f"X (block {block}: rows {start} to {start + X.shape[0] - 1})"
+        X = host_matrix(X, where)
+        return (X if self.scaling is None else self.scaling.inputs(X)), Y
+
+    def fingerprint(self) -> dict[str, Any]:
+        """Shapes, dtypes and Dask's names of X and Y (a checkpoint's record of the
+        data, as :func:`xpnet.training.checkpoint.data_fingerprint` without reading
+        it: a name is a hash of the array's graph, its sources and chunks)."""
+        return {
+            name: {"shape": list(a.shape), "dtype": a.dtype.str, "dask": a.name}
+            for name, a in (("X", self.X), ("y", self.Y))
+        }
+
+    def subset(self, blocks: Sequence[int]) -> DaskBlocks:
+        """These blocks only, in this order."""
+        X, Y, y = (_blocks_of(a, blocks) for a in (self.X, self.Y, self.y))
+        return DaskBlocks(X, Y, y, self.backend, self.dtype, self.scaling)
+
+
+def _blocks_of(array: da.Array, blocks: Sequence[int]) -> da.Array:
+    return da.concatenate([array.blocks[int(b)] for b in blocks], axis=0)
+
+
+def dask_blocks(
+    model: Any,
+    X: Any,
+    y: Any,
+    backend: Backend,
+    dtype: str,
+    first_pass: bool,
+    incremental: bool,
+    classes: Any,
+) -> DaskBlocks:
+    """X and y checked (shapes, feature count, labels) and set up as blocks; sets
+    the estimator's ``n_features_in_``, ``classes_`` and output activation as
+    ``fit`` does for host data."""
+    X = dask_X(X, y)
+    model._check_feature_count(X.shape, reset=first_pass)
+    if y is None:
+        raise ValueError(
+            "this estimator requires y to be passed, but the target y is None"
+        )
+    y = as_dask_rows(y, X, "y")
+    Y = _network_targets(model, y, first_pass, incremental, classes)
+    scaling = getattr(model, "standardization_", None)
+    return DaskBlocks(X, Y, y, backend, dtype, scaling)
+
+
+def _network_targets(
+    model: Any, y: da.Array, first_pass: bool, incremental: bool, classes: Any
+) -> da.Array:
+    """The estimator's targets (n_samples, n_outputs) as a lazy float64 Dask array.
+
+    The estimator's own ``_targets`` rules (classes, partial_fit's ``classes``, the
+    warm-start checks) run on a small host stand-in for y: its distinct labels
+    (classifier) or one row of its width (regressor).
+    """
+    if model._estimator_type != "classifier":
+        n_outputs = 1 if y.ndim == 1 else y.shape[1]
+        model._targets(np.zeros((1, n_outputs)), 1, first_pass, incremental, classes)
+        scaling = getattr(model, "standardization_", None)
+        Y = regression_targets(y)
+        if scaling is None:
+            return Y
+        return da.map_blocks(scaling.targets, Y, dtype=np.float64)
+    values = da.unique(y).compute()
+    # A multilabel indicator's stand-in keeps its width: each distinct value per column.
+    stand_in = values if y.ndim == 1 else np.tile(values[:, None], (1, y.shape[1]))
+    model._targets(stand_in, stand_in.shape[0], first_pass, incremental, classes)
+    classes_, kind = model.classes_, model._target_kind
+    n_outputs = 1 if kind == "binary" else len(classes_)
+    return da.map_blocks(
+        _encode,
+        y,
+        classes_,
+        kind,
+        chunks=(y.chunks[0], (n_outputs,)),
+        new_axis=[1] if y.ndim == 1 else None,
+        dtype=np.float64,
+        meta=np.empty((0, 0)),
+    )
+
+
+def _encode(block: np.ndarray, classes: np.ndarray, kind: str) -> np.ndarray:
+    return _labels.encode(_labels.as_label_array(block), classes, kind)
+
+
+def hold_out_blocks(
+    model: Any, run: Run, rng: np.random.Generator
+) -> Callable[[list[Array]], float]:
+    """Hold out ``ceil(validation_fraction * n_blocks)`` whole blocks, drawn by
+    ``rng``; the run trains on the others. Returns the run's ``validate``: the
+    estimator's ``score`` on the held-out blocks with the given weights.
+
+    Raises
+    ------
+    ValueError
+        Fewer than one validation block, or none left to train on.
+    """
+    blocks = run.blocks
+    assert isinstance(blocks, DaskBlocks)
+    n_blocks = len(blocks.sizes)
+    n_val = math.ceil(model.validation_fraction * n_blocks)
+    if not 1 <= n_val < n_blocks:
+        raise ValueError(
+            "early_stopping on a Dask array holds out whole blocks: "
+            f"validation_fraction={model.validation_fraction} of {n_blocks} blocks "
+            f"gives {n_val} validation blocks, and at least 1 must be left to train "
+            "on; rechunk X into more blocks (X.rechunk({0: rows}))"
+        )
+    order = rng.permutation(n_blocks)
+    held_out = blocks.subset(np.sort(order[:n_val]).tolist())
+    training = blocks.subset(np.sort(order[n_val:]).tolist())
+    run.blocks, run.X, run.Y = training, training.X, training.Y
+    backend, n_layers = run.backend, run.n_layers
+
+    def validate(params: list[Array]) -> float:
+        snapshot = copy.copy(model)
+        host = [np.array(backend.to_numpy(p)) for p in params]
+        snapshot.coefs_, snapshot.intercepts_ = host[:n_layers], host[n_layers:]
+        snapshot._optimizer = None  # the workers need the weights only
+        return dask_score(snapshot, held_out.X, held_out.y)
+
+    return validate
