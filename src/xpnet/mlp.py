@@ -221,7 +221,7 @@ class MLP:
         with self.backend.context():
             for layer, grad in enumerate(weight_grads):
                 self.weights[layer] -= lr * grad
-            if self.biases is not None:
+            if self.biases is not None and bias_grads is not None:
                 for layer, grad in enumerate(bias_grads):
                     self.biases[layer] -= lr * grad
 

@@ -23,7 +23,7 @@ from ..backend import Array, Backend, check_dtype, data_size, get_backend
 from ..init import glorot_uniform
 from ..maths import network
 from ..maths.activations import get_activation
-from ..maths.optim import OPTIMIZERS, Optimizer
+from ..maths.optim import SGD, Adam, Optimizer
 from ..training.distributed import check_replicas, reducer_for
 from ..training.loop import (
     DivergenceError,
@@ -73,6 +73,8 @@ class MLPBase(EstimatorAPI):
     """What both estimators share: parameters, the fit driver, prediction, state."""
 
     _loss = "squared_error"
+    _optimizer: Optimizer | None
+    _best_params_host: list[np.ndarray] | None
 
     def __init__(
         self,
@@ -426,15 +428,16 @@ class MLPBase(EstimatorAPI):
             history.best_loss = math.inf  # warm start after a fit with early stopping
         with backend.on_device(lambda: _network_message(self)):
             params = self._device_params(backend)
-            if not incremental or getattr(self, "_optimizer", None) is None:
-                self._optimizer = self._new_optimizer(backend, params)
+            optimizer = getattr(self, "_optimizer", None)
+            if not incremental or optimizer is None:
+                optimizer = self._optimizer = self._new_optimizer(backend, params)
         run = Run(
             backend=backend,
             activations=self._activations(),
             loss=self._loss,
             loss_scale=1.0 / Y_dev.shape[1] if self._loss == "squared_error" else 1.0,
             params=params,
-            optimizer=self._optimizer,
+            optimizer=optimizer,
             X=X_dev,
             Y=Y_dev,
             settings=settings,
@@ -638,7 +641,7 @@ class MLPBase(EstimatorAPI):
     def _new_optimizer(self, backend: Backend, params: list[Array]) -> Optimizer:
         xp = backend.xp
         if self.solver == "sgd":
-            return OPTIMIZERS["sgd"](
+            return SGD(
                 xp,
                 params,
                 self.learning_rate_init,
@@ -647,7 +650,7 @@ class MLPBase(EstimatorAPI):
                 self.nesterovs_momentum,
                 self.power_t,
             )
-        return OPTIMIZERS["adam"](
+        return Adam(
             xp, params, self.learning_rate_init, self.beta_1, self.beta_2, self.epsilon
         )
 

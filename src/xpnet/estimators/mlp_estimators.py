@@ -135,7 +135,7 @@ class MLPClassifier(MLPBase):
         ``sample_weight`` and ``distributed`` as in :meth:`fit`. Not available with
         ``solver="lbfgs"``.
         """
-        return self._fit(
+        self._fit(
             X,
             y,
             sample_weight,
@@ -143,6 +143,7 @@ class MLPClassifier(MLPBase):
             classes=classes,
             distributed=distributed,
         )
+        return self
 
     @dask_aware
     def predict(self, X: Any) -> np.ndarray:
@@ -290,7 +291,8 @@ class MLPRegressor(MLPBase):
         (``sample_weight`` and ``distributed`` as in :meth:`fit`). Not available with
         ``solver="lbfgs"``.
         """
-        return self._fit(X, y, sample_weight, incremental=True, distributed=distributed)
+        self._fit(X, y, sample_weight, incremental=True, distributed=distributed)
+        return self
 
     @dask_aware
     def predict(self, X: Any) -> np.ndarray:

@@ -168,5 +168,6 @@ def loss_and_gradients(
         error = output_error(xp, loss, output, y_pred, y, sample_weight)
         if delta_scale != 1.0:
             error *= delta_scale
+        assert grads.output_errors is not None  # kept with keep_errors
         grads.output_errors[-1] = error
     return value, grads, trace

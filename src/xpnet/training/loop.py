@@ -25,7 +25,7 @@ import warnings
 from collections.abc import Callable, Generator, Sequence
 from contextlib import closing
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 import numpy as np
 
@@ -253,6 +253,7 @@ def batch_size_for(batch_size: int | str, n_samples: int) -> int:
     """scikit-learn's rule: ``"auto"`` is min(200, n); more than n is clipped."""
     if batch_size == "auto":
         return min(200, n_samples)
+    batch_size = cast(int, batch_size)
     if batch_size > n_samples:
         warnings.warn(
             f"batch_size={batch_size} is larger than the {n_samples} training "
@@ -297,7 +298,7 @@ def _epochs(run: Run, interrupt: _DeferredInterrupt, progress: _Progress) -> Non
     stopped = False
     while history.n_iter < s.max_iter and not stopped:
         if position.rng_state is None:
-            position.rng_state = rng.bit_generator.state
+            position.rng_state = dict(rng.bit_generator.state)
         else:  # resuming mid-epoch: replay this epoch's permutations
             rng.bit_generator.state = position.rng_state
         last_good = xp.asarray(flat.vector, copy=True)
@@ -356,10 +357,14 @@ def _epoch(run: Run, flat: _FlatParams, interrupt: _DeferredInterrupt) -> Array:
             batches = _batches(
                 sizes[block], s.batch_size, run.loss_scale, s.alpha, weights
             )
-            order = None if rows is None else backend.asarray(rows)
+            batch_order = None if rows is None else backend.asarray(rows)
             if run.rows is not None:  # in memory, early stopping: the training rows
-                order = run.rows if order is None else xp.take(run.rows, order)
-            total = _steps(run, flat, X, Y, order, batches[done:], interrupt, total)
+                batch_order = (
+                    run.rows if batch_order is None else xp.take(run.rows, batch_order)
+                )
+            total = _steps(
+                run, flat, X, Y, batch_order, batches[done:], interrupt, total
+            )
             done = 0
     return total
 
@@ -448,7 +453,8 @@ def _steps(
     n_layers, position, optimizer = run.n_layers, run.position, run.optimizer
     half_alpha = 0.5 * run.settings.alpha
     loss_and_gradients = network.loss_and_gradients
-    every = run.checkpoint_every if run.checkpoint is not None else 0
+    checkpoint = run.checkpoint
+    every = run.checkpoint_every if checkpoint is not None else 0
     # Plain SGD: -lr folded into backprop, the gradients come out as updates (the
     # learning rate only changes between epochs).
     factor = optimizer.update_factor()
@@ -483,7 +489,7 @@ def _steps(
             delta_scale=scale * share,
             sample_weight=weights,
         )
-        grad = flatten(xp, grads.weights + grads.biases)
+        grad = flatten(xp, grads.weights + (grads.biases or []))
         if reducer is not None:  # sums of the ranks' shares: the global batch's
             reduced = [grad]
             value = reducer(reduced, value * share if share else 0.0)
@@ -501,9 +507,9 @@ def _steps(
         if interrupt.pending:
             position.epoch_loss = float(total)
             raise KeyboardInterrupt
-        if every and run.steps % every == 0:
+        if every and checkpoint is not None and run.steps % every == 0:
             position.epoch_loss = float(total)
-            run.checkpoint(run)
+            checkpoint(run)
     return total
 
 
@@ -516,6 +522,8 @@ def _end_epoch(run: Run, loss: float, progress: _Progress) -> bool:
     progress.epoch(history)
     if run.validate is not None:
         score = run.validate(run.params)
+        assert history.validation_scores is not None  # set up with early stopping
+        assert history.best_validation_score is not None
         history.validation_scores.append(score)
         progress.say(f"Validation score: {score:f}")
         if score < history.best_validation_score + s.tol:
@@ -526,6 +534,7 @@ def _end_epoch(run: Run, loss: float, progress: _Progress) -> bool:
             history.best_validation_score = score
             run.best_params = [run.backend.xp.asarray(p, copy=True) for p in run.params]
     else:
+        assert history.best_loss is not None  # set at the start without a hold-out
         if loss > history.best_loss - s.tol:
             history.no_improvement_count += 1
         else:
