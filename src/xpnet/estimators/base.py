@@ -9,12 +9,11 @@ validation score on the device (``_device_score``) and its output activations.
 
 from __future__ import annotations
 
-import functools
 import inspect
 import math
 import os
 from collections.abc import Callable, Sequence
-from functools import partial
+from functools import partial, wraps
 from typing import Any, TypeVar, cast
 
 import numpy as np
@@ -58,7 +57,7 @@ def dask_aware(method: Method) -> Method:
     """Hand a call whose X, y or sample_weight is a Dask collection to
     :mod:`xpnet.estimators.dask_predict` (imported only then)."""
 
-    @functools.wraps(method)
+    @wraps(method)
     def wrapper(self: Any, X: Any, *args: Any, **kwargs: Any) -> Any:
         if any(map(is_dask_collection, (X, *args, *kwargs.values()))):
             from .dask_predict import dask_method
@@ -317,6 +316,7 @@ class MLPBase(EstimatorAPI):
         with backend.context():  # CuPy: allocate on this backend's device
             try:
                 run, rng_split, data = self._setup(
+                    backend,
                     X,
                     y,
                     sample_weight,
@@ -353,6 +353,7 @@ class MLPBase(EstimatorAPI):
 
     def _setup(
         self,
+        backend: Backend,
         X: Any,
         y: Any,
         sample_weight: Any,
@@ -363,12 +364,12 @@ class MLPBase(EstimatorAPI):
         *,
         fingerprint: bool,
     ) -> tuple[Run, dict[str, Any], dict[str, Any] | None]:
-        """The run of a fit (data on the device, weights, optimizer, the checkpoint's
-        state), the generator's state before the split and, when ``fingerprint`` or
-        resuming, the data's fingerprint."""
+        """The run of a fit on ``backend`` (data on the device, weights, optimizer,
+        the checkpoint's state), the generator's state before the split and, when
+        ``fingerprint`` or resuming, the data's fingerprint."""
         settings = checked_settings(self)
         settings.incremental = incremental
-        backend, dtype = get_backend(self.backend), check_dtype(self.dtype)
+        dtype = check_dtype(self.dtype)
         if incremental and self.early_stopping:
             raise ValueError("partial_fit does not support early_stopping=True")
         saved = None
