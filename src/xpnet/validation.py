@@ -128,11 +128,9 @@ def _too_large(name: str, dtype: str) -> str:
     )
 
 
-def host_sample_weight(sample_weight: Any, n_samples: int) -> np.ndarray | None:
+def host_sample_weight(sample_weight: Any, n_samples: int) -> np.ndarray:
     """``sample_weight`` as host float64 (n_samples,), finite, non-negative and not
-    all 0; a single number is every sample's weight; None stays None."""
-    if sample_weight is None:
-        return None
+    all 0; a single number is every sample's weight."""
     host = host_real(sample_weight, "sample_weight").astype(np.float64)
     if host.ndim == 0:
         host = np.full(n_samples, float(host))
