@@ -93,6 +93,6 @@ def test_gpu_benchmark_runs_on_the_cpu_with_numpy(tmp_path):
 
 
 def test_sparse_benchmark_small_run():
-    proc = run_script("sparse.py", "--rows", "2000", "--features", "3000")
+    proc = run_script("sparse_input.py", "--rows", "2000", "--features", "3000")
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "dense float32 would be" in proc.stdout and "peak RSS" in proc.stdout

@@ -50,11 +50,16 @@ def client():
         ):
             if importlib.util.find_spec("dask_ml") is not None:
                 # The workers import dask-ml (seconds) while the first tests run.
-                client.run(
-                    importlib.import_module,
-                    "dask_ml.wrappers",
-                    wait=False,
-                    on_error="ignore",
+                distributed.fire_and_forget(
+                    [
+                        client.submit(
+                            importlib.import_module,
+                            "dask_ml.wrappers",
+                            workers=[worker],
+                            pure=False,
+                        )
+                        for worker in client.scheduler_info()["workers"]
+                    ]
                 )
             yield client
     finally:
@@ -167,11 +172,13 @@ class _Reads:
             2,
         )
         self.rows = []
+        self.threads = []
         self.lock = threading.Lock()
 
     def __getitem__(self, key):
         with self.lock:
             self.rows.append((key[0].start, key[0].stop))
+            self.threads.append(threading.current_thread().name)
         return self.array[key]
 
 
@@ -195,6 +202,38 @@ def test_each_epoch_computes_one_block_at_a_time_in_a_seeded_order():
     assert len({tuple(epoch) for epoch in epochs}) > 1, "the order changes per epoch"
     assert reads(0)[0] == rows and reads(1)[0] != rows, "the order is random_state's"
     assert model.t_ == 300 and len(model.loss_curve_) == 3
+
+
+@pytest.mark.filterwarnings("ignore::xpnet.ConvergenceWarning")
+def test_the_next_block_is_computed_in_the_background_while_one_trains(monkeypatch):
+    """On the local scheduler, dask.compute runs in the loader thread, and block
+    k + 1 is read before block k's last step."""
+    X, y = _classification(n_samples=100)
+    spy = _Reads(X)
+    Xd = da.from_array(spy, chunks=(25, -1), meta=np.empty((0, 0)))
+    reads_at_step = []
+    original = Adam.step_flat
+
+    def step(optimizer, params, grads):
+        reads_at_step.append(len(spy.rows))
+        return original(optimizer, params, grads)
+
+    monkeypatch.setattr(Adam, "step_flat", step)
+    with dask.config.set(scheduler="sync"):  # tasks run in the thread that computes
+        xpnet.MLPClassifier(**{**COMMON, "max_iter": 1}).fit(Xd, _blocks(y, 25))
+    assert spy.threads and all(name.startswith("xpnet-block") for name in spy.threads)
+    # 4 blocks of 25 rows at batch 8: 4 steps each. By block 0's last step the
+    # loader has read block 1 too (it starts when block 0 arrives; the step waits
+    # for nothing, so allow it to be late by the block's own 4 steps only).
+    assert len(reads_at_step) == 16 and reads_at_step[-1] == 4
+    assert max(reads_at_step[4:8]) >= 2, "block 1 was read while block 0 trained"
+
+
+def test_float64_blocks_too_large_for_float32_are_named():
+    X = np.ones((20, 3))
+    X[13, 1] = 1e39  # finite in float64, inf in float32
+    with pytest.raises(ValueError, match=r"block 1: rows 10 to 19.*too large"):
+        xpnet.MLPRegressor(**COMMON).fit(_blocks(X, 10), _blocks(np.zeros(20), 10))
 
 
 @pytest.mark.filterwarnings("ignore::xpnet.ConvergenceWarning")
@@ -304,6 +343,32 @@ def test_fit_predict_score_on_the_cluster(client):
             regressor.score(Xr, Yr, sample_weight=weights),
             rtol=1e-12,
         )
+
+
+@pytest.mark.filterwarnings("ignore::xpnet.ConvergenceWarning")
+def test_on_a_client_the_next_block_is_submitted_before_this_one_is_gathered(
+    client, monkeypatch
+):
+    X, y = _classification(n_samples=90)
+    calls = []
+    compute, gather = client.compute, client.gather
+
+    def spy_compute(collections, *args, **kwargs):
+        calls.append("compute")
+        return compute(collections, *args, **kwargs)
+
+    def spy_gather(futures, *args, **kwargs):
+        calls.append("gather")
+        return gather(futures, *args, **kwargs)
+
+    monkeypatch.setattr(client, "compute", spy_compute)
+    monkeypatch.setattr(client, "gather", spy_gather)
+    model = xpnet.MLPClassifier(**{**COMMON, "max_iter": 2})
+    model.fit(_blocks(X, 30), _blocks(y, 30))  # 3 blocks, 2 epochs
+    monkeypatch.undo()
+    epoch = ["compute", "compute", "gather", "compute", "gather", "gather"]
+    training = calls[calls.index("compute") :]  # before it: the labels' pass over y
+    assert training == 2 * epoch, calls
 
 
 def test_dask_ml_incremental_fits_and_scores_without_scoring(client):

@@ -5,8 +5,9 @@ about 80 MiB; dense float32 it would take 37 GiB), trains ``MLPRegressor`` for o
 epoch on it (numpy backend, float32, shuffled batches of 200) and prints the time and
 the process's peak resident memory before and after. Usage::
 
-    python benchmarks/sparse.py [--rows 200000] [--features 50000] [--density 0.001]
-                                [--hidden 32] [--backend numpy]
+    python benchmarks/sparse_input.py [--rows 200000] [--features 50000]
+                                      [--density 0.001] [--hidden 32]
+                                      [--backend numpy]
 """
 
 from __future__ import annotations
