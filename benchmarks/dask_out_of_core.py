@@ -33,6 +33,7 @@ The machine is shared and noisy: compare ratios from one run, not absolute times
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import resource
@@ -70,6 +71,12 @@ def main() -> int:
         default="tuned",
         help="glibc malloc settings of the fits (see the module docstring)",
     )
+    parser.add_argument(
+        "--blas-threads",
+        type=int,
+        default=None,
+        help="BLAS threads of both fits (threadpoolctl; default: the library's)",
+    )
     parser.add_argument("--child", choices=["write", "out-of-core", "in-memory"])
     args = parser.parse_args()
     if args.tiny:
@@ -78,7 +85,9 @@ def main() -> int:
     args.rows = int(args.gib * 2**30) // row_bytes
     args.block_rows = int(args.block_mib * 2**20) // row_bytes
     if args.child:
-        print(json.dumps(CHILDREN[args.child](args)))
+        with _blas_threads(args.blas_threads):
+            found = CHILDREN[args.child](args) | {"blas": _blas()}
+        print(json.dumps(found))
         return 0
     if not _store_matches(args):
         _child(args, "write")
@@ -111,7 +120,7 @@ def main() -> int:
         f"samples/s ({memory['seconds']:.2f} s), peak RSS "
         f"{memory['peak_rss_mib']:.0f} MiB\n"
         f"in memory / out of core: {ratio:.2f}x (target <= 1.3x); "
-        f"glibc malloc: {args.malloc}"
+        f"glibc malloc: {args.malloc}; BLAS: {ooc['blas']}"
     )
     if args.json:
         with open(args.json, "w") as fh:
@@ -130,6 +139,7 @@ def _median(runs: list[dict]) -> dict:
 def _child(args: argparse.Namespace, name: str) -> dict:
     argv = [a for a in sys.argv[1:] if not a.startswith("--child")]
     env = dict(os.environ) | (MALLOC if args.malloc == "tuned" else {})
+    env.pop("OPENBLAS_CORETYPE", None)  # it forces a slower kernel on current numpy
     done = subprocess.run(
         [sys.executable, __file__, *argv, "--child", name],
         capture_output=True,
@@ -228,6 +238,30 @@ def _in_memory(args: argparse.Namespace) -> dict:
         "loss": model.loss_curve_[-1],
         "peak_rss_mib": _peak_rss_mib(),
     }
+
+
+def _blas_threads(threads: int | None) -> contextlib.AbstractContextManager:
+    if threads is None:
+        return contextlib.nullcontext()
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(threads, user_api="blas")
+
+
+def _blas() -> str:
+    """NumPy's BLAS library, kernel and threads (threadpoolctl), e.g. "openblas
+    SkylakeX, 2 threads"."""
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return "unknown (threadpoolctl not installed)"
+    pools = [pool for pool in threadpool_info() if pool["user_api"] == "blas"]
+    numpy_pools = [pool for pool in pools if "numpy" in pool["filepath"]]
+    return "; ".join(
+        f"{pool['internal_api']} {pool.get('architecture')}, "
+        f"{pool['num_threads']} threads"
+        for pool in numpy_pools or pools
+    )
 
 
 def _peak_rss_mib() -> float:

@@ -6,6 +6,7 @@ imports stay out of this process.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import math
 import os
@@ -96,3 +97,12 @@ def test_sparse_benchmark_small_run():
     proc = run_script("sparse_input.py", "--rows", "2000", "--features", "3000")
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "dense float32 would be" in proc.stdout and "peak RSS" in proc.stdout
+
+
+def test_no_benchmark_script_hides_an_installed_module():
+    """Python puts a script's folder first on ``sys.path``: ``benchmarks/sparse.py``
+    once hid the ``sparse`` package that ``dask.array`` imports, and
+    ``benchmarks/distributed.py`` hid ``distributed`` from the Dask benchmark."""
+    scripts = sorted(path.stem for path in (ROOT / "benchmarks").glob("*.py"))
+    hidden = [name for name in scripts if importlib.util.find_spec(name) is not None]
+    assert scripts and not hidden, f"benchmarks/ hides installed modules: {hidden}"

@@ -88,34 +88,49 @@ class DaskBlocks:
         """Blocks ``order[0], order[1], ...`` on the device, the next one computed
         while the caller trains on this one: on the ``distributed`` client's
         workers when one is active, else by ``dask.compute`` in a background
-        thread. Each block is checked and moved to the device in the caller's
-        thread (the check's BLAS call would compete with the training's)."""
+        thread. This process holds at most the block in training and the next."""
+        if not order:
+            return
         client = _active_client()
+        computed = self._on_cluster(client, order) if client else self._local(order)
+        for block, (X, Y) in zip(order, computed, strict=True):
+            # Checked in this thread: the check's BLAS call would compete with the
+            # training's from the background.
+            X, Y = self._checked(block, X, Y)
+            yield (
+                self.backend.asarray(X, self.dtype),
+                self.backend.asarray(Y, self.dtype),
+            )
+            del X, Y  # the host copies go before the next block arrives
+
+    def _local(self, order: Sequence[int]) -> Generator[tuple[Any, Any], None, None]:
+        """The blocks, each computed in a background thread while the one before is
+        in use (the next one starts once this one is handed over)."""
         with ThreadPoolExecutor(1, thread_name_prefix="xpnet-block") as pool:
-            if client is None:
+            pending = pool.submit(dask.compute, *self._tasks[order[0]])
+            for block in order[1:]:
+                done = pending.result()
+                pending = pool.submit(dask.compute, *self._tasks[block])
+                yield done
+                del done
+            yield pending.result()
 
-                def start(block: int) -> Any:
-                    return pool.submit(dask.compute, *self._tasks[block])
+    def _on_cluster(
+        self, client: Any, order: Sequence[int]
+    ) -> Generator[tuple[Any, Any], None, None]:
+        """The blocks as futures on ``client``'s workers, the next one asked for
+        before this one is gathered. Dropping a future releases it on the cluster
+        (cancelling could also cancel a later epoch's compute of the same key)."""
 
-                def finish(pending: Any) -> Any:
-                    return pending.result()
+        def compute(block: int) -> list[Any]:
+            return client.compute([self.X.blocks[block], self.Y.blocks[block]])
 
-            else:
-
-                def start(block: int) -> Any:
-                    return client.compute([self.X.blocks[block], self.Y.blocks[block]])
-
-                finish = client.gather
-            pending = [start(block) for block in order[:1]]
-            for k, block in enumerate(order):
-                if k + 1 < len(order):
-                    pending.append(start(order[k + 1]))
-                X, Y = self._checked(block, *finish(pending.pop(0)))
-                yield (
-                    self.backend.asarray(X, self.dtype),
-                    self.backend.asarray(Y, self.dtype),
-                )
-                del X, Y  # the host copies go before the next block arrives
+        pending = compute(order[0])
+        for block in order[1:]:
+            ahead = compute(block)
+            yield client.gather(pending)
+            pending = ahead
+        yield client.gather(pending)
 
     def _checked(
         self, block: int, X: np.ndarray, Y: np.ndarray

@@ -365,6 +365,7 @@ def _epoch(run: Run, flat: _FlatParams, interrupt: _DeferredInterrupt) -> Array:
             total = _steps(
                 run, flat, X, Y, batch_order, batches[done:], interrupt, total
             )
+            del X, Y  # a block loaded next need not share memory with this one
             done = 0
     return total
 
