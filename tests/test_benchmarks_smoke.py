@@ -106,3 +106,31 @@ def test_no_benchmark_script_hides_an_installed_module():
     scripts = sorted(path.stem for path in (ROOT / "benchmarks").glob("*.py"))
     hidden = [name for name in scripts if importlib.util.find_spec(name) is not None]
     assert scripts and not hidden, f"benchmarks/ hides installed modules: {hidden}"
+
+
+def test_dask_out_of_core_benchmark_small_run(tmp_path):
+    pytest.importorskip("dask.array", reason="dask is the optional xpnet[dask]")
+    pytest.importorskip("zarr", reason="zarr is the optional xpnet[dask-files]")
+    figures_file = tmp_path / "figures.json"
+    proc = run_script(
+        "dask_out_of_core.py",
+        "--tiny",
+        "--store",
+        str(tmp_path / "features.zarr"),
+        "--json",
+        str(figures_file),
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    figures = json.loads(figures_file.read_text())
+    ooc, in_memory = figures["out_of_core"], figures["in_memory"]
+    assert ooc["rows"] == figures["rows"] == 2 * in_memory["rows"]
+    assert math.isfinite(ooc["loss"]) and math.isfinite(in_memory["loss"])
+    assert ooc["peak_rss_mib"] > ooc["import_rss_mib"] > 0
+    assert "in memory / out of core" in proc.stdout and "BLAS: " in proc.stdout
+
+
+def test_torch_distributed_benchmark_small_run():
+    pytest.importorskip("torch.distributed", reason="torch is not installed")
+    proc = run_script("torch_distributed.py", "--tiny")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "2 processes (gloo), 1 thread each" in proc.stdout

@@ -229,6 +229,36 @@ def test_the_next_block_is_computed_in_the_background_while_one_trains(monkeypat
     assert max(reads_at_step[4:8]) >= 2, "block 1 was read while block 0 trained"
 
 
+@pytest.mark.parametrize(
+    "cores, blas, during",
+    [(2, 2, 1), (4, 4, 3), (4, 2, 2), (1, 1, 1)],
+    ids=["2 cores", "4 cores", "user's lower limit kept", "1 core"],
+)
+@pytest.mark.filterwarnings("ignore::xpnet.ConvergenceWarning")
+def test_blas_leaves_the_block_loader_a_core(monkeypatch, cores, blas, during):
+    threadpoolctl = pytest.importorskip("threadpoolctl", reason="scikit-learn's")
+    from xpnet.estimators import dask_input
+
+    def blas_threads():
+        pools = threadpoolctl.threadpool_info()
+        return max(p["num_threads"] for p in pools if p["user_api"] == "blas")
+
+    X, y = _classification(n_samples=60)
+    seen = []
+    original = Adam.step_flat
+
+    def step(optimizer, params, grads):
+        seen.append(blas_threads())
+        return original(optimizer, params, grads)
+
+    monkeypatch.setattr(Adam, "step_flat", step)
+    monkeypatch.setattr(dask_input, "_cores", lambda: cores)
+    with threadpoolctl.threadpool_limits(blas, user_api="blas"):
+        xpnet.MLPClassifier(**COMMON).fit(_blocks(X, 20), _blocks(y, 20))
+        after = blas_threads()
+    assert set(seen) == {during} and after == blas
+
+
 def test_float64_blocks_too_large_for_float32_are_named():
     X = np.ones((20, 3))
     X[13, 1] = 1e39  # finite in float64, inf in float32
