@@ -259,6 +259,30 @@ def test_blas_leaves_the_block_loader_a_core(monkeypatch, cores, blas, during):
     assert set(seen) == {during} and after == blas
 
 
+@pytest.mark.filterwarnings("ignore::xpnet.ConvergenceWarning")
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_blocks_train_on_each_backend(backend, dtype):
+    """Each block moved to the backend's device in turn (on cupy and torch:cuda, the
+    GPU; ``-m backend`` selects this where Dask is installed): one block equals the
+    in-memory fit on that backend bit for bit; four blocks agree with NumPy's at
+    ``TOLERANCES``."""
+    from xpnet.check import TOLERANCES
+
+    X, y = _classification(n_samples=100)
+    common = dict(COMMON, dtype=dtype)
+    on_device = dict(common, backend=backend.name)
+    one_block = xpnet.MLPClassifier(**on_device).fit(_blocks(X, 100), _blocks(y, 100))
+    _assert_same_fit(one_block, xpnet.MLPClassifier(**on_device).fit(X, y))
+    blocks = xpnet.MLPClassifier(**on_device).fit(_blocks(X, 25), _blocks(y, 25))
+    reference = xpnet.MLPClassifier(**common).fit(_blocks(X, 25), _blocks(y, 25))
+    tol = TOLERANCES[dtype]
+    for got, want in zip(_params(blocks), _params(reference), strict=True):
+        np.testing.assert_allclose(got, want, rtol=tol, atol=tol)
+    np.testing.assert_array_equal(
+        blocks.predict(_blocks(X, 25)).compute(), blocks.predict(X)
+    )
+
+
 def test_float64_blocks_too_large_for_float32_are_named():
     X = np.ones((20, 3))
     X[13, 1] = 1e39  # finite in float64, inf in float32
