@@ -33,6 +33,8 @@ import dask
 import dask.array as da
 import numpy as np
 from dask.base import get_scheduler
+from dask.delayed import Delayed
+from dask.optimization import cull
 
 from ..backend import Array, Backend
 from ..training.loop import Run
@@ -69,22 +71,24 @@ class DaskBlocks:
         self.sizes: Sequence[int] = X.chunks[0]
 
     @functools.cached_property
-    def _tasks(self) -> list[tuple[Any, Any]]:
-        """One task per block for X and for Y, from their graphs optimized once
-        together (shared sources read once per block). On dask's local schedulers
-        computing one hands back the block itself, where computing ``X.blocks[b]``
-        would rebuild and optimize a graph and copy the result (a quarter of the
-        load time). Not for a ``distributed`` client: there, tasks of these
-        pre-optimized graphs that several blocks share were now and then lost
-        (``KeyError``) when two blocks were in flight."""
+    def _graph(self) -> tuple[dict[Any, Any], list[tuple[Any, Any]]]:
+        """X's and Y's graphs optimized once together (shared sources read once per
+        block) as one task dict, and each block's keys in X and Y."""
         X, Y = dask.optimize(self.X, self.Y)
-        return list(
-            zip(
-                X.to_delayed(optimize_graph=False).ravel(),
-                Y.to_delayed(optimize_graph=False).ravel(),
-                strict=True,
-            )
-        )
+        graph = {**X.__dask_graph__(), **Y.__dask_graph__()}
+        keys = zip(X.__dask_keys__(), Y.__dask_keys__(), strict=True)
+        return graph, [(kx, ky) for [kx], [ky] in keys]  # one column chunk each
+
+    def _tasks(self, block: int) -> tuple[Delayed, Delayed]:
+        """This block of X and Y as tasks of the few graph entries they need: on
+        dask's local schedulers computing them hands back the block itself, where
+        computing ``X.blocks[b]`` would rebuild and optimize a graph and copy the
+        result (a quarter of the load time). Not for a ``distributed`` client:
+        there, tasks of these pre-optimized graphs that several blocks share were
+        now and then lost (``KeyError``) when two blocks were in flight."""
+        graph, keys = self._graph
+        needed, _ = cull(graph, list(keys[block]))
+        return Delayed(keys[block][0], needed), Delayed(keys[block][1], needed)
 
     def load(self, order: Sequence[int]) -> Generator[tuple[Array, Array], None, None]:
         """Blocks ``order[0], order[1], ...`` on the device, the next one computed
@@ -95,10 +99,7 @@ class DaskBlocks:
             return
         client = _active_client()
         computed = self._on_cluster(client, order) if client else self._local(order)
-        for block, (X, Y) in zip(order, computed, strict=True):
-            # Checked in this thread: the check's BLAS call would compete with the
-            # training's from the background.
-            X, Y = self._checked(block, X, Y)
+        for X, Y in computed:
             yield (
                 self.backend.asarray(X, self.dtype),
                 self.backend.asarray(Y, self.dtype),
@@ -106,17 +107,17 @@ class DaskBlocks:
             del X, Y  # the host copies go before the next block arrives
 
     def _local(self, order: Sequence[int]) -> Generator[tuple[Any, Any], None, None]:
-        """The blocks, each computed in a background thread while the one before is
-        in use (the next one starts once this one is handed over), with a core left
-        to that thread (:func:`leave_a_core`)."""
+        """The blocks, each computed and checked in a background thread while the
+        one before is in use (the next one starts once this one is handed over),
+        with a core left to that thread (:func:`leave_a_core`)."""
         with (
             leave_a_core(),
             ThreadPoolExecutor(1, thread_name_prefix="xpnet-block") as pool,
         ):
-            pending = pool.submit(dask.compute, *self._tasks[order[0]])
+            pending = pool.submit(self._compute, order[0])
             for block in order[1:]:
                 done = pending.result()
-                pending = pool.submit(dask.compute, *self._tasks[block])
+                pending = pool.submit(self._compute, block)
                 yield done
                 del done
             yield pending.result()
@@ -132,11 +133,14 @@ class DaskBlocks:
             return client.compute([self.X.blocks[block], self.Y.blocks[block]])
 
         pending = compute(order[0])
-        for block in order[1:]:
-            ahead = compute(block)
-            yield client.gather(pending)
+        for k, block in enumerate(order):
+            ahead = compute(order[k + 1]) if k + 1 < len(order) else []
+            yield self._checked(block, *client.gather(pending))
             pending = ahead
-        yield client.gather(pending)
+
+    def _compute(self, block: int) -> tuple[np.ndarray, np.ndarray]:
+        """This block of X and Y on the host by ``dask.compute``, checked."""
+        return self._checked(block, *dask.compute(*self._tasks(block)))
 
     def _checked(
         self, block: int, X: np.ndarray, Y: np.ndarray
