@@ -1,8 +1,8 @@
 """One epoch out of core: float32 features on disk as Zarr, several times the memory
 the training process may use.
 
-    python benchmarks/dask_out_of_core.py                  # 1 GiB on disk, 256 MiB RSS
-    python benchmarks/dask_out_of_core.py --gib 4 --rss-mib 1024   # the issue's sizes
+    python benchmarks/dask_out_of_core.py                  # 4 GiB on disk, 1 GiB RSS
+    python benchmarks/dask_out_of_core.py --gib 1 --rss-mib 256    # quicker, 1/4
     python benchmarks/dask_out_of_core.py --tiny           # seconds, for the smoke test
 
 Three processes, so that each one's peak RSS is its own:
@@ -56,15 +56,17 @@ NETWORK = dict(
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--gib", type=float, default=1.0, help="features on disk")
-    parser.add_argument("--rss-mib", type=float, default=256.0, help="RSS limit")
+    parser.add_argument("--gib", type=float, default=4.0, help="features on disk")
+    parser.add_argument("--rss-mib", type=float, default=1024.0, help="RSS limit")
     parser.add_argument("--features", type=int, default=128)
     parser.add_argument("--block-mib", type=float, default=16.0, help="Zarr chunk")
     parser.add_argument("--subset", type=float, default=0.5, help="in-memory rows")
-    parser.add_argument("--store", default="/tmp/xpnet-dask-benchmark.zarr")
+    parser.add_argument(
+        "--store", default=None, help="Zarr store (default: in /tmp, named by size)"
+    )
     parser.add_argument("--tiny", action="store_true", help="8 MiB, for a smoke test")
     parser.add_argument("--json", default=None, help="also write the figures here")
-    parser.add_argument("--rounds", type=int, default=2, help="runs of each fit")
+    parser.add_argument("--rounds", type=int, default=5, help="runs of each fit")
     parser.add_argument(
         "--malloc",
         choices=["tuned", "default"],
@@ -81,6 +83,8 @@ def main() -> int:
     args = parser.parse_args()
     if args.tiny:
         args.gib, args.block_mib, args.subset, args.rounds = 1 / 128, 1.0, 0.5, 1
+    if args.store is None:
+        args.store = f"/tmp/xpnet-dask-benchmark-{args.gib:g}gib.zarr"
     row_bytes = 4 * args.features
     args.rows = int(args.gib * 2**30) // row_bytes
     args.block_rows = int(args.block_mib * 2**20) // row_bytes
@@ -107,6 +111,9 @@ def main() -> int:
         "out_of_core": ooc,
         "in_memory": memory,
         "in_memory_over_out_of_core": ratio,
+        "seconds_by_round": {
+            name: [run["seconds"] for run in found] for name, found in runs.items()
+        },
     }
     print(
         f"features on disk: {figures['features_gib']:.3f} GiB float32 "
