@@ -28,7 +28,7 @@ import dask.array as da
 import numpy as np
 
 from ..backend import Backend
-from ..estimators.dask_predict import frame_to_array, partition_lengths
+from ..estimators.dask_predict import blocks_of, frame_to_array, partition_lengths
 from ..estimators.scaling import Standardization
 from .datasets import DataError, MissingExtraError
 
@@ -250,9 +250,9 @@ def _split(data: LazyDataset, task: str, args: argparse.Namespace) -> tuple[Any,
         y = y.astype(np.float64)
     order = np.random.default_rng(seed).permutation(n_blocks)
     train, test = np.sort(order[n_test:]), np.sort(order[:n_test])
-    X_train, y_train = _blocks(data.X, train), _blocks(y, train)
-    X_test = _blocks(data.X, test) if n_test else None
-    y_test = _blocks(y, test) if n_test else None
+    X_train, y_train = blocks_of(data.X, train), blocks_of(y, train)
+    X_test = blocks_of(data.X, test) if n_test else None
+    y_test = blocks_of(y, test) if n_test else None
     line = (
         f"{X_train.shape[0]} train ({n_blocks - n_test} blocks), "
         f"{0 if X_test is None else X_test.shape[0]} test ({n_test} blocks, seed "
@@ -271,10 +271,6 @@ def _standardization(X: da.Array, y: da.Array, task: str) -> Standardization:
         array for mean, std in moments for array in (mean, np.where(std > 0, std, 1.0))
     ]
     return Standardization(*values)
-
-
-def _blocks(array: da.Array, blocks: np.ndarray) -> da.Array:
-    return da.concatenate([array.blocks[int(b)] for b in blocks], axis=0)
 
 
 @contextlib.contextmanager

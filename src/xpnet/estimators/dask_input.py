@@ -40,7 +40,13 @@ from ..backend import Array, Backend
 from ..training.loop import Run
 from ..validation import host_matrix
 from . import labels as _labels
-from .dask_predict import as_dask_rows, dask_score, dask_X, regression_targets
+from .dask_predict import (
+    as_dask_rows,
+    blocks_of,
+    dask_score,
+    dask_X,
+    regression_targets,
+)
 
 
 class DaskBlocks:
@@ -163,7 +169,7 @@ class DaskBlocks:
 
     def subset(self, blocks: Sequence[int]) -> DaskBlocks:
         """These blocks only, in this order."""
-        X, Y, y = (_blocks_of(a, blocks) for a in (self.X, self.Y, self.y))
+        X, Y, y = (blocks_of(a, blocks) for a in (self.X, self.Y, self.y))
         return DaskBlocks(X, Y, y, self.backend, self.dtype, self.scaling)
 
 
@@ -201,10 +207,6 @@ def _active_client() -> Any:
     ``scheduler`` setting first, then the default client), or None."""
     client = getattr(get_scheduler(), "__self__", None)
     return client if hasattr(client, "gather") else None
-
-
-def _blocks_of(array: da.Array, blocks: Sequence[int]) -> da.Array:
-    return da.concatenate([array.blocks[int(b)] for b in blocks], axis=0)
 
 
 def dask_blocks(

@@ -213,3 +213,8 @@ def regression_targets(y: da.Array) -> da.Array:
 def _regression_block(block: np.ndarray) -> np.ndarray:
     host = real_host(np.asarray(block), "y", convertible="O")
     return host_matrix(host.reshape(host.shape[0], -1), "y").astype(np.float64)
+
+
+def blocks_of(array: da.Array, blocks: Sequence[int] | np.ndarray) -> da.Array:
+    """These row blocks of ``array``, in this order, as one Dask array."""
+    return da.concatenate([array.blocks[int(b)] for b in blocks], axis=0)
