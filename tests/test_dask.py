@@ -142,6 +142,96 @@ def test_partial_fit_over_blocks_equals_the_numpy_blocks():
 
 
 @pytest.mark.filterwarnings("ignore::xpnet.ConvergenceWarning")
+@pytest.mark.parametrize("shuffle", [False, True])
+@pytest.mark.parametrize("kind", ["classifier", "regressor"])
+def test_weighted_one_block_fit_equals_the_in_memory_fit(kind, shuffle):
+    X, y = _classification() if kind == "classifier" else _regression()
+    weights = np.random.default_rng(3).uniform(0.0, 2.0, size=96)
+    cls = xpnet.MLPClassifier if kind == "classifier" else xpnet.MLPRegressor
+    memory = cls(shuffle=shuffle, **COMMON).fit(X, y, sample_weight=weights)
+    for given in (_blocks(weights, 96), weights):  # Dask or host weights
+        blocked = cls(shuffle=shuffle, **COMMON).fit(
+            _blocks(X, 96), _blocks(y, 96), sample_weight=given
+        )
+        _assert_same_fit(blocked, memory)
+    unweighted = cls(shuffle=shuffle, **COMMON).fit(_blocks(X, 96), _blocks(y, 96))
+    assert unweighted.loss_curve_ != memory.loss_curve_, "the weights count"
+
+
+def test_weighted_partial_fit_over_blocks_equals_the_numpy_blocks():
+    X, y = _regression()
+    weights = np.random.default_rng(4).uniform(0.0, 2.0, size=96)
+    Xd, yd, wd = _blocks(X, 32), _blocks(y, 32), _blocks(weights, 32)
+    on_numpy, on_dask = xpnet.MLPRegressor(**COMMON), xpnet.MLPRegressor(**COMMON)
+    for i in range(Xd.numblocks[0]):
+        rows = slice(32 * i, 32 * (i + 1))
+        on_numpy.partial_fit(X[rows], y[rows], sample_weight=weights[rows])
+        on_dask.partial_fit(Xd.blocks[i], yd.blocks[i], sample_weight=wd.blocks[i])
+    _assert_same_fit(on_dask, on_numpy)
+    # One partial_fit over all four blocks: each block's batches weighted by its own
+    # rows' weights, as four calls on the NumPy blocks (no shuffle: same order).
+    whole = xpnet.MLPRegressor(**{**COMMON, "shuffle": False})
+    whole.partial_fit(Xd, yd, sample_weight=wd)
+    per_block = xpnet.MLPRegressor(**{**COMMON, "shuffle": False})
+    for i in range(Xd.numblocks[0]):
+        rows = slice(32 * i, 32 * (i + 1))
+        per_block.partial_fit(X[rows], y[rows], sample_weight=weights[rows])
+    for p, q in zip(_params(whole), _params(per_block), strict=True):
+        np.testing.assert_array_equal(p, q)
+
+
+@pytest.mark.filterwarnings("ignore::xpnet.ConvergenceWarning")
+def test_weighted_early_stopping_scores_the_held_out_blocks_with_their_weights(
+    monkeypatch,
+):
+    from xpnet.estimators import dask_input
+
+    X, y = _classification(n_samples=100)
+    weights = np.arange(1.0, 101.0) ** 2  # row r weighs (r + 1)**2: rows are known
+    scored = []
+    original = dask_input.dask_score
+
+    def spy(model, X_held, y_held, W_held):
+        scored.append(W_held.compute())
+        return original(model, X_held, y_held, W_held)
+
+    monkeypatch.setattr(dask_input, "dask_score", spy)
+    model = xpnet.MLPClassifier(
+        **{**COMMON, "early_stopping": True, "validation_fraction": 0.25}
+    )
+    model.fit(_blocks(X, 25), _blocks(y, 25), sample_weight=_blocks(weights, 25))
+    rows = np.sqrt(scored[0]).astype(int) - 1
+    assert len(rows) == 25 and rows[0] % 25 == 0 and np.all(np.diff(rows) == 1)
+    assert all(np.array_equal(w, scored[0]) for w in scored), "the same block"
+    held = model.score(X[rows], y[rows], sample_weight=weights[rows])
+    assert model.best_validation_score_ == pytest.approx(held, abs=1e-12)
+    assert held != model.score(X[rows], y[rows]), "weights that change the score"
+
+
+@pytest.mark.parametrize(
+    "weights, message",
+    [
+        (np.r_[np.ones(13), -1.0, np.ones(6)], r"block 1: rows 10 to 19.*non-negative"),
+        (np.r_[np.ones(5), np.nan, np.ones(14)], r"block 0: rows 0 to 9.*finite"),
+        (np.ones((20, 2)), "1-D with one weight per sample"),
+        (np.ones(19), "must have 20 rows"),
+    ],
+)
+def test_bad_dask_sample_weights_are_named(weights, message):
+    X, y = _regression(n_samples=20)
+    with pytest.raises(ValueError, match=message):
+        xpnet.MLPRegressor(**COMMON).fit(
+            _blocks(X, 10), _blocks(y, 10), sample_weight=weights
+        )
+
+
+def test_lbfgs_refuses_dask_input():
+    X, y = _classification()
+    with pytest.raises(ValueError, match="solver='lbfgs' computes full-batch"):
+        xpnet.MLPClassifier(solver="lbfgs").fit(_blocks(X, 32), y)
+
+
+@pytest.mark.filterwarnings("ignore::xpnet.ConvergenceWarning")
 def test_dataframes_train_one_block_per_partition():
     dd = pytest.importorskip("dask.dataframe", reason="dask[dataframe] not installed")
     import pandas as pd

@@ -131,7 +131,7 @@ def _too_large(name: str, dtype: str) -> str:
 def host_sample_weight(sample_weight: Any, n_samples: int) -> np.ndarray:
     """``sample_weight`` as host float64 (n_samples,), finite, non-negative and not
     all 0; a single number is every sample's weight."""
-    host = host_real(sample_weight, "sample_weight").astype(np.float64)
+    host = host_weights(sample_weight, "sample_weight")
     if host.ndim == 0:
         host = np.full(n_samples, float(host))
     if host.shape != (n_samples,):
@@ -139,13 +139,19 @@ def host_sample_weight(sample_weight: Any, n_samples: int) -> np.ndarray:
             f"sample_weight must be 1-D with one weight per sample of X ({n_samples}); "
             f"got shape {host.shape}"
         )
-    if np.any(host < 0):
-        raise ValueError(
-            f"sample_weight must be non-negative; got {host.min()!r} at index "
-            f"{int(np.argmin(host))}"
-        )
     if not np.any(host > 0):
         raise ValueError("sample_weight must not be all zero")
+    return host
+
+
+def host_weights(weights: Any, name: str) -> np.ndarray:
+    """Weights as host float64, finite and non-negative (any shape)."""
+    host = host_real(weights, name).astype(np.float64)
+    if np.any(host < 0):
+        raise ValueError(
+            f"{name} must be non-negative; got {host.min()!r} at index "
+            f"{int(np.argmin(host))}"
+        )
     return host
 
 

@@ -307,6 +307,12 @@ class MLPBase(EstimatorAPI):
                 "by block in one process (its blocks computed on the cluster): "
                 f"leave distributed unset; got distributed={distributed!r}"
             )
+        if self.solver == "lbfgs" and any(map(is_dask_collection, (X, y))):
+            raise ValueError(
+                "solver='lbfgs' computes full-batch gradients over data in memory; "
+                "a Dask array trains block by block with solver='adam' or 'sgd' "
+                "(or compute it into memory first: X.compute())"
+            )
         _check_solver_options(
             self.solver, sample_weight, distributed, resume_from, checkpoint
         )
@@ -383,16 +389,19 @@ class MLPBase(EstimatorAPI):
         )
         data_fits = partial(backend.on_device, lambda: _data_message(X, dtype))
         weights = None
-        if is_dask_collection(X) or is_dask_collection(y):
-            if sample_weight is not None:
-                raise ValueError(
-                    "sample_weight is not supported with Dask arrays yet; fit on "
-                    "data in memory, or repeat rows for integer weights"
-                )
+        if any(map(is_dask_collection, (X, y, sample_weight))):
             from .dask_input import dask_blocks
 
             blocks = dask_blocks(
-                self, X, y, backend, dtype, first_pass, incremental, classes
+                self,
+                X,
+                y,
+                backend,
+                dtype,
+                first_pass,
+                incremental,
+                classes,
+                sample_weight,
             )
             X_dev, Y_dev, Y_host = blocks.X, blocks.Y, None
         else:

@@ -12,7 +12,7 @@ in a background thread). Host memory holds about two blocks plus the model, what
 the size of X.
 
 Class labels come from ``dask.array.unique(y)`` (a pass over y only); each block's
-labels are encoded as it is computed. Early stopping holds out whole blocks:
+labels are encoded, and its sample weights checked, as it is computed. Early stopping holds out whole blocks:
 ``ceil(validation_fraction * n_blocks)`` of them, drawn by ``random_state``; after each
 epoch the validation score is the estimator's ``score`` over those blocks
 (:mod:`.dask_predict`).
@@ -37,8 +37,8 @@ from dask.delayed import Delayed
 from dask.optimization import cull
 
 from ..backend import Array, Backend
-from ..training.loop import Run
-from ..validation import host_matrix
+from ..training.loop import Block, Run
+from ..validation import host_matrix, host_weights
 from . import labels as _labels
 from .dask_predict import (
     as_dask_rows,
@@ -50,16 +50,18 @@ from .dask_predict import (
 
 
 class DaskBlocks:
-    """X and the network's targets Y as Dask arrays with the same row chunks, loaded
-    block by block onto ``backend`` (see :class:`xpnet.training.loop.Blocks`); with a
-    ``scaling`` (the estimator's ``standardization_``), each block of X standardized
-    in float64 before the cast, as host data is.
+    """X, the network's targets Y and the sample weights W as Dask arrays with the
+    same row chunks, loaded block by block onto ``backend`` (see
+    :class:`xpnet.training.loop.Blocks`); with a ``scaling`` (the estimator's
+    ``standardization_``), each block of X standardized in float64 before the cast,
+    as host data is.
 
     Attributes
     ----------
     X : dask.array.Array (n_samples, n_features)
     Y : dask.array.Array (n_samples, n_outputs), float64 targets for the network
     y : dask.array.Array (n_samples,) or (n_samples, n_outputs), y as given
+    W : dask.array.Array (n_samples,) float64, or None: the sample weights
     sizes : tuple of int, the rows of each block
     """
 
@@ -71,32 +73,40 @@ class DaskBlocks:
         backend: Backend,
         dtype: str,
         scaling: Any = None,
+        W: da.Array | None = None,
     ) -> None:
-        self.X, self.Y, self.y = X, Y, y
+        self.X, self.Y, self.y, self.W = X, Y, y, W
         self.backend, self.dtype, self.scaling = backend, dtype, scaling
         self.sizes: Sequence[int] = X.chunks[0]
 
-    @functools.cached_property
-    def _graph(self) -> tuple[dict[Any, Any], list[tuple[Any, Any]]]:
-        """X's and Y's graphs optimized once together (shared sources read once per
-        block) as one task dict, and each block's keys in X and Y."""
-        X, Y = dask.optimize(self.X, self.Y)
-        graph = {**X.__dask_graph__(), **Y.__dask_graph__()}
-        keys = zip(X.__dask_keys__(), Y.__dask_keys__(), strict=True)
-        return graph, [(kx, ky) for [kx], [ky] in keys]  # one column chunk each
+    @property
+    def _arrays(self) -> list[da.Array]:
+        """X, Y and, with weights, W: what each block computes."""
+        return [self.X, self.Y] + ([] if self.W is None else [self.W])
 
-    def _tasks(self, block: int) -> tuple[Delayed, Delayed]:
-        """This block of X and Y as tasks of the few graph entries they need: on
+    @functools.cached_property
+    def _graph(self) -> tuple[dict[Any, Any], list[list[Any]]]:
+        """The arrays' graphs optimized once together (shared sources read once per
+        block) as one task dict, and each block's key in each array."""
+        optimized = dask.optimize(*self._arrays)
+        graph = {
+            key: task for a in optimized for key, task in a.__dask_graph__().items()
+        }
+        rows = [_row_keys(a) for a in optimized]
+        return graph, [list(keys) for keys in zip(*rows, strict=True)]
+
+    def _tasks(self, block: int) -> list[Delayed]:
+        """This block of each array as tasks of the few graph entries they need: on
         dask's local schedulers computing them hands back the block itself, where
         computing ``X.blocks[b]`` would rebuild and optimize a graph and copy the
         result (a quarter of the load time). Not for a ``distributed`` client:
         there, tasks of these pre-optimized graphs that several blocks share were
         now and then lost (``KeyError``) when two blocks were in flight."""
         graph, keys = self._graph
-        needed, _ = cull(graph, list(keys[block]))
-        return Delayed(keys[block][0], needed), Delayed(keys[block][1], needed)
+        needed, _ = cull(graph, keys[block])
+        return [Delayed(key, needed) for key in keys[block]]
 
-    def load(self, order: Sequence[int]) -> Generator[tuple[Array, Array], None, None]:
+    def load(self, order: Sequence[int]) -> Generator[Block, None, None]:
         """Blocks ``order[0], order[1], ...`` on the device, the next one computed
         while the caller trains on this one: on the ``distributed`` client's
         workers when one is active, else by ``dask.compute`` in a background
@@ -105,14 +115,16 @@ class DaskBlocks:
             return
         client = _active_client()
         computed = self._on_cluster(client, order) if client else self._local(order)
-        for X, Y in computed:
-            yield (
+        for X, Y, W in computed:
+            yield Block(
                 self.backend.asarray(X, self.dtype),
                 self.backend.asarray(Y, self.dtype),
+                None if W is None else self.backend.asarray(W, self.dtype),
+                W,
             )
-            del X, Y  # the host copies go before the next block arrives
+            del X, Y, W  # the host copies go before the next block arrives
 
-    def _local(self, order: Sequence[int]) -> Generator[tuple[Any, Any], None, None]:
+    def _local(self, order: Sequence[int]) -> Generator[tuple[Any, ...], None, None]:
         """The blocks, each computed and checked in a background thread while the
         one before is in use (the next one starts once this one is handed over),
         with a core left to that thread (:func:`leave_a_core`)."""
@@ -130,13 +142,13 @@ class DaskBlocks:
 
     def _on_cluster(
         self, client: Any, order: Sequence[int]
-    ) -> Generator[tuple[Any, Any], None, None]:
+    ) -> Generator[tuple[Any, ...], None, None]:
         """The blocks as futures on ``client``'s workers, the next one asked for
         before this one is gathered. Dropping a future releases it on the cluster
         (cancelling could also cancel a later epoch's compute of the same key)."""
 
         def compute(block: int) -> list[Any]:
-            return client.compute([self.X.blocks[block], self.Y.blocks[block]])
+            return client.compute([a.blocks[block] for a in self._arrays])
 
         pending = compute(order[0])
         for k, block in enumerate(order):
@@ -144,19 +156,21 @@ class DaskBlocks:
             yield self._checked(block, *client.gather(pending))
             pending = ahead
 
-    def _compute(self, block: int) -> tuple[np.ndarray, np.ndarray]:
-        """This block of X and Y on the host by ``dask.compute``, checked."""
+    def _compute(self, block: int) -> tuple[Any, ...]:
+        """This block of X, Y and W on the host by ``dask.compute``, checked."""
         return self._checked(block, *dask.compute(*self._tasks(block)))
 
     def _checked(
-        self, block: int, X: np.ndarray, Y: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """A computed block, checked (finite, fits the dtype) and standardized when
-        the estimator standardizes."""
+        self, block: int, X: np.ndarray, Y: np.ndarray, W: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """A computed block, checked (X finite and fitting the dtype, weights finite
+        and non-negative) and standardized when the estimator standardizes."""
         start = sum(self.sizes[:block])
-        where = f"X (block {block}: rows {start} to {start + X.shape[0] - 1})"
-        X = host_matrix(X, where, dtype=self.dtype)
-        return (X if self.scaling is None else self.scaling.inputs(X)), Y
+        rows = f"block {block}: rows {start} to {start + X.shape[0] - 1}"
+        X = host_matrix(X, f"X ({rows})", dtype=self.dtype)
+        if W is not None:
+            W = host_weights(W, f"sample_weight ({rows})")
+        return (X if self.scaling is None else self.scaling.inputs(X)), Y, W
 
     def fingerprint(self) -> dict[str, Any]:
         """Shapes, dtypes and Dask's names of X and Y (a checkpoint's record of the
@@ -170,7 +184,14 @@ class DaskBlocks:
     def subset(self, blocks: Sequence[int]) -> DaskBlocks:
         """These blocks only, in this order."""
         X, Y, y = (blocks_of(a, blocks) for a in (self.X, self.Y, self.y))
-        return DaskBlocks(X, Y, y, self.backend, self.dtype, self.scaling)
+        W = None if self.W is None else blocks_of(self.W, blocks)
+        return DaskBlocks(X, Y, y, self.backend, self.dtype, self.scaling, W)
+
+
+def _row_keys(array: da.Array) -> list[Any]:
+    """The key of each row block of a Dask array with one column chunk."""
+    keys = array.__dask_keys__()
+    return [k[0] if isinstance(k, list) else k for k in keys]
 
 
 def leave_a_core() -> contextlib.AbstractContextManager[Any]:
@@ -218,11 +239,13 @@ def dask_blocks(
     first_pass: bool,
     incremental: bool,
     classes: Any,
+    sample_weight: Any = None,
 ) -> DaskBlocks:
-    """X and y checked (shapes, feature count, labels) and set up as blocks; sets
-    the estimator's ``n_features_in_``, ``classes_`` and output activation as
-    ``fit`` does for host data."""
-    X = dask_X(X, y)
+    """X, y and sample_weight checked (shapes, feature count, labels) and set up as
+    blocks; sets the estimator's ``n_features_in_``, ``classes_`` and output
+    activation as ``fit`` does for host data. Each block's weights are checked as
+    it is computed (finite, non-negative)."""
+    X = dask_X(X, y, sample_weight)
     model._check_feature_count(X.shape, reset=first_pass)
     if y is None:
         raise ValueError(
@@ -231,7 +254,25 @@ def dask_blocks(
     y = as_dask_rows(y, X, "y")
     Y = _network_targets(model, y, first_pass, incremental, classes)
     scaling = getattr(model, "standardization_", None)
-    return DaskBlocks(X, Y, y, backend, dtype, scaling)
+    W = None
+    if sample_weight is not None:
+        W = _weights(sample_weight, X)
+    return DaskBlocks(X, Y, y, backend, dtype, scaling, W)
+
+
+def _weights(sample_weight: Any, X: da.Array) -> da.Array:
+    """``sample_weight`` (a number, host or Dask) as float64 (n_samples,) with X's
+    row chunks."""
+    if np.ndim(sample_weight) == 0 and not hasattr(sample_weight, "__dask_graph__"):
+        weight = float(sample_weight)
+        return da.full(X.shape[0], weight, chunks=X.chunks[0], dtype=np.float64)
+    W = as_dask_rows(sample_weight, X, "sample_weight")
+    if W.ndim != 1:
+        raise ValueError(
+            "sample_weight must be 1-D with one weight per sample of X "
+            f"({X.shape[0]}); got shape {W.shape}"
+        )
+    return W.astype(np.float64)
 
 
 def _network_targets(
@@ -307,6 +348,6 @@ def hold_out_blocks(
         host = [np.array(backend.to_numpy(p)) for p in params]
         snapshot.coefs_, snapshot.intercepts_ = host[:n_layers], host[n_layers:]
         snapshot._optimizer = None  # the workers need the weights only
-        return dask_score(snapshot, held_out.X, held_out.y)
+        return dask_score(snapshot, held_out.X, held_out.y, held_out.W)
 
     return validate
