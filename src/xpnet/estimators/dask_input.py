@@ -12,10 +12,10 @@ in a background thread). Host memory holds about two blocks plus the model, what
 the size of X.
 
 Class labels come from ``dask.array.unique(y)`` (a pass over y only); each block's
-labels are encoded, and its sample weights checked, as it is computed. Early stopping holds out whole blocks:
-``ceil(validation_fraction * n_blocks)`` of them, drawn by ``random_state``; after each
-epoch the validation score is the estimator's ``score`` over those blocks
-(:mod:`.dask_predict`).
+labels are encoded, and its sample weights checked, as it is computed. Early
+stopping holds out whole blocks: ``ceil(validation_fraction * n_blocks)`` of them,
+drawn by ``random_state``; after each epoch the validation score is the estimator's
+``score`` over those blocks, with their weights (:mod:`.dask_predict`).
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 import dask
 import dask.array as da
@@ -63,14 +63,17 @@ def _is_dask(data: Any) -> bool:
 def as_dask_rows(data: Any, X: da.Array, name: str) -> da.Array:
     """``data`` (y or sample_weight: host or Dask) as a Dask array whose row chunks
     are X's, columns in one chunk; a single column becomes 1-D."""
-    array = _as_dask(data, name) if _is_dask(data) else np.asarray(data)
-    if array.ndim not in (1, 2) or array.shape[0] != X.shape[0]:
+    given = _as_dask(data, name) if _is_dask(data) else np.asarray(data)
+    if given.ndim not in (1, 2) or given.shape[0] != X.shape[0]:
         raise ValueError(
             f"{name} must have {X.shape[0]} rows, one per sample of X, and 1 or 2 "
-            f"dimensions; got shape {array.shape}"
+            f"dimensions; got shape {given.shape}"
         )
-    if not _is_dask(array):
-        array = da.from_array(array, chunks=(X.chunks[0], *array.shape[1:]))
+    array: da.Array = (
+        cast(da.Array, given)
+        if _is_dask(given)
+        else da.from_array(given, chunks=(X.chunks[0], *given.shape[1:]))
+    )
     if array.ndim == 2 and array.shape[1] == 1:
         array = array[:, 0]
     chunks = {0: X.chunks[0]} if array.ndim == 1 else {0: X.chunks[0], 1: -1}
