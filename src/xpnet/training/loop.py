@@ -209,7 +209,8 @@ class Run:
     ``sample_weight`` (n_samples,) on the device and its host copy
     ``host_sample_weight`` weight the loss and gradients (scikit-learn's meaning; not
     with a reducer). ``X`` may be :class:`SparseRows` (host sparse data, by batch).
-    With ``blocks``, the data comes from it and ``X`` and ``Y`` only give the shapes.
+    With ``blocks``, the data (and its weights) comes from it, and ``X`` and ``Y``
+    only give the shapes.
     """
 
     backend: Backend
