@@ -381,13 +381,20 @@ def test_float64_blocks_too_large_for_float32_are_named():
 
 
 @pytest.mark.filterwarnings("ignore::xpnet.ConvergenceWarning")
-def test_resume_mid_epoch_over_blocks_is_identical(monkeypatch, tmp_path):
+@pytest.mark.parametrize("weighted", [False, True])
+def test_resume_mid_epoch_over_blocks_is_identical(monkeypatch, tmp_path, weighted):
     """Blocks of 20, 20, 20, 10 rows at batch 8: 3 + 3 + 3 + 2 steps an epoch. Stop
     at step 17, resume from the step-16 checkpoint (inside the epoch's 2nd block)."""
     X, y = _regression(n_samples=70)
     Xd, yd = _blocks(X, 20), _blocks(y, 20)
+    weights = np.random.default_rng(5).uniform(0.5, 2.0, size=70) if weighted else None
+    wd = None if weights is None else _blocks(weights, 20)
     common = dict(COMMON, dtype="float64", max_iter=4, tol=0.0)
-    whole = xpnet.MLPRegressor(**common).fit(Xd, yd)
+
+    def fit(**options):
+        return xpnet.MLPRegressor(**common).fit(Xd, yd, sample_weight=wd, **options)
+
+    whole = fit()
     steps = {"n": 0}
     original = Adam.step_flat
 
@@ -399,22 +406,18 @@ def test_resume_mid_epoch_over_blocks_is_identical(monkeypatch, tmp_path):
 
     monkeypatch.setattr(Adam, "step_flat", step)
     with pytest.raises(KeyboardInterrupt):
-        xpnet.MLPRegressor(**common).fit(
-            Xd, yd, checkpoint=tmp_path / "run.npz", checkpoint_every=4
-        )
+        fit(checkpoint=tmp_path / "run.npz", checkpoint_every=4)
     monkeypatch.undo()
-    resumed = xpnet.MLPRegressor(**common).fit(Xd, yd, resume_from=tmp_path / "run.npz")
-    _assert_same_fit(resumed, whole)
+    _assert_same_fit(fit(resume_from=tmp_path / "run.npz"), whole)
     # The default checkpoint ends an epoch: resuming computes no block of that epoch.
     steps["n"] = 0
     monkeypatch.setattr(Adam, "step_flat", step)
     with pytest.raises(KeyboardInterrupt):
-        xpnet.MLPRegressor(**common).fit(Xd, yd, checkpoint=tmp_path / "epoch.npz")
+        fit(checkpoint=tmp_path / "epoch.npz")
     monkeypatch.undo()
-    resumed = xpnet.MLPRegressor(**common).fit(
-        Xd, yd, resume_from=tmp_path / "epoch.npz"
-    )
-    _assert_same_fit(resumed, whole)
+    _assert_same_fit(fit(resume_from=tmp_path / "epoch.npz"), whole)
+    if weighted:
+        assert whole.loss_curve_ != xpnet.MLPRegressor(**common).fit(Xd, yd).loss_curve_
 
 
 @pytest.mark.filterwarnings("ignore::xpnet.ConvergenceWarning")
