@@ -483,3 +483,17 @@ def test_out_of_memory_hints_name_the_option_to_change(tmp_path, capsys, monkeyp
     monkeypatch.setattr("xpnet.training.loop.network.loss_and_gradients", full)
     assert cli.main([*argv, "--hidden", "4"]) == 1
     assert "smaller --batch-size" in capsys.readouterr().err
+
+
+def test_train_with_lbfgs_fits_the_full_batch(capsys, tmp_path):
+    model = tmp_path / "lbfgs.safetensors"
+    code = cli.main(
+        ["train", "--data", "iris", "--solver", "lbfgs", "--epochs", "300"]
+        + ["--quiet", "--save", str(model)]
+    )
+    out = capsys.readouterr().out
+    assert code == 0 and "lbfgs (full batch), alpha 0.0001" in out
+    loaded = xpnet.load(model)
+    assert loaded.solver == "lbfgs" and 1 <= loaded.n_iter_ <= 300
+    assert f"for {loaded.n_iter_} iterations" in out
+    assert float(out.split("test accuracy:")[1].split()[0]) >= 0.85

@@ -624,6 +624,7 @@ def test_train_command_on_npy_zarr_and_parquet(client, capsys, tmp_path):
         (["--scheduler", "tcp://127.0.0.1:1"], "needs data opened lazily"),
         (["--block-rows", "600"], "leaving none to train on"),
         (["--target", "9"], "out of range"),
+        (["--solver", "lbfgs"], "--solver lbfgs takes full-batch gradients"),
     ],
 )
 def test_train_command_names_bad_lazy_input(capsys, tmp_path, extra, message):

@@ -231,7 +231,10 @@ def _add_train(commands: argparse._SubParsersAction) -> None:
         "max_iter, tol and n_iter_no_change)",
     )
     parser.add_argument(
-        "--solver", choices=["adam", "sgd"], default="adam", help="optimizer"
+        "--solver",
+        choices=["adam", "sgd", "lbfgs"],
+        default="adam",
+        help="optimizer (lbfgs: full-batch L-BFGS, --epochs its iterations)",
     )
     parser.add_argument(
         "--lr", type=_positive_float, default=1e-3, help="learning rate (initial)"

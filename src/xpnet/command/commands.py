@@ -307,6 +307,18 @@ def _plot(
     figure.savefig(path)
 
 
+def _stopped_early(model: Any, args: argparse.Namespace, epochs: int) -> str:
+    """Why training ended before ``--epochs``, for the summary; empty if it did not."""
+    if epochs >= args.epochs:
+        return ""
+    if args.solver == "lbfgs":
+        return f" (L-BFGS converged: gradient or loss change below {model.tol:g})"
+    return (
+        f" (stopped early: the loss improved by less than {model.tol:g} for "
+        f"{model.n_iter_no_change} epochs)"
+    )
+
+
 def _metric(task: str) -> str:
     return "accuracy" if task == "classification" else "R^2"
 
@@ -341,17 +353,18 @@ def _summary(
         f"split:    {split}; features "
         + ("standardized" if args.scale == "standard" else "as given"),
         f"network:  {' -> '.join(map(str, sizes))}, {args.activation}, "
-        f"{model.out_activation_} output; {args.solver}, lr {args.lr:g}, batch "
-        f"{args.batch_size}, alpha {args.alpha:g}",
-        f"backend:  {backend.name}, device {device_label(backend)}, {args.dtype}",
-        f"time:     {fitted.seconds:.2f} s for {fitted.epochs} epochs "
-        f"({rate:,.0f} samples/s); final loss {model.loss_curve_[-1]:.4g}"
+        f"{model.out_activation_} output; "
         + (
-            f" (stopped early: the loss improved by less than {model.tol:g} for "
-            f"{model.n_iter_no_change} epochs)"
-            if fitted.epochs < args.epochs
-            else ""
+            f"lbfgs (full batch), alpha {args.alpha:g}"
+            if args.solver == "lbfgs"
+            else f"{args.solver}, lr {args.lr:g}, batch {args.batch_size}, "
+            f"alpha {args.alpha:g}"
         ),
+        f"backend:  {backend.name}, device {device_label(backend)}, {args.dtype}",
+        f"time:     {fitted.seconds:.2f} s for {fitted.epochs} "
+        f"{'iterations' if args.solver == 'lbfgs' else 'epochs'} "
+        f"({rate:,.0f} samples/s); final loss {model.loss_curve_[-1]:.4g}"
+        + _stopped_early(model, args, fitted.epochs),
     ]
     lines += [
         f"{part} {_metric(task)}:".ljust(16) + f"{score:.4f}"

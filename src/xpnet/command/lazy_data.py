@@ -215,6 +215,12 @@ def train_lazy(
             "files, a Zarr store or an .npy file), and --distributed data in memory; "
             f"got {args.data!r}" + (" with --distributed" if reducer else "")
         )
+    if args.solver == "lbfgs":
+        raise DataError(
+            f"--solver lbfgs takes full-batch gradients over data in memory; "
+            f"{args.data!r} is opened lazily and trains block by block: use --solver "
+            "adam or sgd"
+        )
     with connected(args.scheduler):
         data = open_lazy(args.data, kind, args.target, args.block_rows)
         task = args.task or data.task
