@@ -497,3 +497,17 @@ def test_train_with_lbfgs_fits_the_full_batch(capsys, tmp_path):
     assert loaded.solver == "lbfgs" and 1 <= loaded.n_iter_ <= 300
     assert f"for {loaded.n_iter_} iterations" in out
     assert float(out.split("test accuracy:")[1].split()[0]) >= 0.85
+
+
+def test_train_with_lbfgs_without_scipy_says_what_to_install(
+    capsys, tmp_path, monkeypatch
+):
+    data = tmp_path / "blobs.csv"
+    blobs_csv(data)
+    monkeypatch.setitem(sys.modules, "scipy.optimize", None)  # import fails
+    code = cli.main(
+        ["train", "--data", str(data), "--target", "label", "--solver", "lbfgs"]
+        + ["--quiet"]
+    )
+    assert code == 3
+    assert "needs SciPy" in capsys.readouterr().err

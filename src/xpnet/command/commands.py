@@ -227,6 +227,8 @@ def fit_with_progress(
     TrainingError
         The loss became NaN or infinite, the device ran out of memory, or
         data-parallel training failed (a rank died).
+    MissingExtraError
+        The fit needs an optional library that is not installed.
     """
     bar = None if quiet else ProgressBar(model.max_iter, X.shape[0])
     start = time.perf_counter()
@@ -245,6 +247,8 @@ def fit_with_progress(
         raise TrainingError(str(exc)) from None
     except MemoryError as exc:
         raise TrainingError(_memory_hint(model, X.shape[1], exc)) from None
+    except ImportError as exc:  # an optional library the fit needs (SciPy for lbfgs)
+        raise MissingExtraError(str(exc)) from None
     finally:
         if bar is not None:
             bar.close()
