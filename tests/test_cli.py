@@ -203,7 +203,7 @@ def test_every_option_is_documented_with_its_default(name):
         ["train", "--data", "iris", "--test-size", "1"],
         ["train", "--data", "iris", "--lr", "-1"],
         ["train", "--data", "iris", "--batch-size", "big"],
-        ["train", "--data", "iris", "--solver", "lbfgs"],
+        ["train", "--data", "iris", "--solver", "newton"],
         ["predict", "model.safetensors"],
         ["check-backends", "--dtype", "float16"],
     ],
