@@ -1138,9 +1138,11 @@ CLI_CASES = [
     ),
     (
         "unknown solver",
-        _train(GOOD, "--solver", "lbfgs"),
+        _train(GOOD, "--solver", "newton"),
         2,
-        Bad(ValueError, r"--solver", r"choose from 'adam', 'sgd'", r"'lbfgs'"),
+        Bad(
+            ValueError, r"--solver", r"choose from 'adam', 'sgd', 'lbfgs'", r"'newton'"
+        ),
     ),
     (
         "unknown backend",
