@@ -1,15 +1,15 @@
 """Training on Dask arrays out of core: the loop takes X and y one block at a time.
 
-``fit`` and ``partial_fit`` hand a Dask ``X`` or ``y`` (arrays or dataframes) here
-and train from a :class:`DaskBlocks`, the training loop's
+``fit`` and ``partial_fit`` hand a Dask ``X``, ``y`` or ``sample_weight`` (arrays or
+dataframes) here and train from a :class:`DaskBlocks`, the training loop's
 :class:`~xpnet.training.loop.Blocks`: the blocks are X's row chunks (its columns
-joined into one chunk, y rechunked to match). Each epoch visits the blocks in an
-order drawn from ``random_state`` and computes one block at a time with
-``dask.compute`` (on the active ``distributed`` client when there is one, else on
-dask's local scheduler), checks it, moves it to the model's device and draws shuffled
-minibatches from it, while the next block is computed (on the cluster's workers, or
-in a background thread). Host memory holds about two blocks plus the model, whatever
-the size of X.
+joined into one chunk, y and the weights rechunked to match). Each epoch visits the
+blocks in an order drawn from ``random_state`` and computes one block at a time (as
+futures on the active ``distributed`` client when there is one, else by
+``dask.compute`` on dask's local scheduler in a background thread, with BLAS leaving
+that thread a core), checks it, moves it to the model's device and draws shuffled
+minibatches from it, while the next block is computed. This process holds the block
+in training and the next one plus the model, whatever the size of X.
 
 Class labels come from ``dask.array.unique(y)`` (a pass over y only); each block's
 labels are encoded, and its sample weights checked, as it is computed. Early
