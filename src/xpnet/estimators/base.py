@@ -217,7 +217,9 @@ class MLPBase(EstimatorAPI):
         sample_weight : array of shape (n_samples,), optional
             Non-negative weights: the loss, its gradients and the early-stopping
             validation score become weighted means (an integer weight counts as
-            that many copies of the row; 0 drops it). Not with Dask arrays.
+            that many copies of the row; 0 drops it). With Dask input, a Dask array
+            with X's row chunks, host data or one number; each block's weights are
+            checked as the block is computed.
         callbacks : sequence, optional
             Callables ``callback(model, history)``, or objects with a method
             ``on_epoch_end(model, history)``, called after every epoch with this
@@ -301,20 +303,9 @@ class MLPBase(EstimatorAPI):
 
         A resume that fails before training starts leaves the estimator as it was.
         """
-        if distributed not in (None, False) and is_dask_collection(X):
-            raise ValueError(
-                "distributed= trains on data in memory; a Dask array trains block "
-                "by block in one process (its blocks computed on the cluster): "
-                f"leave distributed unset; got distributed={distributed!r}"
-            )
-        if self.solver == "lbfgs" and any(map(is_dask_collection, (X, y))):
-            raise ValueError(
-                "solver='lbfgs' computes full-batch gradients over data in memory; "
-                "a Dask array trains block by block with solver='adam' or 'sgd' "
-                "(or compute it into memory first: X.compute())"
-            )
+        on_dask = any(map(is_dask_collection, (X, y, sample_weight)))
         _check_solver_options(
-            self.solver, sample_weight, distributed, resume_from, checkpoint
+            self.solver, sample_weight, distributed, resume_from, checkpoint, on_dask
         )
         backend = get_backend(self.backend)
         reducer = reducer_for(distributed, backend)
@@ -331,6 +322,7 @@ class MLPBase(EstimatorAPI):
                     resume_from,
                     resume_on_other_data,
                     fingerprint=checkpoint is not None,
+                    on_dask=on_dask,
                 )
                 if reducer is not None:
                     run.reducer = reducer
@@ -369,9 +361,11 @@ class MLPBase(EstimatorAPI):
         resume_on_other_data: bool,
         *,
         fingerprint: bool,
+        on_dask: bool,
     ) -> tuple[Run, dict[str, Any], dict[str, Any] | None]:
-        """The run of a fit on ``backend`` (data on the device, weights, optimizer,
-        the checkpoint's state), the generator's state before the split and, when
+        """The run of a fit on ``backend`` (data on the device, or in blocks when X, y
+        or the weights are Dask collections: ``on_dask``; weights, optimizer, the
+        checkpoint's state), the generator's state before the split and, when
         ``fingerprint`` or resuming, the data's fingerprint."""
         settings = checked_settings(self)
         settings.incremental = incremental
@@ -389,7 +383,7 @@ class MLPBase(EstimatorAPI):
         )
         data_fits = partial(backend.on_device, lambda: _data_message(X, dtype))
         weights = None
-        if any(map(is_dask_collection, (X, y, sample_weight))):
+        if on_dask:
             from .dask_input import dask_blocks
 
             blocks = dask_blocks(
@@ -809,9 +803,26 @@ class MLPBase(EstimatorAPI):
 
 
 def _check_solver_options(
-    solver: str, sample_weight: Any, distributed: Any, resume_from: Any, checkpoint: Any
+    solver: str,
+    sample_weight: Any,
+    distributed: Any,
+    resume_from: Any,
+    checkpoint: Any,
+    on_dask: bool,
 ) -> None:
-    """Refuse what lbfgs and sample weights do not combine with (yet)."""
+    """Refuse what Dask input, lbfgs and sample weights do not combine with (yet)."""
+    if on_dask and distributed not in (None, False):
+        raise ValueError(
+            "distributed= trains on data in memory; a Dask array trains block "
+            "by block in one process (its blocks computed on the cluster): "
+            f"leave distributed unset; got distributed={distributed!r}"
+        )
+    if on_dask and solver == "lbfgs":
+        raise ValueError(
+            "solver='lbfgs' computes full-batch gradients over data in memory; "
+            "a Dask array trains block by block with solver='adam' or 'sgd' "
+            "(or compute it into memory first: X.compute())"
+        )
     if solver == "lbfgs" and (resume_from, checkpoint, distributed) != (None,) * 3:
         raise ValueError(
             "checkpoint, resume_from and distributed need a stochastic solver ('sgd' "

@@ -38,7 +38,7 @@ from dask.optimization import cull
 
 from ..backend import Array, Backend
 from ..training.loop import Block, Run
-from ..validation import host_matrix, host_weights
+from ..validation import host_matrix, host_weights, is_dask_collection
 from . import labels as _labels
 from .dask_predict import (
     as_dask_rows,
@@ -78,6 +78,11 @@ class DaskBlocks:
         self.X, self.Y, self.y, self.W = X, Y, y, W
         self.backend, self.dtype, self.scaling = backend, dtype, scaling
         self.sizes: Sequence[int] = X.chunks[0]
+
+    @functools.cached_property
+    def _starts(self) -> list[int]:
+        """The first row of each block."""
+        return np.cumsum([0, *self.sizes[:-1]]).tolist()
 
     @property
     def _arrays(self) -> list[da.Array]:
@@ -165,7 +170,7 @@ class DaskBlocks:
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         """A computed block, checked (X finite and fitting the dtype, weights finite
         and non-negative) and standardized when the estimator standardizes."""
-        start = sum(self.sizes[:block])
+        start = self._starts[block]
         rows = f"block {block}: rows {start} to {start + X.shape[0] - 1}"
         X = host_matrix(X, f"X ({rows})", dtype=self.dtype)
         if W is not None:
@@ -264,7 +269,7 @@ def dask_blocks(
 def _weights(sample_weight: Any, X: da.Array) -> da.Array:
     """``sample_weight`` (a number, host or Dask) as float64 (n_samples,) with X's
     row chunks."""
-    if np.ndim(sample_weight) == 0 and not hasattr(sample_weight, "__dask_graph__"):
+    if np.ndim(sample_weight) == 0 and not is_dask_collection(sample_weight):
         weight = float(sample_weight)
         return da.full(X.shape[0], weight, chunks=X.chunks[0], dtype=np.float64)
     W = as_dask_rows(sample_weight, X, "sample_weight")

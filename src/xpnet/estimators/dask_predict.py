@@ -21,7 +21,7 @@ import dask
 import dask.array as da
 import numpy as np
 
-from ..validation import host_matrix, real_host
+from ..validation import host_matrix, is_dask_collection, real_host
 from . import labels as _labels
 
 
@@ -50,20 +50,17 @@ def as_dask_matrix(data: Any, name: str) -> da.Array:
 def dask_X(X: Any, *others: Any) -> da.Array:
     """X as :func:`as_dask_matrix` gives it; host X is cut at the row chunks of the
     first Dask array among ``others`` (y, sample_weight)."""
-    if not hasattr(X, "__dask_graph__"):
-        rows = next(_as_dask(a, "y").chunks[0] for a in others if _is_dask(a))
+    if not is_dask_collection(X):
+        rows = next(_as_dask(a, "y").chunks[0] for a in others if is_dask_collection(a))
         X = da.from_array(host_matrix(X, "X"), chunks=(rows, -1))
     return as_dask_matrix(X, "X")
-
-
-def _is_dask(data: Any) -> bool:
-    return hasattr(data, "__dask_graph__")
 
 
 def as_dask_rows(data: Any, X: da.Array, name: str) -> da.Array:
     """``data`` (y or sample_weight: host or Dask) as a Dask array whose row chunks
     are X's, columns in one chunk; a single column becomes 1-D."""
-    given = _as_dask(data, name) if _is_dask(data) else np.asarray(data)
+    on_dask = is_dask_collection(data)
+    given = _as_dask(data, name) if on_dask else np.asarray(data)
     if given.ndim not in (1, 2) or given.shape[0] != X.shape[0]:
         raise ValueError(
             f"{name} must have {X.shape[0]} rows, one per sample of X, and 1 or 2 "
@@ -71,7 +68,7 @@ def as_dask_rows(data: Any, X: da.Array, name: str) -> da.Array:
         )
     array: da.Array = (
         cast(da.Array, given)
-        if _is_dask(given)
+        if on_dask
         else da.from_array(given, chunks=(X.chunks[0], *given.shape[1:]))
     )
     if array.ndim == 2 and array.shape[1] == 1:
