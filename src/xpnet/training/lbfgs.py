@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from ..maths import network
+from ..maths.flat import Layout
 from .loop import DIVERGED, DivergenceError, Run, convergence_warning
 from .sparse import SparseRows
 
@@ -47,8 +48,7 @@ def objective(run: Run) -> tuple[Callable, Callable]:
     outputs. ``unflatten(flat)``: the device parameters (views of one copy of flat).
     """
     backend, xp = run.backend, run.backend.xp
-    shapes = [tuple(p.shape) for p in run.params]
-    bounds = np.cumsum([0, *(math.prod(shape) for shape in shapes)]).tolist()
+    layout = Layout.of(run.params)
     n_layers, alpha = run.n_layers, run.settings.alpha
     dtype = "float64" if run.params[0].dtype == backend.dtype("float64") else "float32"
     sw, host_sw = run.sample_weight, run.host_sample_weight
@@ -74,16 +74,11 @@ def objective(run: Run) -> tuple[Callable, Callable]:
             squares = squares + xp.vecdot(column, column)
             grads.weights[i] += (alpha / sw_sum) * W
         loss = value * run.loss_scale + (0.5 * alpha) * squares / sw_sum
-        flat_grads = [*grads.weights, *(grads.biases or [])]
-        gradient = xp.concat([xp.reshape(g, (-1,)) for g in flat_grads])
+        gradient = layout.flatten(xp, [*grads.weights, *(grads.biases or [])])
         return float(loss), np.asarray(backend.to_numpy(gradient), dtype=np.float64)
 
     def unflatten(flat: np.ndarray) -> list[Any]:
-        device_flat = backend.asarray(np.asarray(flat), dtype)
-        return [
-            xp.reshape(device_flat[start:stop], shape)
-            for start, stop, shape in zip(bounds[:-1], bounds[1:], shapes, strict=True)
-        ]
+        return layout.views(xp, backend.asarray(np.asarray(flat), dtype))
 
     return loss_and_gradient, unflatten
 
@@ -100,9 +95,8 @@ def fit_lbfgs(run: Run, max_fun: int) -> None:
     minimize = _scipy_minimize()
     backend, history = run.backend, run.history
     f, unflatten = objective(run)
-    start = np.concatenate(
-        [np.asarray(backend.to_numpy(p), dtype=np.float64).ravel() for p in run.params]
-    )
+    flat = Layout.of(run.params).flatten(backend.xp, run.params)
+    start = np.asarray(backend.to_numpy(flat), dtype=np.float64)
     history.n_iter = 0
 
     def each_iteration(intermediate_result: Any) -> None:
