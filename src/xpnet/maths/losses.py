@@ -85,27 +85,30 @@ def loss_value(
     y_pred: Array,
     y: Array,
     sample_weight: Array | None = None,
+    *,
+    weight_sum: Array | None = None,
 ) -> Array:
     """The loss as a 0-d array on the device (read it on the host sparingly).
 
     For a sigmoid output (binary or multilabel) log-loss counts the 0 class too.
     Poisson is the half deviance ``y log(y / y_pred) - y + y_pred`` (0 log 0 = 0).
+    ``weight_sum``: ``sum(sample_weight)`` when the caller has it already.
     """
     if name in USER_LOSSES:  # unweighted: a user's loss takes no sample weights
         return USER_LOSSES[name].value(xp, y_pred, y)
     if name == "squared_error":
-        return _half_mean_square(xp, y_pred - y, sample_weight)
+        return _half_mean_square(xp, y_pred - y, sample_weight, weight_sum)
     if name == "poisson":
         positive = y > 0
         ratio = xp.where(positive, y, xp.ones_like(y)) / y_pred
         xlogy = xp.where(positive, y * xp.log(ratio), xp.zeros_like(y))
-        return _mean(xp, xlogy - y + y_pred, sample_weight)
+        return _mean(xp, xlogy - y + y_pred, sample_weight, weight_sum)
     p = _clip_probabilities(xp, y_pred)
     if sample_weight is not None:
         per_element = y * xp.log(p)
         if output.name == "sigmoid":
             per_element += (1 - y) * xp.log(1 - p)
-        return -_mean(xp, per_element, sample_weight)
+        return -_mean(xp, per_element, sample_weight, weight_sum)
     total = xp.sum(y * xp.log(p))
     if output.name == "sigmoid":
         total += xp.sum((1 - y) * xp.log(1 - p))
@@ -113,16 +116,30 @@ def loss_value(
     return total * (-1.0 / max(y_pred.shape[0], 1))
 
 
-def _mean(xp: Any, per_element: Array, sample_weight: Array | None) -> Array:
+def _mean(
+    xp: Any,
+    per_element: Array,
+    sample_weight: Array | None,
+    weight_sum: Array | None = None,
+) -> Array:
     # Mean over samples (weighted) of the sum over outputs, a 0-d array.
     if sample_weight is None:
         return xp.sum(per_element) / per_element.shape[0]
     column = xp.reshape(sample_weight, (-1, 1))
-    return xp.sum(per_element * column) / xp.sum(sample_weight)
+    return xp.sum(per_element * column) / _sum(xp, sample_weight, weight_sum)
+
+
+def _sum(xp: Any, sample_weight: Array, weight_sum: Array | None) -> Array:
+    # The weights' sum: the caller's, or computed here.
+    return xp.sum(sample_weight) if weight_sum is None else weight_sum
 
 
 def _per_sample(
-    xp: Any, grad: Array, sample_weight: Array | None, scale: float = 1.0
+    xp: Any,
+    grad: Array,
+    sample_weight: Array | None,
+    scale: float = 1.0,
+    weight_sum: Array | None = None,
 ) -> Array:
     # grad / n_samples * scale in place, in one pass, or each row times scale and its
     # weight over the weights' sum (a data-parallel rank's share of a small batch may
@@ -133,16 +150,18 @@ def _per_sample(
         else:
             grad *= scale / max(grad.shape[0], 1)
     else:
-        share = sample_weight / xp.sum(sample_weight)
+        share = sample_weight / _sum(xp, sample_weight, weight_sum)
         grad *= xp.reshape(share if scale == 1.0 else share * scale, (-1, 1))
     return grad
 
 
-def _half_mean_square(xp: Any, diff: Array, sample_weight: Array | None) -> Array:
+def _half_mean_square(
+    xp: Any, diff: Array, sample_weight: Array | None, weight_sum: Array | None = None
+) -> Array:
     # 1/2 mean over samples of the sum over outputs of diff**2: the squared error.
     if sample_weight is None:
         return xp.sum(diff * diff) / (2 * diff.shape[0])
-    return _mean(xp, diff * diff, sample_weight) / 2
+    return _mean(xp, diff * diff, sample_weight, weight_sum) / 2
 
 
 def _clip_probabilities(xp: Any, p: Array) -> Array:
@@ -160,8 +179,11 @@ def output_error(
     y_pred: Array,
     y: Array,
     sample_weight: Array | None = None,
+    *,
+    weight_sum: Array | None = None,
 ) -> Array:
-    """dL/dy_pred, (n_samples, n_outputs), divided by n_samples."""
+    """dL/dy_pred, (n_samples, n_outputs), divided by n_samples (weighted: times
+    each weight over the weights' sum, ``weight_sum`` if given)."""
     if name in USER_LOSSES:
         return USER_LOSSES[name].gradient(xp, y_pred, y)
     if name == "squared_error":
@@ -173,7 +195,7 @@ def output_error(
         grad = -y / p
         if output.name == "sigmoid":
             grad += (1 - y) / (1 - p)
-    return _per_sample(xp, grad, sample_weight)
+    return _per_sample(xp, grad, sample_weight, weight_sum=weight_sum)
 
 
 def output_delta(
@@ -184,16 +206,20 @@ def output_delta(
     y: Array,
     sample_weight: Array | None = None,
     scale: float = 1.0,
+    *,
+    weight_sum: Array | None = None,
 ) -> Array:
     """dL/dz at the output layer, (n_samples, n_outputs), divided by n_samples and
-    multiplied by ``scale``.
+    multiplied by ``scale`` (``weight_sum`` as in :func:`output_error`).
 
     For the canonical pairs (identity with squared error, softmax or sigmoid with
     log-loss, exp with Poisson) this is exactly ``(y_pred - y) / n_samples``.
     """
     if output.name in _CANONICAL.get(name, ()):
-        return _per_sample(xp, y_pred - y, sample_weight, scale)
-    error = output_error(xp, name, output, y_pred, y, sample_weight)
+        return _per_sample(xp, y_pred - y, sample_weight, scale, weight_sum)
+    error = output_error(
+        xp, name, output, y_pred, y, sample_weight, weight_sum=weight_sum
+    )
     delta = output.backward(xp, y_pred, error)
     if scale != 1.0:
         delta *= scale
@@ -210,12 +236,16 @@ def loss_and_delta(
     scale: float = 1.0,
 ) -> tuple[Array, Array]:
     """``loss_value`` and ``output_delta`` at once, sharing ``y_pred - y`` for squared
-    error with an identity output (one subtraction less per step)."""
+    error with an identity output (one subtraction less per step) and the weights'
+    sum (one reduction less per weighted step)."""
+    total = None if sample_weight is None else xp.sum(sample_weight)
     if name == "squared_error" and output.name == "identity":
         diff = y_pred - y
-        value = _half_mean_square(xp, diff, sample_weight)
-        return value, _per_sample(xp, diff, sample_weight, scale)
+        value = _half_mean_square(xp, diff, sample_weight, total)
+        return value, _per_sample(xp, diff, sample_weight, scale, total)
     return (
-        loss_value(xp, name, output, y_pred, y, sample_weight),
-        output_delta(xp, name, output, y_pred, y, sample_weight, scale),
+        loss_value(xp, name, output, y_pred, y, sample_weight, weight_sum=total),
+        output_delta(
+            xp, name, output, y_pred, y, sample_weight, scale, weight_sum=total
+        ),
     )
