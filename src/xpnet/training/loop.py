@@ -462,7 +462,11 @@ def _steps(
     X, Y, sample_weight = block.X, block.Y, block.sample_weight
     take = run.backend.xp.take
     weights = None
-    sparse_rows = X.rows if isinstance(X, SparseRows) else None
+    # Sparse rows are cut on the host: the order comes to the host once per block,
+    # not once per step.
+    host_order = None
+    if isinstance(X, SparseRows) and order is not None:
+        host_order = np.asarray(run.backend.to_numpy(order))
     n_layers, position, optimizer = run.n_layers, run.position, run.optimizer
     half_alpha = 0.5 * run.settings.alpha
     loss_and_gradients = network.loss_and_gradients
@@ -487,7 +491,9 @@ def _steps(
             rows = order[start:stop]
             Y_batch = take(Y, rows, axis=0)
             X_batch = (
-                take(X, rows, axis=0) if sparse_rows is None else sparse_rows(rows)
+                take(X, rows, axis=0)
+                if host_order is None
+                else X.rows(host_order[start:stop])
             )
             if sample_weight is not None:
                 weights = take(sample_weight, rows, axis=0)

@@ -73,9 +73,9 @@ class SparseRows:
         """``X[start:stop, ...]``: those rows as one batch."""
         return self._batch(key[0])
 
-    def rows(self, order: Array) -> Array:
-        """The rows at the device indices ``order`` as one batch."""
-        return self._batch(np.asarray(self.backend.to_numpy(order)))
+    def rows(self, index: np.ndarray) -> Array:
+        """The rows at the host indices ``index`` as one batch."""
+        return self._batch(index)
 
     def subset(self, index: np.ndarray) -> SparseRows:
         """Rows ``index`` (host ints) as a new SparseRows (for a validation split)."""
