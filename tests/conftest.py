@@ -1,23 +1,28 @@
-"""xpnet's suite runs on its own pytest plugin, :mod:`xpnet.testing.plugin`.
+"""xpnet's suite opts in to its own pytest plugin, :mod:`xpnet.testing.plugin`.
 
-The plugin gives the ``backend`` and ``xp`` fixtures (one run per backend that can run
-here; ``--backend NAME`` or ``XPNET_BACKENDS=numpy,torch`` narrow the run). pytest
-loads it through the ``pytest11`` entry point when xpnet is installed; run from a
-source tree only (``PYTHONPATH=src``, as ``ci/gpu-check`` does) it is registered here.
+The plugin's fixtures are ``xpnet_backend`` and ``xpnet_xp`` (one run per backend that
+can run here; ``--xpnet-backend NAME`` or ``XPNET_BACKENDS=numpy,torch`` narrow the
+run). Inside this suite ``backend`` and ``xp`` are short aliases of them.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
-from xpnet.testing import plugin
-from xpnet.testing.plugin import selected_backends
+from xpnet import Backend
 
-__all__ = ["selected_backends"]  # for test modules that import it from conftest
+pytest_plugins = ["xpnet.testing.plugin"]
 
 
-def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginManager):
-    # Runs while this conftest loads, before the command line is parsed: the
-    # plugin's own pytest_addoption (a historic hook) then still adds --backend.
-    if not pluginmanager.has_plugin("xpnet") and not pluginmanager.is_blocked("xpnet"):
-        pluginmanager.register(plugin, "xpnet")
+@pytest.fixture
+def backend(xpnet_backend: Backend) -> Backend:
+    """The plugin's ``xpnet_backend``: one run per backend."""
+    return xpnet_backend
+
+
+@pytest.fixture
+def xp(xpnet_xp: Any) -> Any:
+    """The plugin's ``xpnet_xp``: the array namespace of ``backend``."""
+    return xpnet_xp

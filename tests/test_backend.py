@@ -39,9 +39,9 @@ def test_not_a_string():
         get_backend(3)
 
 
-# The GPU-specific tests carry the `backend` marker: ci/gpu-check's `-m backend` runs
-# them on the GPU machine.
-@pytest.mark.backend
+# The GPU-specific tests carry the `xpnet_backend` marker: ci/gpu-check's
+# `-m xpnet_backend` runs them on the GPU machine.
+@pytest.mark.xpnet_backend
 @pytest.mark.parametrize("spec", ["gpu", "cuda", "cupy", "cupy:0", "gpu:0"])
 def test_cupy_without_device_says_why_and_how(spec):
     if importlib.util.find_spec("cupy") is None:
@@ -58,7 +58,7 @@ def test_cupy_without_device_says_why_and_how(spec):
     assert "backend='numpy' (--backend cpu)" in str(info.value)
 
 
-@pytest.mark.backend
+@pytest.mark.xpnet_backend
 def test_auto_falls_back_to_numpy_without_gpu():
     backend = get_backend("auto")
     cupy_ok = False
@@ -95,7 +95,7 @@ BAD_DEVICE_INDICES = [
 ]
 
 
-@pytest.mark.backend  # ci/gpu-check runs it too (it needs no GPU)
+@pytest.mark.xpnet_backend  # ci/gpu-check runs it too (it needs no GPU)
 @pytest.mark.parametrize(
     "spec, message", BAD_DEVICE_INDICES, ids=[spec for spec, _ in BAD_DEVICE_INDICES]
 )
@@ -119,7 +119,7 @@ def test_missing_library_names_install(monkeypatch):
         get_backend("torch")
 
 
-@pytest.mark.backend
+@pytest.mark.xpnet_backend
 def test_torch_cuda_without_gpu():
     torch = pytest.importorskip("torch", reason="torch is not installed")
     if torch.cuda.is_available():

@@ -308,6 +308,12 @@ def get_backend(spec: str | Backend | None = None) -> Backend:
     return _BUILDERS[library](spec, device)
 
 
+def is_known_spec(spec: str) -> bool:
+    """Whether ``spec`` names a backend :func:`get_backend` knows (installed or not)."""
+    library = spec.strip().partition(":")[0].lower()
+    return _ALIASES.get(library, library) in (*_KNOWN, "auto")
+
+
 def _import(library: str, spec: str) -> Any:
     try:
         return importlib.import_module(library)

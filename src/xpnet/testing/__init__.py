@@ -1,8 +1,9 @@
 """Cross-backend tests for code written on xpnet: a pytest plugin and assertions.
 
-The plugin (:mod:`xpnet.testing.plugin`, loaded by pytest through the ``pytest11``
-entry point ``xpnet``; ``-p no:xpnet`` turns it off) gives every test that asks for
-``backend`` or ``xp`` one run per array backend that can run here. The assertions
+The plugin (:mod:`xpnet.testing.plugin`, which a project turns on with
+``pytest_plugins = ["xpnet.testing.plugin"]`` in its conftest; it is never loaded on
+its own) gives every test that asks for ``xpnet_backend`` or ``xpnet_xp`` one run per
+array backend that can run here. The assertions
 compare a function on a backend with NumPy float64 (:func:`assert_close_to_numpy`)
 and hand-written gradients with central differences
 (:func:`assert_gradients_match_finite_differences`).

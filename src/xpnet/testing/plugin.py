@@ -1,32 +1,42 @@
-"""The pytest plugin ``xpnet``: ``backend`` and ``xp`` fixtures over every backend.
+"""The pytest plugin ``xpnet.testing.plugin``: fixtures over every array backend.
 
-A test that asks for ``backend`` (a ready :class:`xpnet.Backend`) or ``xp`` (its
-array namespace) runs once per backend in :data:`~xpnet.testing.BACKENDS`, with the
-backend's name as its id (``test_f[numpy]``, ``test_f[torch:cuda]``). A backend that
-cannot run here (not installed, no CUDA device) is skipped with the reason.
+It does nothing until a project asks for it: add ``pytest_plugins =
+["xpnet.testing.plugin"]`` to the project's top ``conftest.py`` (or run pytest with
+``-p xpnet.testing.plugin``). Installing xpnet registers nothing in other projects'
+test runs.
 
-``--backend NAME`` (repeatable) and ``XPNET_BACKENDS=numpy,torch`` narrow the run;
-both together add up. Such tests carry the ``backend`` marker, so ``-m backend``
-selects them (and ``-m "not backend"`` leaves them out).
+A test that asks for ``xpnet_backend`` (a ready :class:`xpnet.Backend`) or
+``xpnet_xp`` (its array namespace) runs once per backend that can run here, with the
+backend's name as its id (``test_f[numpy]``, ``test_f[torch:cuda]``). Backends that
+cannot run here (library not installed, no CUDA device) are left out of the matrix and
+listed once, with the reason, in the run's header.
+
+``--xpnet-backend NAME`` (repeatable) and ``XPNET_BACKENDS=numpy,torch`` narrow the
+run; both together add up. A backend asked for by name that cannot run here is kept
+and skipped with the reason; a name that is no backend at all is a usage error. Such
+tests carry the ``xpnet_backend`` marker, so ``-m xpnet_backend`` selects them.
 """
 
 from __future__ import annotations
 
 import os
+from functools import cache
 from typing import Any
 
 import pytest
 
-from ..backend import Backend
+from ..backend import Backend, BackendError, get_backend, is_known_spec
 from .backends import BACKENDS, require_backend
 
 ENV_VAR = "XPNET_BACKENDS"
+OPTION = "--xpnet-backend"
+FIXTURE = "xpnet_backend"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("xpnet", "xpnet cross-backend tests")
     group.addoption(
-        "--backend",
+        OPTION,
         action="append",
         default=[],
         metavar="NAME",
@@ -37,43 +47,77 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
-        "backend: runs on the array backends of the `backend` fixture "
-        "(set by xpnet.testing)",
+        f"{FIXTURE}: runs on the array backends of the `{FIXTURE}` fixture "
+        "(set by xpnet.testing.plugin)",
     )
+    requested_backends(config)  # a typo is a usage error before anything runs
 
 
-def pytest_report_header(config: pytest.Config) -> str:
-    return f"xpnet backends: {', '.join(selected_backends(config))}"
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    lines = [f"xpnet backends: {', '.join(selected_backends(config))}"]
+    if not requested_backends(config):
+        absent = [f"{spec} ({why})" for spec, why in _absent().items()]
+        if absent:
+            lines.append(f"xpnet backends left out here: {'; '.join(absent)}")
+    return lines
+
+
+def requested_backends(config: pytest.Config) -> list[str]:
+    """The backends named by ``--xpnet-backend`` and ``XPNET_BACKENDS``, in order.
+
+    Raises
+    ------
+    pytest.UsageError
+        A name is empty or names no backend (``toch``, ``numpy;torch``).
+    """
+    named = [(OPTION, name) for name in config.getoption(OPTION)]
+    env = os.environ.get(ENV_VAR)
+    if env is not None and env.strip():
+        named += [(ENV_VAR, name) for name in env.split(",")]
+    for source, name in named:
+        if not name.strip() or not is_known_spec(name):
+            raise pytest.UsageError(
+                f"{source}: {name!r} is not a backend; choose from "
+                f"{', '.join(BACKENDS)} (or a device form such as cupy:1)"
+            )
+    return [name.strip() for _, name in named]
 
 
 def selected_backends(config: pytest.Config) -> list[str]:
-    """The backends asked for by ``--backend`` and ``XPNET_BACKENDS``, else all."""
-    chosen = list(config.getoption("--backend"))
-    env = os.environ.get(ENV_VAR, "")
-    chosen += [name.strip() for name in env.split(",") if name.strip()]
-    return chosen or list(BACKENDS)
+    """The backends asked for, else every backend of BACKENDS that can run here."""
+    return requested_backends(config) or [s for s in BACKENDS if s not in _absent()]
+
+
+@cache
+def _absent() -> dict[str, str]:
+    """Each backend of BACKENDS that cannot run here, with the reason."""
+    absent = {}
+    for spec in BACKENDS:
+        try:
+            get_backend(spec)
+        except BackendError as exc:
+            absent[spec] = str(exc).split(";")[0]
+    return absent
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    if "backend" in metafunc.fixturenames:
-        metafunc.parametrize(
-            "backend", selected_backends(metafunc.config), indirect=True
-        )
+    if FIXTURE in metafunc.fixturenames:
+        metafunc.parametrize(FIXTURE, selected_backends(metafunc.config), indirect=True)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
-        if "backend" in getattr(item, "fixturenames", ()):
-            item.add_marker(pytest.mark.backend)
+        if FIXTURE in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.xpnet_backend)
 
 
 @pytest.fixture
-def backend(request: pytest.FixtureRequest) -> Backend:
+def xpnet_backend(request: pytest.FixtureRequest) -> Backend:
     """A ready Backend; skipped, with the reason, where it cannot run here."""
     return require_backend(request.param)
 
 
 @pytest.fixture
-def xp(backend: Backend) -> Any:
-    """The array namespace of the ``backend`` fixture."""
-    return backend.xp
+def xpnet_xp(xpnet_backend: Backend) -> Any:
+    """The array namespace of the ``xpnet_backend`` fixture."""
+    return xpnet_backend.xp

@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.slow  # each starts a benchmark in a subprocess (5-10 s)
 
 
 def run_script(script: str, *args: str) -> subprocess.CompletedProcess:

@@ -34,7 +34,10 @@ from xpnet.training.distributed import (
 
 WORKER = os.path.join(os.path.dirname(__file__), "distributed_worker.py")
 WORLD_SIZE = 2
-pytestmark = pytest.mark.filterwarnings("ignore::xpnet.ConvergenceWarning")
+pytestmark = [
+    pytest.mark.filterwarnings("ignore::xpnet.ConvergenceWarning"),
+    pytest.mark.slow,  # each test starts 2 processes (about 5-15 s)
+]
 
 
 def _free_port() -> int:

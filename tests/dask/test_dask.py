@@ -42,7 +42,7 @@ def client():
                 processes=True,
                 host="127.0.0.1",
                 scheduler_port=0,
-                dashboard_address=None,
+                dashboard_address="127.0.0.1:0",  # a free port: 8787 may be taken
                 death_timeout=60,
                 env={"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"},
             ) as cluster,
@@ -353,8 +353,8 @@ def test_blas_leaves_the_block_loader_a_core(monkeypatch, cores, blas, during):
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 def test_blocks_train_on_each_backend(backend, dtype):
     """Each block moved to the backend's device in turn (on cupy and torch:cuda, the
-    GPU; ``-m backend`` selects this where Dask is installed): one block equals the
-    in-memory fit on that backend bit for bit; four blocks agree with NumPy's at
+    GPU; ``-m xpnet_backend`` selects this where Dask is installed): one block equals
+    the in-memory fit on that backend bit for bit; four blocks agree with NumPy's at
     ``TOLERANCES``."""
     from xpnet.check import TOLERANCES
 
@@ -460,6 +460,7 @@ def test_bad_dask_input_is_named(X, y, message):
 
 
 @pytest.mark.filterwarnings("ignore::xpnet.ConvergenceWarning")
+@pytest.mark.slow
 def test_fit_predict_score_on_the_cluster(client):
     X, y = _classification()
     Xd, yd = _blocks(X, 30), _blocks(y, 30)  # 30, 30, 30, 6 rows

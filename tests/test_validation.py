@@ -1,0 +1,27 @@
+"""The host-data checks of :mod:`xpnet.validation`."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from xpnet import validation
+
+
+@pytest.mark.parametrize("dtype", ["float16", "float32", "float64"])
+@pytest.mark.parametrize("shape", [(3000, 7), (40, 30, 9)])
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf, None])
+def test_large_host_data_is_checked_entry_by_entry(dtype, shape, bad):
+    """Large data takes the fast path (BLAS row sums for a float32/float64 matrix,
+    else one sum); it must agree with the plain check, and huge finite values whose
+    sums overflow must not be taken for inf."""
+    big = np.finfo(dtype).max
+    data = np.full(shape, big / 2, dtype=dtype)
+    data.reshape(-1)[1::2] = big  # every row sum overflows to inf
+    if bad is not None:
+        data.reshape(-1)[-5] = bad
+    expected = bad is None
+    assert validation._all_finite(data) is expected
+    if bad is not None and len(shape) == 2:
+        with pytest.raises(ValueError, match=r"X must be finite.*row 2999, column 2"):
+            validation.host_matrix(data, "X")
