@@ -13,7 +13,7 @@ from helpers import junit_outcomes, run_pytest
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.mark.parametrize("script", [".ci/run", "ci/gpu-check"])
+@pytest.mark.parametrize("script", [".ci/run", "ci/gpu-check", "ci/min-versions"])
 def test_ci_script_parses(script):
     result = subprocess.run(
         ["bash", "-n", str(ROOT / script)], capture_output=True, text=True, check=False
