@@ -54,7 +54,15 @@ ax.set_yticks(range(4), [str(a) for a in grid["mlpclassifier__alpha"]])
 ax.set_xlabel("hidden_layer_sizes")
 ax.set_ylabel("alpha")
 for (row, column), value in np.ndenumerate(scores):
-    ax.text(column, row, f"{value:.3f}", ha="center", va="center", color="w")
+    dark = value < scores.min() + 0.5 * (scores.max() - scores.min())
+    ax.text(
+        column,
+        row,
+        f"{value:.3f}",
+        ha="center",
+        va="center",
+        color="w" if dark else "k",
+    )
 fig.colorbar(image, label="mean CV accuracy")
 ax.set_title("GridSearchCV over a Pipeline")
 fig.tight_layout()
