@@ -21,7 +21,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 
 # project file -> (project name, package, [(module, uri pattern for a name in it)]);
-# "$" in a pattern stands for the object's full dotted name (Sphinx's convention).
+# "$" in a pattern stands for the object's full dotted name.
 PROJECTS = {
     "numpy": (
         "NumPy",
@@ -98,7 +98,6 @@ def entries(package_name: str, modules) -> list[str]:
     seen = set()
     for module_name, pattern in modules:
         module = importlib.import_module(module_name)
-        lines.append(f"{module_name} py:module 0 {pattern.split('#')[0]}#module-$ -")
         for name in public_names(module):
             try:
                 obj = getattr(module, name)
@@ -109,13 +108,13 @@ def entries(package_name: str, modules) -> list[str]:
             if role is None or full in seen:
                 continue
             seen.add(full)
-            uri = SPECIAL.get(full, pattern).replace(full, "$")
+            # Sphinx expands "$" only at the end of a location: write it out.
+            uri = SPECIAL.get(full, pattern).replace("$", full)
             lines.append(f"{full} py:{role} 1 {uri} -")
             if role == "class" and module_name.startswith("sklearn."):
                 for member in sorted(dir(obj)):
                     if not member.startswith("_") and callable(getattr(obj, member)):
-                        page = uri.replace("#$", f"#{full}.{member}")
-                        page = page.replace("$", full)
+                        page = uri.replace(f"#{full}", f"#{full}.{member}")
                         lines.append(f"{full}.{member} py:method 1 {page} -")
     return lines
 
