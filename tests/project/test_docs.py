@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 import xpnet
+from xpnet.maths import activations, losses
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs"
@@ -55,6 +56,10 @@ def blocks(page: Path) -> list[tuple[str, str | None]]:
 @pytest.mark.parametrize("page", GUIDE, ids=[p.stem for p in GUIDE])
 def test_the_guide_s_python_blocks_run(page, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # files the examples write land here
+    # Pages register activations and losses ("softplus"): the registries are global,
+    # so each page's registrations end with it.
+    monkeypatch.setattr(activations, "ACTIVATIONS", dict(activations.ACTIVATIONS))
+    monkeypatch.setattr(losses, "USER_LOSSES", dict(losses.USER_LOSSES))
     namespace: dict = {"__name__": f"docs_{page.stem}"}
     for number, (code, why) in enumerate(blocks(page)):
         if why is not None:
