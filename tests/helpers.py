@@ -13,8 +13,9 @@ import numpy as np
 import xpnet
 from xpnet.check import TOLERANCES
 
-# Cross-backend agreement the project promises (README, "Numbers across backends");
-# the numbers live in the library, where `xpnet check-backends` uses them too.
+# Cross-backend agreement the project promises (docs/user_guide/arrays.md, "Numbers
+# across backends"); the numbers live in the library, where `xpnet check-backends`
+# uses them too.
 RTOL = TOLERANCES
 
 

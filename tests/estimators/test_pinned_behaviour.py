@@ -2,7 +2,7 @@
 shuffling, and scikit-learn's early-stopping rules.
 
 The expected numbers are computed here, independently of xpnet, from
-``numpy.random.default_rng`` as the README documents: one seeded generator draws the
+``numpy.random.default_rng`` as the docs say: one seeded generator draws the
 initial weights (layer by layer, ``W`` then ``b``), then the early-stopping split,
 then each epoch's permutation.
 """

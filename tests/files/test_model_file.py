@@ -792,7 +792,7 @@ def test_every_model_save_accepts_loads_with_equal_predictions(tmp_path, changes
 
 
 def test_safetensors_alone_loads_the_weights_and_torch_rebuilds_the_net(tmp_path):
-    """What the README promises a PyTorch user: ``safetensors.numpy.load_file`` gives
+    """What the docs promise a PyTorch user: ``safetensors.numpy.load_file`` gives
     the tensors, the metadata the configuration, and ``torch.nn`` the same
     predictions (the command's standardization included)."""
     torch = pytest.importorskip("torch")

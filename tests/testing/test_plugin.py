@@ -1,5 +1,5 @@
 """The pytest plugin from a user's side: pytest runs, in a subprocess, a small project
-whose test file is the README's example (a registered activation tested on every
+whose test file is the docs' example (a registered activation tested on every
 backend), plus the same example with a NumPy call planted in the activation; and a
 project of its own that never asked for the plugin, which must not notice xpnet."""
 
@@ -16,26 +16,24 @@ import xpnet
 from xpnet.testing import BACKENDS
 
 ROOT = Path(__file__).resolve().parents[2]
-SECTION = "## Testing your own code across backends"
+PAGE = ROOT / "docs" / "user_guide" / "testing.md"
 GOOD_LINE = "    return xp.log1p(xp.exp(-xp.abs(z))) + xp.maximum(z, 0.0)"
 PLANTED_LINE = "    return np.logaddexp(0.0, z)  # NumPy, where xp was meant"
 
 
-def readme_example() -> str:
-    """The README's test file in its section on testing across backends (the first
-    Python block there that defines tests)."""
-    text = (ROOT / "README.md").read_text()
-    section = text[text.index(SECTION) :]
-    blocks = re.findall(r"```python\n(.*?)```", section, re.S)
+def docs_example() -> str:
+    """The test file of the docs page on testing across backends (its first Python
+    block that defines tests)."""
+    blocks = re.findall(r"```python\n(.*?)```", PAGE.read_text(), re.S)
     return next(block for block in blocks if "\ndef test_" in block)
 
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory) -> Path:
-    """A user's project: the README's example, and its value test with a planted bug."""
+    """A user's project: the docs' example, and its value test with a planted bug."""
     root = tmp_path_factory.mktemp("user_project")
     (root / "conftest.py").write_text('pytest_plugins = ["xpnet.testing.plugin"]\n')
-    example = readme_example()
+    example = docs_example()
     assert GOOD_LINE in example
     (root / "test_softplus.py").write_text(example)
     values_only = example[: example.index("\n\ndef test_gradients_through_softplus")]
@@ -68,7 +66,7 @@ PLANTED = {
 
 
 @pytest.mark.slow
-def test_the_readme_example_runs_on_every_backend_and_finds_a_planted_bug(project):
+def test_the_docs_example_runs_on_every_backend_and_finds_a_planted_bug(project):
     result = run_pytest(
         project, "--junitxml", "report.xml", "-o", "junit_family=xunit1"
     )
@@ -81,14 +79,14 @@ def test_the_readme_example_runs_on_every_backend_and_finds_a_planted_bug(projec
             assert not any(f"[{spec}]" in name for name in found), spec
             assert f"{spec} (" in result.stdout  # named once in the header
             continue
-        readme = [
+        example = [
             found[f"test_softplus::{test}[{spec}]"]
             for test in (
                 "test_softplus_matches_numpy",
                 "test_gradients_through_softplus",
             )
         ]
-        assert readme == [("passed", "")] * 2, (spec, readme)
+        assert example == [("passed", "")] * 2, (spec, example)
         if spec in PLANTED:
             outcome, message = found[f"test_planted::test_mine_matches_numpy[{spec}]"]
             assert outcome == PLANTED[spec][0], (spec, message)

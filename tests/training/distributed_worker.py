@@ -208,7 +208,7 @@ def reducer_checks(rank: int) -> dict:
 
 
 def research_steps(reducer: GradientReducer | None = None, steps: int = 3) -> list:
-    """The README's research-API loop: ``steps`` SGD steps of an MLP on 13 rows, each
+    """The docs' research-API loop: ``steps`` SGD steps of an MLP on 13 rows, each
     rank computing its share (one process: all rows); the final weights."""
     net = xpnet.MLP([4, 8, 2], hidden_activation="tanh", dtype="float64", seed=0)
     X, y = regression(13, 2, seed=5)
