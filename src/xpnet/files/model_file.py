@@ -61,6 +61,12 @@ def save(model: Any, path: str | os.PathLike[str]) -> None:
     ValueError
         :func:`load` would refuse the file (e.g. a parameter set to an invalid
         value after fitting, or NaN weights); nothing is written.
+    NotRegularFileError
+        ``path`` (or what a symlink there points to) exists and is not a regular
+        file: a directory, FIFO, device or socket; nothing is written.
+    OSError
+        Writing failed (e.g. a full disk; ``filename`` is ``path``); a file already
+        at ``path`` is left as it was.
     """
     config, arrays = exported(model)
     save_tensors(path, {"model": config}, arrays)
