@@ -173,13 +173,19 @@ def _not_a_scheduler():
 
 
 def test_a_scheduler_address_that_is_not_dask_is_one_line(tmp_path, capsys):
-    """Item 16: the reply read as a frame length asked for 3.07 EiB."""
+    """Item 16: the reply read as a frame length asked for 3.07 EiB. The failed
+    Client must not stay the process's scheduler (later computes waited on it)."""
     pytest.importorskip("distributed", reason="xpnet[dask] installs it")
+    import dask
+
     X, y = _data()
     np.save(tmp_path / "data.npy", np.column_stack([X, y]))
+    scheduler = dask.config.get("scheduler", None)
     with _not_a_scheduler() as address:
         err = _one_line_error(
             capsys, [str(tmp_path / "data.npy"), "--scheduler", address]
         )
     assert repr(address) in err and "did not answer as a Dask scheduler" in err
     assert "EiB" not in err
+    assert dask.config.get("scheduler", None) == scheduler
+    assert float(dask.array.ones(4).sum().compute(timeout=30)) == 4.0

@@ -405,14 +405,17 @@ def _standardization(X: da.Array, y: da.Array, task: str) -> Standardization:
 @contextlib.contextmanager
 def connected(address: str | None) -> Iterator[Any]:
     """A ``distributed.Client`` on the scheduler at ``address`` while the block is
-    running; without an address, dask's local scheduler."""
+    running (dask's ``scheduler`` setting, not the process's default client: a
+    Client that fails to connect stays registered as the default, and every later
+    compute in the process would wait on it); without an address, dask's local
+    scheduler."""
     if address is None:
         yield None
         return
     from distributed import Client
 
     try:
-        client = Client(address, timeout="30s")
+        client = Client(address, timeout="30s", set_as_default=False)
     except OSError as exc:
         raise DataError(f"cannot reach the Dask scheduler {address!r}: {exc}") from None
     except Exception as exc:  # something answered, but not Dask's protocol (a
@@ -421,5 +424,5 @@ def connected(address: str | None) -> Iterator[Any]:
             f"{address!r} did not answer as a Dask scheduler ({type(exc).__name__}); "
             "give the address a scheduler prints (tcp://HOST:8786)"
         ) from None
-    with client:
+    with client, dask.config.set(scheduler=client.get):
         yield client
