@@ -14,6 +14,7 @@ import array_api_compat
 import numpy as np
 
 from .backend import Array, Backend, check_dtype, data_size, get_backend
+from .files.messages import brief
 from .files.model_file import check_config, layer_parameters, parameter_arrays
 from .init import initial_params
 from .maths import network
@@ -258,14 +259,14 @@ class MLP:
         if not isinstance(names, list) or len(names) != len(sizes) - 1:
             raise ValueError(
                 f"activations must be a list of {len(sizes) - 1} names, one per "
-                f"layer; got {names!r}"
+                f"layer; got {brief(names)}"
             )
         if not all(isinstance(name, str) for name in names):
-            raise TypeError(f"activations must be names; got {names!r}")
+            raise TypeError(f"activations must be names; got {brief(names)}")
         if not isinstance(bias, bool):
-            raise TypeError(f"bias must be true or false; got {bias!r}")
+            raise TypeError(f"bias must be true or false; got {brief(bias)}")
         if not isinstance(dtype, str):
-            raise TypeError(f"dtype must be a name; got {dtype!r}")
+            raise TypeError(f"dtype must be a name; got {brief(dtype)}")
         dtype = check_dtype(dtype)
         acts = [
             get_activation(name, f"activations[{layer}]")

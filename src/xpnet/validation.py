@@ -14,6 +14,7 @@ import array_api_compat
 import numpy as np
 
 from .backend import Array, Backend
+from .files.messages import brief
 
 
 def check_layer_sizes(layer_sizes: Any, name: str = "layer_sizes") -> list[int]:
@@ -22,7 +23,7 @@ def check_layer_sizes(layer_sizes: Any, name: str = "layer_sizes") -> list[int]:
     if len(sizes) < 2:
         raise ValueError(
             f"{name} must list at least 2 sizes (inputs and outputs); "
-            f"got {layer_sizes!r}"
+            f"got {brief(layer_sizes)}"
         )
     return sizes
 
@@ -38,24 +39,30 @@ def _int_list(values: Any, name: str) -> list[int]:
     try:
         items = list(values)
     except TypeError:
-        raise TypeError(f"{name} must be a sequence of ints; got {values!r}") from None
+        raise TypeError(
+            f"{name} must be a sequence of ints; got {brief(values)}"
+        ) from None
     for item in items:
         if not isinstance(item, numbers.Integral) or isinstance(item, bool):
-            raise TypeError(f"{name} must hold ints; got {item!r} in {values!r}")
+            raise TypeError(
+                f"{name} must hold ints; got {brief(item)} in {brief(values)}"
+            )
         if item < 1:
-            raise ValueError(f"{name} must hold sizes >= 1; got {item} in {values!r}")
+            raise ValueError(
+                f"{name} must hold sizes >= 1; got {item} in {brief(values)}"
+            )
     return [int(item) for item in items]
 
 
 def check_positive(value: Any, name: str, *, allow_zero: bool = False) -> float:
     """A finite real number > 0 (or >= 0 with ``allow_zero``)."""
     if not isinstance(value, numbers.Real) or isinstance(value, bool):
-        raise TypeError(f"{name} must be a number; got {value!r}")
+        raise TypeError(f"{name} must be a number; got {brief(value)}")
     value = cast(float, value)  # a Real: compares and converts like a float
     low_ok = value >= 0 if allow_zero else value > 0
     if not (low_ok and np.isfinite(value)):
         bound = ">= 0" if allow_zero else "> 0"
-        raise ValueError(f"{name} must be a finite number {bound}; got {value!r}")
+        raise ValueError(f"{name} must be a finite number {bound}; got {brief(value)}")
     return float(value)
 
 
@@ -224,7 +231,7 @@ def _check_shape(
 def check_choice(value: Any, name: str, choices: tuple[str, ...]) -> str:
     """``value`` if it is one of the strings ``choices``."""
     if not isinstance(value, str) or value not in choices:
-        raise ValueError(f"{name} must be one of {list(choices)}; got {value!r}")
+        raise ValueError(f"{name} must be one of {list(choices)}; got {brief(value)}")
     return value
 
 
@@ -239,21 +246,23 @@ def check_real(
 ) -> None:
     """A real number in the interval from ``low`` to ``high`` (ends open on request)."""
     if not isinstance(value, numbers.Real) or isinstance(value, bool):
-        raise TypeError(f"{name} must be a real number; got {value!r}")
+        raise TypeError(f"{name} must be a real number; got {brief(value)}")
     value = cast(float, value)
     too_low = value <= low if open_low else value < low
     too_high = value >= high if open_high else value > high
     if too_low or too_high or math.isnan(value):
         left, right = "(" if open_low else "[", ")" if open_high else "]"
-        raise ValueError(f"{name} must be in {left}{low}, {high}{right}; got {value!r}")
+        raise ValueError(
+            f"{name} must be in {left}{low}, {high}{right}; got {brief(value)}"
+        )
 
 
 def check_int(value: Any, name: str, expected: str) -> None:
     """An int >= 1; ``expected`` words the message (e.g. "an int >= 1")."""
     if not isinstance(value, numbers.Integral) or isinstance(value, bool):
-        raise TypeError(f"{name} must be {expected}; got {value!r}")
+        raise TypeError(f"{name} must be {expected}; got {brief(value)}")
     if value < 1:
-        raise ValueError(f"{name} must be {expected}; got {value!r}")
+        raise ValueError(f"{name} must be {expected}; got {brief(value)}")
 
 
 def is_non_numpy_array(data: Any) -> bool:
@@ -320,8 +329,8 @@ def check_random_state(random_state: Any, name: str = "random_state") -> None:
         random_state, bool
     ):
         if not 0 <= cast(int, random_state) < 2**32:
-            raise ValueError(f"{name} must be {expected}; got {random_state!r}")
+            raise ValueError(f"{name} must be {expected}; got {brief(random_state)}")
     elif not isinstance(
         random_state, (type(None), np.random.Generator, np.random.RandomState)
     ):
-        raise TypeError(f"{name} must be {expected}; got {random_state!r}")
+        raise TypeError(f"{name} must be {expected}; got {brief(random_state)}")

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 import xpnet
-from xpnet.files import model_file, tensor_file
+from xpnet.files import messages, model_file, tensor_file
 
 pytest.importorskip("hypothesis", reason="hypothesis is not installed")
 from hypothesis import HealthCheck, given, settings  # noqa: E402
@@ -77,6 +77,7 @@ def load_or_refuse(path, data: bytes, expected=None) -> None:
         model = xpnet.load(path, backend="numpy")
     except model_file.ModelFileError as exc:
         assert str(path) in str(exc)
+        assert len(exc.problem) <= messages.MESSAGE_CHARS  # whatever the file holds
         return
     if expected is None:
         _, file_arrays = tensor_file.load_tensors(path)
@@ -205,12 +206,25 @@ NAMES = [
     "|O",
     "inf",
 ]
+
+
+def _huge(kind: str) -> object:
+    """A new huge value each time (a mutation may nest one value in another)."""
+    return {"sizes": [3] * 20_000, "names": ["relu"] * 20_000, "text": "x" * 10**5}[
+        kind
+    ]
+
+
+HUGE = st.sampled_from(["sizes", "names", "text"]).map(_huge)  # messages stay short
 NEAR = (  # values close to valid ones, so mutations reach the deeper checks
     st.sampled_from(NAMES)
     | st.lists(st.integers(-1, 5), max_size=4)
     | st.lists(st.sampled_from(NAMES), max_size=3)
     | st.integers(0, 3)
-    | st.sampled_from([[1, 0], [0, 0], ["ant", "ant", "cat"], ["cat", "bee", "ant"]])
+    | st.sampled_from(
+        [[1, 0], [0, 0], ["ant", "ant", "cat"], ["cat", "bee", "ant"]]
+    ).map(list)  # a copy: the same list put inside itself made a circular config
+    | HUGE
 )
 
 

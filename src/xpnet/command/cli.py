@@ -20,6 +20,7 @@ from typing import Any, NoReturn
 
 from .._version import __version__
 from ..backend import BackendError, DeviceMemoryError
+from ..files.messages import cap
 from ..training.distributed import DistributedError
 from .commands import TrainingError, run_export, run_prediction, run_training
 from .datasets import BUNDLED, TASKS, DataError, MissingExtraError
@@ -512,7 +513,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _fail(message: object, code: int) -> int:
-    print(f"xpnet: error: {message}", file=sys.stderr)
+    """Print ``message`` as one line (capped: it may quote a file's contents)."""
+    text = cap(" ".join(str(message).splitlines()))
+    print(f"xpnet: error: {text}", file=sys.stderr)
     return code
 
 

@@ -20,6 +20,7 @@ import numpy as np
 
 from ..backend import Backend, get_backend
 from ..check import device_label
+from ..files.atomic import NotRegularFileError, check_target
 from ..training.distributed import DistributedError, GradientReducer, torchrun_group
 from .datasets import (
     DataError,
@@ -61,8 +62,8 @@ def _train(
 ) -> int:
     lead = reducer is None or reducer.rank == 0  # the rank that prints and saves
     figure_class = _figure_class() if args.plot else None
-    for option, path in (("--save", args.save), ("--plot", args.plot)):
-        _check_writable(option, path)
+    _check_writable("--save", args.save, replaced=True)
+    _check_writable("--plot", args.plot)
     kind = lazy_kind(args.data)
     data: Any  # a Dataset, or for data opened lazily a LazyDataset
     if kind is not None or args.scheduler is not None:
@@ -111,7 +112,7 @@ def _train(
     if args.save:
         from ..files.model_file import save
 
-        save(model, args.save)
+        _write("--save", args.save, save, model)
     if figure_class is not None:
         scaled_y = task == "regression" and args.scale == "standard"
         _plot(figure_class, model.loss_curve_, args.plot, data.name, scaled_y)
@@ -273,7 +274,9 @@ def _memory_hint(model: Any, n_features: int, exc: MemoryError) -> str:
     )
 
 
-def _check_writable(option: str, path: str | None) -> None:
+def _check_writable(option: str, path: str | None, replaced: bool = False) -> None:
+    """Refuse, before any work, an output in no directory, a directory, and where
+    the file is ``replaced`` (written atomically) anything but a regular file."""
     if path is None:
         return
     directory = os.path.dirname(os.path.abspath(path))
@@ -281,6 +284,27 @@ def _check_writable(option: str, path: str | None) -> None:
         raise DataError(f"cannot write {option} {path!r}: no directory {directory!r}")
     if os.path.isdir(path):
         raise DataError(f"cannot write {option} {path!r}: it is a directory")
+    if replaced:
+        try:
+            check_target(path)
+        except NotRegularFileError as exc:
+            raise DataError(
+                f"cannot write {option} {path!r}: it is {exc.kind}, not a regular "
+                "file; xpnet replaces only regular files"
+            ) from None
+
+
+def _write(option: str, path: str, writer: Any, model: Any) -> None:
+    """``writer(model, path)``; an OSError (a full disk) names the option and path."""
+    try:
+        writer(model, path)
+    except NotRegularFileError:
+        raise
+    except OSError as exc:
+        raise DataError(
+            f"cannot write {option} {path!r}: {exc.strerror or exc}; nothing was "
+            "written there (a file already there is unchanged)"
+        ) from None
 
 
 def _figure_class() -> Any:
@@ -447,9 +471,9 @@ def run_export(args: argparse.Namespace) -> int:
             "ONNX export needs the onnx package; install it with: "
             'pip install "xpnet[onnx]"'
         ) from None
-    _check_writable("--onnx", args.onnx)
+    _check_writable("--onnx", args.onnx, replaced=True)
     model = load(args.model, backend="numpy")
-    export_onnx(model, args.onnx)
+    _write("--onnx", args.onnx, export_onnx, model)
     print(f"wrote {args.onnx}: {type(model).__name__}, ONNX opset 17")
     return 0
 

@@ -19,6 +19,9 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import itertools
+import math
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -30,6 +33,7 @@ import numpy as np
 from ..backend import Backend
 from ..estimators.dask_predict import blocks_of, frame_to_array, partition_lengths
 from ..estimators.scaling import Standardization
+from ..files.messages import brief
 from .datasets import DataError, MissingExtraError
 
 FILES_HINT = 'pip install "xpnet[dask,dask-files]"'
@@ -91,6 +95,7 @@ def _parquet(path: str, target: str | None) -> LazyDataset:
     try:
         import dask.dataframe as dd
 
+        _check_parquet_columns(path)
         frame = dd.read_parquet(path)
     except ImportError as exc:
         raise MissingExtraError(
@@ -104,6 +109,10 @@ def _parquet(path: str, target: str | None) -> LazyDataset:
             f"target column {column!r} is not in {path!r}; its columns are {names}"
         )
     features = [c for c in names if c != column]
+    if not features:
+        raise DataError(
+            f"{path!r} has no feature columns besides the target column {column!r}"
+        )
     text = [c for c in features if frame[c].dtype.kind not in "biuf"]
     if text:
         raise DataError(f"{path!r}: feature columns must be numeric; {text} are not")
@@ -113,6 +122,29 @@ def _parquet(path: str, target: str | None) -> LazyDataset:
     return LazyDataset(X, y.rechunk({0: X.chunks[0]}), path, features, column)
 
 
+def _check_parquet_columns(path: str) -> None:
+    """Every Parquet file of the directory readable, all with the same columns
+    (Dask reads the first file's and fails mid-training on another's)."""
+    import pyarrow.parquet as pq
+
+    first: tuple[str, list[str]] | None = None
+    for name in sorted(n for n in os.listdir(path) if n.endswith(".parquet")):
+        try:
+            columns = pq.read_schema(os.path.join(path, name)).names
+        except (OSError, ValueError) as exc:  # pyarrow's ArrowInvalid is both
+            raise DataError(
+                f"{path!r}: {name!r} is not a readable Parquet file ({brief(str(exc))})"
+            ) from None
+        if first is None:
+            first = (name, columns)
+        elif set(columns) != set(first[1]):
+            raise DataError(
+                f"{path!r}: the Parquet files disagree on their columns: {first[0]!r} "
+                f"has {brief(first[1])}, {name!r} has {brief(columns)}; every file "
+                "must have the same columns"
+            )
+
+
 def _zarr(path: str, target: str | None) -> LazyDataset:
     try:
         import zarr
@@ -120,9 +152,15 @@ def _zarr(path: str, target: str | None) -> LazyDataset:
         raise MissingExtraError(
             f"reading a Zarr store needs zarr; install it with: {FILES_HINT}"
         ) from None
-    store = zarr.open(path, mode="r")
+    try:
+        store = zarr.open(path, mode="r")
+    except (OSError, ValueError, TypeError, KeyError) as exc:
+        raise DataError(
+            f"{path!r} is not a readable Zarr store ({type(exc).__name__}: "
+            f"{brief(str(exc))})"
+        ) from None
     if isinstance(store, zarr.Array):
-        return _columns(da.from_zarr(path), path, target)
+        return _columns(_zarr_blocks(store, path, None), path, target)
     members = set(store.array_keys())
     if not {"X", "y"} <= members:
         raise DataError(
@@ -131,10 +169,69 @@ def _zarr(path: str, target: str | None) -> LazyDataset:
         )
     if target is not None:
         raise DataError(f"{path!r} holds its target as 'y'; --target does not apply")
-    X = da.from_zarr(path, component="X")
-    y = da.from_zarr(path, component="y").rechunk({0: X.chunks[0]})
-    names = [f"x{i}" for i in range(X.shape[1])] if X.ndim == 2 else []
-    return LazyDataset(X, y, path, names, "y")
+    X = _zarr_blocks(store["X"], path, "X")
+    y = _zarr_blocks(store["y"], path, "y")
+    if X.ndim != 2 or y.ndim != 1 or X.shape[0] != y.shape[0]:
+        raise DataError(
+            f"{path!r}: X must be 2-D and y 1-D with one target per row of X; got X "
+            f"of shape {X.shape} and y of shape {y.shape}"
+        )
+    names = [f"x{i}" for i in range(X.shape[1])]
+    return LazyDataset(X, y.rechunk({0: X.chunks[0]}), path, names, "y")
+
+
+def _zarr_blocks(array: Any, path: str, name: str | None) -> da.Array:
+    """A Zarr array as a Dask array whose every chunk is stored (a missing one
+    would read as the fill value) and whose read errors name the store."""
+    _check_chunks_stored(array, path, name)
+    return da.from_array(_ZarrReader(array, path, name), chunks=array.chunks)
+
+
+def _check_chunks_stored(array: Any, path: str, name: str | None) -> None:
+    directory = path if name is None else os.path.join(path, name)
+    stored = {
+        os.path.relpath(os.path.join(root, file), directory).replace(os.sep, "/")
+        for root, _, files in os.walk(directory)
+        for file in files
+    }
+    sizes = array.shards or array.chunks  # a shard is one stored object
+    grid = [math.ceil(n / c) for n, c in zip(array.shape, sizes, strict=True)]
+    fill = np.asarray(array.fill_value).item()
+    for coords in itertools.product(*map(range, grid)) if array.ndim else ():
+        key = array.metadata.encode_chunk_key(coords)
+        if key not in stored:
+            raise DataError(
+                f"{path!r}: chunk {key!r} of array {name or 'the array'!r} (chunk "
+                f"{coords}) is missing from the store; it would read as the fill "
+                f"value {brief(fill)}. The store is damaged, or was "
+                "written with write_empty_chunks=False (zarr's default), which "
+                "leaves out chunks equal to the fill value: rewrite it with "
+                "config={'write_empty_chunks': True}"
+            )
+
+
+class _ZarrReader:
+    """A Zarr array for ``da.from_array``: a chunk that cannot be read (damaged,
+    undecodable) raises :class:`DataError` naming the store and the rows."""
+
+    def __init__(self, array: Any, path: str, name: str | None) -> None:
+        self.array, self.path, self.name = array, path, name
+        self.shape, self.dtype, self.ndim = array.shape, array.dtype, array.ndim
+
+    def __getitem__(self, key: Any) -> Any:
+        try:
+            return self.array[key]
+        except Exception as exc:  # the codecs' errors: RuntimeError, ValueError...
+            rows = key[0] if isinstance(key, tuple) and key else key
+            where = f"rows {rows.start}:{rows.stop}" if isinstance(rows, slice) else ""
+            raise DataError(
+                f"{self.path!r}: cannot read {where} of array "
+                f"{self.name or 'the array'!r}: the store is damaged "
+                f"({type(exc).__name__}: {brief(str(exc))})"
+            ) from None
+
+    def __dask_tokenize__(self) -> Any:
+        return ("xpnet-zarr", self.path, self.name, self.shape, str(self.dtype))
 
 
 def _npy(path: str, block_rows: int | None) -> da.Array:
@@ -158,8 +255,34 @@ def _npy(path: str, block_rows: int | None) -> da.Array:
 
 
 def _npy_header(path: str) -> tuple[tuple[int, ...], np.dtype]:
-    matrix = np.load(path, mmap_mode="r")
-    return matrix.shape, matrix.dtype
+    """The array's shape and dtype, read from the header; a file too short for
+    them (empty, truncated) or holding Python objects is refused."""
+    size = os.path.getsize(path)
+    if size == 0:
+        raise DataError(f"{path!r} is empty (0 bytes); it must be an .npy file")
+    try:
+        with open(path, "rb") as fh:
+            major, _ = np.lib.format.read_magic(fh)
+            read = np.lib.format.read_array_header_1_0
+            if major > 1:
+                read = np.lib.format.read_array_header_2_0
+            shape, _, dtype = read(fh)
+            offset = fh.tell()
+    except (ValueError, EOFError) as exc:
+        raise DataError(
+            f"{path!r} is not a readable .npy file: its header is damaged or cut "
+            f"short ({brief(str(exc))})"
+        ) from None
+    if dtype.hasobject:
+        raise DataError(f"{path!r} holds Python objects; xpnet reads numbers only")
+    expected = dtype.itemsize * math.prod(shape)
+    if size - offset < expected:
+        raise DataError(
+            f"{path!r} is truncated: its header declares a {dtype} array of shape "
+            f"{shape} ({expected:,} bytes of data), the file holds "
+            f"{size - offset:,}"
+        )
+    return shape, dtype
 
 
 def _npy_rows(path: str, start: int, stop: int) -> np.ndarray:
@@ -282,15 +405,24 @@ def _standardization(X: da.Array, y: da.Array, task: str) -> Standardization:
 @contextlib.contextmanager
 def connected(address: str | None) -> Iterator[Any]:
     """A ``distributed.Client`` on the scheduler at ``address`` while the block is
-    running; without an address, dask's local scheduler."""
+    running (dask's ``scheduler`` setting, not the process's default client: a
+    Client that fails to connect stays registered as the default, and every later
+    compute in the process would wait on it); without an address, dask's local
+    scheduler."""
     if address is None:
         yield None
         return
     from distributed import Client
 
     try:
-        client = Client(address, timeout="30s")
+        client = Client(address, timeout="30s", set_as_default=False)
     except OSError as exc:
         raise DataError(f"cannot reach the Dask scheduler {address!r}: {exc}") from None
-    with client:
+    except Exception as exc:  # something answered, but not Dask's protocol (a
+        # web server's reply read as a frame length asks for exabytes)
+        raise DataError(
+            f"{address!r} did not answer as a Dask scheduler ({type(exc).__name__}); "
+            "give the address a scheduler prints (tcp://HOST:8786)"
+        ) from None
+    with client, dask.config.set(scheduler=client.get):
         yield client

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from ..backend import Backend, check_dtype
+from ..files.messages import brief
 from ..files.model_file import check_config, layer_parameters, parameter_arrays
 from ..training.loop import History
 from ..validation import check_choice, check_hidden_sizes, check_layer_sizes
@@ -83,7 +84,7 @@ def import_estimator(
     TypeError name what does not fit."""
     check_config(config, _KEYS + cls._extra_keys)
     if config["kind"] != cls.__name__:
-        raise ValueError(f"kind must be {cls.__name__!r}; got {config['kind']!r}")
+        raise ValueError(f"kind must be {cls.__name__!r}; got {brief(config['kind'])}")
     model = cls(**_constructor_params(cls, config["params"], backend))
     checked_settings(model)
     dtype = check_dtype(config["dtype"])
@@ -124,7 +125,9 @@ def _constructor_params(cls: Any, params: Any, backend: Any) -> dict[str, Any]:
     if isinstance(params, dict):  # files written before 0.2.0 lack these
         params = {k: v for k, v in _ADDED_PARAMS.items() if k in names} | params
     if not isinstance(params, dict) or set(params) != set(names):
-        raise ValueError(f"params must name exactly {sorted(names)}; got {params!r}")
+        raise ValueError(
+            f"params must name exactly {sorted(names)}; got {brief(params)}"
+        )
     params = dict(params)
     if isinstance(params["hidden_layer_sizes"], list):  # JSON has no tuples
         params["hidden_layer_sizes"] = tuple(params["hidden_layer_sizes"])
@@ -154,7 +157,7 @@ def _history(saved: Any) -> History:
     for name in _HISTORY_COUNTS:
         value = saved[name]
         if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-            raise ValueError(f"history {name} must be an int >= 0; got {value!r}")
+            raise ValueError(f"history {name} must be an int >= 0; got {brief(value)}")
     return History.from_json(saved)
 
 

@@ -22,10 +22,12 @@ from typing import Any
 import numpy as np
 
 from ..backend import Backend, get_backend
+from .messages import brief
 from .tensor_file import (  # noqa: F401 - the file format's names, also reachable here
     FORMAT_NAME,
     FORMAT_VERSION,
     MAX_HEADER_BYTES,
+    MAX_TENSORS,
     METADATA_KEY,
     ModelFileError,
     load_tensors,
@@ -59,6 +61,12 @@ def save(model: Any, path: str | os.PathLike[str]) -> None:
     ValueError
         :func:`load` would refuse the file (e.g. a parameter set to an invalid
         value after fitting, or NaN weights); nothing is written.
+    NotRegularFileError
+        ``path`` (or what a symlink there points to) exists and is not a regular
+        file: a directory, FIFO, device or socket; nothing is written.
+    OSError
+        Writing failed (e.g. a full disk; ``filename`` is ``path``); a file already
+        at ``path`` is left as it was.
     """
     config, arrays = exported(model)
     save_tensors(path, {"model": config}, arrays)
@@ -117,12 +125,13 @@ def load(path: str | os.PathLike[str], backend: str | Backend | None = None) -> 
     config = header.get("model")
     if not isinstance(config, dict):
         raise ModelFileError(
-            path, f"header has no 'model' object (got {config!r}); not a saved model"
+            path,
+            f"header has no 'model' object (got {brief(config)}); not a saved model",
         )
     kind = config.get("kind")
     if not isinstance(kind, str) or kind not in _KINDS:
         raise ModelFileError(
-            path, f"unknown model kind {kind!r}; expected one of {sorted(_KINDS)}"
+            path, f"unknown model kind {brief(kind)}; expected one of {sorted(_KINDS)}"
         )
     cls = _model_class(kind)
     if cls is None:
@@ -175,6 +184,12 @@ def layer_parameters(
     ValueError
         Naming the missing, unexpected or wrong array and what is wrong.
     """
+    n_layers = len(layer_sizes) - 1
+    if n_layers * (2 if bias else 1) + len(extra) > MAX_TENSORS:  # before any list
+        raise ValueError(
+            f"{n_layers:,} layers need more than the {MAX_TENSORS} arrays a file "
+            "may hold"
+        )
     fans = list(zip(layer_sizes[:-1], layer_sizes[1:], strict=True))
     names = [f"W{layer}" for layer in range(len(fans))]
     names += [f"b{layer}" for layer in range(len(fans))] if bias else []
@@ -182,8 +197,8 @@ def layer_parameters(
     unexpected = sorted(set(arrays) - {*names, *extra})
     if missing or unexpected:
         raise ValueError(
-            f"the file must hold arrays {[*names, *extra]}; missing {missing}, "
-            f"unexpected {unexpected}"
+            f"the file must hold arrays {brief([*names, *extra])}; missing "
+            f"{brief(missing)}, unexpected {brief(unexpected)}"
         )
     weights = [
         _parameter(arrays, f"W{layer}", fan, dtype) for layer, fan in enumerate(fans)

@@ -28,6 +28,7 @@ import numpy as np
 
 from .._version import __version__
 from .atomic import write_atomically
+from .messages import brief, cap
 
 FORMAT_NAME = "xpnet-model"
 FORMAT_VERSION = 1
@@ -45,11 +46,12 @@ _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]{0,127}")
 
 
 class ModelFileError(ValueError):
-    """A file is not a valid xpnet model file; the message names the file and why."""
+    """A file is not a valid xpnet model file; the message names the file and why
+    (the problem shortened by :func:`xpnet.files.messages.cap`)."""
 
     def __init__(self, path: str | os.PathLike[str], problem: str) -> None:
         self.path = os.fspath(path)
-        self.problem = problem
+        self.problem = cap(problem)
         super().__init__(f"model file {self.path!r}: {problem}")
 
     def __reduce__(self) -> tuple[Any, ...]:
@@ -178,8 +180,8 @@ def _check_checksum(
     if header.get("crc32") != checksum(header, arrays):
         raise ModelFileError(
             path,
-            f"checksum mismatch (crc32 {header.get('crc32')!r}): the file is damaged "
-            "or was edited",
+            f"checksum mismatch (crc32 {brief(header.get('crc32'))}): the file is "
+            "damaged or was edited",
         )
 
 
@@ -248,19 +250,20 @@ def _parse_header(metadata: Any, path: str) -> dict[str, Any]:
     if header.get("format") != FORMAT_NAME:
         raise ModelFileError(
             path,
-            f"format must be {FORMAT_NAME!r}; got {header.get('format')!r} "
+            f"format must be {FORMAT_NAME!r}; got {brief(header.get('format'))} "
             "(not an xpnet model file)",
         )
     version = header.get("format_version")
     if type(version) is not int or not 1 <= version <= FORMAT_VERSION:
         raise ModelFileError(
             path,
-            f"unsupported format_version {version!r}; this xpnet reads versions 1 "
+            f"unsupported format_version {brief(version)}; this xpnet reads versions 1 "
             f"to {FORMAT_VERSION} (a newer xpnet may read it)",
         )
     if not isinstance(header.get("xpnet_version"), str):
         raise ModelFileError(
-            path, f"xpnet_version must be a string; got {header.get('xpnet_version')!r}"
+            path,
+            f"xpnet_version must be a string; got {brief(header.get('xpnet_version'))}",
         )
     return header
 

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from ..backend import Array, Backend
+from ..files.atomic import check_target
 from ..files.tensor_file import ModelFileError, load_tensors, save_tensors
 from ..maths.optim import OPTIMIZERS
 from .loop import History, Position, Run
@@ -88,8 +89,10 @@ def checkpoint_writer(
     data: dict[str, Any] | None,
 ) -> Callable[[Run], None]:
     """A ``Run.checkpoint`` hook writing ``model``'s run on ``data`` (a
-    :func:`data_fingerprint`) to ``path``."""
+    :func:`data_fingerprint`) to ``path``; a ``path`` that is not a regular file
+    is refused here, before training."""
     path = os.fspath(path)
+    check_target(path)
 
     def write(run: Run) -> None:
         model._store(run)
