@@ -11,9 +11,10 @@ runs its tests (``pytest -x`` on NumPy, no bytecode written so no stale ``.pyc``
 puts the file back. A mutant is found by its snippet, first in the file named, then
 anywhere under ``src/xpnet`` (code moves between modules in a restructure): if the
 snippet is gone, or occurs more than once, the mutant is reported "not applicable"
-instead of planted in the wrong place. The tests run first on the unmutated copy; a
-failure there stops the run. Exit status: 0, or 1 with ``--strict`` when a mutant
-survived, 2 when the unmutated tests fail.
+instead of planted in the wrong place. The tests run first on the unmutated copy;
+where some fail there, a mutant whose own tests fail unmutated is "not applicable".
+Exit status: 0, or 1 with ``--strict`` when a mutant survived, 2 when some tests fail
+unmutated.
 """
 
 from __future__ import annotations
@@ -366,6 +367,36 @@ def run_mutant(tree: Path, mutant: Mutant, timeout: float) -> tuple[str, str]:
     return "caught", f"{where}: {first}"
 
 
+def _run_all(
+    tree: Path, chosen: list[Mutant], timeout: float
+) -> tuple[dict[str, str], bool]:
+    """Each mutant's status, printed as it comes, and whether some tests fail
+    unmutated. The tests of every mutant run unmutated first, together; if that
+    fails, each mutant's tests run unmutated before it, and a mutant whose tests
+    fail so is "not applicable" (a bug the suite already fails on is not caught)."""
+    union = tuple(dict.fromkeys(t for m in chosen for t in m.tests))
+    outcome, tail = _pytest(tree, union, timeout * 3)
+    unmutated_fail = outcome != "passed"
+    if unmutated_fail:
+        print(f"the unmutated tests do not pass ({outcome}): {tail}")
+        print("so each mutant's tests run unmutated first\n")
+    baseline: dict[tuple[str, ...], tuple[str, str]] = {}
+    results = {}
+    for mutant in chosen:
+        start = time.perf_counter()
+        if unmutated_fail and mutant.tests not in baseline:
+            baseline[mutant.tests] = _pytest(tree, mutant.tests, timeout)
+        before, tail = baseline.get(mutant.tests, ("passed", ""))
+        if before != "passed":
+            status, detail = "not applicable", f"tests fail unmutated: {tail}"
+        else:
+            status, detail = run_mutant(tree, mutant, timeout)
+        results[mutant.name] = status
+        took = time.perf_counter() - start
+        print(f"{status:15} {mutant.name:40} {took:5.1f}s  {detail}", flush=True)
+    return results, unmutated_fail
+
+
 def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("-k", action="append", default=[], help="name substring")
@@ -392,18 +423,7 @@ def main(argv: list[str] | None = None) -> int:
                 place = why if site is None else site[0].relative_to(tree / "src")
                 print(f"{mutant.name:40} {place}")
             return 0
-        tests = tuple(dict.fromkeys(t for m in chosen for t in m.tests))
-        outcome, tail = _pytest(tree, tests, args.timeout * 3)
-        if outcome != "passed":
-            print(f"the unmutated tests do not pass ({outcome}):\n{tail}")
-            return 2
-        results = {}
-        for mutant in chosen:
-            start = time.perf_counter()
-            status, detail = run_mutant(tree, mutant, args.timeout)
-            results[mutant.name] = status
-            took = time.perf_counter() - start
-            print(f"{status:15} {mutant.name:40} {took:5.1f}s  {detail}", flush=True)
+        results, unmutated_fail = _run_all(tree, chosen, args.timeout)
     caught = sum(s == "caught" for s in results.values())
     survived = sum(s == "survived" for s in results.values())
     skipped = len(results) - caught - survived
@@ -412,6 +432,8 @@ def main(argv: list[str] | None = None) -> int:
         f"\n{caught} caught, {survived} survived, {skipped} not applicable: "
         f"score {caught}/{caught + survived} = {score:.0%}"
     )
+    if unmutated_fail:
+        return 2
     return 1 if args.strict and survived else 0
 
 
