@@ -106,3 +106,18 @@ def junit_outcomes(report) -> dict[str, tuple[str, str]]:
             if element is not None:
                 found[name] = (kind, f"{element.get('message', '')}\n{element.text}")
     return found
+
+
+class RecordingGenerator(np.random.Generator):
+    """``numpy.random.default_rng(seed)`` that records every ``permutation`` it draws
+    (``drawn``: the results, in order): a test hands it as ``random_state`` and reads
+    which rows a fit shuffled or held out, through the public ``random_state``."""
+
+    def __init__(self, seed: int) -> None:
+        super().__init__(np.random.PCG64(seed))
+        self.drawn: list[np.ndarray] = []
+
+    def permutation(self, x, axis=0):  # type: ignore[override]
+        result = super().permutation(x, axis)
+        self.drawn.append(np.array(result))
+        return result

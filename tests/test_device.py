@@ -3,12 +3,14 @@
 CuPy allocates results on its *current* device, so ``cupy:1`` is only correct when
 every place that launches work has entered ``Backend.context()``. These tests run the
 library on a fake CuPy device (NumPy arrays behind a namespace that checks, on every
-call, that device 1 is the current one).
+call, that device 1 is the current one), with a stand-in ``cupy`` module in
+``sys.modules``: they run everywhere, with or without CuPy or a GPU.
 """
 
 from __future__ import annotations
 
 import io
+import sys
 import types
 
 import array_api_compat
@@ -19,8 +21,6 @@ import xpnet
 from xpnet import backend as backend_module
 from xpnet import check, walkthrough
 from xpnet.backend import Backend, device_name, get_backend
-
-cupy = pytest.importorskip("cupy", reason="cupy is not installed")
 
 
 class FakeDevice:
@@ -72,15 +72,21 @@ class CheckingNamespace:
 
 @pytest.fixture
 def fake_gpu(monkeypatch):
-    """A ``cupy:1`` Backend on the fake device; yields (backend, namespace, syncs)."""
-    monkeypatch.setattr(cupy.cuda, "Device", FakeDevice)
-    # The arrays are NumPy's, on the CPU: count them as on the fake device.
-    monkeypatch.setattr(backend_module, "_same_device", lambda a, b: True)
+    """A ``cupy:1`` Backend on the fake device, whose library is a stand-in ``cupy``
+    module (CuPy itself, installed or not, is never touched); yields (backend,
+    namespace, syncs)."""
     synced_on: list[int] = []
     stream = types.SimpleNamespace(
         synchronize=lambda: synced_on.append(FakeDevice.current)
     )
-    monkeypatch.setattr(cupy.cuda, "get_current_stream", lambda: stream)
+    stand_in = types.ModuleType("cupy")
+    stand_in.ndarray = type("ndarray", (), {})  # type: ignore[attr-defined]
+    stand_in.cuda = types.SimpleNamespace(  # type: ignore[attr-defined]
+        Device=FakeDevice, get_current_stream=lambda: stream
+    )
+    monkeypatch.setitem(sys.modules, "cupy", stand_in)
+    # The arrays are NumPy's, on the CPU: count them as on the fake device.
+    monkeypatch.setattr(backend_module, "_same_device", lambda a, b: True)
     xp = CheckingNamespace(1)
     yield Backend("cupy:1", xp, FakeDevice(1), "cupy"), xp, synced_on
     assert FakeDevice.current == 0  # every context was left
@@ -130,7 +136,23 @@ def test_research_api_check_and_walkthrough_run_on_the_backends_device(fake_gpu)
     assert synced_on and set(synced_on) == {1}  # waited on device 1's stream
 
 
+def test_context_makes_the_cupy_device_current(fake_gpu):
+    """Item 6: ``cupy:N``'s context is device N, left on exit; other libraries'
+    contexts leave the current device alone."""
+    backend, _, _ = fake_gpu
+    with backend.context():
+        assert FakeDevice.current == 1
+        with get_backend("numpy").context():
+            assert FakeDevice.current == 1
+    assert FakeDevice.current == 0
+    with pytest.raises(ZeroDivisionError), backend.on_device(lambda: "nothing"):
+        assert FakeDevice.current == 1
+        1 / 0  # noqa: B018 - an error inside leaves the device too
+    assert FakeDevice.current == 0
+
+
 def test_backends_hash_and_name_devices_readably():
+    cupy = pytest.importorskip("cupy", reason="cupy is not installed")
     real = Backend("cupy:0", None, cupy.cuda.Device(0), "cupy")  # unhashable device
     assert hash(real) == hash(Backend("cupy:0", None, cupy.cuda.Device(0), "cupy"))
     assert real == Backend("cupy:0", None, cupy.cuda.Device(0), "cupy")
@@ -159,6 +181,7 @@ def test_invalid_auto_device_is_an_error(spec):
 
 
 def test_auto_device_that_does_not_exist_is_an_error_on_a_gpu_machine(monkeypatch):
+    monkeypatch.setitem(sys.modules, "cupy", types.ModuleType("cupy"))  # a stand-in
     monkeypatch.setattr(backend_module, "_cuda_device_count", lambda cupy: 2)
     with pytest.raises(xpnet.BackendError, match="no CUDA device 5.*has 2"):
         get_backend("auto:5")
