@@ -137,8 +137,17 @@ def compare(base: str, backends: list[str]) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         tree = pathlib.Path(tmp, "base")
         subprocess.run(
-            ["git", "-C", str(ROOT), "worktree", "add", "--detach", "-q", str(tree),
-             base],
+            [
+                "git",
+                "-C",
+                str(ROOT),
+                "worktree",
+                "add",
+                "--detach",
+                "-q",
+                str(tree),
+                base,
+            ],
             check=True,
         )
         try:

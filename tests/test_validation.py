@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from xpnet import validation
+from xpnet.data import checks as validation
 
 
 @pytest.mark.parametrize("dtype", ["float16", "float32", "float64"])

@@ -23,7 +23,7 @@ LAYERS = [
     ("maths", {"maths"}),
     ("backend", {"backend", "_version"}),
     ("files", {"files"}),
-    ("top level", {"validation", "init", "mlp", "walkthrough", "check"}),
+    ("top level", {"data", "init", "mlp", "walkthrough", "check"}),
     ("testing", {"testing"}),  # the pytest plugin and assertions: the library never
     # imports them, so nothing above uses them either
     ("training", {"training"}),

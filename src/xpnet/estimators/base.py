@@ -19,6 +19,10 @@ from typing import Any, TypeVar, cast
 import numpy as np
 
 from ..backend import Array, Backend, check_dtype, data_size, get_backend
+from ..data import Seen, as_features, as_sample_weight
+from ..data.checks import check_hidden_sizes, is_dask_collection
+from ..data.intake import feature_count
+from ..data.sparse import SparseRows
 from ..init import glorot_uniform
 from ..maths import network
 from ..maths.activations import get_activation
@@ -33,18 +37,6 @@ from ..training.loop import (
     stratified_split,
     train,
 )
-from ..training.sparse import SparseRows, is_sparse
-from ..validation import (
-    check_fits,
-    check_hidden_sizes,
-    check_matrix,
-    host_features,
-    host_matrix,
-    host_sample_weight,
-    is_dask_collection,
-    is_non_numpy_array,
-)
-from .feature_names import check_feature_names
 from .model_export import export_estimator, export_params, import_estimator
 from .params import EstimatorAPI
 from .settings import checked_every, checked_settings
@@ -401,12 +393,9 @@ class MLPBase(EstimatorAPI):
         else:
             blocks = None
             with data_fits():
-                X_dev = self._device_X(X, backend, dtype, reset=first_pass)
+                X_dev = self._features(X, backend, dtype, reset=first_pass)
             Y_host = self._targets(y, X_dev.shape[0], first_pass, incremental, classes)
-            if sample_weight is not None:
-                weights = host_sample_weight(
-                    self._host_y(sample_weight, "sample_weight"), X_dev.shape[0]
-                )
+            weights = as_sample_weight(sample_weight, backend, X_dev.shape[0], dtype)
             with data_fits():
                 Y_dev = backend.asarray(Y_host, dtype)
         data = None
@@ -447,8 +436,8 @@ class MLPBase(EstimatorAPI):
             settings=settings,
             history=history,
             rng=rng,
-            host_sample_weight=weights,
-            sample_weight=None if weights is None else backend.asarray(weights, dtype),
+            host_sample_weight=None if weights is None else weights.host,
+            sample_weight=None if weights is None else weights.device,
             blocks=blocks,
         )
         if self.solver == "lbfgs":  # full batch: no split, no batches
@@ -706,48 +695,43 @@ class MLPBase(EstimatorAPI):
 
     # ---- data in, predictions out -----------------------------------------------
 
-    def _device_X(self, X: Any, backend: Backend, dtype: str, *, reset: bool) -> Any:
-        """X checked (2-D, numeric, finite, within ``dtype``, feature count and names)
-        and on the device; sparse X stays sparse on the host (:class:`SparseRows`);
-        with a ``standardization_``, standardized in float64 on the host first."""
-        check_feature_names(self, X, reset=reset)
-        scaling = getattr(self, "standardization_", None)
-        if is_sparse(X) and scaling is None:
-            rows = SparseRows(backend, X, dtype)
-            self._check_feature_count(rows.shape, reset=reset)
-            return rows
-        if scaling is not None and is_non_numpy_array(X):
-            X = backend.to_numpy(backend.device_array(X, "X"))
-        if is_non_numpy_array(X):
-            X = backend.device_array(X, "X")
-            self._check_feature_count(tuple(X.shape), reset=reset)
-            return check_matrix(backend, X, "X", dtype)
-        X = host_features(X)
-        self._check_feature_count(X.shape, reset=reset)
-        X = host_matrix(X, "X")
-        if scaling is not None:
-            X = scaling.inputs(X)
-        check_fits(X, "X", dtype)
-        return backend.asarray(X, dtype)
+    def _features(self, X: Any, backend: Backend, dtype: str, *, reset: bool) -> Any:
+        """X through the intake (:func:`xpnet.data.as_features`): checked against
+        what the fit saw unless ``reset``, which records it."""
+        features = as_features(
+            X,
+            backend,
+            dtype,
+            seen=None if reset else self._seen(),
+            scaling=getattr(self, "standardization_", None),
+        )
+        if reset:
+            self._record(features.names, features.n_features)
+        return features.data
+
+    def _seen(self) -> Seen:
+        """What the fit recorded of X (feature count and names)."""
+        return Seen(
+            self.n_features_in_,
+            getattr(self, "feature_names_in_", None),
+            type(self).__name__,
+        )
 
     def _check_feature_count(self, shape: tuple[int, ...], *, reset: bool) -> None:
-        if len(shape) != 2:
-            return  # host_matrix / check_matrix explain the wrong number of dimensions
+        """X's feature count recorded (``reset``) or checked (Dask input)."""
         if reset:
             self.n_features_in_ = int(shape[1])
-        elif shape[1] != self.n_features_in_:
-            raise ValueError(
-                f"X has {shape[1]} features, but {type(self).__name__} is expecting "
-                f"{self.n_features_in_} features as input."
-            )
+        else:
+            feature_count(shape, self._seen())
 
-    def _host_y(self, y: Any, argname: str = "y") -> Any:
-        """y (or ``classes``) as host data: an array of this backend is copied back,
-        others refused."""
-        if is_non_numpy_array(y):
-            backend = get_backend(self.backend)
-            return backend.to_numpy(backend.device_array(y, argname))
-        return y
+    def _record(self, names: np.ndarray | None, n_features: int) -> None:
+        """Keep X's feature count and names (``n_features_in_``,
+        ``feature_names_in_``) as a first fit does."""
+        if names is not None:
+            self.feature_names_in_ = names
+        elif hasattr(self, "feature_names_in_"):
+            del self.feature_names_in_
+        self.n_features_in_ = n_features
 
     def _forward(self, X: Any) -> np.ndarray:
         """The network's outputs for X, host float64 (n_samples, n_outputs)."""
@@ -760,7 +744,7 @@ class MLPBase(EstimatorAPI):
                 f"widths {widths} does not fit; predict on fewer rows per call"
             )
         ):
-            X_dev = self._device_X(X, backend, dtype, reset=False)
+            X_dev = self._features(X, backend, dtype, reset=False)
             params = self._device_params(backend)
             n_layers = len(self.coefs_)
             out = _predict(

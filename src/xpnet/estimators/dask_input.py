@@ -37,8 +37,8 @@ from dask.delayed import Delayed
 from dask.optimization import cull
 
 from ..backend import Array, Backend
+from ..data.checks import host_matrix, host_weights, is_dask_collection
 from ..training.loop import Block, Run
-from ..validation import host_matrix, host_weights, is_dask_collection
 from . import labels as _labels
 from .dask_predict import (
     as_dask_rows,

@@ -21,7 +21,7 @@ import dask
 import dask.array as da
 import numpy as np
 
-from ..validation import host_matrix, is_dask_collection, real_host
+from ..data.checks import host_matrix, is_dask_collection, real_host
 from . import labels as _labels
 
 

@@ -17,8 +17,9 @@ from typing import Any
 
 import numpy as np
 
-from ..backend import Array
-from ..validation import check_choice, host_matrix, real_host
+from ..backend import Array, get_backend
+from ..data import as_real_targets, as_targets
+from ..data.checks import check_choice
 from . import labels as _labels
 from .base import MLPBase, dask_aware
 from .params import stochastic_only, with_keyword
@@ -59,7 +60,7 @@ class MLPClassifier(MLPBase):
         incremental: bool,
         classes: Any,
     ) -> np.ndarray:
-        labels = _labels.as_label_array(self._host_y(y))
+        labels = as_targets(y, get_backend(self.backend))
         _check_rows(labels, n_samples)
         if incremental:
             self._check_partial_fit_classes(labels, classes)
@@ -105,7 +106,7 @@ class MLPClassifier(MLPBase):
             given, kind = np.arange(labels.shape[1]), "multilabel-indicator"
         else:
             given = _labels.unique_labels(
-                _labels.as_label_array(self._host_y(classes, "classes"), "classes")
+                as_targets(classes, get_backend(self.backend), "classes")
             )
             kind = "binary" if len(given) == 2 else "multiclass"
             if len(given) < 2:
@@ -168,7 +169,7 @@ class MLPClassifier(MLPBase):
     def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
         """Mean accuracy (subset accuracy for multilabel)."""
         predicted = self.predict(X)
-        truth = _labels.as_label_array(self._host_y(y))
+        truth = as_targets(y, get_backend(self.backend))
         _check_rows(truth, predicted.shape[0])
         _labels.check_label_values(truth)
         hits = predicted == truth
@@ -266,14 +267,7 @@ class MLPRegressor(MLPBase):
 
     def _checked_y(self, y: Any, n_samples: int) -> np.ndarray:
         """Targets as finite host float64 (n_samples, n_outputs)."""
-        if y is None:
-            raise ValueError(
-                "this estimator requires y to be passed, but the target y is None"
-            )
-        host = real_host(np.asarray(self._host_y(y)), "y", convertible="O")
-        if host.ndim == 1:
-            host = host[:, None]
-        return host_matrix(host, "y", n_rows=n_samples).astype(np.float64)
+        return as_real_targets(y, get_backend(self.backend), n_samples)
 
     def _device_score(
         self, xp: Any, out: Array, Y: Array, weights: Array | None = None

@@ -14,16 +14,16 @@ from typing import Any
 
 import numpy as np
 
-from ..maths.activations import user_activations
-from ..maths.optim import OPTIMIZERS, SCHEDULES
-from ..training.loop import Settings
-from ..validation import (
+from ..data.checks import (
     check_choice,
     check_hidden_sizes,
     check_int,
     check_random_state,
     check_real,
 )
+from ..maths.activations import user_activations
+from ..maths.optim import OPTIMIZERS, SCHEDULES
+from ..training.loop import Settings
 
 HIDDEN_ACTIVATIONS = ("identity", "logistic", "tanh", "relu")
 REGRESSION_LOSSES = ("squared_error", "poisson")

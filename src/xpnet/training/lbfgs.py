@@ -20,10 +20,10 @@ from typing import Any
 
 import numpy as np
 
+from ..data.sparse import SparseRows
 from ..maths import network
 from ..maths.flat import Layout
 from .loop import DIVERGED, DivergenceError, Run, convergence_warning
-from .sparse import SparseRows
 
 
 def _scipy_minimize() -> Any:

@@ -30,12 +30,12 @@ from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, cast
 import numpy as np
 
 from ..backend import Array, Backend, data_size
+from ..data.checks import check_random_state
+from ..data.sparse import SparseRows
 from ..maths import network
 from ..maths.activations import Activation
 from ..maths.flat import Layout
 from ..maths.optim import Optimizer
-from ..validation import check_random_state
-from .sparse import SparseRows
 
 if TYPE_CHECKING:
     from .distributed import GradientReducer

@@ -13,7 +13,7 @@ from typing import Any, cast
 import array_api_compat
 import numpy as np
 
-from .backend import Array, Backend
+from ..backend import Array, Backend
 
 
 def check_layer_sizes(layer_sizes: Any, name: str = "layer_sizes") -> list[int]:
