@@ -14,29 +14,31 @@ import math
 import os
 from collections.abc import Callable, Sequence
 from functools import partial, wraps
-from typing import Any, TypeVar, cast
+from typing import Any, NamedTuple, TypeVar, cast
 
 import numpy as np
 
 from ..backend import Array, Backend, check_dtype, data_size, get_backend
-from ..data import Seen, as_features, as_sample_weight
+from ..data import Seen, Weights, as_features, as_sample_weight
 from ..data.checks import check_hidden_sizes, is_dask_collection
 from ..data.intake import feature_count
-from ..data.sparse import SparseRows
 from ..init import glorot_uniform
-from ..maths import network
 from ..maths.activations import get_activation
-from ..maths.optim import SGD, Adam, Optimizer
+from ..maths.optim import Optimizer
+from ..training import setup
+from ..training.checkpoint import checkpoint_writer, data_fingerprint
 from ..training.distributed import check_replicas, reducer_for
 from ..training.loop import (
     DivergenceError,
+    FitState,
     History,
     Run,
+    Settings,
     batch_size_for,
     host_rng,
-    stratified_split,
     train,
 )
+from . import resume
 from .model_export import export_estimator, export_params, import_estimator
 from .params import EstimatorAPI
 from .settings import checked_every, checked_settings
@@ -304,7 +306,7 @@ class MLPBase(EstimatorAPI):
         before = dict(self.__dict__)
         with backend.context():  # CuPy: allocate on this backend's device
             try:
-                run, rng_split, data = self._setup(
+                run, data = self._setup(
                     backend,
                     X,
                     y,
@@ -314,7 +316,6 @@ class MLPBase(EstimatorAPI):
                     resume_from,
                     resume_on_other_data,
                     fingerprint=checkpoint is not None,
-                    on_dask=on_dask,
                 )
                 if reducer is not None:
                     run.reducer = reducer
@@ -322,9 +323,7 @@ class MLPBase(EstimatorAPI):
                     check_replicas(reducer, run, self._export_params())
                     if reducer.rank != 0:
                         checkpoint = None  # rank 0 writes the checkpoints
-                self._add_hooks(
-                    run, callbacks, checkpoint, checkpoint_every, rng_split, data
-                )
+                self._add_hooks(run, callbacks, checkpoint, checkpoint_every, data)
             except BaseException:
                 if resume_from is not None:
                     self.__dict__.clear()
@@ -353,29 +352,57 @@ class MLPBase(EstimatorAPI):
         resume_on_other_data: bool,
         *,
         fingerprint: bool,
-        on_dask: bool,
-    ) -> tuple[Run, dict[str, Any], dict[str, Any] | None]:
+    ) -> tuple[Run, dict[str, Any] | None]:
         """The run of a fit on ``backend`` (data on the device, or in blocks when X, y
-        or the weights are Dask collections: ``on_dask``; weights, optimizer, the
-        checkpoint's state), the generator's state before the split and, when
-        ``fingerprint`` or resuming, the data's fingerprint."""
+        or the weights are Dask collections; weights, optimizer, the checkpoint's
+        state) and, when ``fingerprint`` or resuming, the data's fingerprint."""
         settings = checked_settings(self)
         settings.incremental = incremental
         dtype = check_dtype(self.dtype)
         if incremental and self.early_stopping:
             raise ValueError("partial_fit does not support early_stopping=True")
-        saved = None
-        if resume_from is not None:
-            from ..training import checkpoint as checkpoints
-
-            saved = checkpoints.read_checkpoint(resume_from, self)
-            checkpoints.apply_checkpoint(saved, self)
+        saved = None if resume_from is None else resume.read(self, resume_from)
         first_pass = saved is None and (
             not hasattr(self, "coefs_") or (not self.warm_start and not incremental)
         )
-        data_fits = partial(backend.on_device, lambda: _data_message(X, dtype))
-        weights = None
-        if on_dask:
+        data = self._data(
+            backend, X, y, sample_weight, dtype, first_pass, incremental, classes
+        )
+        prints = None
+        if fingerprint or saved is not None:
+            prints = data.fingerprint(backend)
+        if saved is not None and not resume_on_other_data:
+            resume.check_same_data(saved, prints, resume_from)
+        rng = host_rng(self.random_state)
+        if first_pass:
+            self._initialize(rng, data.X.shape[1], data.Y.shape[1])
+        if saved is not None:
+            rng.bit_generator.state = saved.rng_split
+        run = self._new_run(backend, data, settings, rng, incremental)
+        if self.solver == "lbfgs":  # full batch: no split, no batches
+            return run, prints
+        if self.early_stopping:
+            with backend.on_device(lambda: _data_message(X, dtype)):
+                self._hold_out(run, rng, data.Y_host)
+        run.settings.batch_size = batch_size_for(self.batch_size, run.n_samples)
+        if saved is not None:
+            resume.restore_run(saved, run)
+        return run, prints
+
+    def _data(
+        self,
+        backend: Backend,
+        X: Any,
+        y: Any,
+        sample_weight: Any,
+        dtype: str,
+        first_pass: bool,
+        incremental: bool,
+        classes: Any,
+    ) -> _Data:
+        """X, y and the weights through the intake, on the device (or as Dask
+        blocks); the targets encoded (``classes_``, ``out_activation_`` set)."""
+        if any(map(is_dask_collection, (X, y, sample_weight))):
             from .dask_input import dask_blocks
 
             blocks = dask_blocks(
@@ -389,31 +416,25 @@ class MLPBase(EstimatorAPI):
                 classes,
                 sample_weight,
             )
-            X_dev, Y_dev, Y_host = blocks.X, blocks.Y, None
-        else:
-            blocks = None
-            with data_fits():
-                X_dev = self._features(X, backend, dtype, reset=first_pass)
-            Y_host = self._targets(y, X_dev.shape[0], first_pass, incremental, classes)
-            weights = as_sample_weight(sample_weight, backend, X_dev.shape[0], dtype)
-            with data_fits():
-                Y_dev = backend.asarray(Y_host, dtype)
-        data = None
-        if fingerprint or saved is not None:
-            from ..training.checkpoint import data_fingerprint
+            return _Data(blocks.X, blocks.Y, None, None, blocks)
+        data_fits = partial(backend.on_device, lambda: _data_message(X, dtype))
+        with data_fits():
+            X_dev = self._features(X, backend, dtype, reset=first_pass)
+        Y_host = self._targets(y, X_dev.shape[0], first_pass, incremental, classes)
+        weights = as_sample_weight(sample_weight, backend, X_dev.shape[0], dtype)
+        with data_fits():
+            Y_dev = backend.asarray(Y_host, dtype)
+        return _Data(X_dev, Y_dev, Y_host, weights, None)
 
-            data = (
-                blocks.fingerprint()
-                if blocks is not None
-                else data_fingerprint(backend, X_dev, cast(np.ndarray, Y_host))
-            )
-        if saved is not None and not resume_on_other_data:
-            checkpoints.check_same_data(saved, data, resume_from)
-        rng = host_rng(self.random_state)
-        if first_pass:
-            self._initialize(rng, X_dev.shape[1], Y_dev.shape[1])
-        if saved is not None:
-            rng.bit_generator.state = saved.rng_split
+    def _new_run(
+        self,
+        backend: Backend,
+        data: _Data,
+        settings: Settings,
+        rng: np.random.Generator,
+        incremental: bool,
+    ) -> Run:
+        """The run over ``data`` from the estimator's parameters and history."""
         rng_split = dict(rng.bit_generator.state)
         history = self._history()
         history.n_iter = 0
@@ -424,31 +445,20 @@ class MLPBase(EstimatorAPI):
             optimizer = getattr(self, "_optimizer", None)
             if not incremental or optimizer is None:
                 optimizer = self._optimizer = self._new_optimizer(backend, params)
-        run = Run(
+        weights = data.weights
+        return Run(
             backend=backend,
             activations=self._activations(),
             loss=self._loss,
-            loss_scale=1.0 / Y_dev.shape[1] if self._loss == "squared_error" else 1.0,
-            params=params,
-            optimizer=optimizer,
-            X=X_dev,
-            Y=Y_dev,
+            loss_scale=1.0 / data.Y.shape[1] if self._loss == "squared_error" else 1.0,
+            state=FitState(params, optimizer, history, rng, rng_split),
+            X=data.X,
+            Y=data.Y,
             settings=settings,
-            history=history,
-            rng=rng,
             host_sample_weight=None if weights is None else weights.host,
             sample_weight=None if weights is None else weights.device,
-            blocks=blocks,
+            blocks=data.blocks,
         )
-        if self.solver == "lbfgs":  # full batch: no split, no batches
-            return run, rng_split, data
-        if self.early_stopping:
-            with data_fits():
-                self._hold_out(run, rng, Y_host)
-        run.settings.batch_size = batch_size_for(self.batch_size, run.n_samples)
-        if saved is not None:
-            checkpoints.restore_run(saved, run)
-        return run, rng_split, data
 
     def _fit_lbfgs(self, run: Run, callbacks: Sequence[Callback] | None) -> MLPBase:
         """Full-batch L-BFGS (SciPy); ``loss_`` is the final loss, as scikit-learn's."""
@@ -469,57 +479,37 @@ class MLPBase(EstimatorAPI):
         callbacks: Sequence[Callback] | None,
         checkpoint: Any,
         checkpoint_every: int | None,
-        rng_split: dict[str, Any],
         data: dict[str, Any] | None,
     ) -> None:
         """The run's epoch callback and checkpoint writer, where asked for."""
         if callbacks:
             run.on_epoch_end = self._callback_runner(list(callbacks), run)
         if checkpoint is not None:
-            from ..training.checkpoint import checkpoint_writer
-
-            run.checkpoint = checkpoint_writer(checkpoint, self, rng_split, data)
+            describe = resume.describer(self)
+            run.checkpoint = checkpoint_writer(checkpoint, describe, data)
             run.checkpoint_every = checked_every(checkpoint_every, run.epoch_steps())
 
     def _hold_out(self, run: Run, rng: np.random.Generator, Y_host: Any) -> None:
         """Split a validation set off the run's data; set up scoring, best weights.
 
-        Blocks of a Dask array are held out whole (:mod:`.dask_input`); data on the
-        device is split by rows.
+        Blocks of a Dask array are held out whole (:mod:`.dask_input`); data
+        on the device is split by rows (:func:`xpnet.training.setup.hold_out_rows`).
         """
-        backend, history = run.backend, run.history
         if run.blocks is not None:
             from .dask_input import hold_out_blocks
 
             run.validate = hold_out_blocks(self, run, rng)
         else:
-            host_train, host_val = self._split(rng, Y_host)
-            take = backend.xp.take
-            train_idx, val_idx = backend.asarray(host_train), backend.asarray(host_val)
-            # The training rows stay in X, picked by index batch by batch: no copy of X.
-            run.rows = train_idx
-            Y_val = take(run.Y, val_idx, axis=0)
-            if isinstance(run.X, SparseRows):
-                X_val = run.X.subset(host_val)
-            else:
-                X_val = take(run.X, val_idx, axis=0)
-            W_val, host_sw = None, run.host_sample_weight
-            if run.sample_weight is not None and host_sw is not None:
-                # The device weights stay whole (indexed by X's rows, as the batches
-                # are); the host ones follow the training rows' positions.
-                W_val = take(run.sample_weight, val_idx, axis=0)
-                run.host_sample_weight = host_sw[host_train]
-            run.validate = self._validator(
-                backend, run.activations, X_val, Y_val, W_val
+            setup.hold_out_rows(
+                run,
+                rng,
+                Y_host,
+                self.validation_fraction,
+                self._stratify_split,
+                self._device_score,
             )
-        if history.validation_scores is None:  # warm start after a fit without it
-            history.validation_scores, history.best_validation_score = [], -math.inf
         best = getattr(self, "_best_params_host", None)
-        run.best_params = (
-            [backend.asarray(np.array(p, dtype=self.dtype)) for p in best]
-            if best is not None
-            else [backend.xp.asarray(p, copy=True) for p in run.params]
-        )
+        setup.start_best(run, best, self.dtype)
 
     def _callback_runner(
         self, callbacks: list[Callback], run: Run
@@ -632,66 +622,14 @@ class MLPBase(EstimatorAPI):
         return coefs + intercepts
 
     def _new_optimizer(self, backend: Backend, params: list[Array]) -> Optimizer:
-        xp = backend.xp
-        if self.solver == "sgd":
-            return SGD(
-                xp,
-                params,
-                self.learning_rate_init,
-                self.learning_rate,
-                self.momentum,
-                self.nesterovs_momentum,
-                self.power_t,
-            )
-        return Adam(
-            xp, params, self.learning_rate_init, self.beta_1, self.beta_2, self.epsilon
-        )
+        return setup.new_optimizer(self.solver, backend.xp, params, self.__dict__)
 
     def _activations(self) -> list[Any]:
         hidden = get_activation(self.activation)
         n_hidden = len(self.coefs_) - 1
         return [hidden] * n_hidden + [get_activation(self.out_activation_)]
 
-    def _split(
-        self, rng: np.random.Generator, Y: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Train and validation indices; stratified for a single-output classifier.
-
-        As scikit-learn: ``ceil(validation_fraction * n)`` validation samples,
-        stratified only when the classifier has one output (binary), at least 2 of them.
-        """
-        n_samples = Y.shape[0]
-        n_val = math.ceil(self.validation_fraction * n_samples)
-        if n_val < 2 or n_val >= n_samples:
-            raise ValueError(
-                "The validation set is too small (or leaves no training data): "
-                f"validation_fraction={self.validation_fraction} of {n_samples} "
-                f"samples gives {n_val}; increase validation_fraction or the data"
-            )
-        if self._stratify_split and Y.shape[1] == 1:
-            return stratified_split(rng, Y[:, 0], n_val)
-        order = rng.permutation(n_samples)
-        return order[n_val:], order[:n_val]
-
     _stratify_split = False
-
-    def _validator(
-        self,
-        backend: Backend,
-        activations: list[Any],
-        X_val: Array,
-        Y_val: Array,
-        W_val: Array | None = None,
-    ) -> Callable[[list[Array]], float]:
-        xp, n_layers, score = backend.xp, len(activations), self._device_score
-
-        def validate(params: list[Array]) -> float:
-            out = _predict(xp, params[:n_layers], params[n_layers:], activations, X_val)
-            value = score(xp, out, Y_val, W_val)
-            finite = xp.all(xp.isfinite(out))
-            return float(xp.where(finite, value, xp.nan))
-
-        return validate
 
     # ---- data in, predictions out -----------------------------------------------
 
@@ -747,7 +685,7 @@ class MLPBase(EstimatorAPI):
             X_dev = self._features(X, backend, dtype, reset=False)
             params = self._device_params(backend)
             n_layers = len(self.coefs_)
-            out = _predict(
+            out = setup.predict(
                 backend.xp,
                 params[:n_layers],
                 params[n_layers:],
@@ -819,15 +757,21 @@ def _check_solver_options(
         )
 
 
-def _predict(
-    xp: Any, weights: list[Array], biases: list[Array], activations: list, X: Any
-) -> Array:
-    """``network.predict``, chunk by chunk for sparse X."""
-    if isinstance(X, SparseRows):
-        return X.map_batches(
-            lambda batch: network.predict(xp, weights, biases, activations, batch)
-        )
-    return network.predict(xp, weights, biases, activations, X)
+class _Data(NamedTuple):
+    """A fit's data: X and Y on the device (or Dask arrays giving the shapes, with
+    ``blocks``), the encoded host targets and the sample weights."""
+
+    X: Any
+    Y: Any
+    Y_host: np.ndarray | None
+    weights: Weights | None
+    blocks: Any
+
+    def fingerprint(self, backend: Backend) -> dict[str, Any]:
+        """The checkpoint's record of this data."""
+        if self.blocks is not None:
+            return self.blocks.fingerprint()
+        return data_fingerprint(backend, self.X, cast(np.ndarray, self.Y_host))
 
 
 def _network_message(model: MLPBase) -> str:

@@ -24,7 +24,7 @@ import threading
 import warnings
 from collections.abc import Callable, Generator, Sequence
 from contextlib import closing
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, cast
 
 import numpy as np
@@ -36,6 +36,25 @@ from ..maths import network
 from ..maths.activations import Activation
 from ..maths.flat import Layout
 from ..maths.optim import Optimizer
+from .state import FitState, History, Position, Settings
+
+__all__ = [
+    "DIVERGED",
+    "Block",
+    "Blocks",
+    "ConvergenceWarning",
+    "DivergenceError",
+    "FitState",
+    "History",
+    "Position",
+    "Run",
+    "Settings",
+    "batch_size_for",
+    "convergence_warning",
+    "host_rng",
+    "stratified_split",
+    "train",
+]
 
 if TYPE_CHECKING:
     from .distributed import GradientReducer
@@ -78,98 +97,6 @@ def _with_sklearn_base(base: type) -> type[ConvergenceWarning]:
     return type("ConvergenceWarning", (ConvergenceWarning, base), {})
 
 
-@dataclass
-class History:
-    """What training has recorded, in scikit-learn's terms.
-
-    Attributes
-    ----------
-    loss_curve : list of float
-        Training loss (with the L2 term) of every epoch.
-    validation_scores : list of float or None
-        Validation score of every epoch, with early stopping.
-    best_loss : float or None
-        Lowest training loss (None with early stopping).
-    best_validation_score : float or None
-        Highest validation score (None without early stopping).
-    no_improvement_count : int
-        Epochs in a row without an improvement by more than ``tol``.
-    n_iter : int
-        Epochs run by the current ``fit`` (reset by each ``fit``).
-    t : int
-        Samples seen since the weights were initialised.
-    """
-
-    loss_curve: list[float] = field(default_factory=list)
-    validation_scores: list[float] | None = None
-    best_loss: float | None = math.inf
-    best_validation_score: float | None = None
-    no_improvement_count: int = 0
-    n_iter: int = 0
-    t: int = 0
-
-    @classmethod
-    def fresh(cls, early_stopping: bool) -> History:
-        """The history of an unfitted model."""
-        if early_stopping:
-            return cls(
-                validation_scores=[], best_loss=None, best_validation_score=-math.inf
-            )
-        return cls()
-
-    def to_json(self) -> dict[str, Any]:
-        """A JSON-able dict (infinities as strings)."""
-        return {k: _json_float(v) for k, v in asdict(self).items()}
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> History:
-        """The inverse of :meth:`to_json`."""
-        return cls(**{k: _from_json_float(v) for k, v in data.items()})
-
-
-def _json_float(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return repr(value)
-    if isinstance(value, list):
-        return [_json_float(v) for v in value]
-    return value
-
-
-def _from_json_float(value: Any) -> Any:
-    if isinstance(value, str):
-        return float(value)
-    if isinstance(value, list):
-        return [_from_json_float(v) for v in value]
-    return value
-
-
-@dataclass
-class Position:
-    """Where the current epoch stands (what a mid-epoch checkpoint must hold).
-
-    ``rng_state`` is the host generator's state before this epoch's permutation,
-    ``step`` the batches done in this epoch, ``epoch_loss`` their summed loss.
-    """
-
-    step: int = 0
-    epoch_loss: float = 0.0
-    rng_state: dict[str, Any] | None = None
-
-
-@dataclass
-class Settings:
-    """The loop's settings, already validated (scikit-learn's meanings)."""
-
-    batch_size: int
-    max_iter: int
-    shuffle: bool
-    tol: float
-    n_iter_no_change: float
-    alpha: float
-    incremental: bool = False
-    verbose: int = 0
-
-
 class Block(NamedTuple):
     """One block of training rows: X (rows, n_features) and Y (rows, n_outputs) on
     the device in the model's dtype; with sample weights, ``sample_weight`` (rows,)
@@ -196,46 +123,102 @@ class Blocks(Protocol):
 
 @dataclass
 class Run:
-    """Everything one training run works on.
+    """Everything one training run works on: its :class:`FitState` (``state``; its
+    fields are also the run's attributes), settings, data and hooks.
 
-    ``params`` is weights then biases, on the device; the loop updates it in place and
-    on any exit it holds the weights the model keeps. ``rows`` (device indices) are
-    the rows of ``X`` and ``Y`` to train on, None for all: early stopping holds its
-    validation rows out without a training copy of X. ``validate(params)`` returns the
-    validation score (early stopping only). ``on_epoch_end(history)`` returns True to
-    stop. ``checkpoint(run)`` is called every ``checkpoint_every`` steps. With a
-    ``reducer`` (data-parallel training), each step takes this rank's share of the
-    global batch and the gradients and loss are summed over the ranks.
-    ``sample_weight`` (n_samples,) on the device and its host copy
-    ``host_sample_weight`` weight the loss and gradients (scikit-learn's meaning; not
-    with a reducer). ``X`` may be :class:`SparseRows` (host sparse data, by batch).
-    With ``blocks``, the data (and its weights) comes from it, and ``X`` and ``Y``
-    only give the shapes.
+    ``rows`` (device indices) are the rows of ``X`` and ``Y`` to train on, None for
+    all: early stopping holds its validation rows out without a training copy of X.
+    ``validate(params)`` returns the validation score (early stopping only).
+    ``on_epoch_end(history)`` returns True to stop. ``checkpoint(run)`` is called
+    every ``checkpoint_every`` steps. With a ``reducer`` (data-parallel training),
+    each step takes this rank's share of the global batch and the gradients and loss
+    are summed over the ranks. ``sample_weight`` (n_samples,) on the device and its
+    host copy ``host_sample_weight`` weight the loss and gradients (scikit-learn's
+    meaning; not with a reducer). ``X`` may be :class:`SparseRows` (host sparse data,
+    by batch). With ``blocks``, the data (and its weights) comes from it, and ``X``
+    and ``Y`` only give the shapes.
     """
 
     backend: Backend
     activations: list[Activation]
     loss: str
     loss_scale: float
-    params: list[Array]
-    optimizer: Optimizer
+    state: FitState
     X: Array
     Y: Array
     settings: Settings
-    history: History
-    rng: np.random.Generator
     rows: Array | None = None
     validate: Callable[[list[Array]], float] | None = None
     on_epoch_end: Callable[[History], bool] | None = None
     checkpoint: Callable[[Run], None] | None = None
     checkpoint_every: int = 0
-    position: Position = field(default_factory=Position)
-    best_params: list[Array] | None = None
-    steps: int = 0
     reducer: GradientReducer | None = None
     sample_weight: Array | None = None
     host_sample_weight: np.ndarray | None = None
     blocks: Blocks | None = None
+
+    @property
+    def params(self) -> list[Array]:
+        """``state.params``."""
+        return self.state.params
+
+    @params.setter
+    def params(self, value: list[Array]) -> None:
+        self.state.params = value
+
+    @property
+    def optimizer(self) -> Optimizer:
+        """``state.optimizer``."""
+        return self.state.optimizer
+
+    @optimizer.setter
+    def optimizer(self, value: Optimizer) -> None:
+        self.state.optimizer = value
+
+    @property
+    def history(self) -> History:
+        """``state.history``."""
+        return self.state.history
+
+    @history.setter
+    def history(self, value: History) -> None:
+        self.state.history = value
+
+    @property
+    def rng(self) -> np.random.Generator:
+        """``state.rng``."""
+        return self.state.rng
+
+    @rng.setter
+    def rng(self, value: np.random.Generator) -> None:
+        self.state.rng = value
+
+    @property
+    def position(self) -> Position:
+        """``state.position``."""
+        return self.state.position
+
+    @position.setter
+    def position(self, value: Position) -> None:
+        self.state.position = value
+
+    @property
+    def steps(self) -> int:
+        """``state.steps``."""
+        return self.state.steps
+
+    @steps.setter
+    def steps(self, value: int) -> None:
+        self.state.steps = value
+
+    @property
+    def best_params(self) -> list[Array] | None:
+        """``state.best_params``."""
+        return self.state.best_params
+
+    @best_params.setter
+    def best_params(self, value: list[Array] | None) -> None:
+        self.state.best_params = value
 
     @property
     def n_layers(self) -> int:
