@@ -29,6 +29,7 @@ BACKENDS = ("numpy", "array_api_strict", "torch")
 CASES = (
     "adam",
     "sgd",
+    "sgd_invscaling",
     "lbfgs",
     "early_stopping",
     "sample_weight",
@@ -68,6 +69,15 @@ def _fit_case(case: str, backend: str, dtype: str, tmp: str) -> dict[str, np.nda
         y = target
     elif case == "sgd":
         model = xpnet.MLPClassifier(solver="sgd", momentum=0.8, **common)
+    elif case == "sgd_invscaling":  # no momentum: -lr folded into backprop
+        model = xpnet.MLPClassifier(
+            solver="sgd",
+            momentum=0.0,
+            learning_rate="invscaling",
+            alpha=0.01,
+            learning_rate_init=0.3,
+            **common,
+        )
     elif case == "lbfgs":
         model = xpnet.MLPClassifier(solver="lbfgs", **common)
     elif case == "early_stopping":

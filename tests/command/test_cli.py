@@ -480,7 +480,7 @@ def test_out_of_memory_hints_name_the_option_to_change(tmp_path, capsys, monkeyp
     def full(*args, **kwargs):
         raise MemoryError("out of memory")
 
-    monkeypatch.setattr("xpnet.training.loop.network.loss_and_gradients", full)
+    monkeypatch.setattr("xpnet.training.step.network.loss_and_gradients", full)
     assert cli.main([*argv, "--hidden", "4"]) == 1
     assert "smaller --batch-size" in capsys.readouterr().err
 

@@ -34,7 +34,6 @@ from ..training.loop import (
     History,
     Run,
     Settings,
-    batch_size_for,
     host_rng,
     train,
 )
@@ -384,7 +383,7 @@ class MLPBase(EstimatorAPI):
         if self.early_stopping:
             with backend.on_device(lambda: _data_message(X, dtype)):
                 self._hold_out(run, rng, data.Y_host)
-        run.settings.batch_size = batch_size_for(self.batch_size, run.n_samples)
+        run.settings.batch_size = setup.batch_size_for(self.batch_size, run.n_samples)
         if saved is not None:
             resume.restore_run(saved, run)
         return run, prints
@@ -466,7 +465,7 @@ class MLPBase(EstimatorAPI):
 
         if callbacks:
             run.on_epoch_end = self._callback_runner(list(callbacks), run)
-        run.history.loss_curve = []
+        run.state.history.loss_curve = []
         try:
             fit_lbfgs(run, int(self.max_fun))
         finally:
@@ -552,15 +551,15 @@ class MLPBase(EstimatorAPI):
         """Copy the run's weights and history onto the estimator (host NumPy)."""
         self.__dict__.pop("_live_run", None)
         self._store_params(run)
-        self._set_history(run.history)
-        if run.best_params is not None:
+        self._set_history(run.state.history)
+        if run.state.best_params is not None:
             self._best_params_host = [
-                np.array(run.backend.to_numpy(p)) for p in run.best_params
+                np.array(run.backend.to_numpy(p)) for p in run.state.best_params
             ]
 
     def _store_params(self, run: Run) -> None:
         """``coefs_`` and ``intercepts_`` as host copies of the run's parameters."""
-        host = [np.array(run.backend.to_numpy(p)) for p in run.params]
+        host = [np.array(run.backend.to_numpy(p)) for p in run.state.params]
         self.coefs_, self.intercepts_ = host[: run.n_layers], host[run.n_layers :]
 
     def _set_history(self, h: History) -> None:

@@ -329,12 +329,12 @@ def restore_run(saved: Checkpoint, run: Run, history: History) -> None:
             f"{n_batches} steps"
         )
     backend = run.backend
-    run.optimizer.load(
+    run.state.optimizer.load(
         saved.scalars,
         {k: [backend.asarray(a) for a in v] for k, v in saved.state.items()},
     )
-    run.history = history
-    run.position = saved.position
-    run.steps = saved.steps
+    run.state.history = history
+    run.state.position = saved.position
+    run.state.steps = saved.steps
     if saved.best is not None:
-        run.best_params = [backend.asarray(a) for a in saved.best]
+        run.state.best_params = [backend.asarray(a) for a in saved.best]

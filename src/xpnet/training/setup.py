@@ -9,8 +9,9 @@ reads no estimator.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -18,7 +19,8 @@ from ..backend import Array, Backend
 from ..data.sparse import SparseRows
 from ..maths import network
 from ..maths.optim import SGD, Adam, Optimizer
-from .loop import Run, stratified_split
+from .holdout import split
+from .loop import Run
 
 Score = Callable[[Any, Array, Array, "Array | None"], Array]
 """``score(xp, outputs, Y, weights)``: the validation score on the device."""
@@ -47,28 +49,6 @@ def new_optimizer(
         options["beta_2"],
         options["epsilon"],
     )
-
-
-def split(
-    rng: np.random.Generator, Y: np.ndarray, fraction: float, stratify: bool
-) -> tuple[np.ndarray, np.ndarray]:
-    """Train and validation indices; stratified when ``stratify`` and Y has one
-    column (a binary classifier).
-
-    As scikit-learn: ``ceil(fraction * n)`` validation samples, at least 2.
-    """
-    n_samples = Y.shape[0]
-    n_val = math.ceil(fraction * n_samples)
-    if n_val < 2 or n_val >= n_samples:
-        raise ValueError(
-            "The validation set is too small (or leaves no training data): "
-            f"validation_fraction={fraction} of {n_samples} "
-            f"samples gives {n_val}; increase validation_fraction or the data"
-        )
-    if stratify and Y.shape[1] == 1:
-        return stratified_split(rng, Y[:, 0], n_val)
-    order = rng.permutation(n_samples)
-    return order[n_val:], order[:n_val]
 
 
 def validator(
@@ -125,13 +105,13 @@ def hold_out_rows(
 def start_best(run: Run, best_host: list[np.ndarray] | None, dtype: str) -> None:
     """Early stopping's bookkeeping: an empty validation history where the last
     fit had none, and the best weights so far (``best_host``, else the current)."""
-    history, backend = run.history, run.backend
+    history, backend = run.state.history, run.backend
     if history.validation_scores is None:  # warm start after a fit without it
         history.validation_scores, history.best_validation_score = [], -math.inf
-    run.best_params = (
+    run.state.best_params = (
         [backend.asarray(np.array(p, dtype=dtype)) for p in best_host]
         if best_host is not None
-        else [backend.xp.asarray(p, copy=True) for p in run.params]
+        else [backend.xp.asarray(p, copy=True) for p in run.state.params]
     )
 
 
@@ -144,3 +124,19 @@ def predict(
             lambda batch: network.predict(xp, weights, biases, activations, batch)
         )
     return network.predict(xp, weights, biases, activations, X)
+
+
+def batch_size_for(batch_size: int | str, n_samples: int) -> int:
+    """scikit-learn's rule: ``"auto"`` is min(200, n); more than n is clipped."""
+    if batch_size == "auto":
+        return min(200, n_samples)
+    batch_size = cast(int, batch_size)
+    if batch_size > n_samples:
+        warnings.warn(
+            f"batch_size={batch_size} is larger than the {n_samples} training "
+            f"samples; it is clipped to {n_samples}",
+            UserWarning,
+            stacklevel=5,  # fit -> _fit -> _setup -> here
+        )
+        return n_samples
+    return int(batch_size)
