@@ -153,7 +153,7 @@ def _targets(data: Dataset, task: str) -> np.ndarray:
 
 
 def _estimator(task: str, args: argparse.Namespace, backend: Backend) -> Any:
-    from ..estimators.mlp_estimators import MLPClassifier, MLPRegressor
+    from ..estimators import MLPClassifier, MLPRegressor
 
     cls = MLPClassifier if task == "classification" else MLPRegressor
     return cls(

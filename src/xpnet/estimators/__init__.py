@@ -6,7 +6,8 @@ check or a tag needs it; so does Dask (``dask_input``, ``dask_predict``), import
 when an estimator is handed a Dask collection.
 """
 
-from .mlp_estimators import MLPClassifier, MLPRegressor
+from .classifier import MLPClassifier
 from .params import NotFittedError
+from .regressor import MLPRegressor
 
 __all__ = ["MLPClassifier", "MLPRegressor", "NotFittedError"]

@@ -801,3 +801,12 @@ def _device_param(
             f"{host.shape}"
         )
     return backend.asarray(np.array(host, dtype=dtype))
+
+
+def check_rows(labels: np.ndarray, n_samples: int) -> None:
+    """ValueError unless ``labels`` has ``n_samples`` rows."""
+    if labels.shape[0] != n_samples:
+        raise ValueError(
+            f"y must have {n_samples} rows, one per sample of X; got shape "
+            f"{labels.shape}"
+        )

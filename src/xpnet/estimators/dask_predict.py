@@ -22,6 +22,7 @@ import dask.array as da
 import numpy as np
 
 from ..data.checks import host_matrix, is_dask_collection, real_host
+from ..maths.metrics import r2_per_output
 from . import labels as _labels
 
 
@@ -173,8 +174,6 @@ def dask_score(model: Any, X: Any, y: Any, sample_weight: Any = None) -> float:
             _hits, predicted, y, drop_axis=1 if y.ndim == 2 else [], dtype=bool
         )
         return float(da.average(hits, weights=weights).compute())
-    from .mlp_estimators import _r2_per_output
-
     predicted = dask_predictions(model, "_forward", X)
     truth = regression_targets(y)
     if truth.shape[1] != predicted.shape[1]:
@@ -183,7 +182,7 @@ def dask_score(model: Any, X: Any, y: Any, sample_weight: Any = None) -> float:
             f"shape {y.shape}"
         )
     column = None if weights is None else weights[:, None]
-    return float(np.mean(_r2_per_output(da, predicted, truth, column).compute()))
+    return float(np.mean(r2_per_output(da, predicted, truth, column).compute()))
 
 
 def _hits(predicted: np.ndarray, y: np.ndarray) -> np.ndarray:
