@@ -27,6 +27,7 @@ LAYERS = [
     ("testing", {"testing"}),  # the pytest plugin and assertions: the library never
     # imports them, so nothing above uses them either
     ("training", {"training"}),
+    ("dask", {"dask"}),
     ("estimators", {"estimators"}),
     ("command", {"command"}),
 ]

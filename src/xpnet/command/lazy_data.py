@@ -12,7 +12,7 @@ In a single 2-D array (Zarr or ``.npy``) ``--target`` is the target column's ind
 of them (at least one), drawn by ``--seed``; the standardization
 (``standardization_``, applied to each block in float64) uses the training blocks'
 means and standard deviations (one pass). Nothing is read into memory whole: the fit
-and the scores go block by block (:mod:`xpnet.estimators.dask_input`).
+and the scores go block by block (:mod:`xpnet.dask.blocks`).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ import dask.array as da
 import numpy as np
 
 from ..backend import Backend
-from ..estimators.dask_predict import blocks_of, frame_to_array, partition_lengths
+from ..dask.arrays import blocks_of, frame_to_array, partition_lengths
 from ..estimators.scaling import Standardization
 from .datasets import DataError, MissingExtraError
 

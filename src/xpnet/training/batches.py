@@ -3,7 +3,7 @@
 A source (:class:`Blocks`) has the rows of each of its blocks (``sizes``) and loads
 the blocks in a given order (``load``), each a :class:`Block` on the device. Data in
 memory (dense on the device, or sparse on the host) is one block (:class:`InMemory`);
-Dask arrays are many (:class:`xpnet.estimators.dask_input.DaskBlocks`). Within a
+Dask arrays are many (:class:`xpnet.dask.blocks.DaskBlocks`). Within a
 block, :class:`BatchRows` cuts the minibatches, in the block's shuffled order or
 straight; with data-parallel training each rank takes its shard of every batch
 (:meth:`xpnet.training.distributed.GradientReducer.shard`). :func:`plan` lists an
