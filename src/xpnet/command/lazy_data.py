@@ -31,6 +31,7 @@ from ..backend import Backend
 from ..dask.arrays import blocks_of, frame_to_array, partition_lengths
 from ..estimators.scaling import Standardization
 from .datasets import DataError, MissingExtraError
+from .fitting import estimator_for, fit_with_progress
 
 FILES_HINT = 'pip install "xpnet[dask,dask-files]"'
 BLOCK_BYTES = 32 * 2**20  # default block: about 32 MiB of features
@@ -207,8 +208,6 @@ def train_lazy(
     DataError
         ``--scheduler`` without lazily opened data, or with ``--distributed``.
     """
-    from .commands import _estimator, fit_with_progress
-
     if kind is None or reducer is not None:
         raise DataError(
             "--scheduler needs data opened lazily with Dask (a directory of Parquet "
@@ -225,7 +224,7 @@ def train_lazy(
         data = open_lazy(args.data, kind, args.target, args.block_rows)
         task = args.task or data.task
         X_train, y_train, X_test, y_test, line = _split(data, task, args)
-        model = _estimator(task, args, backend)
+        model = estimator_for(task, args, backend)
         if args.scale == "standard":
             model.standardization_ = _standardization(X_train, y_train, task)
         fitted = fit_with_progress(model, X_train, y_train, quiet=args.quiet)
