@@ -65,7 +65,7 @@ class FitDriver:
         before = dict(self.__dict__)
         with backend.context():  # CuPy: allocate on this backend's device
             try:
-                run, data = self._setup(
+                run, data = self._prepare(
                     backend,
                     X,
                     y,
@@ -99,7 +99,7 @@ class FitDriver:
                 self._store(run)
         return self
 
-    def _setup(
+    def _prepare(
         self: Any,
         backend: Backend,
         X: Any,

@@ -136,7 +136,7 @@ def batch_size_for(batch_size: int | str, n_samples: int) -> int:
             f"batch_size={batch_size} is larger than the {n_samples} training "
             f"samples; it is clipped to {n_samples}",
             UserWarning,
-            stacklevel=5,  # fit -> _fit -> _setup -> here
+            stacklevel=5,  # fit -> _fit -> _prepare -> here
         )
         return n_samples
     return int(batch_size)
