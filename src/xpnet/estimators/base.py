@@ -300,7 +300,7 @@ class MLPBase(FitDriver, FittedState, EstimatorAPI):
                 X_dev,
             )
             out = np.asarray(backend.to_numpy(out), dtype=np.float64)
-        scaling = getattr(self, "standardization_", None)
+        scaling = self.__dict__.get("standardization_")
         return out if scaling is None else scaling.outputs(out)
 
     # ---- model files (xpnet.files, xpnet.training.checkpoint) -----------------------

@@ -19,7 +19,7 @@ import numpy as np
 
 from ..backend import Backend, check_dtype, data_size, get_backend
 from ..data import Weights, as_sample_weight
-from ..data.checks import is_dask_collection
+from ..data.checks import any_dask
 from ..maths.optim import Optimizer
 from ..training import setup
 from ..training.checkpoint import checkpoint_writer, data_fingerprint
@@ -56,7 +56,7 @@ class FitDriver:
 
         A resume that fails before training starts leaves the estimator as it was.
         """
-        on_dask = any(map(is_dask_collection, (X, y, sample_weight)))
+        on_dask = any_dask(X, y, sample_weight)
         _check_solver_options(
             self.solver, sample_weight, distributed, resume_from, checkpoint, on_dask
         )
@@ -75,6 +75,7 @@ class FitDriver:
                     resume_from,
                     resume_on_other_data,
                     fingerprint=checkpoint is not None,
+                    on_dask=on_dask,
                 )
                 if reducer is not None:
                     run.reducer = reducer
@@ -111,6 +112,7 @@ class FitDriver:
         resume_on_other_data: bool,
         *,
         fingerprint: bool,
+        on_dask: bool,
     ) -> tuple[Run, dict[str, Any] | None]:
         """The run of a fit on ``backend`` (data on the device, or in blocks when X, y
         or the weights are Dask collections; weights, optimizer, the checkpoint's
@@ -122,10 +124,18 @@ class FitDriver:
             raise ValueError("partial_fit does not support early_stopping=True")
         saved = None if resume_from is None else resume.read(self, resume_from)
         first_pass = saved is None and (
-            not hasattr(self, "coefs_") or (not self.warm_start and not incremental)
+            "coefs_" not in self.__dict__ or (not self.warm_start and not incremental)
         )
         data = self._data(
-            backend, X, y, sample_weight, dtype, first_pass, incremental, classes
+            backend,
+            X,
+            y,
+            sample_weight,
+            dtype,
+            first_pass,
+            incremental,
+            classes,
+            on_dask,
         )
         prints = None
         if fingerprint or saved is not None:
@@ -158,10 +168,11 @@ class FitDriver:
         first_pass: bool,
         incremental: bool,
         classes: Any,
+        on_dask: bool,
     ) -> _Data:
         """X, y and the weights through the intake, on the device (or as Dask
         blocks); the targets encoded (``classes_``, ``out_activation_`` set)."""
-        if any(map(is_dask_collection, (X, y, sample_weight))):
+        if on_dask:
             from .dask_input import dask_blocks
 
             blocks = dask_blocks(
@@ -201,7 +212,7 @@ class FitDriver:
             history.best_loss = math.inf  # warm start after a fit with early stopping
         with backend.on_device(lambda: _network_message(self)):
             params = self._device_params(backend)
-            optimizer = getattr(self, "_optimizer", None)
+            optimizer = self.__dict__.get("_optimizer")
             if not incremental or optimizer is None:
                 optimizer = self._optimizer = self._new_optimizer(backend, params)
         weights = data.weights
@@ -267,7 +278,7 @@ class FitDriver:
                 self._stratify_split,
                 self._device_score,
             )
-        best = getattr(self, "_best_params_host", None)
+        best = self.__dict__.get("_best_params_host")
         setup.start_best(run, best, self.dtype)
 
     def _callback_runner(

@@ -14,7 +14,7 @@ from ..backend import Array, Backend, check_dtype
 from ..data import Seen, as_features
 from ..data.checks import check_hidden_sizes
 from ..data.intake import feature_count
-from ..init import glorot_uniform
+from ..init import glorot_layers
 from ..maths.activations import get_activation
 from ..maths.optim import Optimizer
 from ..training import setup
@@ -34,14 +34,13 @@ class FittedState:
         self._store_params(run)
         self._set_history(run.state.history)
         if run.state.best_params is not None:
-            self._best_params_host = [
-                np.array(run.backend.to_numpy(p)) for p in run.state.best_params
-            ]
+            self._best_params_host = _to_host(run.backend, run.state.best_params)
 
     def _store_params(self: Any, run: Run) -> None:
         """``coefs_`` and ``intercepts_`` as host copies of the run's parameters."""
-        host = [np.array(run.backend.to_numpy(p)) for p in run.state.params]
-        self.coefs_, self.intercepts_ = host[: run.n_layers], host[run.n_layers :]
+        host = _to_host(run.backend, run.state.params)
+        n_layers = len(run.activations)
+        self.coefs_, self.intercepts_ = host[:n_layers], host[n_layers:]
 
     def _set_history(self: Any, h: History) -> None:
         """The history as scikit-learn's attributes (``loss_curve_``, ``t_``, ...)."""
@@ -58,9 +57,9 @@ class FittedState:
         # Attributes set by hand (scikit-learn's test_fit) may leave some out.
         return History(
             loss_curve=self.loss_curve_,
-            validation_scores=getattr(self, "validation_scores_", None),
+            validation_scores=self.__dict__.get("validation_scores_"),
             best_loss=self.best_loss_,
-            best_validation_score=getattr(self, "best_validation_score_", None),
+            best_validation_score=self.__dict__.get("best_validation_score_"),
             no_improvement_count=self._no_improvement_count,
             n_iter=self.n_iter_,
             t=self.t_,
@@ -71,12 +70,7 @@ class FittedState:
     ):
         """Fresh Glorot weights (drawn as scikit-learn does) and an empty history."""
         sizes = [n_features, *check_hidden_sizes(self.hidden_layer_sizes), n_outputs]
-        pairs = [
-            glorot_uniform(rng, fan_in, fan_out, self.activation)
-            for fan_in, fan_out in zip(sizes[:-1], sizes[1:], strict=True)
-        ]
-        self.coefs_ = [w for w, _ in pairs]
-        self.intercepts_ = [b for _, b in pairs]
+        self.coefs_, self.intercepts_ = glorot_layers(rng, sizes, self.activation)
         self._optimizer = None
         self._best_params_host = None
         self._set_history(History.fresh(bool(self.early_stopping)))
@@ -92,16 +86,16 @@ class FittedState:
         fans = list(zip(sizes[:-1], sizes[1:], strict=True))
         dtype = check_dtype(self.dtype)
         coefs = [
-            _device_param(backend, array, f"coefs_[{layer}]", fan, dtype)
+            _host_param(array, f"coefs_[{layer}]", fan, dtype)
             for layer, (array, fan) in enumerate(zip(self.coefs_, fans, strict=True))
         ]
         intercepts = [
-            _device_param(backend, array, f"intercepts_[{layer}]", fan[1:], dtype)
+            _host_param(array, f"intercepts_[{layer}]", fan[1:], dtype)
             for layer, (array, fan) in enumerate(
                 zip(self.intercepts_, fans, strict=True)
             )
         ]
-        return coefs + intercepts
+        return _to_device(backend, coefs + intercepts)
 
     def _new_optimizer(self: Any, backend: Backend, params: list[Array]) -> Optimizer:
         return setup.new_optimizer(self.solver, backend.xp, params, self.__dict__)
@@ -121,7 +115,7 @@ class FittedState:
             backend,
             dtype,
             seen=None if reset else self._seen(),
-            scaling=getattr(self, "standardization_", None),
+            scaling=self.__dict__.get("standardization_"),
         )
         if reset:
             self._record(features.names, features.n_features)
@@ -131,7 +125,7 @@ class FittedState:
         """What the fit recorded of X (feature count and names)."""
         return Seen(
             self.n_features_in_,
-            getattr(self, "feature_names_in_", None),
+            self.__dict__.get("feature_names_in_"),
             type(self).__name__,
         )
 
@@ -147,19 +141,43 @@ class FittedState:
         ``feature_names_in_``) as a first fit does."""
         if names is not None:
             self.feature_names_in_ = names
-        elif hasattr(self, "feature_names_in_"):
+        elif "feature_names_in_" in self.__dict__:
             del self.feature_names_in_
         self.n_features_in_ = n_features
 
 
-def _device_param(
-    backend: Backend, array: Any, name: str, shape: tuple[int, ...], dtype: str
-) -> Array:
-    """One of ``coefs_``/``intercepts_`` checked against ``shape``, on the device."""
+def _host_param(
+    array: Any, name: str, shape: tuple[int, ...], dtype: str
+) -> np.ndarray:
+    """One of ``coefs_``/``intercepts_`` checked against ``shape``, in ``dtype``."""
     host = np.asarray(array)
     if host.shape != shape or host.dtype.kind not in "fiu":
         raise ValueError(
             f"{name} must be a real array of shape {shape}; got {host.dtype} of shape "
             f"{host.shape}"
         )
-    return backend.asarray(np.array(host, dtype=dtype))
+    return np.array(host, dtype=dtype)
+
+
+def _to_device(backend: Backend, hosts: list[np.ndarray]) -> list[Array]:
+    """Host arrays of one dtype on the device, in one copy (cut into views)."""
+    vector = backend.asarray(np.concatenate([h.reshape(-1) for h in hosts]))
+    xp, out, start = backend.xp, [], 0
+    for host in hosts:
+        out.append(xp.reshape(vector[start : start + host.size], host.shape))
+        start += host.size
+    return out
+
+
+def _to_host(backend: Backend, params: list[Array]) -> list[np.ndarray]:
+    """Device arrays of one dtype as host NumPy copies, in one copy."""
+    xp = backend.xp
+    vector = xp.concat([xp.reshape(p, (-1,)) for p in params])
+    flat = np.asarray(backend.to_numpy(vector))
+    out, start = [], 0
+    for p in params:
+        shape = tuple(int(n) for n in p.shape)
+        size = int(np.prod(shape))
+        out.append(flat[start : start + size].reshape(shape).copy())
+        start += size
+    return out

@@ -69,7 +69,7 @@ class MLPRegressor(MLPBase):
             self.out_activation_ = "exp"
         else:
             self.out_activation_ = "identity"
-        scaling = getattr(self, "standardization_", None)
+        scaling = self.__dict__.get("standardization_")
         return Y if scaling is None else scaling.targets(Y)
 
     def _checked_y(self, y: Any, n_samples: int) -> np.ndarray:

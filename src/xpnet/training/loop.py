@@ -35,7 +35,7 @@ from .errors import (
     convergence_warning,
 )
 from .holdout import stratified_split
-from .progress import DeferredInterrupt, Progress
+from .progress import DeferredInterrupt, Progress, Watch
 from .state import FitState, History, Position, Settings, host_rng
 from .step import FlatParams, Step
 
@@ -165,10 +165,9 @@ def train(run: Run) -> None:
     with (
         run.backend.on_device(lambda: _memory_message(run)),
         np.errstate(all="ignore"),
-        DeferredInterrupt() as interrupt,
-        Progress(s.verbose, s.max_iter, run.state.history.n_iter) as progress,
+        Watch(s.verbose, s.max_iter, run.state.history.n_iter) as watch,
     ):
-        _epochs(run, interrupt, progress)
+        _epochs(run, watch, watch)
 
 
 def _epochs(run: Run, interrupt: DeferredInterrupt, progress: Progress) -> None:

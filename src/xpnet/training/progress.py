@@ -91,3 +91,23 @@ class Progress:
     def __exit__(self, *exc: object) -> None:
         if self.bar is not None:
             self.bar.close()
+
+
+class Watch(DeferredInterrupt, Progress):
+    """A run's :class:`Progress` and :class:`DeferredInterrupt` as one context
+    (Ctrl-C held first, the bar closed first)."""
+
+    def __init__(self, verbose: int, total: int, initial: int) -> None:
+        DeferredInterrupt.__init__(self)
+        Progress.__init__(self, verbose, total, initial)
+
+    def __enter__(self) -> Watch:
+        DeferredInterrupt.__enter__(self)
+        Progress.__enter__(self)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            Progress.__exit__(self, *exc)
+        finally:
+            DeferredInterrupt.__exit__(self, *exc)

@@ -31,13 +31,13 @@ class FlatParams:
 
     @classmethod
     def of(cls, run: Run) -> FlatParams:
-        xp, params = run.backend.xp, run.state.params
+        xp, params, n_layers = run.backend.xp, run.state.params, len(run.activations)
         layout = Layout.of(params)
         decay = None
         if run.settings.alpha:
-            ones = [xp.ones_like(p) for p in params[: run.n_layers]]
+            ones = [xp.ones_like(p) for p in params[:n_layers]]
             decay = layout.flatten(
-                xp, ones + [xp.zeros_like(b) for b in params[run.n_layers :]]
+                xp, ones + [xp.zeros_like(b) for b in params[n_layers:]]
             )
         flat = cls(layout, layout.flatten(xp, params), decay)
         params[:] = layout.views(xp, flat.vector)
