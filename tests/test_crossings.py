@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-CEILING = 79
+CEILING = 71
 """Crossings measured when the check was written (82 before issue 21's restructure,
 counted this way); the issue's target is 45. Lower it as the count falls."""
 

@@ -329,12 +329,3 @@ class MLPBase(FitDriver, FittedState, EstimatorAPI):
 
     def _import_extra(self, config: dict[str, Any]) -> None:
         """Read back what :meth:`_export_extra` wrote."""
-
-
-def check_rows(labels: np.ndarray, n_samples: int) -> None:
-    """ValueError unless ``labels`` has ``n_samples`` rows."""
-    if labels.shape[0] != n_samples:
-        raise ValueError(
-            f"y must have {n_samples} rows, one per sample of X; got shape "
-            f"{labels.shape}"
-        )

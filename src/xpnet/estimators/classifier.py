@@ -17,7 +17,7 @@ from ..data import as_targets
 from ..data.checks import check_choice
 from ..maths.metrics import accuracy
 from . import labels as _labels
-from .base import MLPBase, check_rows, dask_aware
+from .base import MLPBase, dask_aware
 from .params import stochastic_only
 
 
@@ -204,3 +204,12 @@ class MLPClassifier(MLPBase):
         tags = super().__sklearn_tags__()
         tags.classifier_tags = ClassifierTags(multi_label=True)
         return tags
+
+
+def check_rows(labels: np.ndarray, n_samples: int) -> None:
+    """ValueError unless ``labels`` has ``n_samples`` rows."""
+    if labels.shape[0] != n_samples:
+        raise ValueError(
+            f"y must have {n_samples} rows, one per sample of X; got shape "
+            f"{labels.shape}"
+        )

@@ -10,7 +10,6 @@ back onto the estimator.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 from functools import partial
 from typing import Any, NamedTuple, cast
@@ -24,7 +23,7 @@ from ..maths.optim import Optimizer
 from ..training import setup
 from ..training.checkpoint import checkpoint_writer, data_fingerprint
 from ..training.distributed import check_replicas, reducer_for
-from ..training.loop import DivergenceError, FitState, History, Run, Settings, train
+from ..training.loop import DivergenceError, History, Run, train
 from ..training.state import host_rng
 from . import resume
 from .settings import checked_every, checked_settings
@@ -61,7 +60,9 @@ class FitDriver:
             self.solver, sample_weight, distributed, resume_from, checkpoint, on_dask
         )
         backend = get_backend(self.backend)
-        reducer = reducer_for(distributed, backend)
+        reducer = None
+        if distributed is not None and distributed is not False:
+            reducer = reducer_for(distributed, backend)
         before = dict(self.__dict__)
         with backend.context():  # CuPy: allocate on this backend's device
             try:
@@ -153,7 +154,8 @@ class FitDriver:
         if self.early_stopping:
             with backend.on_device(lambda: _data_message(X, dtype)):
                 self._hold_out(run, rng, data.Y_host)
-        run.settings.batch_size = setup.batch_size_for(self.batch_size, run.n_samples)
+        n_samples = (run.X if run.rows is None else run.rows).shape[0]
+        run.settings.batch_size = setup.batch_size_for(self.batch_size, n_samples)
         if saved is not None:
             resume.restore_run(saved, run)
         return run, prints
@@ -169,7 +171,7 @@ class FitDriver:
         incremental: bool,
         classes: Any,
         on_dask: bool,
-    ) -> _Data:
+    ) -> FitData:
         """X, y and the weights through the intake, on the device (or as Dask
         blocks); the targets encoded (``classes_``, ``out_activation_`` set)."""
         if on_dask:
@@ -186,7 +188,7 @@ class FitDriver:
                 classes,
                 sample_weight,
             )
-            return _Data(blocks.X, blocks.Y, None, None, blocks)
+            return FitData(blocks.X, blocks.Y, None, None, blocks)
         data_fits = partial(backend.on_device, lambda: _data_message(X, dtype))
         with data_fits():
             X_dev = self._features(X, backend, dtype, reset=first_pass)
@@ -194,41 +196,7 @@ class FitDriver:
         weights = as_sample_weight(sample_weight, backend, X_dev.shape[0], dtype)
         with data_fits():
             Y_dev = backend.asarray(Y_host, dtype)
-        return _Data(X_dev, Y_dev, Y_host, weights, None)
-
-    def _new_run(
-        self: Any,
-        backend: Backend,
-        data: _Data,
-        settings: Settings,
-        rng: np.random.Generator,
-        incremental: bool,
-    ) -> Run:
-        """The run over ``data`` from the estimator's parameters and history."""
-        rng_split = dict(rng.bit_generator.state)
-        history = self._history()
-        history.n_iter = 0
-        if history.best_loss is None and not self.early_stopping:
-            history.best_loss = math.inf  # warm start after a fit with early stopping
-        with backend.on_device(lambda: _network_message(self)):
-            params = self._device_params(backend)
-            optimizer = self.__dict__.get("_optimizer")
-            if not incremental or optimizer is None:
-                optimizer = self._optimizer = self._new_optimizer(backend, params)
-        weights = data.weights
-        return Run(
-            backend=backend,
-            activations=self._activations(),
-            loss=self._loss,
-            loss_scale=1.0 / data.Y.shape[1] if self._loss == "squared_error" else 1.0,
-            state=FitState(params, optimizer, history, rng, rng_split),
-            X=data.X,
-            Y=data.Y,
-            settings=settings,
-            host_sample_weight=None if weights is None else weights.host,
-            sample_weight=None if weights is None else weights.device,
-            blocks=data.blocks,
-        )
+        return FitData(X_dev, Y_dev, Y_host, weights, None)
 
     def _fit_lbfgs(self: Any, run: Run, callbacks: Sequence[Callback] | None) -> Any:
         """Full-batch L-BFGS (SciPy); ``loss_`` is the final loss, as scikit-learn's."""
@@ -339,7 +307,7 @@ def _check_solver_options(
         )
 
 
-class _Data(NamedTuple):
+class FitData(NamedTuple):
     """A fit's data: X and Y on the device (or Dask arrays giving the shapes, with
     ``blocks``), the encoded host targets and the sample weights."""
 
@@ -354,15 +322,6 @@ class _Data(NamedTuple):
         if self.blocks is not None:
             return self.blocks.fingerprint()
         return data_fingerprint(backend, self.X, cast(np.ndarray, self.Y_host))
-
-
-def _network_message(model: Any) -> str:
-    widths = [int(np.shape(c)[-1]) for c in model.coefs_]
-    n_weights = sum(int(np.size(c)) for c in model.coefs_)
-    return (
-        f"the network does not fit: layer widths {widths} ({n_weights:,} weights); "
-        "use narrower layers"
-    )
 
 
 def _data_message(X: Any, dtype: str) -> str:

@@ -6,7 +6,8 @@ A mixin of :class:`~xpnet.estimators.base.MLPBase` (:class:`FittedState`).
 
 from __future__ import annotations
 
-from typing import Any
+import math
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -18,7 +19,10 @@ from ..init import glorot_layers
 from ..maths.activations import get_activation
 from ..maths.optim import Optimizer
 from ..training import setup
-from ..training.loop import History, Run
+from ..training.loop import FitState, History, Run, Settings
+
+if TYPE_CHECKING:
+    from .fit import FitData
 
 
 class FittedState:
@@ -74,6 +78,40 @@ class FittedState:
         self._optimizer = None
         self._best_params_host = None
         self._set_history(History.fresh(bool(self.early_stopping)))
+
+    def _new_run(
+        self: Any,
+        backend: Backend,
+        data: FitData,
+        settings: Settings,
+        rng: np.random.Generator,
+        incremental: bool,
+    ) -> Run:
+        """The run over ``data`` from the estimator's parameters and history."""
+        rng_split = dict(rng.bit_generator.state)
+        history = self._history()
+        history.n_iter = 0
+        if history.best_loss is None and not self.early_stopping:
+            history.best_loss = math.inf  # warm start after a fit with early stopping
+        with backend.on_device(lambda: _network_message(self)):
+            params = self._device_params(backend)
+            optimizer = self.__dict__.get("_optimizer")
+            if not incremental or optimizer is None:
+                optimizer = self._optimizer = self._new_optimizer(backend, params)
+        weights = data.weights
+        return Run(
+            backend=backend,
+            activations=self._activations(),
+            loss=self._loss,
+            loss_scale=1.0 / data.Y.shape[1] if self._loss == "squared_error" else 1.0,
+            state=FitState(params, optimizer, history, rng, rng_split),
+            X=data.X,
+            Y=data.Y,
+            settings=settings,
+            host_sample_weight=None if weights is None else weights.host,
+            sample_weight=None if weights is None else weights.device,
+            blocks=data.blocks,
+        )
 
     def _device_params(self: Any, backend: Backend) -> list[Array]:
         """``coefs_ + intercepts_`` copied onto the device, shapes checked."""
@@ -181,3 +219,12 @@ def _to_host(backend: Backend, params: list[Array]) -> list[np.ndarray]:
         out.append(flat[start : start + size].reshape(shape).copy())
         start += size
     return out
+
+
+def _network_message(model: Any) -> str:
+    widths = [int(np.shape(c)[-1]) for c in model.coefs_]
+    n_weights = sum(int(np.size(c)) for c in model.coefs_)
+    return (
+        f"the network does not fit: layer widths {widths} ({n_weights:,} weights); "
+        "use narrower layers"
+    )

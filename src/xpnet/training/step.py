@@ -36,9 +36,8 @@ class FlatParams:
         decay = None
         if run.settings.alpha:
             ones = [xp.ones_like(p) for p in params[:n_layers]]
-            decay = layout.flatten(
-                xp, ones + [xp.zeros_like(b) for b in params[n_layers:]]
-            )
+            masks = ones + [xp.zeros_like(b) for b in params[n_layers:]]
+            decay = xp.concat([xp.reshape(m, (-1,)) for m in masks])
         flat = cls(layout, layout.flatten(xp, params), decay)
         params[:] = layout.views(xp, flat.vector)
         return flat
@@ -65,11 +64,12 @@ class Step:
         self.run, self.flat = run, flat
         self.xp, self.n_layers = run.backend.xp, len(run.activations)
         self.half_alpha = 0.5 * run.settings.alpha
-        self.begin()
+        self.scale: float = 1.0
+        self.update: Any = None
 
     def begin(self) -> None:
-        """Read the optimizer's update form; again before each block, as the
-        learning rate changes between epochs. Plain SGD: -lr folded into backprop,
+        """Read the optimizer's update form: before each block (the learning rate
+        changes between epochs). Plain SGD: -lr folded into backprop,
         the gradients come out as updates."""
         optimizer = self.run.state.optimizer
         factor = optimizer.update_factor()
