@@ -31,7 +31,7 @@ from .atomic import write_atomically
 
 FORMAT_NAME = "xpnet-model"
 FORMAT_VERSION = 2
-"""The one version of model files and checkpoints (2 since 0.2.0: checkpoints hold a
+"""The one version of model files and checkpoints (2 since 0.3.0: checkpoints hold a
 fit state). Within a version, a field added to a header is optional, with the value
 a file without it means (``OPTIONAL_KEYS`` of :mod:`xpnet.training.checkpoint`, the
 ``optional`` keys of :func:`xpnet.files.model_file.check_config`), so files written

@@ -13,7 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 CEILING = 71
 """Crossings measured when the check was written (82 before issue 21's restructure,
 counted this way); the issue's target is 45. Lower it as the count falls."""
