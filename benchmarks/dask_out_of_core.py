@@ -200,6 +200,7 @@ def _out_of_core(args: argparse.Namespace) -> dict:
     import dask.array as da
 
     import xpnet
+    from xpnet.dask import blocks  # noqa: F401
     from xpnet.estimators import dask_input  # noqa: F401  (counted with the imports)
 
     import_rss = _peak_rss_mib()

@@ -35,6 +35,18 @@ def glorot_uniform(
     return weights, rng.uniform(-bound, bound, size=fan_out)
 
 
+def glorot_layers(
+    rng: np.random.Generator, sizes: list[int], activation: str
+) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """:func:`glorot_uniform` weights and biases of every layer of widths ``sizes``
+    (drawn in order, as scikit-learn's MLP draws them)."""
+    pairs = [
+        glorot_uniform(rng, fan_in, fan_out, activation)
+        for fan_in, fan_out in zip(sizes[:-1], sizes[1:], strict=True)
+    ]
+    return [w for w, _ in pairs], [b for _, b in pairs]
+
+
 def he_normal(rng: np.random.Generator, fan_in: int, fan_out: int, activation: str):
     """He normal, ``normal(0, sqrt(2 / fan_in))``, for relu layers; biases zero."""
     weights = rng.normal(0.0, np.sqrt(2.0 / fan_in), size=(fan_in, fan_out))

@@ -14,20 +14,19 @@ import array_api_compat
 import numpy as np
 
 from .backend import Array, Backend, check_dtype, data_size, get_backend
+from .data.checks import (
+    check_layer_sizes,
+    check_matrix,
+    check_positive,
+    check_random_state,
+)
+from .data.intake import as_network_targets, host_arrays
 from .files.messages import brief
 from .files.model_file import check_config, layer_parameters, parameter_arrays
 from .init import initial_params
 from .maths import network
 from .maths.activations import Activation, get_activation
 from .maths.losses import check_loss
-from .validation import (
-    check_layer_sizes,
-    check_matrix,
-    check_positive,
-    check_random_state,
-    host_real,
-    is_non_numpy_array,
-)
 
 
 class MLP:
@@ -94,8 +93,8 @@ class MLP:
         real and finite.
         """
         backend = get_backend(backend)
-        host_w = _host_params(backend, weights, "weights")
-        host_b = None if biases is None else _host_params(backend, biases, "biases")
+        host_w = host_arrays(backend, weights, "weights")
+        host_b = None if biases is None else host_arrays(backend, biases, "biases")
         _check_weight_shapes(host_w, host_b)
         hidden, output = _activation_pair(hidden_activation, output_activation)
         acts = [hidden] * (len(host_w) - 1) + [output]
@@ -288,19 +287,12 @@ class MLP:
         )
 
     def _targets(self, y: Any, n_samples: int, check_finite: bool = True) -> Array:
-        if is_non_numpy_array(y):
-            y = self.backend.device_array(y, "y")  # refuses other libraries, devices
-            if y.ndim == 1:
-                y = self.xp.reshape(y, (-1, 1))
-        elif isinstance(y, (np.ndarray, list)) and np.ndim(y) == 1:
-            y = np.reshape(y, (-1, 1))
-        return check_matrix(
+        return as_network_targets(
             self.backend,
             y,
-            "y",
             self.dtype,
-            n_columns=self.layer_sizes[-1],
-            n_rows=n_samples,
+            n_outputs=self.layer_sizes[-1],
+            n_samples=n_samples,
             check_finite=check_finite,
         )
 
@@ -331,20 +323,6 @@ def _activation_pair(hidden: Any, output: Any) -> tuple[Activation, Activation]:
         get_activation(hidden, "hidden_activation"),
         get_activation(output, "output_activation"),
     )
-
-
-def _host_params(backend: Backend, arrays: Any, name: str) -> list[np.ndarray]:
-    """Host float64 copies of a list of real, finite arrays (host data or arrays of
-    ``backend``; other libraries' arrays are refused)."""
-    if not isinstance(arrays, (list, tuple)):
-        raise TypeError(f"{name} must be a list of arrays; got {type(arrays).__name__}")
-    host = []
-    for layer, array in enumerate(arrays):
-        argname = f"{name}[{layer}]"
-        if is_non_numpy_array(array):
-            array = backend.to_numpy(backend.device_array(array, argname))
-        host.append(host_real(array, argname).astype(np.float64))
-    return host
 
 
 def _device_of(array: Any) -> str:

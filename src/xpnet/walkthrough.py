@@ -22,8 +22,8 @@ from typing import TextIO
 import numpy as np
 
 from .backend import Backend
+from .data.checks import check_layer_sizes
 from .mlp import MLP
-from .validation import check_layer_sizes
 
 # The notebook's initial weights, as it printed them (cells 4 to 6).
 SEED_WEIGHTS = [

@@ -461,7 +461,7 @@ def test_semicolon_separated_csv_is_named(tmp_path, capsys):
 
 
 def test_out_of_memory_hints_name_the_option_to_change(tmp_path, capsys, monkeypatch):
-    from xpnet.estimators import base
+    from xpnet import init
 
     data = tmp_path / "blobs.csv"
     blobs_csv(data)
@@ -469,7 +469,7 @@ def test_out_of_memory_hints_name_the_option_to_change(tmp_path, capsys, monkeyp
     def huge(*args):
         raise MemoryError("Unable to allocate 7.45 GiB for an array")
 
-    monkeypatch.setattr(base, "glorot_uniform", huge)
+    monkeypatch.setattr(init, "glorot_uniform", huge)
     argv = ["train", "--data", str(data), "--quiet", "--target", "1"]
     assert cli.main([*argv, "--hidden", "500000000"]) == 1
     err = capsys.readouterr().err
@@ -480,7 +480,7 @@ def test_out_of_memory_hints_name_the_option_to_change(tmp_path, capsys, monkeyp
     def full(*args, **kwargs):
         raise MemoryError("out of memory")
 
-    monkeypatch.setattr("xpnet.training.loop.network.loss_and_gradients", full)
+    monkeypatch.setattr("xpnet.training.step.network.loss_and_gradients", full)
     assert cli.main([*argv, "--hidden", "4"]) == 1
     assert "smaller --batch-size" in capsys.readouterr().err
 

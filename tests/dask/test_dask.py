@@ -327,7 +327,7 @@ def test_the_next_block_is_computed_in_the_background_while_one_trains(monkeypat
 @pytest.mark.filterwarnings("ignore::xpnet.ConvergenceWarning")
 def test_blas_leaves_the_block_loader_a_core(monkeypatch, cores, blas, during):
     threadpoolctl = pytest.importorskip("threadpoolctl", reason="scikit-learn's")
-    from xpnet.estimators import dask_input
+    from xpnet.dask import blocks as dask_blocks
 
     def blas_threads():
         pools = threadpoolctl.threadpool_info()
@@ -342,7 +342,7 @@ def test_blas_leaves_the_block_loader_a_core(monkeypatch, cores, blas, during):
         return original(optimizer, params, grads)
 
     monkeypatch.setattr(Adam, "step_flat", step)
-    monkeypatch.setattr(dask_input, "_cores", lambda: cores)
+    monkeypatch.setattr(dask_blocks, "_cores", lambda: cores)
     with threadpoolctl.threadpool_limits(blas, user_api="blas"):
         xpnet.MLPClassifier(**COMMON).fit(_blocks(X, 20), _blocks(y, 20))
         after = blas_threads()

@@ -17,7 +17,6 @@ import pytest
 
 import xpnet
 from xpnet import ConvergenceWarning, MLPClassifier, MLPRegressor
-from xpnet.estimators.base import MLPBase
 from xpnet.maths import network as network_module
 from xpnet.maths.optim import Adam
 
@@ -188,10 +187,10 @@ def _scripted_validation(monkeypatch, scores):
     """Early stopping sees ``scores`` as the validation scores of epochs 1, 2, ..."""
     remaining = list(scores)
 
-    def validator(self, *args, **kwargs):
+    def validator(*args, **kwargs):
         return lambda params: remaining.pop(0)
 
-    monkeypatch.setattr(MLPBase, "_validator", validator)
+    monkeypatch.setattr("xpnet.training.setup.validator", validator)
 
 
 def test_early_stopping_counts_gains_below_tol_as_no_improvement(monkeypatch):

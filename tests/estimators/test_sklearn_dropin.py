@@ -156,7 +156,9 @@ def test_weighted_partial_fit_and_validation_score(monkeypatch):
     b.partial_fit(X, y)
     assert not np.allclose(a.coefs_[0], b.coefs_[0])
     held_out, kept = np.arange(0, N, 4), np.setdiff1d(np.arange(N), np.arange(0, N, 4))
-    monkeypatch.setattr(MLPRegressor, "_split", lambda self, rng, Y: (kept, held_out))
+    monkeypatch.setattr(
+        "xpnet.training.setup.split", lambda rng, Y, fraction, strat: (kept, held_out)
+    )
     params = dict(early_stopping=True, max_iter=1, dtype="float64", random_state=3)
     model = MLPRegressor((4,), **params)
     with warnings.catch_warnings():

@@ -29,7 +29,7 @@ def _many_layers_file(path, n_layers):
         "bias": True,
         "dtype": "float64",
     }
-    header = {"format": "xpnet-model", "format_version": 1, "xpnet_version": "0"}
+    header = {"format": "xpnet-model", "format_version": 2, "xpnet_version": "0"}
     arrays = {"W0": np.ones(1)}
     path.write_bytes(tensor_file.encode({**header, "model": config}, arrays))
     return path
@@ -53,7 +53,7 @@ def test_predict_prints_one_short_line_for_a_huge_bad_file(tmp_path, capsys):
 
 
 def test_huge_header_values_are_shown_briefly(tmp_path):
-    header = {"format": "xpnet-model", "format_version": 1, "xpnet_version": "0"}
+    header = {"format": "xpnet-model", "format_version": 2, "xpnet_version": "0"}
     long_kind = {"kind": "x" * 1_000_000}
     path = tmp_path / "m.safetensors"
     path.write_bytes(tensor_file.encode({**header, "model": long_kind}, {}))

@@ -42,7 +42,7 @@ def _write(directory, config, arrays) -> str:
     """A model file with a valid checksum, whatever its configuration and tensors."""
     header = {
         "format": model_file.FORMAT_NAME,
-        "format_version": 1,
+        "format_version": 2,
         "xpnet_version": "0",
         "model": config,
     }

@@ -41,7 +41,7 @@ def raw_st(header_json: bytes, data: bytes = b"") -> bytes:
 
 
 def good_header(**extra) -> dict:
-    return {"format": "xpnet-model", "format_version": 1, "xpnet_version": "0", **extra}
+    return {"format": "xpnet-model", "format_version": 2, "xpnet_version": "0", **extra}
 
 
 def write(tmp_path, data: bytes, name="m.safetensors") -> str:
@@ -259,9 +259,9 @@ def test_every_truncation_is_refused(tmp_path):
         (None, "no xpnet header"),
         ([1, 2], "JSON object"),
         ("text", "JSON object"),
-        ({"format_version": 1, "xpnet_version": "0"}, "format must be"),
+        ({"format_version": 2, "xpnet_version": "0"}, "format must be"),
         (good_header(format="numpy"), "format must be"),
-        (good_header(format_version=2), "unsupported format_version 2"),
+        (good_header(format_version=3), "unsupported format_version 3"),
         (good_header(format_version=0), "unsupported format_version 0"),
         (good_header(format_version="1"), "unsupported format_version '1'"),
         (good_header(format_version=True), "unsupported format_version True"),
@@ -401,7 +401,7 @@ def test_model_file_layout(tmp_path):
     assert header.pop("crc32") == tensor_file.checksum(header, arrays)
     assert header == {
         "format": "xpnet-model",
-        "format_version": 1,
+        "format_version": 2,
         "xpnet_version": xpnet.__version__,
         "model": {
             "kind": "MLP",
@@ -535,9 +535,20 @@ def test_bias_arrays_in_a_model_without_bias_are_refused(tmp_path):
 
 def test_newer_format_version_of_a_real_file_is_refused(tmp_path):
     config, arrays = exported()
-    header = {**good_header(format_version=2), "model": config}
+    header = {**good_header(format_version=3), "model": config}
     path = write(tmp_path, st_bytes(arrays, header))
-    assert_load_refused(path, "unsupported format_version 2")
+    assert_load_refused(path, "unsupported format_version 3")
+
+
+def test_older_format_version_is_refused_naming_both_versions(tmp_path):
+    config, arrays = exported()
+    header = {**good_header(format_version=1), "model": config}
+    path = write(tmp_path, st_bytes(arrays, header))
+    assert_load_refused(
+        path,
+        "format_version 1 was written by an older xpnet; this xpnet reads "
+        "format_version 2 only",
+    )
 
 
 def test_save_refuses_look_alikes(tmp_path):

@@ -54,7 +54,7 @@ EXPORTS = {name: model._export() for name, model in MODELS.items()}
 
 def file_bytes(config: object, arrays: dict[str, np.ndarray]) -> bytes:
     """A well-formed file (valid checksum) holding whatever header and tensors."""
-    header = {"format": "xpnet-model", "format_version": 1, "xpnet_version": "0"}
+    header = {"format": "xpnet-model", "format_version": 2, "xpnet_version": "0"}
     return tensor_file.encode({**header, "model": config}, arrays)
 
 

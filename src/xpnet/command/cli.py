@@ -22,8 +22,9 @@ from .._version import __version__
 from ..backend import BackendError, DeviceMemoryError
 from ..files.messages import cap
 from ..training.distributed import DistributedError
-from .commands import TrainingError, run_export, run_prediction, run_training
+from .commands import run_export, run_prediction, run_training
 from .datasets import BUNDLED, TASKS, DataError, MissingExtraError
+from .fitting import TrainingError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_UNAVAILABLE = 0, 1, 2, 3
 EXIT_INTERRUPTED = 130

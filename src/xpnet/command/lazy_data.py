@@ -12,7 +12,7 @@ In a single 2-D array (Zarr or ``.npy``) ``--target`` is the target column's ind
 of them (at least one), drawn by ``--seed``; the standardization
 (``standardization_``, applied to each block in float64) uses the training blocks'
 means and standard deviations (one pass). Nothing is read into memory whole: the fit
-and the scores go block by block (:mod:`xpnet.estimators.dask_input`).
+and the scores go block by block (:mod:`xpnet.dask.blocks`).
 """
 
 from __future__ import annotations
@@ -31,10 +31,11 @@ import dask.array as da
 import numpy as np
 
 from ..backend import Backend
-from ..estimators.dask_predict import blocks_of, frame_to_array, partition_lengths
+from ..dask.arrays import blocks_of, frame_to_array, partition_lengths
 from ..estimators.scaling import Standardization
 from ..files.messages import brief
 from .datasets import DataError, MissingExtraError
+from .fitting import estimator_for, fit_with_progress
 
 FILES_HINT = 'pip install "xpnet[dask,dask-files]"'
 BLOCK_BYTES = 32 * 2**20  # default block: about 32 MiB of features
@@ -330,8 +331,6 @@ def train_lazy(
     DataError
         ``--scheduler`` without lazily opened data, or with ``--distributed``.
     """
-    from .commands import _estimator, fit_with_progress
-
     if kind is None or reducer is not None:
         raise DataError(
             "--scheduler needs data opened lazily with Dask (a directory of Parquet "
@@ -348,7 +347,7 @@ def train_lazy(
         data = open_lazy(args.data, kind, args.target, args.block_rows)
         task = args.task or data.task
         X_train, y_train, X_test, y_test, line = _split(data, task, args)
-        model = _estimator(task, args, backend)
+        model = estimator_for(task, args, backend)
         if args.scale == "standard":
             model.standardization_ = _standardization(X_train, y_train, task)
         fitted = fit_with_progress(model, X_train, y_train, quiet=args.quiet)

@@ -10,44 +10,23 @@ validation score on the device (``_device_score``) and its output activations.
 from __future__ import annotations
 
 import inspect
-import math
 import os
 from collections.abc import Callable, Sequence
-from functools import partial, wraps
+from functools import wraps
 from typing import Any, TypeVar, cast
 
 import numpy as np
 
-from ..backend import Array, Backend, check_dtype, data_size, get_backend
-from ..init import glorot_uniform
-from ..maths import network
-from ..maths.activations import get_activation
-from ..maths.optim import SGD, Adam, Optimizer
-from ..training.distributed import check_replicas, reducer_for
+from ..backend import Backend, check_dtype, data_size, get_backend
+from ..data.checks import is_dask_collection
+from ..training import setup
 from ..training.loop import (
-    DivergenceError,
     History,
-    Run,
-    batch_size_for,
-    host_rng,
-    stratified_split,
-    train,
 )
-from ..training.sparse import SparseRows, is_sparse
-from ..validation import (
-    check_fits,
-    check_hidden_sizes,
-    check_matrix,
-    host_features,
-    host_matrix,
-    host_sample_weight,
-    is_dask_collection,
-    is_non_numpy_array,
-)
-from .feature_names import check_feature_names
+from .fit import FitDriver
+from .fitted import FittedState
 from .model_export import export_estimator, export_params, import_estimator
 from .params import EstimatorAPI
-from .settings import checked_every, checked_settings
 
 Callback = Callable[[Any, History], Any]
 Method = TypeVar("Method", bound=Callable[..., Any])
@@ -68,12 +47,10 @@ def dask_aware(method: Method) -> Method:
     return cast(Method, wrapper)
 
 
-class MLPBase(EstimatorAPI):
+class MLPBase(FitDriver, FittedState, EstimatorAPI):
     """What both estimators share: parameters, the fit driver, prediction, state."""
 
     _loss = "squared_error"
-    _optimizer: Optimizer | None
-    _best_params_host: list[np.ndarray] | None
 
     def __init__(
         self,
@@ -284,278 +261,6 @@ class MLPBase(EstimatorAPI):
             distributed=distributed,
         )
 
-    def _fit(
-        self,
-        X: Any,
-        y: Any,
-        sample_weight: Any = None,
-        *,
-        incremental: bool,
-        classes: Any = None,
-        callbacks: Sequence[Callback] | None = None,
-        checkpoint: Any = None,
-        checkpoint_every: int | None = None,
-        resume_from: Any = None,
-        resume_on_other_data: bool = False,
-        distributed: Any = None,
-    ) -> MLPBase:
-        """``fit`` and ``partial_fit``: set up a :class:`Run` and train it.
-
-        A resume that fails before training starts leaves the estimator as it was.
-        """
-        on_dask = any(map(is_dask_collection, (X, y, sample_weight)))
-        _check_solver_options(
-            self.solver, sample_weight, distributed, resume_from, checkpoint, on_dask
-        )
-        backend = get_backend(self.backend)
-        reducer = reducer_for(distributed, backend)
-        before = dict(self.__dict__)
-        with backend.context():  # CuPy: allocate on this backend's device
-            try:
-                run, rng_split, data = self._setup(
-                    backend,
-                    X,
-                    y,
-                    sample_weight,
-                    incremental,
-                    classes,
-                    resume_from,
-                    resume_on_other_data,
-                    fingerprint=checkpoint is not None,
-                    on_dask=on_dask,
-                )
-                if reducer is not None:
-                    run.reducer = reducer
-                    run.settings.verbose = run.settings.verbose and reducer.rank == 0
-                    check_replicas(reducer, run, self._export_params())
-                    if reducer.rank != 0:
-                        checkpoint = None  # rank 0 writes the checkpoints
-                self._add_hooks(
-                    run, callbacks, checkpoint, checkpoint_every, rng_split, data
-                )
-            except BaseException:
-                if resume_from is not None:
-                    self.__dict__.clear()
-                    self.__dict__.update(before)
-                raise
-            if self.solver == "lbfgs":
-                return self._fit_lbfgs(run, callbacks)
-            try:
-                train(run)
-            except DivergenceError:
-                self._optimizer = None  # its state holds the non-finite steps
-                raise
-            finally:
-                self._store(run)
-        return self
-
-    def _setup(
-        self,
-        backend: Backend,
-        X: Any,
-        y: Any,
-        sample_weight: Any,
-        incremental: bool,
-        classes: Any,
-        resume_from: Any,
-        resume_on_other_data: bool,
-        *,
-        fingerprint: bool,
-        on_dask: bool,
-    ) -> tuple[Run, dict[str, Any], dict[str, Any] | None]:
-        """The run of a fit on ``backend`` (data on the device, or in blocks when X, y
-        or the weights are Dask collections: ``on_dask``; weights, optimizer, the
-        checkpoint's state), the generator's state before the split and, when
-        ``fingerprint`` or resuming, the data's fingerprint."""
-        settings = checked_settings(self)
-        settings.incremental = incremental
-        dtype = check_dtype(self.dtype)
-        if incremental and self.early_stopping:
-            raise ValueError("partial_fit does not support early_stopping=True")
-        saved = None
-        if resume_from is not None:
-            from ..training import checkpoint as checkpoints
-
-            saved = checkpoints.read_checkpoint(resume_from, self)
-            checkpoints.apply_checkpoint(saved, self)
-        first_pass = saved is None and (
-            not hasattr(self, "coefs_") or (not self.warm_start and not incremental)
-        )
-        data_fits = partial(backend.on_device, lambda: _data_message(X, dtype))
-        weights = None
-        if on_dask:
-            from .dask_input import dask_blocks
-
-            blocks = dask_blocks(
-                self,
-                X,
-                y,
-                backend,
-                dtype,
-                first_pass,
-                incremental,
-                classes,
-                sample_weight,
-            )
-            X_dev, Y_dev, Y_host = blocks.X, blocks.Y, None
-        else:
-            blocks = None
-            with data_fits():
-                X_dev = self._device_X(X, backend, dtype, reset=first_pass)
-            Y_host = self._targets(y, X_dev.shape[0], first_pass, incremental, classes)
-            if sample_weight is not None:
-                weights = host_sample_weight(
-                    self._host_y(sample_weight, "sample_weight"), X_dev.shape[0]
-                )
-            with data_fits():
-                Y_dev = backend.asarray(Y_host, dtype)
-        data = None
-        if fingerprint or saved is not None:
-            from ..training.checkpoint import data_fingerprint
-
-            data = (
-                blocks.fingerprint()
-                if blocks is not None
-                else data_fingerprint(backend, X_dev, cast(np.ndarray, Y_host))
-            )
-        if saved is not None and not resume_on_other_data:
-            checkpoints.check_same_data(saved, data, resume_from)
-        rng = host_rng(self.random_state)
-        if first_pass:
-            self._initialize(rng, X_dev.shape[1], Y_dev.shape[1])
-        if saved is not None:
-            rng.bit_generator.state = saved.rng_split
-        rng_split = dict(rng.bit_generator.state)
-        history = self._history()
-        history.n_iter = 0
-        if history.best_loss is None and not self.early_stopping:
-            history.best_loss = math.inf  # warm start after a fit with early stopping
-        with backend.on_device(lambda: _network_message(self)):
-            params = self._device_params(backend)
-            optimizer = getattr(self, "_optimizer", None)
-            if not incremental or optimizer is None:
-                optimizer = self._optimizer = self._new_optimizer(backend, params)
-        run = Run(
-            backend=backend,
-            activations=self._activations(),
-            loss=self._loss,
-            loss_scale=1.0 / Y_dev.shape[1] if self._loss == "squared_error" else 1.0,
-            params=params,
-            optimizer=optimizer,
-            X=X_dev,
-            Y=Y_dev,
-            settings=settings,
-            history=history,
-            rng=rng,
-            host_sample_weight=weights,
-            sample_weight=None if weights is None else backend.asarray(weights, dtype),
-            blocks=blocks,
-        )
-        if self.solver == "lbfgs":  # full batch: no split, no batches
-            return run, rng_split, data
-        if self.early_stopping:
-            with data_fits():
-                self._hold_out(run, rng, Y_host)
-        run.settings.batch_size = batch_size_for(self.batch_size, run.n_samples)
-        if saved is not None:
-            checkpoints.restore_run(saved, run)
-        return run, rng_split, data
-
-    def _fit_lbfgs(self, run: Run, callbacks: Sequence[Callback] | None) -> MLPBase:
-        """Full-batch L-BFGS (SciPy); ``loss_`` is the final loss, as scikit-learn's."""
-        from ..training.lbfgs import fit_lbfgs
-
-        if callbacks:
-            run.on_epoch_end = self._callback_runner(list(callbacks), run)
-        run.history.loss_curve = []
-        try:
-            fit_lbfgs(run, int(self.max_fun))
-        finally:
-            self._store(run)
-        return self
-
-    def _add_hooks(
-        self,
-        run: Run,
-        callbacks: Sequence[Callback] | None,
-        checkpoint: Any,
-        checkpoint_every: int | None,
-        rng_split: dict[str, Any],
-        data: dict[str, Any] | None,
-    ) -> None:
-        """The run's epoch callback and checkpoint writer, where asked for."""
-        if callbacks:
-            run.on_epoch_end = self._callback_runner(list(callbacks), run)
-        if checkpoint is not None:
-            from ..training.checkpoint import checkpoint_writer
-
-            run.checkpoint = checkpoint_writer(checkpoint, self, rng_split, data)
-            run.checkpoint_every = checked_every(checkpoint_every, run.epoch_steps())
-
-    def _hold_out(self, run: Run, rng: np.random.Generator, Y_host: Any) -> None:
-        """Split a validation set off the run's data; set up scoring, best weights.
-
-        Blocks of a Dask array are held out whole (:mod:`.dask_input`); data on the
-        device is split by rows.
-        """
-        backend, history = run.backend, run.history
-        if run.blocks is not None:
-            from .dask_input import hold_out_blocks
-
-            run.validate = hold_out_blocks(self, run, rng)
-        else:
-            host_train, host_val = self._split(rng, Y_host)
-            take = backend.xp.take
-            train_idx, val_idx = backend.asarray(host_train), backend.asarray(host_val)
-            # The training rows stay in X, picked by index batch by batch: no copy of X.
-            run.rows = train_idx
-            Y_val = take(run.Y, val_idx, axis=0)
-            if isinstance(run.X, SparseRows):
-                X_val = run.X.subset(host_val)
-            else:
-                X_val = take(run.X, val_idx, axis=0)
-            W_val, host_sw = None, run.host_sample_weight
-            if run.sample_weight is not None and host_sw is not None:
-                # The device weights stay whole (indexed by X's rows, as the batches
-                # are); the host ones follow the training rows' positions.
-                W_val = take(run.sample_weight, val_idx, axis=0)
-                run.host_sample_weight = host_sw[host_train]
-            run.validate = self._validator(
-                backend, run.activations, X_val, Y_val, W_val
-            )
-        if history.validation_scores is None:  # warm start after a fit without it
-            history.validation_scores, history.best_validation_score = [], -math.inf
-        best = getattr(self, "_best_params_host", None)
-        run.best_params = (
-            [backend.asarray(np.array(p, dtype=self.dtype)) for p in best]
-            if best is not None
-            else [backend.xp.asarray(p, copy=True) for p in run.params]
-        )
-
-    def _callback_runner(
-        self, callbacks: list[Callback], run: Run
-    ) -> Callable[[History], bool]:
-        hooks = [getattr(callback, "on_epoch_end", callback) for callback in callbacks]
-        for callback, hook in zip(callbacks, hooks, strict=True):
-            if not callable(hook):
-                raise TypeError(
-                    "callbacks must be callables f(model, history) or objects with an "
-                    f"on_epoch_end(model, history) method; got {callback!r}"
-                )
-
-        def on_epoch_end(history: History) -> bool:
-            # The weights are copied to the host only if a callback reads them.
-            self._set_history(history)
-            self._live_run = run
-            self.__dict__.pop("coefs_", None)
-            self.__dict__.pop("intercepts_", None)
-            stop = False
-            for hook in hooks:
-                stop = bool(hook(self, history)) or stop
-            return stop
-
-        return on_epoch_end
-
     def __getattr__(self, name: str) -> Any:
         # Only for attributes not set: coefs_ and intercepts_ while a callback runs.
         run = self.__dict__.get("_live_run")
@@ -569,185 +274,9 @@ class MLPBase(EstimatorAPI):
         self._store_params(run)
         return self.__dict__[name]
 
-    def _store(self, run: Run) -> None:
-        """Copy the run's weights and history onto the estimator (host NumPy)."""
-        self.__dict__.pop("_live_run", None)
-        self._store_params(run)
-        self._set_history(run.history)
-        if run.best_params is not None:
-            self._best_params_host = [
-                np.array(run.backend.to_numpy(p)) for p in run.best_params
-            ]
-
-    def _store_params(self, run: Run) -> None:
-        """``coefs_`` and ``intercepts_`` as host copies of the run's parameters."""
-        host = [np.array(run.backend.to_numpy(p)) for p in run.params]
-        self.coefs_, self.intercepts_ = host[: run.n_layers], host[run.n_layers :]
-
-    def _set_history(self, h: History) -> None:
-        """The history as scikit-learn's attributes (``loss_curve_``, ``t_``, ...)."""
-        self.loss_curve_ = h.loss_curve
-        self.loss_ = h.loss_curve[-1] if h.loss_curve else None
-        self.validation_scores_ = h.validation_scores
-        self.best_loss_ = h.best_loss
-        self.best_validation_score_ = h.best_validation_score
-        self._no_improvement_count = h.no_improvement_count
-        self.n_iter_ = h.n_iter
-        self.t_ = h.t
-
-    def _history(self) -> History:
-        # Attributes set by hand (scikit-learn's test_fit) may leave some out.
-        return History(
-            loss_curve=self.loss_curve_,
-            validation_scores=getattr(self, "validation_scores_", None),
-            best_loss=self.best_loss_,
-            best_validation_score=getattr(self, "best_validation_score_", None),
-            no_improvement_count=self._no_improvement_count,
-            n_iter=self.n_iter_,
-            t=self.t_,
-        )
-
-    def _initialize(self, rng: np.random.Generator, n_features: int, n_outputs: int):
-        """Fresh Glorot weights (drawn as scikit-learn does) and an empty history."""
-        sizes = [n_features, *check_hidden_sizes(self.hidden_layer_sizes), n_outputs]
-        pairs = [
-            glorot_uniform(rng, fan_in, fan_out, self.activation)
-            for fan_in, fan_out in zip(sizes[:-1], sizes[1:], strict=True)
-        ]
-        self.coefs_ = [w for w, _ in pairs]
-        self.intercepts_ = [b for _, b in pairs]
-        self._optimizer = None
-        self._best_params_host = None
-        self._set_history(History.fresh(bool(self.early_stopping)))
-
-    def _device_params(self, backend: Backend) -> list[Array]:
-        """``coefs_ + intercepts_`` copied onto the device, shapes checked."""
-        if len(self.intercepts_) != len(self.coefs_) or not self.coefs_:
-            raise ValueError(
-                f"coefs_ and intercepts_ must hold one array per layer; got "
-                f"{len(self.coefs_)} and {len(self.intercepts_)}"
-            )
-        sizes = [self.n_features_in_] + [np.shape(c)[-1] for c in self.coefs_]
-        fans = list(zip(sizes[:-1], sizes[1:], strict=True))
-        dtype = check_dtype(self.dtype)
-        coefs = [
-            _device_param(backend, array, f"coefs_[{layer}]", fan, dtype)
-            for layer, (array, fan) in enumerate(zip(self.coefs_, fans, strict=True))
-        ]
-        intercepts = [
-            _device_param(backend, array, f"intercepts_[{layer}]", fan[1:], dtype)
-            for layer, (array, fan) in enumerate(
-                zip(self.intercepts_, fans, strict=True)
-            )
-        ]
-        return coefs + intercepts
-
-    def _new_optimizer(self, backend: Backend, params: list[Array]) -> Optimizer:
-        xp = backend.xp
-        if self.solver == "sgd":
-            return SGD(
-                xp,
-                params,
-                self.learning_rate_init,
-                self.learning_rate,
-                self.momentum,
-                self.nesterovs_momentum,
-                self.power_t,
-            )
-        return Adam(
-            xp, params, self.learning_rate_init, self.beta_1, self.beta_2, self.epsilon
-        )
-
-    def _activations(self) -> list[Any]:
-        hidden = get_activation(self.activation)
-        n_hidden = len(self.coefs_) - 1
-        return [hidden] * n_hidden + [get_activation(self.out_activation_)]
-
-    def _split(
-        self, rng: np.random.Generator, Y: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Train and validation indices; stratified for a single-output classifier.
-
-        As scikit-learn: ``ceil(validation_fraction * n)`` validation samples,
-        stratified only when the classifier has one output (binary), at least 2 of them.
-        """
-        n_samples = Y.shape[0]
-        n_val = math.ceil(self.validation_fraction * n_samples)
-        if n_val < 2 or n_val >= n_samples:
-            raise ValueError(
-                "The validation set is too small (or leaves no training data): "
-                f"validation_fraction={self.validation_fraction} of {n_samples} "
-                f"samples gives {n_val}; increase validation_fraction or the data"
-            )
-        if self._stratify_split and Y.shape[1] == 1:
-            return stratified_split(rng, Y[:, 0], n_val)
-        order = rng.permutation(n_samples)
-        return order[n_val:], order[:n_val]
-
     _stratify_split = False
 
-    def _validator(
-        self,
-        backend: Backend,
-        activations: list[Any],
-        X_val: Array,
-        Y_val: Array,
-        W_val: Array | None = None,
-    ) -> Callable[[list[Array]], float]:
-        xp, n_layers, score = backend.xp, len(activations), self._device_score
-
-        def validate(params: list[Array]) -> float:
-            out = _predict(xp, params[:n_layers], params[n_layers:], activations, X_val)
-            value = score(xp, out, Y_val, W_val)
-            finite = xp.all(xp.isfinite(out))
-            return float(xp.where(finite, value, xp.nan))
-
-        return validate
-
     # ---- data in, predictions out -----------------------------------------------
-
-    def _device_X(self, X: Any, backend: Backend, dtype: str, *, reset: bool) -> Any:
-        """X checked (2-D, numeric, finite, within ``dtype``, feature count and names)
-        and on the device; sparse X stays sparse on the host (:class:`SparseRows`);
-        with a ``standardization_``, standardized in float64 on the host first."""
-        check_feature_names(self, X, reset=reset)
-        scaling = getattr(self, "standardization_", None)
-        if is_sparse(X) and scaling is None:
-            rows = SparseRows(backend, X, dtype)
-            self._check_feature_count(rows.shape, reset=reset)
-            return rows
-        if scaling is not None and is_non_numpy_array(X):
-            X = backend.to_numpy(backend.device_array(X, "X"))
-        if is_non_numpy_array(X):
-            X = backend.device_array(X, "X")
-            self._check_feature_count(tuple(X.shape), reset=reset)
-            return check_matrix(backend, X, "X", dtype)
-        X = host_features(X)
-        self._check_feature_count(X.shape, reset=reset)
-        X = host_matrix(X, "X")
-        if scaling is not None:
-            X = scaling.inputs(X)
-        check_fits(X, "X", dtype)
-        return backend.asarray(X, dtype)
-
-    def _check_feature_count(self, shape: tuple[int, ...], *, reset: bool) -> None:
-        if len(shape) != 2:
-            return  # host_matrix / check_matrix explain the wrong number of dimensions
-        if reset:
-            self.n_features_in_ = int(shape[1])
-        elif shape[1] != self.n_features_in_:
-            raise ValueError(
-                f"X has {shape[1]} features, but {type(self).__name__} is expecting "
-                f"{self.n_features_in_} features as input."
-            )
-
-    def _host_y(self, y: Any, argname: str = "y") -> Any:
-        """y (or ``classes``) as host data: an array of this backend is copied back,
-        others refused."""
-        if is_non_numpy_array(y):
-            backend = get_backend(self.backend)
-            return backend.to_numpy(backend.device_array(y, argname))
-        return y
 
     def _forward(self, X: Any) -> np.ndarray:
         """The network's outputs for X, host float64 (n_samples, n_outputs)."""
@@ -760,10 +289,10 @@ class MLPBase(EstimatorAPI):
                 f"widths {widths} does not fit; predict on fewer rows per call"
             )
         ):
-            X_dev = self._device_X(X, backend, dtype, reset=False)
+            X_dev = self._features(X, backend, dtype, reset=False)
             params = self._device_params(backend)
             n_layers = len(self.coefs_)
-            out = _predict(
+            out = setup.predict(
                 backend.xp,
                 params[:n_layers],
                 params[n_layers:],
@@ -771,7 +300,7 @@ class MLPBase(EstimatorAPI):
                 X_dev,
             )
             out = np.asarray(backend.to_numpy(out), dtype=np.float64)
-        scaling = getattr(self, "standardization_", None)
+        scaling = self.__dict__.get("standardization_")
         return out if scaling is None else scaling.outputs(out)
 
     # ---- model files (xpnet.files, xpnet.training.checkpoint) -----------------------
@@ -800,77 +329,3 @@ class MLPBase(EstimatorAPI):
 
     def _import_extra(self, config: dict[str, Any]) -> None:
         """Read back what :meth:`_export_extra` wrote."""
-
-
-def _check_solver_options(
-    solver: str,
-    sample_weight: Any,
-    distributed: Any,
-    resume_from: Any,
-    checkpoint: Any,
-    on_dask: bool,
-) -> None:
-    """Refuse what Dask input, lbfgs and sample weights do not combine with (yet)."""
-    if on_dask and distributed not in (None, False):
-        raise ValueError(
-            "distributed= trains on data in memory; a Dask array trains block "
-            "by block in one process (its blocks computed on the cluster): "
-            f"leave distributed unset; got distributed={distributed!r}"
-        )
-    if on_dask and solver == "lbfgs":
-        raise ValueError(
-            "solver='lbfgs' computes full-batch gradients over data in memory; "
-            "a Dask array trains block by block with solver='adam' or 'sgd' "
-            "(or compute it into memory first: X.compute())"
-        )
-    if solver == "lbfgs" and (resume_from, checkpoint, distributed) != (None,) * 3:
-        raise ValueError(
-            "checkpoint, resume_from and distributed need a stochastic solver ('sgd' "
-            "or 'adam'); solver='lbfgs' runs one SciPy minimisation"
-        )
-    if sample_weight is not None and distributed not in (None, False):
-        raise ValueError(
-            "sample_weight is not supported with distributed training yet; repeat "
-            "rows for integer weights, or train in one process"
-        )
-
-
-def _predict(
-    xp: Any, weights: list[Array], biases: list[Array], activations: list, X: Any
-) -> Array:
-    """``network.predict``, chunk by chunk for sparse X."""
-    if isinstance(X, SparseRows):
-        return X.map_batches(
-            lambda batch: network.predict(xp, weights, biases, activations, batch)
-        )
-    return network.predict(xp, weights, biases, activations, X)
-
-
-def _network_message(model: MLPBase) -> str:
-    widths = [int(np.shape(c)[-1]) for c in model.coefs_]
-    n_weights = sum(int(np.size(c)) for c in model.coefs_)
-    return (
-        f"the network does not fit: layer widths {widths} ({n_weights:,} weights); "
-        "use narrower layers"
-    )
-
-
-def _data_message(X: Any, dtype: str) -> str:
-    return (
-        f"the data does not fit: X {data_size(X, dtype)} and its targets; fit "
-        "fewer samples per call (partial_fit on chunks), use dtype='float32', or a "
-        "device with more memory"
-    )
-
-
-def _device_param(
-    backend: Backend, array: Any, name: str, shape: tuple[int, ...], dtype: str
-) -> Array:
-    """One of ``coefs_``/``intercepts_`` checked against ``shape``, on the device."""
-    host = np.asarray(array)
-    if host.shape != shape or host.dtype.kind not in "fiu":
-        raise ValueError(
-            f"{name} must be a real array of shape {shape}; got {host.dtype} of shape "
-            f"{host.shape}"
-        )
-    return backend.asarray(np.array(host, dtype=dtype))

@@ -7,122 +7,23 @@ workers of the active ``distributed`` client or on dask's local scheduler. ``sco
 reduces over the blocks with ``dask.array`` (accuracy as the mean of per-block hits,
 R² from per-output sums) and computes only the final numbers.
 
-Only this module and :mod:`.dask_input` import Dask; the estimators import them when
-they are handed a Dask collection.
+The estimators' side of :mod:`xpnet.dask` (which holds the Dask arrays and
+``map_blocks``); only this module and :mod:`.dask_input` import it, when the
+estimators are handed a Dask collection.
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Sequence
-from typing import Any, cast
+import functools
+from typing import Any
 
-import dask
 import dask.array as da
 import numpy as np
 
-from ..validation import host_matrix, is_dask_collection, real_host
+from ..dask.arrays import as_dask_rows, dask_X, regression_targets
+from ..dask.predict import map_rows
+from ..maths.metrics import r2_per_output
 from . import labels as _labels
-
-
-def as_dask_matrix(data: Any, name: str) -> da.Array:
-    """``data`` (a Dask array or dataframe) as a 2-D Dask array with known row
-    chunks and its columns in one chunk.
-
-    Raises
-    ------
-    ValueError
-        Not 2-D, empty, or blocks of unknown size.
-    TypeError
-        Not numeric.
-    """
-    array = _as_dask(data, name)
-    if array.ndim != 2 or 0 in array.shape:
-        raise ValueError(
-            f"{name} must be a non-empty 2-D Dask array (n_samples, n_features); got "
-            f"shape {array.shape}"
-        )
-    if array.dtype.kind not in "biuf":
-        raise TypeError(f"{name} must hold real numbers; got dtype {array.dtype}")
-    return array.rechunk({1: -1}) if array.numblocks[1] > 1 else array
-
-
-def dask_X(X: Any, *others: Any) -> da.Array:
-    """X as :func:`as_dask_matrix` gives it; host X is cut at the row chunks of the
-    first Dask array among ``others`` (y, sample_weight)."""
-    if not is_dask_collection(X):
-        rows = next(_as_dask(a, "y").chunks[0] for a in others if is_dask_collection(a))
-        X = da.from_array(host_matrix(X, "X"), chunks=(rows, -1))
-    return as_dask_matrix(X, "X")
-
-
-def as_dask_rows(data: Any, X: da.Array, name: str) -> da.Array:
-    """``data`` (y or sample_weight: host or Dask) as a Dask array whose row chunks
-    are X's, columns in one chunk; a single column becomes 1-D."""
-    on_dask = is_dask_collection(data)
-    given = _as_dask(data, name) if on_dask else np.asarray(data)
-    if given.ndim not in (1, 2) or given.shape[0] != X.shape[0]:
-        raise ValueError(
-            f"{name} must have {X.shape[0]} rows, one per sample of X, and 1 or 2 "
-            f"dimensions; got shape {given.shape}"
-        )
-    array: da.Array = (
-        cast(da.Array, given)
-        if on_dask
-        else da.from_array(given, chunks=(X.chunks[0], *given.shape[1:]))
-    )
-    if array.ndim == 2 and array.shape[1] == 1:
-        array = array[:, 0]
-    chunks = {0: X.chunks[0]} if array.ndim == 1 else {0: X.chunks[0], 1: -1}
-    return array.rechunk(chunks)
-
-
-def _as_dask(data: Any, name: str) -> da.Array:
-    if hasattr(data, "to_delayed") and not isinstance(data, da.Array):
-        data = frame_to_array(data, partition_lengths(data))  # a dataframe or series
-    if not isinstance(data, da.Array):
-        raise TypeError(
-            f"{name} must be a Dask array or dataframe; got {type(data).__name__}"
-        )
-    if any(math.isnan(size) for size in data.chunks[0]):
-        raise ValueError(
-            f"{name} has blocks of unknown size (from a dataframe or a boolean "
-            f"index); call {name}.compute_chunk_sizes() first"
-        )
-    return data
-
-
-def partition_lengths(frame: Any) -> tuple[int, ...]:
-    """Rows of each partition of a Dask dataframe or series (a pass over it)."""
-    return dask.compute(*[dask.delayed(len)(part) for part in frame.to_delayed()])
-
-
-def frame_to_array(frame: Any, lengths: Sequence[int]) -> da.Array:
-    """A Dask dataframe (2-D) or series (1-D) as a Dask array, one block per
-    partition of ``lengths`` rows; non-numeric columns give an object array.
-
-    Built from the partitions themselves: in dask 2026.8 the blocks of
-    ``to_dask_array`` on a Parquet dataframe do not compute one at a time.
-    """
-    columns = list(frame.columns) if frame.ndim == 2 else None
-    dtypes = list(frame.dtypes) if columns is not None else [frame.dtype]
-    numeric = all(
-        isinstance(t, np.dtype) and t.kind in "biuf" for t in dtypes
-    )  # pandas' string and other extension dtypes give object arrays
-    dtype = np.result_type(*dtypes) if numeric else np.dtype(object)
-    width = () if columns is None else (len(columns),)
-    return da.concatenate(
-        [
-            da.from_delayed(
-                dask.delayed(_values)(part, dtype), (n, *width), dtype=dtype
-            )
-            for part, n in zip(frame.to_delayed(), lengths, strict=True)
-        ]
-    )
-
-
-def _values(part: Any, dtype: np.dtype) -> np.ndarray:
-    return part.to_numpy(dtype=dtype)
 
 
 def dask_method(model: Any, name: str, X: Any, *args: Any, **kwargs: Any) -> Any:
@@ -138,21 +39,7 @@ def dask_predictions(model: Any, method: str, X: da.Array) -> da.Array:
     array of shape (n_samples,) or (n_samples, n_columns) as the method returns."""
     model._check_is_fitted()
     model._check_feature_count(X.shape, reset=False)
-    # One row through the method gives the output's dtype and columns.
-    probe = np.asarray(getattr(model, method)(np.zeros((1, X.shape[1]))))
-    if probe.ndim == 1:
-        return da.map_blocks(
-            _apply, X, model, method, drop_axis=1, dtype=probe.dtype, meta=probe[:0]
-        )
-    return da.map_blocks(
-        _apply,
-        X,
-        model,
-        method,
-        chunks=(X.chunks[0], (probe.shape[1],)),
-        dtype=probe.dtype,
-        meta=probe[:0],
-    )
+    return map_rows(functools.partial(_apply, model=model, method=method), X)
 
 
 def _apply(block: np.ndarray, model: Any, method: str) -> np.ndarray:
@@ -173,8 +60,6 @@ def dask_score(model: Any, X: Any, y: Any, sample_weight: Any = None) -> float:
             _hits, predicted, y, drop_axis=1 if y.ndim == 2 else [], dtype=bool
         )
         return float(da.average(hits, weights=weights).compute())
-    from .mlp_estimators import _r2_per_output
-
     predicted = dask_predictions(model, "_forward", X)
     truth = regression_targets(y)
     if truth.shape[1] != predicted.shape[1]:
@@ -183,7 +68,7 @@ def dask_score(model: Any, X: Any, y: Any, sample_weight: Any = None) -> float:
             f"shape {y.shape}"
         )
     column = None if weights is None else weights[:, None]
-    return float(np.mean(_r2_per_output(da, predicted, truth, column).compute()))
+    return float(np.mean(r2_per_output(da, predicted, truth, column).compute()))
 
 
 def _hits(predicted: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -192,27 +77,3 @@ def _hits(predicted: np.ndarray, y: np.ndarray) -> np.ndarray:
     _labels.check_label_values(truth)
     hits = predicted == truth
     return hits.all(axis=1) if hits.ndim == 2 else hits
-
-
-def regression_targets(y: da.Array) -> da.Array:
-    """Regression targets as a lazy (n_samples, n_outputs) float64 Dask array,
-    each block checked (real, finite) when it is computed."""
-    n_outputs = 1 if y.ndim == 1 else y.shape[1]
-    return da.map_blocks(
-        _regression_block,
-        y,
-        chunks=(y.chunks[0], (n_outputs,)),
-        new_axis=[1] if y.ndim == 1 else None,
-        dtype=np.float64,
-        meta=np.empty((0, 0)),
-    )
-
-
-def _regression_block(block: np.ndarray) -> np.ndarray:
-    host = real_host(np.asarray(block), "y", convertible="O")
-    return host_matrix(host.reshape(host.shape[0], -1), "y").astype(np.float64)
-
-
-def blocks_of(array: da.Array, blocks: Sequence[int] | np.ndarray) -> da.Array:
-    """These row blocks of ``array``, in this order, as one Dask array."""
-    return da.concatenate([array.blocks[int(b)] for b in blocks], axis=0)

@@ -15,34 +15,11 @@ from typing import Any
 
 import numpy as np
 
+from ..data.intake import as_label_array
+
+__all__ = ["as_label_array"]  # re-exported: the intake checks labels
+
 KINDS = ("binary", "multiclass", "multilabel-indicator")
-
-
-def as_label_array(y: Any, name: str = "y") -> np.ndarray:
-    """``y`` as a 1-D label array or a 2-D indicator matrix (a column is raveled)."""
-    if y is None:
-        raise ValueError(
-            "this estimator requires y to be passed, but the target y is None"
-        )
-    try:
-        labels = np.asarray(y)
-    except (ValueError, TypeError) as exc:
-        raise ValueError(f"{name} must be an array of labels; {exc}") from None
-    if labels.ndim == 2 and labels.shape[1] == 1:
-        labels = labels[:, 0]
-    if labels.ndim not in (1, 2):
-        raise ValueError(
-            f"{name} must be 1-D labels (n_samples,) or a 2-D 0/1 indicator matrix; "
-            f"got shape {labels.shape}"
-        )
-    if labels.shape[0] == 0:
-        raise ValueError(f"{name} must not be empty; got shape {labels.shape}")
-    if labels.dtype.kind == "c":
-        raise ValueError(
-            f"{name} must hold real labels; got dtype {labels.dtype} (Complex data "
-            "not supported)"
-        )
-    return labels
 
 
 def target_kind(labels: np.ndarray, name: str = "y") -> tuple[str, np.ndarray]:

@@ -17,10 +17,10 @@ from typing import Any
 import numpy as np
 
 from ..backend import Backend, check_dtype
+from ..data.checks import check_choice, check_hidden_sizes, check_layer_sizes
 from ..files.messages import brief
 from ..files.model_file import check_config, layer_parameters, parameter_arrays
 from ..training.loop import History
-from ..validation import check_choice, check_hidden_sizes, check_layer_sizes
 from .params import not_fitted
 from .scaling import NAMES as SCALING_NAMES
 from .scaling import Standardization

@@ -9,21 +9,20 @@ value.
 from __future__ import annotations
 
 import math
-import numbers
 from typing import Any
 
-import numpy as np
-
-from ..maths.activations import user_activations
-from ..maths.optim import OPTIMIZERS, SCHEDULES
-from ..training.loop import Settings
-from ..validation import (
+from ..data.checks import (
+    check_all,
     check_choice,
+    check_flag,
     check_hidden_sizes,
     check_int,
     check_random_state,
     check_real,
 )
+from ..maths.activations import user_activations
+from ..maths.optim import OPTIMIZERS, SCHEDULES
+from ..training.loop import Settings
 
 HIDDEN_ACTIVATIONS = ("identity", "logistic", "tanh", "relu")
 REGRESSION_LOSSES = ("squared_error", "poisson")
@@ -31,45 +30,68 @@ _FLAGS = ("shuffle", "verbose", "warm_start", "nesterovs_momentum", "early_stopp
 
 
 def checked_settings(model: Any) -> Settings:
-    """Validate every constructor parameter of ``model``; returns the loop's settings
-    (``batch_size`` left 0: it depends on the data)."""
-    check_hidden_sizes(model.hidden_layer_sizes)
-    check_choice(
-        model.activation, "activation", HIDDEN_ACTIVATIONS + user_activations()
-    )
-    check_choice(model.solver, "solver", (*OPTIMIZERS, "lbfgs"))
-    if hasattr(model, "loss"):  # the regressor's
-        check_choice(model.loss, "loss", REGRESSION_LOSSES)
-    check_choice(model.learning_rate, "learning_rate", SCHEDULES)
-    check_real(model.alpha, "alpha", low=0.0, high=math.inf, open_high=True)
-    if not (isinstance(model.batch_size, str) and model.batch_size == "auto"):
-        check_int(model.batch_size, "batch_size", "'auto' or an int >= 1")
-    check_real(model.learning_rate_init, "learning_rate_init", low=0.0, open_low=True)
-    check_real(model.power_t, "power_t", low=0.0)
-    check_int(model.max_iter, "max_iter", "an int >= 1")
-    check_int(model.max_fun, "max_fun", "an int >= 1")
-    check_real(model.tol, "tol", low=0.0)
-    check_real(model.momentum, "momentum", low=0.0, high=1.0)
-    check_real(model.validation_fraction, "validation_fraction", low=0.0, high=1.0)
-    check_real(model.beta_1, "beta_1", low=0.0, high=1.0, open_high=True)
-    check_real(model.beta_2, "beta_2", low=0.0, high=1.0, open_high=True)
-    check_real(model.epsilon, "epsilon", low=0.0, open_low=True)
-    if model.n_iter_no_change != math.inf:
-        check_int(model.n_iter_no_change, "n_iter_no_change", "an int >= 1 or inf")
-    for name in _FLAGS:
-        value = getattr(model, name)
-        if not isinstance(value, (bool, np.bool_, numbers.Integral)):
-            raise TypeError(f"{name} must be a bool; got {value!r}")
-    check_random_state(model.random_state)
+    """Validate every constructor parameter of ``model`` (in one pass, in this
+    order); returns the loop's settings (``batch_size`` left 0: it depends on the
+    data)."""
+    m = model
+    checks: list[tuple[Any, ...]] = [
+        (check_hidden_sizes, m.hidden_layer_sizes),
+        (
+            check_choice,
+            m.activation,
+            "activation",
+            HIDDEN_ACTIVATIONS + user_activations(),
+        ),
+        (check_choice, m.solver, "solver", (*OPTIMIZERS, "lbfgs")),
+    ]
+    if "loss" in vars(m):  # the regressor's
+        checks.append((check_choice, m.loss, "loss", REGRESSION_LOSSES))
+    checks += [
+        (check_choice, m.learning_rate, "learning_rate", SCHEDULES),
+        (
+            check_real,
+            m.alpha,
+            "alpha",
+            {"low": 0.0, "high": math.inf, "open_high": True},
+        ),
+    ]
+    if not (isinstance(m.batch_size, str) and m.batch_size == "auto"):
+        checks.append((check_int, m.batch_size, "batch_size", "'auto' or an int >= 1"))
+    checks += [
+        (check_real, m.learning_rate_init, "learning_rate_init", _OPEN_POSITIVE),
+        (check_real, m.power_t, "power_t", _NON_NEGATIVE),
+        (check_int, m.max_iter, "max_iter", "an int >= 1"),
+        (check_int, m.max_fun, "max_fun", "an int >= 1"),
+        (check_real, m.tol, "tol", _NON_NEGATIVE),
+        (check_real, m.momentum, "momentum", _FRACTION),
+        (check_real, m.validation_fraction, "validation_fraction", _FRACTION),
+        (check_real, m.beta_1, "beta_1", _OPEN_FRACTION),
+        (check_real, m.beta_2, "beta_2", _OPEN_FRACTION),
+        (check_real, m.epsilon, "epsilon", _OPEN_POSITIVE),
+    ]
+    if m.n_iter_no_change != math.inf:
+        checks.append(
+            (check_int, m.n_iter_no_change, "n_iter_no_change", "an int >= 1 or inf")
+        )
+    checks += [(check_flag, getattr(m, name), name) for name in _FLAGS]
+    checks.append((check_random_state, m.random_state))
+    check_all(checks)
     return Settings(
         batch_size=0,
-        max_iter=int(model.max_iter),
-        shuffle=bool(model.shuffle),
-        tol=float(model.tol),
-        n_iter_no_change=model.n_iter_no_change,
-        alpha=float(model.alpha),
-        verbose=int(model.verbose),
+        max_iter=int(m.max_iter),
+        shuffle=bool(m.shuffle),
+        tol=float(m.tol),
+        n_iter_no_change=m.n_iter_no_change,
+        alpha=float(m.alpha),
+        verbose=int(m.verbose),
     )
+
+
+_NON_NEGATIVE = {"low": 0.0}
+_FINITE_NON_NEGATIVE = {"low": 0.0, "high": math.inf, "open_high": True}
+_OPEN_POSITIVE = {"low": 0.0, "open_low": True}
+_FRACTION = {"low": 0.0, "high": 1.0}
+_OPEN_FRACTION = {"low": 0.0, "high": 1.0, "open_high": True}
 
 
 def checked_every(every: int | None, epoch_steps: int) -> int:

@@ -144,10 +144,14 @@ def load(path: str | os.PathLike[str], backend: str | Backend | None = None) -> 
         raise ModelFileError(path, f"invalid {kind}: {exc}") from exc
 
 
-def check_config(config: dict[str, Any], keys: tuple[str, ...]) -> None:
-    """Raise ValueError unless ``config`` has exactly ``keys`` (for ``_import``)."""
+def check_config(
+    config: dict[str, Any], keys: tuple[str, ...], optional: tuple[str, ...] = ()
+) -> None:
+    """Raise ValueError unless ``config`` has every one of ``keys`` and nothing but
+    them and the ``optional`` keys (fields added within a format version; the
+    reader supplies their default, see ``FORMAT_VERSION``)."""
     missing = [key for key in keys if key not in config]
-    extra = sorted(set(config) - set(keys))
+    extra = sorted(set(config) - set(keys) - set(optional))
     if missing or extra:
         raise ValueError(
             f"configuration must have keys {list(keys)}; missing {missing}, "

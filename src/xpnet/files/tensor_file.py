@@ -31,7 +31,12 @@ from .atomic import write_atomically
 from .messages import brief, cap
 
 FORMAT_NAME = "xpnet-model"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+"""The one version of model files and checkpoints (2 since 0.3.0: checkpoints hold a
+fit state). Within a version, a field added to a header is optional, with the value
+a file without it means (``OPTIONAL_KEYS`` of :mod:`xpnet.training.checkpoint`, the
+``optional`` keys of :func:`xpnet.files.model_file.check_config`), so files written
+before it still read; a field removed, renamed or changed in meaning bumps it."""
 METADATA_KEY = "xpnet"
 """The safetensors metadata key whose value is xpnet's JSON header."""
 RESERVED_HEADER_KEYS = ("format", "format_version", "xpnet_version", "crc32")
@@ -254,11 +259,18 @@ def _parse_header(metadata: Any, path: str) -> dict[str, Any]:
             "(not an xpnet model file)",
         )
     version = header.get("format_version")
-    if type(version) is not int or not 1 <= version <= FORMAT_VERSION:
+    if type(version) is int and 1 <= version < FORMAT_VERSION:
         raise ModelFileError(
             path,
-            f"unsupported format_version {brief(version)}; this xpnet reads versions 1 "
-            f"to {FORMAT_VERSION} (a newer xpnet may read it)",
+            f"format_version {version} was written by an older xpnet; this xpnet "
+            f"reads format_version {FORMAT_VERSION} only: fit the model again (or "
+            "load it with the xpnet that wrote it and use its weights) and save it",
+        )
+    if type(version) is not int or version != FORMAT_VERSION:
+        raise ModelFileError(
+            path,
+            f"unsupported format_version {brief(version)}; this xpnet reads "
+            f"format_version {FORMAT_VERSION} (a newer xpnet may read it)",
         )
     if not isinstance(header.get("xpnet_version"), str):
         raise ModelFileError(

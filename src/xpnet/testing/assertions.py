@@ -20,7 +20,7 @@ import numpy as np
 
 from ..backend import Backend, check_dtype, get_backend
 from ..check import TOLERANCES
-from ..validation import check_positive
+from ..data.checks import check_positive
 
 _PREFIX = "assert_close_to_numpy"
 _GRADIENT_PREFIX = "assert_gradients_match_finite_differences"

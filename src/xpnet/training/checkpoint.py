@@ -1,7 +1,8 @@
-"""Checkpoints of a running fit: everything needed to continue it bit for bit.
+"""Checkpoints of a running fit: its :class:`~.state.FitState`, to continue bit for bit.
 
 One safetensors file (:mod:`xpnet.files.tensor_file`, written atomically) holds the
-estimator as a model file does (parameters, weights, history), plus the optimizer's
+model as its owner describes it (a config and arrays, as in a model file: opaque
+here, checked by the owner on resume), plus the fit state: the optimizer's
 state (tensors ``opt.NAME.I``, one per parameter, ``I`` counting weights then
 biases), the host generator's state before the validation split, the position in the
 current epoch (the generator's state before its permutation, the steps done, their
@@ -9,10 +10,15 @@ summed loss), the early-stopping best weights (``best.I``) and a fingerprint of 
 training data (shape, dtype and CRC-32 of X and of the encoded targets).
 
 :func:`read_checkpoint` checks the whole file (every key, type, shape and name)
-before anything touches the estimator, so a tampered or damaged checkpoint raises
+before anything is applied, so a tampered or damaged checkpoint raises
 :class:`~xpnet.files.tensor_file.ModelFileError` and changes nothing;
 ``fit(X, y, resume_from=path)`` on the same data replays the split and the epoch's
 permutation and carries on, and refuses other data unless told otherwise.
+
+The header's record has the keys of :data:`RECORD_KEYS`; a key added later within
+the same ``format_version`` goes into :data:`OPTIONAL_KEYS` with the value that files
+without it mean, so files written before it still read (see
+:mod:`xpnet.files.tensor_file`).
 """
 
 from __future__ import annotations
@@ -30,34 +36,34 @@ from ..backend import Array, Backend
 from ..files.atomic import check_target
 from ..files.tensor_file import ModelFileError, load_tensors, save_tensors
 from ..maths.optim import OPTIMIZERS
-from .loop import History, Position, Run
+from .loop import Run
+from .state import FitState, History, Position
 
-VERSION = 1
-# Parameters a resumed fit may change: they do not alter the trajectory so far.
-_MAY_CHANGE = ("verbose", "max_iter", "backend", "warm_start")
 # The optimizer scalars a checkpoint may set, by optimizer kind: name -> int?
 _SCALARS = {
     "sgd": {"learning_rate": False},
     "adam": {"learning_rate": False, "t": True},
 }
-_RECORD_KEYS = {
-    "version",
-    "model",
-    "optimizer",
-    "rng_split",
-    "position",
-    "steps",
-    "has_best",
-    "data",
-}
+RECORD_KEYS = frozenset(
+    {"model", "optimizer", "rng_split", "position", "steps", "has_best", "data"}
+)
+"""The keys every checkpoint record has (``format_version`` 2)."""
+OPTIONAL_KEYS: dict[str, Any] = {}
+"""Keys added since, each with the value a record without it means."""
+
+ModelRecord = tuple[dict[str, Any], dict[str, np.ndarray]]
+"""A model as its owner describes it: a JSON-able config and host arrays (names
+without dots; ``W{l}`` and ``b{l}`` are its weights and biases)."""
 
 
 @dataclass
 class Checkpoint:
-    """A checkpoint read and checked whole; nothing applied yet."""
+    """A checkpoint read and checked whole; nothing applied yet. ``model`` and
+    ``arrays`` are the model record (for its owner to check); the rest is the fit
+    state as host values."""
 
-    model: Any
-    history: History
+    model: dict[str, Any]
+    arrays: dict[str, np.ndarray]
     optimizer_kind: str
     scalars: dict[str, Any]
     state: dict[str, list[np.ndarray]]
@@ -84,44 +90,25 @@ def data_fingerprint(backend: Backend, X: Array, Y: np.ndarray) -> dict[str, Any
 
 def checkpoint_writer(
     path: str | os.PathLike,
-    model: Any,
-    rng_split: dict[str, Any],
+    describe: Callable[[Run], ModelRecord],
     data: dict[str, Any] | None,
 ) -> Callable[[Run], None]:
-    """A ``Run.checkpoint`` hook writing ``model``'s run on ``data`` (a
-    :func:`data_fingerprint`) to ``path``; a ``path`` that is not a regular file
-    is refused here, before training."""
+    """A ``Run.checkpoint`` hook writing the run's :class:`FitState` on ``data`` (a
+    :func:`data_fingerprint`) with the model record ``describe(run)`` to ``path``; a
+    ``path`` that is not a regular file is refused here, before training."""
     path = os.fspath(path)
     check_target(path)
 
     def write(run: Run) -> None:
-        model._store(run)
-        config, arrays = model._export()
+        config, arrays = describe(run)
+        state = run.state
         to_numpy = run.backend.to_numpy
-        for name, values in run.optimizer.state.items():
+        for name, values in state.optimizer.state.items():
             arrays |= {f"opt.{name}.{i}": to_numpy(a) for i, a in enumerate(values)}
-        if run.best_params is not None:
-            arrays |= {f"best.{i}": to_numpy(a) for i, a in enumerate(run.best_params)}
-        position = run.position
-        header = {
-            "checkpoint": {
-                "version": VERSION,
-                "model": config,
-                "optimizer": {
-                    "kind": run.optimizer.kind,
-                    "scalars": run.optimizer.scalars(),
-                },
-                "rng_split": rng_split,
-                "position": {
-                    "step": position.step,
-                    "epoch_loss": position.epoch_loss,
-                    "rng_state": position.rng_state,
-                },
-                "steps": run.steps,
-                "has_best": run.best_params is not None,
-                "data": data,
-            }
-        }
+        if state.best_params is not None:
+            best = state.best_params
+            arrays |= {f"best.{i}": to_numpy(a) for i, a in enumerate(best)}
+        header = {"checkpoint": _record(state, config, data)}
         try:
             save_tensors(path, header, {k: np.asarray(v) for k, v in arrays.items()})
         except OSError as exc:
@@ -136,63 +123,88 @@ def checkpoint_writer(
     return write
 
 
-def read_checkpoint(path: str | os.PathLike, model: Any) -> Checkpoint:
-    """Read and check a checkpoint for ``model``; ``model`` is not touched.
+def _record(
+    state: FitState, config: dict[str, Any], data: dict[str, Any] | None
+) -> dict[str, Any]:
+    """The header's record of ``state``."""
+    position = state.position
+    return {
+        "model": config,
+        "optimizer": {
+            "kind": state.optimizer.kind,
+            "scalars": state.optimizer.scalars(),
+        },
+        "rng_split": state.rng_split,
+        "position": {
+            "step": position.step,
+            "epoch_loss": position.epoch_loss,
+            "rng_state": position.rng_state,
+        },
+        "steps": state.steps,
+        "has_best": state.best_params is not None,
+        "data": data,
+    }
+
+
+def read_record(
+    path: str | os.PathLike,
+) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """The checkpoint record of the file at ``path`` (its model config checked to
+    be an object) and its tensors; ModelFileError if it is no checkpoint."""
+    path = os.fspath(path)
+    header, arrays = load_tensors(path)
+    record = header.get("checkpoint")
+    if not isinstance(record, dict):
+        raise ModelFileError(
+            path, f"not an xpnet checkpoint; got header keys {sorted(header)}"
+        )
+    if not isinstance(record.get("model"), dict):
+        raise ModelFileError(path, "malformed checkpoint: no model object")
+    return record, arrays
+
+
+def read_checkpoint(
+    path: str | os.PathLike,
+    record: dict[str, Any],
+    arrays: dict[str, np.ndarray],
+    *,
+    solver: str,
+    early_stopping: bool,
+) -> Checkpoint:
+    """Check a :func:`read_record` result whole for a fit with ``solver`` and
+    ``early_stopping``.
 
     Raises
     ------
     ModelFileError
-        The file is not a checkpoint or any part of it is malformed or inconsistent
-        (missing or extra state, wrong shapes, unknown optimizer scalars, best
-        weights announced but absent, ...).
-    ValueError
-        It was written by a different kind of model or with different training
-        parameters (other than ``verbose``, ``max_iter``, ``backend``,
-        ``warm_start``).
+        Any part of it is malformed or inconsistent (missing or extra state, wrong
+        shapes, unknown optimizer scalars, best weights announced but absent, ...).
     """
-    path = os.fspath(path)
-    header, arrays = load_tensors(path)
-    record = header.get("checkpoint")
-    if not isinstance(record, dict) or record.get("version") != VERSION:
-        raise ModelFileError(
-            path,
-            f"not an xpnet checkpoint (version {VERSION}); got header keys "
-            f"{sorted(header)}",
-        )
-    config = record.get("model")
-    if not isinstance(config, dict):
-        raise ModelFileError(path, "malformed checkpoint: no model object")
-    kind = config.get("kind")
-    if kind != type(model).__name__:
-        raise ValueError(f"resume_from holds a {kind}, not a {type(model).__name__}")
-    theirs = config.get("params")
-    if not isinstance(theirs, dict):
-        raise ModelFileError(path, "malformed checkpoint: model params missing")
-    _check_params(theirs, model)
     try:
-        return _checked(record, arrays, model)
+        return _checked(record, arrays, solver, bool(early_stopping))
     except (KeyError, TypeError, ValueError) as exc:
-        raise ModelFileError(path, f"malformed checkpoint: {exc}") from None
+        raise ModelFileError(os.fspath(path), f"malformed checkpoint: {exc}") from None
 
 
 def _checked(
-    record: dict[str, Any], arrays: dict[str, np.ndarray], model: Any
+    record: dict[str, Any],
+    arrays: dict[str, np.ndarray],
+    solver: str,
+    early_stopping: bool,
 ) -> Checkpoint:
-    if set(record) != _RECORD_KEYS:
-        raise ValueError(f"checkpoint must have keys {sorted(_RECORD_KEYS)}")
-    saved = type(model)._import(
-        record["model"], {k: v for k, v in arrays.items() if "." not in k}, None
-    )
-    params = saved.coefs_ + saved.intercepts_
+    record = {**OPTIONAL_KEYS, **record}
+    if not RECORD_KEYS <= set(record) <= RECORD_KEYS | set(OPTIONAL_KEYS):
+        raise ValueError(f"checkpoint must have keys {sorted(RECORD_KEYS)}")
+    model_arrays = {k: v for k, v in arrays.items() if "." not in k}
+    params = _parameters(model_arrays)
     optimizer = _dict(record["optimizer"], {"kind", "scalars"}, "optimizer")
     kind = optimizer["kind"]
-    if kind not in OPTIMIZERS or kind != saved.solver:
-        raise ValueError(f"optimizer kind must be {saved.solver!r}; got {kind!r}")
+    if kind not in OPTIMIZERS or kind != solver:
+        raise ValueError(f"optimizer kind must be {solver!r}; got {kind!r}")
     has_best = record["has_best"]
-    if has_best is not bool(saved.early_stopping):
+    if has_best is not early_stopping:
         raise ValueError(
-            f"has_best must be {bool(saved.early_stopping)} (early_stopping); got "
-            f"{has_best!r}"
+            f"has_best must be {early_stopping} (early_stopping); got {has_best!r}"
         )
     groups = [f"opt.{name}." for name in OPTIMIZERS[kind].state_names]
     groups += ["best."] if has_best else []
@@ -213,8 +225,8 @@ def _checked(
         _check_rng_state(position["rng_state"], "position rng_state")
     _check_rng_state(record["rng_split"], "rng_split")
     return Checkpoint(
-        model=saved,
-        history=saved._history(),
+        model=record["model"],
+        arrays=model_arrays,
         optimizer_kind=kind,
         scalars=_scalars(optimizer["scalars"], kind),
         state=state,
@@ -226,16 +238,14 @@ def _checked(
     )
 
 
-def _check_params(theirs: dict[str, Any], model: Any) -> None:
-    mine = {k: v for k, v in model._export_params().items() if k not in _MAY_CHANGE}
-    theirs = {k: v for k, v in theirs.items() if k not in _MAY_CHANGE}
-    if mine != theirs:
-        differ = sorted(k for k in mine if mine[k] != theirs.get(k))
-        raise ValueError(
-            f"resume_from was written with different parameters {differ}: "
-            f"checkpoint {[theirs.get(k) for k in differ]}, this estimator "
-            f"{[mine[k] for k in differ]}"
-        )
+def _parameters(arrays: dict[str, np.ndarray]) -> list[np.ndarray]:
+    """The model's weights ``W0, W1, ...`` then biases ``b0, b1, ...``."""
+    n_layers = sum(1 for name in arrays if name.startswith("W"))
+    names = [f"W{i}" for i in range(n_layers)] + [f"b{i}" for i in range(n_layers)]
+    missing = [name for name in names if name not in arrays]
+    if missing or not n_layers:
+        raise ValueError(f"model tensors missing {missing or ['W0']}")
+    return [arrays[name] for name in names]
 
 
 def _dict(value: Any, keys: set[str], name: str) -> dict[str, Any]:
@@ -300,16 +310,8 @@ def _check_rng_state(state: Any, name: str) -> None:
         raise ValueError(f"{name} is not a NumPy generator state ({exc})") from None
 
 
-def apply_checkpoint(saved: Checkpoint, model: Any) -> None:
-    """Put the checkpoint's fitted state (weights, history, classes) into ``model``,
-    keeping its parameters."""
-    params = model.get_params()
-    model.__dict__.update(saved.model.__dict__)
-    model.set_params(**params)
-
-
 def check_same_data(
-    saved: Checkpoint, data: dict[str, Any] | None, path: str | os.PathLike
+    saved: Any, data: dict[str, Any] | None, path: str | os.PathLike
 ) -> None:
     """ValueError unless ``data`` (a :func:`data_fingerprint`) is the checkpoint's."""
     if saved.data != data:
@@ -320,8 +322,9 @@ def check_same_data(
         )
 
 
-def restore_run(saved: Checkpoint, run: Run) -> None:
-    """Put a checkpoint's optimizer, history, position and best weights into ``run``."""
+def restore_run(saved: Checkpoint, run: Run, history: History) -> None:
+    """Put a checkpoint's optimizer, ``history``, position and best weights into
+    ``run``."""
     n_batches = run.epoch_steps()
     if saved.position.step > n_batches:
         raise ValueError(
@@ -329,12 +332,12 @@ def restore_run(saved: Checkpoint, run: Run) -> None:
             f"{n_batches} steps"
         )
     backend = run.backend
-    run.optimizer.load(
+    run.state.optimizer.load(
         saved.scalars,
         {k: [backend.asarray(a) for a in v] for k, v in saved.state.items()},
     )
-    run.history = saved.history
-    run.position = saved.position
-    run.steps = saved.steps
+    run.state.history = history
+    run.state.position = saved.position
+    run.state.steps = saved.steps
     if saved.best is not None:
-        run.best_params = [backend.asarray(a) for a in saved.best]
+        run.state.best_params = [backend.asarray(a) for a in saved.best]

@@ -20,10 +20,10 @@ from typing import Any
 
 import numpy as np
 
+from ..data.sparse import SparseRows
 from ..maths import network
 from ..maths.flat import Layout
 from .loop import DIVERGED, DivergenceError, Run, convergence_warning
-from .sparse import SparseRows
 
 
 def _scipy_minimize() -> Any:
@@ -48,9 +48,13 @@ def objective(run: Run) -> tuple[Callable, Callable]:
     outputs. ``unflatten(flat)``: the device parameters (views of one copy of flat).
     """
     backend, xp = run.backend, run.backend.xp
-    layout = Layout.of(run.params)
+    layout = Layout.of(run.state.params)
     n_layers, alpha = run.n_layers, run.settings.alpha
-    dtype = "float64" if run.params[0].dtype == backend.dtype("float64") else "float32"
+    dtype = (
+        "float64"
+        if run.state.params[0].dtype == backend.dtype("float64")
+        else "float32"
+    )
     sw, host_sw = run.sample_weight, run.host_sample_weight
     X = run.X.whole() if isinstance(run.X, SparseRows) else run.X
     sw_sum = run.X.shape[0] if host_sw is None else float(np.sum(host_sw))
@@ -93,9 +97,9 @@ def fit_lbfgs(run: Run, max_fun: int) -> None:
     scikit-learn does; raises :class:`DivergenceError` on non-finite weights or loss.
     """
     minimize = _scipy_minimize()
-    backend, history = run.backend, run.history
+    backend, history = run.backend, run.state.history
     f, unflatten = objective(run)
-    flat = Layout.of(run.params).flatten(backend.xp, run.params)
+    flat = Layout.of(run.state.params).flatten(backend.xp, run.state.params)
     start = np.asarray(backend.to_numpy(flat), dtype=np.float64)
     history.n_iter = 0
 
@@ -125,7 +129,9 @@ def fit_lbfgs(run: Run, max_fun: int) -> None:
             f"L-BFGS diverged: the loss is {result.fun}; the model keeps its starting "
             f"weights. {DIVERGED}: scale the inputs or raise alpha"
         )
-    run.params[:] = [backend.xp.asarray(p, copy=True) for p in unflatten(result.x)]
+    run.state.params[:] = [
+        backend.xp.asarray(p, copy=True) for p in unflatten(result.x)
+    ]
     history.n_iter = min(int(result.nit), run.settings.max_iter)
     if not history.loss_curve or history.loss_curve[-1] != result.fun:
         history.loss_curve.append(float(result.fun))

@@ -1,6 +1,7 @@
 """``feature_names_in_``: scikit-learn's convention for DataFrame columns.
 
-``fit`` records the columns of a DataFrame whose column names are all strings;
+``fit`` records the columns of a DataFrame whose column names are all strings
+(:func:`xpnet.data.as_features` reads them, the estimator keeps them);
 ``predict``, ``score`` and ``partial_fit`` check that X has the same names in the
 same order, and refuse other names or another order (a model must not predict from
 the wrong columns). Mixing named and unnamed data only warns, as in scikit-learn.
@@ -32,30 +33,26 @@ def feature_names(X: Any) -> np.ndarray | None:
     return names if kinds == ["str"] else None
 
 
-def check_feature_names(model: Any, X: Any, *, reset: bool) -> None:
-    """Set (``reset``) or check ``model.feature_names_in_`` against X's columns."""
-    names = feature_names(X)
-    if reset:
-        if names is not None:
-            model.feature_names_in_ = names
-        elif hasattr(model, "feature_names_in_"):
-            del model.feature_names_in_
-        return
-    fitted = getattr(model, "feature_names_in_", None)
-    kind = type(model).__name__
+def check_feature_names(
+    fitted: np.ndarray | None, names: np.ndarray | None, estimator: str
+) -> None:
+    """Check X's column ``names`` against the ``fitted`` ones (``feature_names_in_``)
+    of ``estimator`` (its class name): a mismatch raises, named data meeting unnamed
+    only warns, as in scikit-learn."""
     if fitted is None or names is None:
         if names is not None:
             warnings.warn(
-                f"X has feature names, but {kind} was fitted without feature names",
+                f"X has feature names, but {estimator} was fitted without feature "
+                "names",
                 UserWarning,
-                stacklevel=4,
+                stacklevel=5,
             )
         elif fitted is not None:
             warnings.warn(
-                f"X does not have valid feature names, but {kind} was fitted with "
-                "feature names",
+                f"X does not have valid feature names, but {estimator} was fitted "
+                "with feature names",
                 UserWarning,
-                stacklevel=4,
+                stacklevel=5,
             )
         return
     if len(fitted) == len(names) and np.all(fitted == names):

@@ -1,11 +1,11 @@
-"""The host-data checks of :mod:`xpnet.validation`."""
+"""The host-data checks of :mod:`xpnet.data.checks`."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from xpnet import validation
+from xpnet.data import checks
 
 
 @pytest.mark.parametrize("dtype", ["float16", "float32", "float64"])
@@ -21,7 +21,7 @@ def test_large_host_data_is_checked_entry_by_entry(dtype, shape, bad):
     if bad is not None:
         data.reshape(-1)[-5] = bad
     expected = bad is None
-    assert validation._all_finite(data) is expected
+    assert checks._all_finite(data) is expected
     if bad is not None and len(shape) == 2:
         with pytest.raises(ValueError, match=r"X must be finite.*row 2999, column 2"):
-            validation.host_matrix(data, "X")
+            checks.host_matrix(data, "X")

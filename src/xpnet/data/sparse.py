@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from ..backend import Array, Backend
-from ..validation import check_fits
+from .checks import check_fits
 
 CHUNK_BYTES = 64 * 2**20
 """Dense rows handed to the device at once when predicting (64 MiB)."""

@@ -13,8 +13,8 @@ from typing import Any, cast
 import array_api_compat
 import numpy as np
 
-from .backend import Array, Backend
-from .files.messages import brief
+from ..backend import Array, Backend
+from ..files.messages import brief
 
 
 def check_layer_sizes(layer_sizes: Any, name: str = "layer_sizes") -> list[int]:
@@ -277,6 +277,12 @@ def is_dask_collection(data: Any) -> bool:
     return callable(getattr(type(data), "__dask_graph__", None))
 
 
+def any_dask(*values: Any) -> bool:
+    """Whether any of ``values`` is a Dask collection (see
+    :func:`is_dask_collection`)."""
+    return any(map(is_dask_collection, values))
+
+
 def host_features(X: Any) -> np.ndarray:
     """X as a host array; scikit-learn's errors for complex and non-numeric data."""
     if hasattr(X, "tocsr") or "sparse" in type(X).__module__:
@@ -334,3 +340,17 @@ def check_random_state(random_state: Any, name: str = "random_state") -> None:
         random_state, (type(None), np.random.Generator, np.random.RandomState)
     ):
         raise TypeError(f"{name} must be {expected}; got {brief(random_state)}")
+
+
+def check_flag(value: Any, name: str) -> None:
+    """A bool (NumPy's and ints count, as scikit-learn's)."""
+    if not isinstance(value, (bool, np.bool_, numbers.Integral)):
+        raise TypeError(f"{name} must be a bool; got {value!r}")
+
+
+def check_all(checks: Any) -> None:
+    """Run ``(check, *args)`` for each entry of ``checks`` in order; a trailing
+    dict among the args holds keyword arguments. The first failure raises."""
+    for check, *args in checks:
+        kwargs = args.pop() if args and isinstance(args[-1], dict) else {}
+        check(*args, **kwargs)

@@ -1,0 +1,30 @@
+"""The intake: user data in, checked once, described once (see :mod:`.intake`).
+
+``intake`` (``as_features``, ``as_targets``, ``as_sample_weight``), ``checks`` (the
+argument and array checks every boundary uses, with messages naming the argument),
+``names`` (DataFrame column names, scikit-learn's ``feature_names_in_`` rules) and
+``sparse`` (sparse X served by rows).
+
+May import the backend and NumPy (SciPy and Dask only lazily, when handed their
+objects); must not import training, the estimators or the command.
+"""
+
+from .intake import (
+    Features,
+    Seen,
+    Weights,
+    as_features,
+    as_real_targets,
+    as_sample_weight,
+    as_targets,
+)
+
+__all__ = [
+    "Features",
+    "Seen",
+    "Weights",
+    "as_features",
+    "as_real_targets",
+    "as_sample_weight",
+    "as_targets",
+]

@@ -1,0 +1,215 @@
+"""``MLPClassifier``: scikit-learn's MLP classifier on any array backend.
+
+Parameters, attributes and solvers follow ``sklearn.neural_network.MLPClassifier``
+(``sgd``, ``adam`` and ``lbfgs``), plus ``backend`` and ``dtype``; what it shares with
+the regressor is :class:`xpnet.estimators.base.MLPBase`. Here: its labels (see
+:mod:`.labels`), log-loss and accuracy.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..backend import Array, get_backend
+from ..data import as_targets
+from ..data.checks import check_choice
+from ..maths.metrics import accuracy
+from . import labels as _labels
+from .base import MLPBase, dask_aware
+from .params import stochastic_only
+
+
+class MLPClassifier(MLPBase):
+    """Multi-layer perceptron classifier, trained with log-loss (scikit-learn's).
+
+    Softmax output for more than two classes; one logistic output for two classes and
+    one per label for a multilabel 0/1 indicator ``y``. Labels may be of any sortable
+    type (ints, strings, bools). Parameters as ``sklearn.neural_network.MLPClassifier``
+    (solvers ``sgd``, ``adam`` and ``lbfgs``), plus:
+
+    backend : str or Backend, optional
+        Where training runs (see :func:`xpnet.get_backend`); default
+        ``$XPNET_BACKEND`` or ``numpy``.
+    dtype : {"float32", "float64"}, default "float32"
+        The precision of the weights and the maths.
+
+    Attributes
+    ----------
+    classes_ : ndarray of labels (``0 .. n_labels - 1`` for multilabel)
+    coefs_, intercepts_ : lists of host NumPy arrays, (fan_in, fan_out) and (fan_out,)
+    loss_curve_, validation_scores_, best_loss_, best_validation_score_, loss_
+    n_iter_, t_, n_features_in_, n_outputs_, n_layers_, out_activation_
+    """
+
+    _loss = "log_loss"
+    _stratify_split = True
+    _estimator_type = "classifier"
+
+    def _targets(
+        self,
+        y: Any,
+        n_samples: int,
+        first_pass: bool,
+        incremental: bool,
+        classes: Any,
+    ) -> np.ndarray:
+        labels = as_targets(y, get_backend(self.backend))
+        check_rows(labels, n_samples)
+        if incremental:
+            self._check_partial_fit_classes(labels, classes)
+        elif first_pass:
+            self._target_kind, self.classes_ = _labels.target_kind(labels)
+        else:
+            seen = _labels.unique_labels(labels)
+            if set(seen.tolist()) != set(self.classes_.tolist()):
+                raise ValueError(
+                    "warm_start can only be used where `y` has the same classes as "
+                    f"in the previous call to fit. Previously got {self.classes_}, "
+                    f"`y` has {seen} (resume_from too needs the same classes)"
+                )
+        self.out_activation_ = (
+            "softmax" if self._target_kind == "multiclass" else "logistic"
+        )
+        return _labels.encode(labels, self.classes_, self._target_kind)
+
+    def _device_score(
+        self, xp: Any, out: Array, Y: Array, weights: Array | None = None
+    ) -> Array:
+        """Accuracy on the device (subset accuracy for multilabel), weighted by
+        ``weights`` (n_samples,) when given."""
+        if self._target_kind == "multiclass":
+            hits = xp.argmax(out, axis=1) == xp.argmax(Y, axis=1)
+        else:
+            hits = xp.all((out > 0.5) == (Y > 0.5), axis=1)
+        return accuracy(xp, xp.astype(hits, out.dtype), weights)
+
+    def _check_partial_fit_classes(self, labels: np.ndarray, classes: Any) -> None:
+        """First call: ``classes`` defines ``classes_``; later: it must not change."""
+        _labels.check_label_values(labels)
+        if classes is None:
+            if not hasattr(self, "classes_"):
+                raise ValueError(
+                    "classes must be passed on the first call to partial_fit; got None"
+                )
+            return
+        if labels.ndim == 2:
+            given, kind = np.arange(labels.shape[1]), "multilabel-indicator"
+        else:
+            given = _labels.unique_labels(
+                as_targets(classes, get_backend(self.backend), "classes")
+            )
+            kind = "binary" if len(given) == 2 else "multiclass"
+            if len(given) < 2:
+                raise ValueError(
+                    f"classes must hold at least 2 classes; got {given.tolist()}"
+                )
+        if hasattr(self, "classes_") and not np.array_equal(given, self.classes_):
+            raise ValueError(
+                f"classes={given.tolist()} is not the same as on the last call to "
+                f"partial_fit, was: {self.classes_.tolist()}"
+            )
+        self.classes_, self._target_kind = given, kind
+
+    @stochastic_only
+    def partial_fit(
+        self,
+        X: Any,
+        y: Any,
+        sample_weight: Any = None,
+        classes: Any = None,
+        *,
+        distributed: Any = None,
+    ) -> MLPClassifier:
+        """One epoch over (X, y), keeping the optimizer's state between calls.
+
+        ``classes`` (every label that will ever appear) is required on the first call;
+        ``sample_weight`` and ``distributed`` as in :meth:`fit`. Not available with
+        ``solver="lbfgs"``.
+        """
+        self._fit(
+            X,
+            y,
+            sample_weight,
+            incremental=True,
+            classes=classes,
+            distributed=distributed,
+        )
+        return self
+
+    @dask_aware
+    def predict(self, X: Any) -> np.ndarray:
+        """Predicted labels (n_samples,), or a 0/1 matrix for multilabel."""
+        return _labels.decode(self._forward(X), self.classes_, self._target_kind)
+
+    @dask_aware
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """Class probabilities (n_samples, n_classes), host float64."""
+        out = self._forward(X)
+        if self._target_kind == "binary":
+            return np.hstack([1 - out, out])
+        return out
+
+    @dask_aware
+    def predict_log_proba(self, X: Any) -> np.ndarray:
+        """``log(predict_proba(X))``."""
+        with np.errstate(divide="ignore"):
+            return np.log(self.predict_proba(X))
+
+    @dask_aware
+    def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
+        """Mean accuracy (subset accuracy for multilabel)."""
+        predicted = self.predict(X)
+        truth = as_targets(y, get_backend(self.backend))
+        check_rows(truth, predicted.shape[0])
+        _labels.check_label_values(truth)
+        hits = predicted == truth
+        if hits.ndim == 2:
+            hits = hits.all(axis=1)
+        return float(np.average(hits, weights=sample_weight))
+
+    _extra_keys = ("classes_", "target_kind")
+    _out_activations = ("softmax", "logistic")
+
+    def _export_extra(self) -> dict[str, Any]:
+        return {
+            "classes_": _labels.classes_to_json(self.classes_),
+            "target_kind": self._target_kind,
+        }
+
+    def _import_extra(self, config: dict[str, Any]) -> None:
+        kind = check_choice(config["target_kind"], "target_kind", _labels.KINDS)
+        n_outputs = self.n_outputs_
+        n_classes = 2 if kind == "binary" else n_outputs
+        if (kind == "binary") != (n_outputs == 1) or (
+            kind == "multiclass" and n_outputs < 3
+        ):
+            raise ValueError(
+                f"target_kind {kind!r} does not fit an output layer of {n_outputs}"
+            )
+        self.classes_ = _labels.classes_from_json(config["classes_"], n_classes)
+        if kind == "multilabel-indicator" and self.classes_.tolist() != list(
+            range(n_outputs)
+        ):
+            raise ValueError(f"multilabel classes_ must be 0 .. {n_outputs - 1}")
+        expected = "softmax" if kind == "multiclass" else "logistic"
+        if self.out_activation_ != expected:
+            raise ValueError(f"{kind} needs out_activation_ {expected!r}")
+        self._target_kind = kind
+
+    def __sklearn_tags__(self) -> Any:
+        from sklearn.utils import ClassifierTags
+
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags = ClassifierTags(multi_label=True)
+        return tags
+
+
+def check_rows(labels: np.ndarray, n_samples: int) -> None:
+    """ValueError unless ``labels`` has ``n_samples`` rows."""
+    if labels.shape[0] != n_samples:
+        raise ValueError(
+            f"y must have {n_samples} rows, one per sample of X; got shape "
+            f"{labels.shape}"
+        )

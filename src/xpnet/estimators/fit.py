@@ -1,0 +1,332 @@
+"""The fit driver of both estimators: intake, targets, the run, training, hooks.
+
+``fit`` and ``partial_fit`` come here (:class:`FitDriver`, a mixin of
+:class:`~xpnet.estimators.base.MLPBase`): X, y and the weights go through the intake
+(:mod:`xpnet.data`, or :mod:`xpnet.dask` for Dask collections), the run is built
+from plain values (:mod:`xpnet.training.setup`), trained
+(:func:`xpnet.training.loop.train` or L-BFGS) and its weights and history copied
+back onto the estimator.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from functools import partial
+from typing import Any, NamedTuple, cast
+
+import numpy as np
+
+from ..backend import Backend, check_dtype, data_size, get_backend
+from ..data import Weights, as_sample_weight
+from ..data.checks import any_dask
+from ..maths.optim import Optimizer
+from ..training import setup
+from ..training.checkpoint import checkpoint_writer, data_fingerprint
+from ..training.distributed import check_replicas, reducer_for
+from ..training.loop import DivergenceError, History, Run, train
+from ..training.state import host_rng
+from . import resume
+from .settings import checked_every, checked_settings
+
+Callback = Callable[[Any, History], Any]
+
+
+class FitDriver:
+    """``_fit`` and what it calls (a mixin of MLPBase)."""
+
+    _optimizer: Optimizer | None
+
+    def _fit(
+        self: Any,
+        X: Any,
+        y: Any,
+        sample_weight: Any = None,
+        *,
+        incremental: bool,
+        classes: Any = None,
+        callbacks: Sequence[Callback] | None = None,
+        checkpoint: Any = None,
+        checkpoint_every: int | None = None,
+        resume_from: Any = None,
+        resume_on_other_data: bool = False,
+        distributed: Any = None,
+    ) -> Any:
+        """``fit`` and ``partial_fit``: set up a :class:`Run` and train it.
+
+        A resume that fails before training starts leaves the estimator as it was.
+        """
+        on_dask = any_dask(X, y, sample_weight)
+        _check_solver_options(
+            self.solver, sample_weight, distributed, resume_from, checkpoint, on_dask
+        )
+        backend = get_backend(self.backend)
+        reducer = None
+        if distributed is not None and distributed is not False:
+            reducer = reducer_for(distributed, backend)
+        before = dict(self.__dict__)
+        with backend.context():  # CuPy: allocate on this backend's device
+            try:
+                run, data = self._prepare(
+                    backend,
+                    X,
+                    y,
+                    sample_weight,
+                    incremental,
+                    classes,
+                    resume_from,
+                    resume_on_other_data,
+                    fingerprint=checkpoint is not None,
+                    on_dask=on_dask,
+                )
+                if reducer is not None:
+                    run.reducer = reducer
+                    run.settings.verbose = run.settings.verbose and reducer.rank == 0
+                    check_replicas(reducer, run, self._export_params())
+                    if reducer.rank != 0:
+                        checkpoint = None  # rank 0 writes the checkpoints
+                self._add_hooks(run, callbacks, checkpoint, checkpoint_every, data)
+            except BaseException:
+                if resume_from is not None:
+                    self.__dict__.clear()
+                    self.__dict__.update(before)
+                raise
+            if self.solver == "lbfgs":
+                return self._fit_lbfgs(run, callbacks)
+            try:
+                train(run)
+            except DivergenceError:
+                self._optimizer = None  # its state holds the non-finite steps
+                raise
+            finally:
+                self._store(run)
+        return self
+
+    def _prepare(
+        self: Any,
+        backend: Backend,
+        X: Any,
+        y: Any,
+        sample_weight: Any,
+        incremental: bool,
+        classes: Any,
+        resume_from: Any,
+        resume_on_other_data: bool,
+        *,
+        fingerprint: bool,
+        on_dask: bool,
+    ) -> tuple[Run, dict[str, Any] | None]:
+        """The run of a fit on ``backend`` (data on the device, or in blocks when X, y
+        or the weights are Dask collections; weights, optimizer, the checkpoint's
+        state) and, when ``fingerprint`` or resuming, the data's fingerprint."""
+        settings = checked_settings(self)
+        settings.incremental = incremental
+        dtype = check_dtype(self.dtype)
+        if incremental and self.early_stopping:
+            raise ValueError("partial_fit does not support early_stopping=True")
+        saved = None if resume_from is None else resume.read(self, resume_from)
+        first_pass = saved is None and (
+            "coefs_" not in self.__dict__ or (not self.warm_start and not incremental)
+        )
+        data = self._data(
+            backend,
+            X,
+            y,
+            sample_weight,
+            dtype,
+            first_pass,
+            incremental,
+            classes,
+            on_dask,
+        )
+        prints = None
+        if fingerprint or saved is not None:
+            prints = data.fingerprint(backend)
+        if saved is not None and not resume_on_other_data:
+            resume.check_same_data(saved, prints, resume_from)
+        rng = host_rng(self.random_state)
+        if first_pass:
+            self._initialize(rng, data.X.shape[1], data.Y.shape[1])
+        if saved is not None:
+            rng.bit_generator.state = saved.rng_split
+        run = self._new_run(backend, data, settings, rng, incremental)
+        if self.solver == "lbfgs":  # full batch: no split, no batches
+            return run, prints
+        if self.early_stopping:
+            with backend.on_device(lambda: _data_message(X, dtype)):
+                self._hold_out(run, rng, data.Y_host)
+        n_samples = (run.X if run.rows is None else run.rows).shape[0]
+        run.settings.batch_size = setup.batch_size_for(self.batch_size, n_samples)
+        if saved is not None:
+            resume.restore_run(saved, run)
+        return run, prints
+
+    def _data(
+        self: Any,
+        backend: Backend,
+        X: Any,
+        y: Any,
+        sample_weight: Any,
+        dtype: str,
+        first_pass: bool,
+        incremental: bool,
+        classes: Any,
+        on_dask: bool,
+    ) -> FitData:
+        """X, y and the weights through the intake, on the device (or as Dask
+        blocks); the targets encoded (``classes_``, ``out_activation_`` set)."""
+        if on_dask:
+            from .dask_input import dask_blocks
+
+            blocks = dask_blocks(
+                self,
+                X,
+                y,
+                backend,
+                dtype,
+                first_pass,
+                incremental,
+                classes,
+                sample_weight,
+            )
+            return FitData(blocks.X, blocks.Y, None, None, blocks)
+        data_fits = partial(backend.on_device, lambda: _data_message(X, dtype))
+        with data_fits():
+            X_dev = self._features(X, backend, dtype, reset=first_pass)
+        Y_host = self._targets(y, X_dev.shape[0], first_pass, incremental, classes)
+        weights = as_sample_weight(sample_weight, backend, X_dev.shape[0], dtype)
+        with data_fits():
+            Y_dev = backend.asarray(Y_host, dtype)
+        return FitData(X_dev, Y_dev, Y_host, weights, None)
+
+    def _fit_lbfgs(self: Any, run: Run, callbacks: Sequence[Callback] | None) -> Any:
+        """Full-batch L-BFGS (SciPy); ``loss_`` is the final loss, as scikit-learn's."""
+        from ..training.lbfgs import fit_lbfgs
+
+        if callbacks:
+            run.on_epoch_end = self._callback_runner(list(callbacks), run)
+        run.state.history.loss_curve = []
+        try:
+            fit_lbfgs(run, int(self.max_fun))
+        finally:
+            self._store(run)
+        return self
+
+    def _add_hooks(
+        self: Any,
+        run: Run,
+        callbacks: Sequence[Callback] | None,
+        checkpoint: Any,
+        checkpoint_every: int | None,
+        data: dict[str, Any] | None,
+    ) -> None:
+        """The run's epoch callback and checkpoint writer, where asked for."""
+        if callbacks:
+            run.on_epoch_end = self._callback_runner(list(callbacks), run)
+        if checkpoint is not None:
+            describe = resume.describer(self)
+            run.checkpoint = checkpoint_writer(checkpoint, describe, data)
+            run.checkpoint_every = checked_every(checkpoint_every, run.epoch_steps())
+
+    def _hold_out(self: Any, run: Run, rng: np.random.Generator, Y_host: Any) -> None:
+        """Split a validation set off the run's data; set up scoring, best weights.
+
+        Blocks of a Dask array are held out whole (:mod:`.dask_input`); data
+        on the device is split by rows (:func:`xpnet.training.setup.hold_out_rows`).
+        """
+        if run.blocks is not None:
+            from .dask_input import hold_out_blocks
+
+            run.validate = hold_out_blocks(self, run, rng)
+        else:
+            setup.hold_out_rows(
+                run,
+                rng,
+                Y_host,
+                self.validation_fraction,
+                self._stratify_split,
+                self._device_score,
+            )
+        best = self.__dict__.get("_best_params_host")
+        setup.start_best(run, best, self.dtype)
+
+    def _callback_runner(
+        self: Any, callbacks: list[Callback], run: Run
+    ) -> Callable[[History], bool]:
+        hooks = [getattr(callback, "on_epoch_end", callback) for callback in callbacks]
+        for callback, hook in zip(callbacks, hooks, strict=True):
+            if not callable(hook):
+                raise TypeError(
+                    "callbacks must be callables f(model, history) or objects with an "
+                    f"on_epoch_end(model, history) method; got {callback!r}"
+                )
+
+        def on_epoch_end(history: History) -> bool:
+            # The weights are copied to the host only if a callback reads them.
+            self._set_history(history)
+            self._live_run = run
+            self.__dict__.pop("coefs_", None)
+            self.__dict__.pop("intercepts_", None)
+            stop = False
+            for hook in hooks:
+                stop = bool(hook(self, history)) or stop
+            return stop
+
+        return on_epoch_end
+
+
+def _check_solver_options(
+    solver: str,
+    sample_weight: Any,
+    distributed: Any,
+    resume_from: Any,
+    checkpoint: Any,
+    on_dask: bool,
+) -> None:
+    """Refuse what Dask input, lbfgs and sample weights do not combine with (yet)."""
+    if on_dask and distributed not in (None, False):
+        raise ValueError(
+            "distributed= trains on data in memory; a Dask array trains block "
+            "by block in one process (its blocks computed on the cluster): "
+            f"leave distributed unset; got distributed={distributed!r}"
+        )
+    if on_dask and solver == "lbfgs":
+        raise ValueError(
+            "solver='lbfgs' computes full-batch gradients over data in memory; "
+            "a Dask array trains block by block with solver='adam' or 'sgd' "
+            "(or compute it into memory first: X.compute())"
+        )
+    if solver == "lbfgs" and (resume_from, checkpoint, distributed) != (None,) * 3:
+        raise ValueError(
+            "checkpoint, resume_from and distributed need a stochastic solver ('sgd' "
+            "or 'adam'); solver='lbfgs' runs one SciPy minimisation"
+        )
+    if sample_weight is not None and distributed not in (None, False):
+        raise ValueError(
+            "sample_weight is not supported with distributed training yet; repeat "
+            "rows for integer weights, or train in one process"
+        )
+
+
+class FitData(NamedTuple):
+    """A fit's data: X and Y on the device (or Dask arrays giving the shapes, with
+    ``blocks``), the encoded host targets and the sample weights."""
+
+    X: Any
+    Y: Any
+    Y_host: np.ndarray | None
+    weights: Weights | None
+    blocks: Any
+
+    def fingerprint(self: Any, backend: Backend) -> dict[str, Any]:
+        """The checkpoint's record of this data."""
+        if self.blocks is not None:
+            return self.blocks.fingerprint()
+        return data_fingerprint(backend, self.X, cast(np.ndarray, self.Y_host))
+
+
+def _data_message(X: Any, dtype: str) -> str:
+    return (
+        f"the data does not fit: X {data_size(X, dtype)} and its targets; fit "
+        "fewer samples per call (partial_fit on chunks), use dtype='float32', or a "
+        "device with more memory"
+    )
