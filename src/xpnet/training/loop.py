@@ -27,6 +27,7 @@ import numpy as np
 
 from ..backend import Array, Backend, data_size
 from ..maths.activations import Activation
+from ..transfers import read_floats
 from .batches import Batch, BatchRows, Block, Blocks, InMemory, plan
 from .errors import (
     DIVERGED,
@@ -184,10 +185,11 @@ def _epochs(run: Run, interrupt: DeferredInterrupt, progress: Progress) -> None:
             rng.bit_generator.state = position.rng_state
         last_good = xp.asarray(flat.vector, copy=True)
         total = _epoch(run, flat, step, interrupt)
-        loss = float(total) / n_samples  # the host syncs of the epoch: the loss
-        # and whether any parameter is NaN or inf (then p * 0 is NaN, else 0).
-        probe = xp.sum(flat.vector * 0.0)
-        if not (math.isfinite(loss) and math.isfinite(float(probe))):
+        # The epoch's one device-to-host read: the loss and whether any parameter is
+        # NaN or inf (then p * 0 is NaN, else 0).
+        total_host, probe = read_floats(run.backend, total, xp.sum(flat.vector * 0.0))
+        loss = total_host / n_samples
+        if not (math.isfinite(loss) and math.isfinite(probe)):
             run.state.params[:] = flat.layout.views(xp, last_good)
             what = "the weights became NaN or inf"
             if not math.isfinite(loss):
