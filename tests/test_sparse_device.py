@@ -58,7 +58,8 @@ def test_products_pass_views_and_check_nothing_on_the_device():
     np.testing.assert_allclose(batch @ W, csr @ W, rtol=1e-12)
     np.testing.assert_allclose(batch.T @ delta, csr.T @ delta, rtol=1e-12)
     assert device.device_checks == 0  # marked canonical, never checked
-    assert [np.shares_memory(b, d) for b, d in zip(calls, (W, delta))] == [True] * 2
+    assert len(calls) == 2
+    assert all(np.shares_memory(b, d) for b, d in zip(calls, (W, delta), strict=True))
 
 
 def test_without_spmm_the_library_product_is_used():
