@@ -83,8 +83,8 @@ def _copy_stream(torch: Any, device: Any) -> Any:
 def read_floats(backend: Backend, *arrays: Array) -> list[float]:
     """The 0-d ``arrays`` (one dtype) as Python floats, in one device-to-host copy."""
     xp = backend.xp
-    if backend.library == "numpy":  # already on the host
-        return [float(a) for a in arrays]
+    if all(type(a) is np.ndarray or isinstance(a, np.generic) for a in arrays):
+        return [float(a) for a in arrays]  # NumPy's: on the host already
     if len(arrays) == 1:
         return [float(backend.to_numpy(arrays[0]))]
     host = backend.to_numpy(xp.stack(list(arrays)))

@@ -92,10 +92,11 @@ class BatchRows:
     """The rows ``start:stop`` of a block, in ``order`` (device indices) or
     straight: (X, Y, sample weights or None) of one batch.
 
-    With an order, each batch gathers its rows with ``take`` (``index_select`` on torch): on the CPU it is
-    18-30% faster per epoch than gathering the whole shuffled epoch first (no
-    data-sized array to allocate and fault in; the rows stay in cache). Sparse rows
-    are cut on the host: the order comes to the host once per block, not per step.
+    With an order, each batch gathers its rows with ``take`` (``index_select`` on
+    torch): on the CPU it is 18-30% faster per epoch than gathering the whole
+    shuffled epoch first (no data-sized array to allocate and fault in; the rows
+    stay in cache). Sparse rows are cut on the host: the order comes to the host
+    once per block, not per step.
     """
 
     def __init__(self, backend: Backend, block: Block, order: Array | None) -> None:

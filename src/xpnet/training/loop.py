@@ -222,8 +222,11 @@ def _epoch(
     while first < len(order) and done >= math.ceil(sizes[order[first]] / s.batch_size):
         done -= math.ceil(sizes[order[first]] / s.batch_size)
         first += 1
-    total = xp.asarray(
-        run.state.position.epoch_loss, dtype=flat.vector.dtype, device=backend.device
+    total = xp.full(  # filled on the device: no upload of a Python float
+        (),
+        run.state.position.epoch_loss,
+        dtype=flat.vector.dtype,
+        device=backend.device,
     )
     blocks = run.source().load([int(b) for b in order[first:]])
     with closing(blocks):
