@@ -63,6 +63,7 @@ def fake_torch(log):
         stream=stream,
         current_stream=lambda device: consumer,
     )
+
     class FakeTorchModule:  # hashable, as a module is
         pass
 

@@ -1,6 +1,6 @@
 """The host/device edges of training, made so that no step waits for the device.
 
-- :func:`take_rows`: a batch's rows by device indices. On torch, ``index_select``
+- :func:`row_taker`: a batch's rows by device indices. On torch, ``index_select``
   (one kernel); array-api-compat's ``take`` first maps negative indices with a
   ``where`` (three more kernels per gather), and our indices are never negative.
 - :func:`upload`: a host array onto torch CUDA through page-locked (pinned) memory
@@ -10,7 +10,8 @@
 - :func:`read_floats`: several 0-d device arrays read back in one device-to-host
   copy (one wait for the device instead of one per value).
 
-On the CPU backends :func:`upload` is not used and :func:`take_rows` is ``take``.
+On the CPU backends :func:`upload` is not used, and off torch the rows come from
+the namespace's ``take``.
 """
 
 from __future__ import annotations
@@ -27,15 +28,9 @@ if TYPE_CHECKING:
 Array = Any
 
 
-def take_rows(xp: Any, x: Array, indices: Array) -> Array:
-    """Rows ``indices`` (non-negative, 1-d, on ``x``'s device) of ``x``, axis 0."""
-    if type(x).__module__ == "torch":
-        return x.index_select(0, indices)
-    return xp.take(x, indices, axis=0)
-
-
 def row_taker(backend: Backend) -> Callable[[Array, Array], Array]:
-    """:func:`take_rows` bound to ``backend`` once (no per-call look-up in a step)."""
+    """``take(x, indices)``: rows ``indices`` (non-negative, 1-d, on the device) of
+    ``x``, chosen once per backend (no per-call look-up in a step)."""
     if backend.library == "torch":
         return _index_select
     return functools.partial(_take, backend.xp)

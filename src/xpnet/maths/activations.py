@@ -43,7 +43,9 @@ def constant(xp: Any, like: Array, value: float) -> Array:
     return cached
 
 
-_CONSTANTS: dict[tuple[Any, ...], Array] = {}  # read-only 0-d arrays, by device
+# Read-only 0-d arrays by library, dtype, device and value. A compiled step (a
+# captured CUDA graph) may read them: they are made outside it and never move.
+_CONSTANTS: dict[tuple[Any, ...], Array] = {}
 
 
 def _identity(xp: Any, z: Array) -> Array:
