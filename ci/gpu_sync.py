@@ -4,15 +4,15 @@
 X, float32 and float64, each solver), so that CuPy compiles its kernels (a cold cache
 costs seconds per kernel) before the timed parts.
 
-``python ci/gpu_sync.py torch``: fits on torch CUDA with every step after a block's
+``python ci/gpu_sync.py torch``: one-epoch fits on torch CUDA whose steps after the
 first run under ``torch.cuda.set_sync_debug_mode("error")``: any synchronizing call
-(``.item()``, a pageable copy, ...) raises. The first step of a block and the epoch's
-end (its one read) run in the default mode.
+(``.item()``, a pageable copy, ...) raises. The set-up, the first step and the
+epoch's end (its one read) run in the default mode.
 
 ``python ci/gpu_sync.py cupy``: a sparse-X and a dense epoch on CuPy with a sync
 counter. At the end of each step a spin kernel (~0.2 s) is queued on CuPy's current
 stream; if it has already finished when the next step ends, the host waited for the
-device during that step. The count must be 0.
+device during that step (steps 2..n of the epoch are counted). The count must be 0.
 
 Each part prints one line per case and "skipped: ..." (exit 0) without the backend.
 """
@@ -30,7 +30,6 @@ import numpy as np
 
 import xpnet
 from xpnet.maths.optim import Optimizer
-from xpnet.training import loop
 
 CASES: dict[str, dict[str, Any]] = {
     "adam": {},
@@ -81,12 +80,8 @@ def backend_or_none(spec: str) -> xpnet.Backend | None:
 
 
 @contextlib.contextmanager
-def after_each_step(on_step: Callable[[], None], on_block_end: Callable[[], None]):
-    """Call ``on_step()`` after every optimizer update and ``on_block_end()`` when a
-    block's steps return (the loop's ``_steps``)."""
-    steps = getattr(loop, "_steps", None)
-    if steps is None:
-        raise SystemExit("xpnet.training.loop._steps moved: update ci/gpu_sync.py")
+def after_each_step(on_step: Callable[[], None]) -> Iterator[None]:
+    """Call ``on_step()`` after every optimizer update (the end of every step)."""
     originals = {name: getattr(Optimizer, name) for name in ("step_flat", "apply_flat")}
 
     def hooked(name: str) -> Callable[..., Any]:
@@ -97,21 +92,25 @@ def after_each_step(on_step: Callable[[], None], on_block_end: Callable[[], None
 
         return method
 
-    def block(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return steps(*args, **kwargs)
-        finally:
-            on_block_end()
-
     for name in originals:
         setattr(Optimizer, name, hooked(name))
-    loop._steps = block
     try:
         yield
     finally:
         for name, method in originals.items():
             setattr(Optimizer, name, method)
-        loop._steps = steps
+
+
+def count_steps(spec: str, case: dict[str, Any]) -> int:
+    """The steps of one epoch of ``fit(spec, case)``."""
+    steps = [0]
+
+    def step() -> None:
+        steps[0] += 1
+
+    with after_each_step(step):
+        fit(spec, case)
+    return steps[0]
 
 
 def warm_up() -> int:
@@ -137,24 +136,30 @@ def torch_strict() -> int:
         return 0
     import torch
 
-    def strict() -> None:
-        torch.cuda.set_sync_debug_mode("error")
-
-    def default() -> None:
-        torch.cuda.set_sync_debug_mode("default")
-
     failures = 0
     for name, case in CASES.items():
-        try:
-            with after_each_step(strict, default):
-                fit("torch:cuda", case)
-            print(f"torch:cuda {name}: no synchronizing call in any step")
-        except RuntimeError as exc:
-            failures += 1
-            print(f"torch:cuda {name}: FAILED, a step synchronized: {exc}")
-        finally:
-            default()
+        failures += not strict_fit(torch, name, case)
     return failures
+
+
+def strict_fit(torch: Any, name: str, case: dict[str, Any]) -> bool:
+    """One epoch on torch CUDA with steps 2..n in sync-debug mode "error"."""
+    n_steps, done = count_steps("torch:cuda", case), [0]
+
+    def step() -> None:  # from the end of the first step to the end of the last
+        done[0] += 1
+        torch.cuda.set_sync_debug_mode("error" if done[0] < n_steps else "default")
+
+    try:
+        with after_each_step(step):
+            fit("torch:cuda", case)
+    except RuntimeError as exc:
+        print(f"torch:cuda {name}: FAILED, step {done[0] + 1} synchronized: {exc}")
+        return False
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+    print(f"torch:cuda {name}: no synchronizing call in {n_steps - 1} steps")
+    return True
 
 
 @contextlib.contextmanager
@@ -179,10 +184,7 @@ def spin_probe(cupy: Any) -> Iterator[dict[str, int]]:
         event.record()
         pending.append(event)
 
-    def on_block_end() -> None:
-        pending.clear()
-
-    with after_each_step(on_step, on_block_end):
+    with after_each_step(on_step):
         yield counts
 
 

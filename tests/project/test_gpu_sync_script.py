@@ -38,15 +38,55 @@ def test_parts_skip_without_their_gpu(part):
     assert "skipped" in result.stdout
 
 
-def test_step_hook_sees_every_step_and_each_block_end():
+def test_step_hook_sees_every_step():
     gpu_sync = load_script()
     calls = []
-    with gpu_sync.after_each_step(
-        lambda: calls.append("step"), lambda: calls.append("end")
-    ):
+    with gpu_sync.after_each_step(lambda: calls.append("step")):
         gpu_sync.fit("numpy", {"solver": "sgd", "momentum": 0.0})  # apply_flat
         gpu_sync.fit("numpy", {})  # step_flat
-    assert calls == (["step"] * 20 + ["end"]) * 2
+    assert calls == ["step"] * 40
+    assert gpu_sync.count_steps("numpy", {}) == 20
+
+
+class FakeTorch:
+    """Records the sync-debug mode at each step's end; raises in "error" mode
+    when ``sync_in_step`` (the step that would synchronize)."""
+
+    def __init__(self, sync_in_step=None):
+        self.modes, self.sync_in_step = [], sync_in_step
+        fake = self
+
+        class cuda:  # noqa: N801 (torch's name)
+            @staticmethod
+            def set_sync_debug_mode(mode):
+                fake.modes.append(mode)
+
+        self.cuda = cuda
+
+
+@pytest.mark.parametrize("sync_in_step", [None, 5])
+def test_torch_part_checks_steps_two_to_n(monkeypatch, capsys, sync_in_step):
+    gpu_sync = load_script()
+    fit, torch, steps = gpu_sync.fit, FakeTorch(), [0]
+
+    def synchronizing_step():  # a sync in the step after step 5, if asked
+        steps[0] += 1
+        if steps[0] == sync_in_step and torch.modes[-1:] == ["error"]:
+            raise RuntimeError("called a synchronizing CUDA operation")
+
+    def fit_on_numpy(spec, case):
+        steps[0] = 0
+        with gpu_sync.after_each_step(synchronizing_step):
+            return fit("numpy", case)
+
+    monkeypatch.setattr(gpu_sync, "fit", fit_on_numpy)
+    passed = gpu_sync.strict_fit(torch, "adam", {})
+    assert passed == (sync_in_step is None)
+    if passed:
+        assert torch.modes == ["error"] * 19 + ["default", "default"]
+    else:
+        assert "FAILED" in capsys.readouterr().out
+        assert torch.modes[-1] == "default"  # restored after the failure
 
 
 class FakeCupy:
