@@ -1,7 +1,7 @@
 """One rank of test_stream_order.py: a 2-process gloo fit whose CuPy stream ordering
 is done by the real :class:`CupyStreams` on recording fakes of torch and CuPy.
 
-``python tests/stream_order_worker.py RANK PORT OUTFILE`` fits a regressor
+``python tests/training/stream_order_worker.py RANK PORT OUTFILE`` fits a regressor
 data-parallel (4 steps) and writes, in order, what happened each step: the
 all_reduce, the event recorded on torch's stream, the wait for it on CuPy's stream,
 and the optimizer's read of the reduced gradients.

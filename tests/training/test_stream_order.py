@@ -1,7 +1,7 @@
 """CuPy and NCCL: the reduced gradients are read only after the collective's end is
 ordered on CuPy's stream. Two gloo processes on 127.0.0.1 run the real reducer and
 :class:`CupyStreams` on recording fakes of torch's and CuPy's streams
-(tests/stream_order_worker.py); no GPU is needed.
+(tests/training/stream_order_worker.py); no GPU is needed.
 """
 
 from __future__ import annotations
