@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import xpnet
-from xpnet.training.sparse import DeviceCSR, SparseRows
+from xpnet.data.sparse import DeviceCSR, SparseRows
 
 scipy_sparse = pytest.importorskip("scipy.sparse", reason="needs SciPy")
 
