@@ -12,7 +12,8 @@ import pytest
 
 import xpnet
 from xpnet import backend as backend_module
-from xpnet.transfers import read_floats, row_taker, upload
+from xpnet.training.batches import _row_taker as row_taker
+from xpnet.transfers import read_floats, upload
 
 
 class FakeTensor:

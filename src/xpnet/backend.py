@@ -18,7 +18,7 @@ from typing import Any
 import array_api_compat
 import numpy as np
 
-from .transfers import is_torch_cuda, upload
+from .transfers import upload
 
 Array = Any
 """An array of any array API library."""
@@ -123,7 +123,7 @@ class Backend:
         host = np.asarray(host_array)
         if dtype is not None:
             host = host.astype(check_dtype(dtype), copy=False)
-        if is_torch_cuda(self):
+        if self.library == "torch" and getattr(self.device, "type", "") == "cuda":
             return upload(self.xp_module(), host, self.device)
         if self.library in ("torch", "array_api_strict") and self._shares_host_memory:
             host = host.copy()  # the result would share memory with the caller's

@@ -1,8 +1,5 @@
 """The host/device edges of training, made so that no step waits for the device.
 
-- :func:`row_taker`: a batch's rows by device indices. On torch, ``index_select``
-  (one kernel); array-api-compat's ``take`` first maps negative indices with a
-  ``where`` (three more kernels per gather), and our indices are never negative.
 - :func:`upload`: a host array onto torch CUDA through page-locked (pinned) memory
   with a non-blocking copy on a side stream that the consumer's stream then waits
   for. A copy from ordinary (pageable) memory makes the host wait for the device
@@ -10,14 +7,13 @@
 - :func:`read_floats`: several 0-d device arrays read back in one device-to-host
   copy (one wait for the device instead of one per value).
 
-On the CPU backends :func:`upload` is not used, and off torch the rows come from
-the namespace's ``take``.
+On the CPU backends :func:`upload` is not used. (Batch rows are gathered with
+``index_select`` on torch: :mod:`xpnet.training.batches`.)
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -26,22 +22,6 @@ if TYPE_CHECKING:
     from .backend import Backend
 
 Array = Any
-
-
-def row_taker(backend: Backend) -> Callable[[Array, Array], Array]:
-    """``take(x, indices)``: rows ``indices`` (non-negative, 1-d, on the device) of
-    ``x``, chosen once per backend (no per-call look-up in a step)."""
-    if backend.library == "torch":
-        return _index_select
-    return functools.partial(_take, backend.xp)
-
-
-def _index_select(x: Array, indices: Array) -> Array:
-    return x.index_select(0, indices)
-
-
-def _take(xp: Any, x: Array, indices: Array) -> Array:
-    return xp.take(x, indices, axis=0)
 
 
 def is_torch_cuda(backend: Backend) -> bool:

@@ -43,6 +43,11 @@ def constant(xp: Any, like: Array, value: float) -> Array:
     return cached
 
 
+def constants(xp: Any, like: Array, *values: float) -> tuple[Array, ...]:
+    """:func:`constant` of each of ``values``, in one call."""
+    return tuple(constant(xp, like, value) for value in values)
+
+
 # Read-only 0-d arrays by library, dtype, device and value. A compiled step (a
 # captured CUDA graph) may read them: they are made outside it and never move.
 _CONSTANTS: dict[tuple[Any, ...], Array] = {}

@@ -12,6 +12,7 @@ epoch's batches of a block with their loss and L2 factors.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Generator, Sequence
 from typing import Any, NamedTuple, Protocol
 
@@ -19,7 +20,6 @@ import numpy as np
 
 from ..backend import Array, Backend
 from ..data.sparse import SparseRows
-from ..transfers import row_taker
 
 
 class Block(NamedTuple):
@@ -101,7 +101,7 @@ class BatchRows:
 
     def __init__(self, backend: Backend, block: Block, order: Array | None) -> None:
         self.block, self.order = block, order
-        self.take = row_taker(backend)  # index_select on torch
+        self.take = _row_taker(backend)
         self.host_order: Any = None
         if isinstance(block.X, SparseRows) and order is not None:
             self.host_order = np.asarray(backend.to_numpy(order))
@@ -121,3 +121,15 @@ class BatchRows:
         if weights is not None:
             weights = take(weights, rows)
         return X_batch, Y_batch, weights
+
+
+def _row_taker(backend: Backend) -> Any:
+    # ``take(x, rows)`` along axis 0. On torch, index_select: array-api-compat's take
+    # first maps negative indices with a where() (three more kernels per gather).
+    if backend.library == "torch":
+        return _index_select
+    return functools.partial(backend.xp.take, axis=0)
+
+
+def _index_select(x: Array, rows: Array) -> Array:
+    return x.index_select(0, rows)
