@@ -64,6 +64,7 @@ MUTANTS = [
         "a shuffled batch takes the weights at its positions, not its rows'",
         also=(
             ("weights = take(weights, rows, axis=0)", "weights = weights[start:stop]"),
+            ("weights = take(weights, rows)", "weights = weights[start:stop]"),
         ),
     ),
     Mutant(

@@ -192,13 +192,16 @@ def test_auto_without_gpu_falls_back_to_numpy(monkeypatch):
     assert get_backend("auto:1").name == "numpy"
 
 
-def test_torch_cuda_upload_makes_no_host_copy():
+def test_torch_cuda_upload_makes_no_host_copy(monkeypatch):
     torch = pytest.importorskip("torch", reason="torch is not installed")
     received = []
     xp = types.SimpleNamespace(asarray=lambda a, device: received.append(a) or a)
+    monkeypatch.setattr(  # the pinned upload (tests/test_transfers.py)
+        backend_module, "upload", lambda torch, a, device: received.append(a) or a
+    )
     host = np.ones((3, 2), dtype=np.float32)
     Backend("torch:cuda:0", xp, torch.device("cuda", 0), "torch").asarray(host)
-    assert received[0] is host  # handed straight to the copy onto the GPU
+    assert received[0] is host  # handed straight to the pinned copy onto the GPU
     Backend("torch", xp, torch.device("cpu"), "torch").asarray(host)
     assert received[1] is not host  # on the CPU torch would share the caller's memory
 

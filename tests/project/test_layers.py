@@ -21,7 +21,7 @@ PACKAGE = pathlib.Path(xpnet.__file__).parent
 # Bottom to top; a module may import its own layer and those before it.
 LAYERS = [
     ("maths", {"maths"}),
-    ("backend", {"backend", "_version"}),
+    ("backend", {"backend", "transfers", "_version"}),  # transfers: host/device edges
     ("files", {"files"}),
     ("top level", {"data", "init", "mlp", "walkthrough", "check"}),
     ("testing", {"testing"}),  # the pytest plugin and assertions: the library never

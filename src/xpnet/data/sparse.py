@@ -5,12 +5,17 @@ non-zeros.
 batch at a time. On NumPy a batch stays a SciPy CSR matrix, on CuPy it becomes a CuPy
 CSR matrix on the device (only the batch's non-zeros are copied): the network's first
 product ``X @ W`` and its gradient ``X.T @ delta`` are then sparse products, costing
-the non-zeros times the layer width. On the other backends each batch is densified
-and copied to the device, so at most one dense batch exists at a time.
+the non-zeros times the layer width. The host matrix is kept canonical (sorted
+indices, no duplicates), so each CuPy batch is marked canonical rather than checked
+on the device (a wait per step), and its products hand cuSPARSE the dense factor's
+transpose, already column-major, instead of a column-major copy (:class:`DeviceCSR`).
+On the other backends each batch is densified and copied to the device, so at most
+one dense batch exists at a time.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -55,6 +60,7 @@ class SparseRows:
         check_fits(csr.data, name, dtype)
         self.backend, self.dtype_name = backend, dtype
         self.matrix = csr.astype(dtype)
+        self.matrix.sum_duplicates()  # canonical: every row cut from it is too
         self.shape = (int(csr.shape[0]), int(csr.shape[1]))
         self.dtype = backend.dtype(dtype)
 
@@ -66,7 +72,7 @@ class SparseRows:
             from cupyx.scipy.sparse import csr_matrix
 
             with self.backend.device:
-                return csr_matrix(part)
+                return DeviceCSR(csr_matrix(part), _spmm())
         return self.backend.asarray(part.toarray(), self.dtype_name)
 
     def __getitem__(self, key: tuple[slice, Any]) -> Array:
@@ -95,3 +101,55 @@ class SparseRows:
             for start in range(0, self.shape[0], step)
         ]
         return outs[0] if len(outs) == 1 else self.backend.xp.concat(outs, axis=0)
+
+
+class DeviceCSR:
+    """A CuPy CSR batch (marked canonical) whose products with C-ordered dense
+    matrices go to cuSPARSE's SpMM with the transpose flag on the dense factor.
+
+    cupyx's ``csr @ W`` copies ``W`` (fan_in, fan_out) into column-major order on
+    every call, and ``csr.T @ delta`` copies ``delta``; ``W.T`` and ``delta.T`` are
+    column-major already (views), and SpMM computes ``op(A) @ op(B)`` from them.
+    ``spmm`` is ``cupyx.cusparse.spmm`` (None where this CUDA lacks it: cupyx's own
+    products).
+    """
+
+    def __init__(self, matrix: Any, spmm: Callable[..., Array] | None) -> None:
+        matrix.has_canonical_format = True  # cut from a canonical host matrix
+        self.matrix, self._spmm = matrix, spmm
+        self.shape, self.dtype, self.ndim = matrix.shape, matrix.dtype, 2
+
+    @property
+    def T(self) -> _TransposedCSR:
+        """The transpose, for ``X.T @ delta``."""
+        return _TransposedCSR(self)
+
+    def __matmul__(self, dense: Array) -> Array:
+        return self.product(dense, transpose=False)
+
+    def product(self, dense: Array, transpose: bool) -> Array:
+        """``op(X) @ dense``, op the transpose when asked."""
+        if self._spmm is None or dense.ndim != 2 or not dense.flags.c_contiguous:
+            return (self.matrix.T if transpose else self.matrix) @ dense
+        return self._spmm(self.matrix, dense.T, transa=transpose, transb=True)
+
+    def toarray(self) -> Array:
+        """The batch as a dense device array."""
+        return self.matrix.toarray()
+
+
+class _TransposedCSR:
+    # X.T of a DeviceCSR: only its product is needed.
+    def __init__(self, batch: DeviceCSR) -> None:
+        self.batch = batch
+        self.shape = batch.shape[::-1]
+
+    def __matmul__(self, dense: Array) -> Array:
+        return self.batch.product(dense, transpose=True)
+
+
+@functools.cache
+def _spmm() -> Callable[..., Array] | None:
+    from cupyx import cusparse
+
+    return cusparse.spmm if cusparse.check_availability("spmm") else None

@@ -25,6 +25,34 @@ class Activation:
     backward: Callable[[Any, Array, Array], Array]
 
 
+def constant(xp: Any, like: Array, value: float) -> Array:
+    """``value`` as a 0-d array of ``like``'s dtype, made on its device (a fill, no
+    host-to-device copy) and kept for the next call (no kernel per call).
+
+    array-api-compat's torch ``maximum(z, 0.0)`` turns the Python scalar into a CUDA
+    tensor with a blocking copy on every call; NumPy and CuPy give the same numbers
+    either way. A traced JAX value has no device: a fresh constant, never cached.
+    """
+    device = getattr(like, "device", None)
+    if device is None:
+        return xp.full((), value, dtype=like.dtype)
+    key = (type(like), str(like.dtype), str(device), value)
+    cached = _CONSTANTS.get(key)
+    if cached is None:
+        cached = _CONSTANTS[key] = xp.full((), value, dtype=like.dtype, device=device)
+    return cached
+
+
+def constants(xp: Any, like: Array, *values: float) -> tuple[Array, ...]:
+    """:func:`constant` of each of ``values``, in one call."""
+    return tuple(constant(xp, like, value) for value in values)
+
+
+# Read-only 0-d arrays by library, dtype, device and value. A compiled step (a
+# captured CUDA graph) may read them: they are made outside it and never move.
+_CONSTANTS: dict[tuple[Any, ...], Array] = {}
+
+
 def _identity(xp: Any, z: Array) -> Array:
     return z
 
@@ -37,7 +65,7 @@ def _sigmoid(xp: Any, z: Array) -> Array:
     # exp(min(z, 0)) / (1 + exp(-|z|)) is 1 / (1 + exp(-z)) for z >= 0 and
     # exp(z) / (1 + exp(z)) for z < 0: neither exp() overflows, both are exact, and
     # no where() (branchy, slow in NumPy) is needed.
-    return xp.exp(xp.minimum(z, 0.0)) / (1 + xp.exp(-xp.abs(z)))
+    return xp.exp(xp.minimum(z, constant(xp, z, 0.0))) / (1 + xp.exp(-xp.abs(z)))
 
 
 def _sigmoid_backward(xp: Any, a: Array, grad_a: Array) -> Array:
@@ -56,7 +84,8 @@ def _tanh_backward(xp: Any, a: Array, grad_a: Array) -> Array:
 
 def _relu(xp: Any, z: Array) -> Array:
     # One pass; where() with a data-dependent mask is branchy and 5x slower in NumPy.
-    return xp.maximum(z, 0.0)
+    # A 0-d zero on z's device, not 0.0: see constant().
+    return xp.maximum(z, constant(xp, z, 0.0))
 
 
 def _relu_backward(xp: Any, a: Array, grad_a: Array) -> Array:

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from .activations import Activation, check_registration
+from .activations import Activation, check_registration, constants
 
 Array = Any
 
@@ -167,9 +167,11 @@ def _half_mean_square(
 def _clip_probabilities(xp: Any, p: Array) -> Array:
     # Clipping at eps keeps log() finite for saturated outputs, as scikit-learn does.
     # minimum(maximum()) gives clip()'s numbers (NaN stays NaN) at a quarter of the
-    # cost of array_api_compat's clip() wrapper on small arrays.
+    # cost of array_api_compat's clip() wrapper on small arrays. The bounds are 0-d
+    # arrays made on p's device: Python floats would be uploaded (a wait) on torch.
     eps = xp.finfo(p.dtype).eps
-    return xp.minimum(xp.maximum(p, eps), 1 - eps)
+    low, high = constants(xp, p, eps, 1 - eps)
+    return xp.minimum(xp.maximum(p, low), high)
 
 
 def output_error(

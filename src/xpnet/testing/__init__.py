@@ -15,6 +15,7 @@ The testing layer sits above the top-level modules (it uses ``backend`` and
 from .assertions import (
     assert_close_to_numpy,
     assert_gradients_match_finite_differences,
+    host_copy,
 )
 from .backends import BACKENDS, require_backend
 
@@ -22,5 +23,6 @@ __all__ = [
     "BACKENDS",
     "assert_close_to_numpy",
     "assert_gradients_match_finite_differences",
+    "host_copy",
     "require_backend",
 ]

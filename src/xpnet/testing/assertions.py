@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import array_api_compat
 import numpy as np
 
 from ..backend import Backend, check_dtype, get_backend
@@ -38,7 +39,9 @@ def assert_close_to_numpy(
     ``fn`` runs twice: on NumPy with the arguments in float64 (the reference), and
     on ``backend`` with them moved there in ``dtype``. NumPy arrays among
     ``host_args`` are moved (floating ones cast to ``dtype``, others keep their
-    dtype); anything else (numbers, shapes, strings) is passed as is.
+    dtype); so are arrays of any other library or device (copied to the host
+    first, see :func:`host_copy`); anything else (numbers, shapes, strings) is
+    passed as is.
 
     Parameters
     ----------
@@ -104,8 +107,9 @@ def assert_gradients_match_finite_differences(
     loss_fn : callable ``loss_fn(xp, *params) -> (loss, gradients)``
         ``loss`` a number or 0-d array; ``gradients`` one array per parameter, of
         its shape, holding d loss / d parameter.
-    params : sequence of host arrays
-        The point to check at; moved to ``backend`` in float64.
+    params : sequence of arrays
+        The point to check at (host arrays, or arrays of any library and device);
+        moved to ``backend`` in float64.
     backend : str or Backend, optional
         Where ``loss_fn`` runs; default ``$XPNET_BACKEND`` or ``numpy``.
     step : float
@@ -130,7 +134,7 @@ def assert_gradients_match_finite_differences(
     backend = get_backend(backend)
     name = getattr(loss_fn, "__name__", "loss_fn")
     label = f"{name} on backend {backend.name!r} (float64)"
-    host = [np.array(p, dtype=np.float64) for p in params]
+    host = [np.array(host_copy(p), dtype=np.float64) for p in params]
     device = [backend.asarray(p, "float64") for p in host]
     _, grads = _run_loss(loss_fn, backend, device, label)
     if not isinstance(grads, (list, tuple)) or len(grads) != len(host):
@@ -202,7 +206,28 @@ def _check_function(fn: Any, argname: str) -> None:
         raise TypeError(f"{argname} must be a function of (xp, ...); got {fn!r}")
 
 
+def host_copy(array: Any) -> np.ndarray:
+    """A NumPy copy of an array of any library and device (host data as it is).
+
+    Never ``np.array`` on a device array, which CuPy refuses: CuPy's ``get``,
+    torch's ``cpu``, else DLPack to the CPU (JAX, array-api-strict's devices).
+    """
+    if isinstance(array, (np.ndarray, np.generic, list, tuple, bool, int, float)):
+        return np.asarray(array)
+    library = type(array).__module__.partition(".")[0]
+    if library == "cupy":
+        return array.get()
+    if library == "torch":
+        return array.detach().cpu().numpy()
+    try:
+        return np.from_dlpack(array, device="cpu", copy=True)
+    except (AttributeError, TypeError, BufferError, ValueError, RuntimeError):
+        return np.asarray(array)
+
+
 def _moved(arg: Any, backend: Backend, dtype: str) -> Any:
+    if array_api_compat.is_array_api_obj(arg) and not isinstance(arg, np.ndarray):
+        arg = host_copy(arg)  # another library's or device's array
     if not isinstance(arg, np.ndarray):
         return arg
     floating = np.issubdtype(arg.dtype, np.floating)

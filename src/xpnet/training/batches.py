@@ -12,6 +12,7 @@ epoch's batches of a block with their loss and L2 factors.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Generator, Sequence
 from typing import Any, NamedTuple, Protocol
 
@@ -91,15 +92,16 @@ class BatchRows:
     """The rows ``start:stop`` of a block, in ``order`` (device indices) or
     straight: (X, Y, sample weights or None) of one batch.
 
-    With an order, each batch gathers its rows with ``xp.take``: on the CPU that is
-    18-30% faster per epoch than gathering the whole shuffled epoch first (no
-    data-sized array to allocate and fault in; the rows stay in cache). Sparse rows
-    are cut on the host: the order comes to the host once per block, not per step.
+    With an order, each batch gathers its rows with ``take`` (``index_select`` on
+    torch): on the CPU it is 18-30% faster per epoch than gathering the whole
+    shuffled epoch first (no data-sized array to allocate and fault in; the rows
+    stay in cache). Sparse rows are cut on the host: the order comes to the host
+    once per block, not per step.
     """
 
     def __init__(self, backend: Backend, block: Block, order: Array | None) -> None:
         self.block, self.order = block, order
-        self.take = backend.xp.take
+        self.take = _row_taker(backend)
         self.host_order: Any = None
         if isinstance(block.X, SparseRows) and order is not None:
             self.host_order = np.asarray(backend.to_numpy(order))
@@ -111,11 +113,23 @@ class BatchRows:
                 weights = weights[start:stop]
             return X[start:stop, ...], Y[start:stop, ...], weights
         take, rows = self.take, self.order[start:stop]
-        Y_batch = take(Y, rows, axis=0)
+        Y_batch = take(Y, rows)
         if self.host_order is None:
-            X_batch = take(X, rows, axis=0)
+            X_batch = take(X, rows)
         else:
             X_batch = X.rows(self.host_order[start:stop])
         if weights is not None:
-            weights = take(weights, rows, axis=0)
+            weights = take(weights, rows)
         return X_batch, Y_batch, weights
+
+
+def _row_taker(backend: Backend) -> Any:
+    # ``take(x, rows)`` along axis 0. On torch, index_select: array-api-compat's take
+    # first maps negative indices with a where() (three more kernels per gather).
+    if backend.library == "torch":
+        return _index_select
+    return functools.partial(backend.xp.take, axis=0)
+
+
+def _index_select(x: Array, rows: Array) -> Array:
+    return x.index_select(0, rows)

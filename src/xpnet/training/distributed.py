@@ -11,6 +11,12 @@ The arrays travel without copies between libraries: torch tensors as they are, N
 arrays through ``torch.from_numpy`` (gloo), CuPy arrays through DLPack (NCCL). JAX and
 array-api-strict have no such path and are refused. torch is imported here only, and
 only when a reducer is made.
+
+With CuPy, the two libraries' streams are ordered explicitly and without a host wait:
+DLPack orders CuPy's pending work before torch's current stream (on which the
+collective starts), and after the collective an event recorded on torch's stream is
+waited for by CuPy's current stream (:mod:`xpnet.training.streams`), so CuPy reads
+the sums only once they are written, whichever stream CuPy is on.
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..backend import Array, Backend, get_backend
+from .streams import stream_order
 
 if TYPE_CHECKING:
     from .loop import Run
@@ -85,6 +92,8 @@ class GradientReducer:
         self.torch_backend = str(dist.get_backend(self._group))
         _check_carries(self.torch_backend, device_type, backend.name)
         self._serial = next(_serials)
+        index = _cuda_index(backend) if backend.library == "cupy" else 0
+        self._streams = stream_order(backend, self._torch, index)
 
     def shard(self, start: int, stop: int) -> tuple[int, int, float]:
         """This rank's rows ``[lo, hi)`` of the global batch ``[start, stop)`` and its
@@ -128,10 +137,17 @@ class GradientReducer:
         parts = [xp.reshape(a, (-1,)) for a in arrays]
         if loss is not None:
             dtype = arrays[0].dtype
-            parts.append(xp.reshape(xp.asarray(loss, dtype=dtype, device=device), (1,)))
+            part = (  # a Python float is filled in on the device, not uploaded
+                xp.full((1,), loss, dtype=dtype, device=device)
+                if isinstance(loss, (int, float))
+                else xp.reshape(xp.asarray(loss, dtype=dtype, device=device), (1,))
+            )
+            parts.append(part)
         flat = xp.concat(parts)
         tensor = self._tensor(flat)
         self._collective("the gradient all_reduce", lambda: self._all_reduce(tensor))
+        if self._streams is not None:  # CuPy reads the sums after they are written
+            self._streams.order_after_collective()
         offset = 0
         for i, array in enumerate(arrays):
             size = math.prod(array.shape)
@@ -178,8 +194,7 @@ class GradientReducer:
         if library == "numpy":
             return torch.from_numpy(flat)
         # CuPy: DLPack hands torch's current stream to CuPy, which orders its pending
-        # work before it; NCCL's result is ordered on torch's current stream, which
-        # is CuPy's too by default (both the legacy default stream).
+        # work before it; the way back is CupyStreams.order_after_collective.
         return torch.from_dlpack(flat)
 
     def _all_reduce(self, tensor: Any) -> None:

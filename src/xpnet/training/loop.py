@@ -27,6 +27,7 @@ import numpy as np
 
 from ..backend import Array, Backend, data_size
 from ..maths.activations import Activation
+from ..transfers import read_floats
 from .batches import Batch, BatchRows, Block, Blocks, InMemory, plan
 from .errors import (
     DIVERGED,
@@ -184,10 +185,11 @@ def _epochs(run: Run, interrupt: DeferredInterrupt, progress: Progress) -> None:
             rng.bit_generator.state = position.rng_state
         last_good = xp.asarray(flat.vector, copy=True)
         total = _epoch(run, flat, step, interrupt)
-        loss = float(total) / n_samples  # the host syncs of the epoch: the loss
-        # and whether any parameter is NaN or inf (then p * 0 is NaN, else 0).
-        probe = xp.sum(flat.vector * 0.0)
-        if not (math.isfinite(loss) and math.isfinite(float(probe))):
+        # The epoch's one device-to-host read: the loss and whether any parameter is
+        # NaN or inf (then p * 0 is NaN, else 0).
+        total_host, probe = read_floats(run.backend, total, xp.sum(flat.vector * 0.0))
+        loss = total_host / n_samples
+        if not (math.isfinite(loss) and math.isfinite(probe)):
             run.state.params[:] = flat.layout.views(xp, last_good)
             what = "the weights became NaN or inf"
             if not math.isfinite(loss):
@@ -220,8 +222,11 @@ def _epoch(
     while first < len(order) and done >= math.ceil(sizes[order[first]] / s.batch_size):
         done -= math.ceil(sizes[order[first]] / s.batch_size)
         first += 1
-    total = xp.asarray(
-        run.state.position.epoch_loss, dtype=flat.vector.dtype, device=backend.device
+    total = xp.full(  # filled on the device: no upload of a Python float
+        (),
+        run.state.position.epoch_loss,
+        dtype=flat.vector.dtype,
+        device=backend.device,
     )
     blocks = run.source().load([int(b) for b in order[first:]])
     with closing(blocks):

@@ -1,0 +1,89 @@
+"""CuPy and NCCL: the reduced gradients are read only after the collective's end is
+ordered on CuPy's stream. Two gloo processes on 127.0.0.1 run the real reducer and
+:class:`CupyStreams` on recording fakes of torch's and CuPy's streams
+(tests/training/stream_order_worker.py); no GPU is needed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from types import SimpleNamespace
+
+import pytest
+
+from xpnet.training.streams import CupyStreams
+
+WORKER = os.path.join(os.path.dirname(__file__), "stream_order_worker.py")
+STEP = [
+    ["all_reduce"],
+    ["all_reduce returned"],
+    ["record", "torch 7"],  # an event on torch's stream, after the collective
+    ["wait", "cupy current", "torch 7"],  # CuPy's stream waits for it
+    ["read gradients"],  # only then does the optimizer read the sums
+]
+
+
+def ordered_steps(log: list[list]) -> int:
+    """The number of steps in ``log``, each in STEP's order; raises otherwise."""
+    steps, rest = 0, list(log)
+    while rest:
+        assert rest[: len(STEP)] == STEP, rest[: len(STEP)]
+        rest, steps = rest[len(STEP) :], steps + 1
+    return steps
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_gradients_are_read_after_the_collective_is_ordered_on_cupys_stream(
+    tmp_path,
+):
+    pytest.importorskip("torch.distributed", reason="torch is not installed")
+    port = str(_free_port())
+    env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1")
+    outs = [tmp_path / f"rank{rank}.json" for rank in range(2)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, WORKER, str(rank), port, str(out)],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for rank, out in enumerate(outs)
+    ]
+    for proc in procs:
+        output, _ = proc.communicate(timeout=120)
+        assert proc.returncode == 0, output
+    for out in outs:
+        assert ordered_steps(json.loads(out.read_text())) == 4  # 32 rows, batch 8
+
+
+def test_the_order_check_fails_without_the_wait():
+    # A log where the optimizer reads before CuPy's stream waits must not pass.
+    racy = [STEP[0], STEP[1], STEP[4], STEP[2], STEP[3]]
+    with pytest.raises(AssertionError):
+        ordered_steps(racy)
+
+
+def test_one_stream_needs_no_event():
+    log = []
+    stream = SimpleNamespace(ptr=0, wait_event=lambda event: log.append("wait"))
+    torch = SimpleNamespace(
+        cuda=SimpleNamespace(current_stream=lambda i: SimpleNamespace(cuda_stream=0))
+    )
+    cupy = SimpleNamespace(
+        cuda=SimpleNamespace(
+            get_current_stream=lambda: stream,
+            Event=lambda **kwargs: log.append("event"),
+        )
+    )
+    CupyStreams(torch, cupy, 0).order_after_collective()
+    assert log == []  # both on the legacy default stream: already in order
