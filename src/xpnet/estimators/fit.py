@@ -26,7 +26,7 @@ from ..training.distributed import check_replicas, reducer_for
 from ..training.loop import DivergenceError, History, Run, train
 from ..training.state import host_rng
 from . import resume
-from .settings import checked_every, checked_settings
+from .settings import check_user_loss_weights, checked_every, checked_settings
 
 Callback = Callable[[Any, History], Any]
 
@@ -59,6 +59,7 @@ class FitDriver:
         _check_solver_options(
             self.solver, sample_weight, distributed, resume_from, checkpoint, on_dask
         )
+        check_user_loss_weights(self._loss, sample_weight)
         backend = get_backend(self.backend)
         reducer = None
         if distributed is not None and distributed is not False:
