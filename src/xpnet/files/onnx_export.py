@@ -115,6 +115,7 @@ def zipmapped(onnx: Any, graph: Any, config: dict[str, Any]) -> Any:
         )
     classes = onnx_classes(config["classes_"])
     helper, tensor = onnx.helper, onnx.TensorProto
+    labels: dict[str, list[Any]]
     if classes.dtype.kind == "O":
         labels = {"classlabels_strings": [str(c) for c in classes]}
         key = tensor.STRING
@@ -139,10 +140,10 @@ def zipmapped(onnx: Any, graph: Any, config: dict[str, Any]) -> Any:
         )
     )
     maps = helper.make_sequence_type_proto(
-        helper.make_map_type_proto(key, helper.make_tensor_type_proto(tensor.FLOAT, None))
+        helper.make_map_type_proto(
+            key, helper.make_tensor_type_proto(tensor.FLOAT, None)
+        )
     )
     label = helper.make_tensor_value_info("output_label", key, ["N"])
     outputs = [label, helper.make_value_info("output_probability", maps)]
-    return helper.make_graph(
-        nodes, graph.name, graph.input, outputs, graph.initializer
-    )
+    return helper.make_graph(nodes, graph.name, graph.input, outputs, graph.initializer)

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from ..maths.activations import ACTIVATIONS, ALIASES
+from ..maths.activations import get_activation
 
 OPSET = 17
 _OPS = {
@@ -99,7 +99,9 @@ class OnnxGraph:
 
     # ---- for a registered activation's ONNX form ---------------------------------
 
-    def node(self, op_type: str, inputs: list[str], output: str = "", **attrs: Any) -> str:
+    def node(
+        self, op_type: str, inputs: list[str], output: str = "", **attrs: Any
+    ) -> str:
         """Add an ONNX node (opset 17); returns its output's name."""
         output = output or f"{op_type.lower()}_{len(self.nodes)}"
         self.nodes.append(self.helper.make_node(op_type, inputs, [output], **attrs))
@@ -211,8 +213,8 @@ def _op_for(name: str) -> Any:
     """A built-in activation's ONNX op (None: identity), or a registered one's form."""
     if name in _OPS:
         return _OPS[name]
-    activation = ACTIVATIONS.get(ALIASES.get(name, name))
-    if activation is None or activation.onnx is None:
+    activation = get_activation(name)
+    if activation.onnx is None:
         raise OnnxExportError(
             f"activation {name!r} has no ONNX form: register it with "
             f"xpnet.register_activation({name!r}, forward, backward, onnx=...) to "

@@ -49,7 +49,8 @@ def register_skl2onnx() -> None:
         from skl2onnx import update_registered_converter
     except ImportError:
         raise ImportError(
-            'registering with skl2onnx needs the skl2onnx package: pip install "xpnet[onnx]"'
+            "registering with skl2onnx needs the skl2onnx package: "
+            'pip install "xpnet[onnx]"'
         ) from None
     update_registered_converter(
         _model_class("MLPClassifier"),
@@ -74,7 +75,9 @@ def _parse_classifier(
     zipmap = scope.get_options(model, {"zipmap": True})["zipmap"]
     operator = scope.declare_local_operator(_ALIASES["MLPClassifier"], model)
     operator.inputs = inputs
-    names = ("output_label", "output_probability") if zipmap else OUTPUTS["MLPClassifier"]
+    names = (
+        ("output_label", "output_probability") if zipmap else OUTPUTS["MLPClassifier"]
+    )
     for name in names:
         variable = scope.declare_local_variable(name, guess_tensor_type(inputs[0].type))
         operator.outputs.append(variable)
@@ -148,7 +151,9 @@ def _convert(scope: Any, operator: Any, container: Any) -> None:
             renamed(tensor.name), tensor.data_type, list(tensor.dims), content
         )
     for node in graph.node:
-        attributes = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+        attributes = {
+            a.name: onnx.helper.get_attribute_value(a) for a in node.attribute
+        }
         container.add_node(
             node.op_type,
             [renamed(name) for name in node.input],
