@@ -58,13 +58,14 @@ def forward(
     """Run X (n_samples, n_features) through every layer, keeping each output (and
     each ``z`` its activation's backward needs, or all with ``keep_inputs``)."""
     outputs: list[Array] = [X]
-    inputs: list[Array | None] = []
+    needed = keep_inputs or any(act.needs_input for act in activations)
+    inputs: list[Array | None] | None = [] if needed else None
     for layer, (W, act) in enumerate(zip(weights, activations, strict=True)):
         z = _layer_input(outputs[-1], W, biases, layer)
-        inputs.append(z if keep_inputs or act.needs_input else None)
+        if inputs is not None:
+            inputs.append(z if keep_inputs or act.needs_input else None)
         outputs.append(act.forward(xp, z))
-    kept = keep_inputs or any(act.needs_input for act in activations)
-    return ForwardPass(outputs, inputs if kept else None)
+    return ForwardPass(outputs, inputs)
 
 
 def _layer_input(a: Array, W: Array, biases: list[Array] | None, layer: int) -> Array:
