@@ -110,8 +110,10 @@ def zipmapped(onnx: Any, graph: Any, config: dict[str, Any]) -> Any:
         "multiclass",
     ):
         raise OnnxExportError(
-            "zipmap=True needs a single-label MLPClassifier (a class per sample); "
-            f"got a {config['kind']} ({config.get('target_kind', 'no classes')})"
+            "zipmap needs a single-label MLPClassifier (a class per sample); got a "
+            f"{config['kind']} ({config.get('target_kind', 'no classes')}): export "
+            "the tensors (zipmap=False; in skl2onnx, options={id(model): "
+            "{'zipmap': False}})"
         )
     classes = onnx_classes(config["classes_"])
     helper, tensor = onnx.helper, onnx.TensorProto

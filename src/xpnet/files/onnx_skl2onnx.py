@@ -112,7 +112,7 @@ def _shapes(operator: Any) -> None:
     else:
         label = StringTensorType([n_rows])
     operator.outputs[0].type = label
-    if operator.outputs[1].onnx_name.startswith("output_probability"):  # ZipMap's
+    if _is_zipmap(operator.scope_inst, model):
         key = type(label)([])
         operator.outputs[1].type = SequenceType(DictionaryType(key, FloatTensorType()))
     else:
