@@ -56,9 +56,9 @@ def parts(monkeypatch):
 
 
 def _regressor(backend, **kwargs):
-    params = dict(activation="silu", loss="huber", max_iter=20, tol=0, random_state=0)
+    params = dict(activation="silu", loss="huber", max_iter=10, tol=0, random_state=0)
     return xpnet.MLPRegressor(
-        (6, 4), dtype="float64", backend=backend, **params | kwargs
+        (4, 3), dtype="float64", backend=backend, **params | kwargs
     )
 
 
@@ -84,13 +84,13 @@ def test_the_backward_form_is_told_from_the_signature(parts):
 @pytest.mark.parametrize("output", ["identity", "silu"])
 def test_silu_and_huber_gradients_match_finite_differences(backend, parts, output):
     """Hidden SiLU layers (and a SiLU output: the loss's delta needs its z too)."""
-    init = xpnet.MLP([3, 5, 4, 1], hidden_activation="silu", dtype="float64", seed=1)
+    init = xpnet.MLP([3, 4, 1], hidden_activation="silu", dtype="float64", seed=1)
     y = Y[:12] * 3  # some residuals beyond Huber's threshold of 1
 
-    def loss(xp, W0, W1, W2, b0, b1, b2):
+    def loss(xp, W0, W1, b0, b1):
         net = xpnet.MLP.from_weights(
-            [W0, W1, W2],
-            [b0, b1, b2],
+            [W0, W1],
+            [b0, b1],
             hidden_activation="silu",
             output_activation=output,
             dtype="float64",
@@ -123,7 +123,9 @@ def test_mlp_regressor_trains_with_silu_and_huber_on_every_backend(backend, part
             dtype="float64",
             backend=backend,
         )
-        value, weight_grads, bias_grads = net.loss_and_gradients(X, Y, loss="huber")
+        value, weight_grads, bias_grads = net.loss_and_gradients(
+            X[:12], Y[:12], loss="huber"
+        )
         return value, [*weight_grads, *bias_grads]
 
     assert_gradients_match_finite_differences(loss, host, backend=backend)
