@@ -4,6 +4,7 @@ refusals for what ONNX cannot hold."""
 
 from __future__ import annotations
 
+import sys
 import warnings
 
 import numpy as np
@@ -219,3 +220,11 @@ def test_xpnet_export_refuses_in_one_line(tmp_path, capsys):
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
     assert "does not fit ONNX's int64 labels" in err
     assert not out.exists()
+
+
+def test_register_skl2onnx_names_the_missing_package(monkeypatch):
+    monkeypatch.setitem(sys.modules, "skl2onnx", None)  # as if not installed
+    with pytest.raises(
+        ImportError, match=r'needs the skl2onnx package: pip install "xpnet\[onnx\]"'
+    ):
+        xpnet.register_skl2onnx()
