@@ -57,9 +57,8 @@ class FitDriver:
         """
         on_dask = any_dask(X, y, sample_weight)
         _check_solver_options(
-            self.solver, sample_weight, distributed, resume_from, checkpoint, on_dask
+            self, sample_weight, distributed, resume_from, checkpoint, on_dask
         )
-        check_user_loss_weights(self._loss, sample_weight)
         backend = get_backend(self.backend)
         reducer = None
         if distributed is not None and distributed is not False:
@@ -276,14 +275,17 @@ class FitDriver:
 
 
 def _check_solver_options(
-    solver: str,
+    model: Any,
     sample_weight: Any,
     distributed: Any,
     resume_from: Any,
     checkpoint: Any,
     on_dask: bool,
 ) -> None:
-    """Refuse what Dask input, lbfgs and sample weights do not combine with (yet)."""
+    """Refuse what Dask input, lbfgs, sample weights and a user's loss do not
+    combine with (yet)."""
+    solver = model.solver
+    check_user_loss_weights(model._loss, sample_weight)
     if on_dask and distributed not in (None, False):
         raise ValueError(
             "distributed= trains on data in memory; a Dask array trains block "
