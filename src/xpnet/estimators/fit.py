@@ -19,6 +19,7 @@ import numpy as np
 from ..backend import Backend, check_dtype, data_size, get_backend
 from ..data import Weights, as_sample_weight
 from ..data.checks import any_dask
+from ..maths import losses
 from ..maths.optim import Optimizer
 from ..training import setup
 from ..training.checkpoint import checkpoint_writer, data_fingerprint
@@ -26,7 +27,7 @@ from ..training.distributed import check_replicas, reducer_for
 from ..training.loop import DivergenceError, History, Run, train
 from ..training.state import host_rng
 from . import resume
-from .settings import check_user_loss_weights, checked_every, checked_settings
+from .settings import checked_every, checked_settings
 
 Callback = Callable[[Any, History], Any]
 
@@ -285,7 +286,11 @@ def _check_solver_options(
     """Refuse what Dask input, lbfgs, sample weights and a user's loss do not
     combine with (yet)."""
     solver = model.solver
-    check_user_loss_weights(model._loss, sample_weight)
+    if sample_weight is not None and model._loss in losses.USER_LOSSES:
+        raise ValueError(
+            f"sample_weight cannot be used with loss {model._loss!r}: a loss "
+            "registered with xpnet.register_loss is unweighted"
+        )
     if on_dask and distributed not in (None, False):
         raise ValueError(
             "distributed= trains on data in memory; a Dask array trains block "

@@ -110,15 +110,6 @@ def check_regression_loss(loss: Any) -> str:
     )
 
 
-def check_user_loss_weights(loss: str, sample_weight: Any) -> None:
-    """A user's loss takes no sample weights: refuse them rather than drop them."""
-    if sample_weight is not None and loss in losses.USER_LOSSES:
-        raise ValueError(
-            f"sample_weight cannot be used with loss {loss!r}: a loss registered with "
-            "xpnet.register_loss is unweighted"
-        )
-
-
 def checked_every(every: int | None, epoch_steps: int) -> int:
     """Steps between checkpoints: ``every``, checked, or one epoch's steps."""
     if every is None:
