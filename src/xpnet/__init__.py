@@ -7,7 +7,8 @@ from ._version import __version__
 from .backend import Backend, BackendError, DeviceMemoryError, get_backend
 from .estimators import MLPClassifier, MLPRegressor, NotFittedError
 from .files.model_file import ModelFileError, load, save
-from .files.onnx_export import export_onnx
+from .files.onnx_export import OnnxExportError, export_onnx
+from .files.onnx_skl2onnx import register_skl2onnx
 from .maths.activations import Activation, register_activation
 from .maths.losses import register_loss
 from .mlp import MLP
@@ -33,10 +34,12 @@ __all__ = [
     "MLPRegressor",
     "ModelFileError",
     "NotFittedError",
+    "OnnxExportError",
     "export_onnx",
     "get_backend",
     "load",
     "register_activation",
     "register_loss",
+    "register_skl2onnx",
     "save",
 ]

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass, field
-from typing import TextIO
+from typing import Any, TextIO
 
 import numpy as np
 
@@ -152,7 +152,7 @@ def _trace(
     }
     result = Walkthrough()
     if is_seed:
-        notebook = _notebook_step_3c(net, fwd.outputs, grads.output_errors[1])
+        notebook = _notebook_step_3c(net, fwd, grads.output_errors[1])
         correct = [table[kind][0] for kind in ("error", "et", "del")]
         if as_printed:
             for kind, value in zip(("error", "et", "del"), notebook, strict=True):
@@ -181,7 +181,7 @@ def _trace(
     return result
 
 
-def _notebook_step_3c(net: MLP, outputs: list, output_error_h2) -> tuple:
+def _notebook_step_3c(net: MLP, fwd: Any, output_error_h2) -> tuple:
     """The notebook's own step 3c: ``error_h1 = error_h2 @ W2.T``, no derivative.
 
     Only the walkthrough computes this, to show the notebook's numbers. Returns host
@@ -189,7 +189,10 @@ def _notebook_step_3c(net: MLP, outputs: list, output_error_h2) -> tuple:
     """
     xp = net.xp
     error_h1 = -output_error_h2 @ net.weights[1].T
-    et_h1 = net.activations[0].backward(xp, outputs[1], xp.asarray(error_h1, copy=True))
+    outputs, z = fwd.outputs, fwd.inputs[0]
+    et_h1 = net.activations[0].backprop(
+        xp, z, outputs[1], xp.asarray(error_h1, copy=True)
+    )
     del_h1 = outputs[0].T @ et_h1
     return tuple(net.backend.to_numpy(a) for a in (error_h1, et_h1, del_h1))
 

@@ -76,8 +76,8 @@ def test_onnxruntime_predicts_what_xpnet_predicts(tmp_path, kind, activation, dt
         got = _run(session, X_in)
         if "regression" in kind:
             np.testing.assert_allclose(
-                got["predictions"],
-                model.predict(X_in),
+                got["variable"],
+                model.predict(X_in).reshape(len(X_in), -1),
                 rtol=TOL[dtype],
                 atol=TOL[dtype],
             )
@@ -96,17 +96,21 @@ def test_onnxruntime_predicts_what_xpnet_predicts(tmp_path, kind, activation, dt
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("kind", ["multiclass-strings", "multi-output regression"])
 def test_the_commands_standardization_is_in_the_graph(tmp_path, kind, dtype):
-    """Raw features with a 1e6 offset go in (float64); the graph standardizes them in
-    float64 before the cast, as xpnet does."""
+    """Raw features with a 1e6 offset go in (the model's dtype); the graph
+    standardizes them in float64 before the cast, as xpnet does."""
     model, X_fit = _fit(kind, "tanh", dtype, standardize=True)
     session, _ = _session(model, tmp_path)
-    got = _run(session, X_fit)
+    X_in = X_fit.astype(dtype)
+    got = _run(session, X_in)
     if "regression" in kind:
         np.testing.assert_allclose(
-            got["predictions"], model.predict(X_fit), rtol=TOL[dtype], atol=TOL[dtype]
+            got["variable"],
+            model.predict(X_in).reshape(len(X_in), -1),
+            rtol=TOL[dtype],
+            atol=TOL[dtype],
         )
     else:
-        assert got["label"].tolist() == model.predict(X_fit).tolist()
+        assert got["label"].tolist() == model.predict(X_in).tolist()
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])

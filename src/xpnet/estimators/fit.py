@@ -19,6 +19,7 @@ import numpy as np
 from ..backend import Backend, check_dtype, data_size, get_backend
 from ..data import Weights, as_sample_weight
 from ..data.checks import any_dask
+from ..maths import losses
 from ..maths.optim import Optimizer
 from ..training import setup
 from ..training.checkpoint import checkpoint_writer, data_fingerprint
@@ -57,7 +58,7 @@ class FitDriver:
         """
         on_dask = any_dask(X, y, sample_weight)
         _check_solver_options(
-            self.solver, sample_weight, distributed, resume_from, checkpoint, on_dask
+            self, sample_weight, distributed, resume_from, checkpoint, on_dask
         )
         backend = get_backend(self.backend)
         reducer = None
@@ -275,14 +276,21 @@ class FitDriver:
 
 
 def _check_solver_options(
-    solver: str,
+    model: Any,
     sample_weight: Any,
     distributed: Any,
     resume_from: Any,
     checkpoint: Any,
     on_dask: bool,
 ) -> None:
-    """Refuse what Dask input, lbfgs and sample weights do not combine with (yet)."""
+    """Refuse what Dask input, lbfgs, sample weights and a user's loss do not
+    combine with (yet)."""
+    solver = model.solver
+    if sample_weight is not None and model._loss in losses.USER_LOSSES:
+        raise ValueError(
+            f"sample_weight cannot be used with loss {model._loss!r}: a loss "
+            "registered with xpnet.register_loss is unweighted"
+        )
     if on_dask and distributed not in (None, False):
         raise ValueError(
             "distributed= trains on data in memory; a Dask array trains block "

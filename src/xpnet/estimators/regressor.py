@@ -14,11 +14,10 @@ import numpy as np
 
 from ..backend import Array, get_backend
 from ..data import as_real_targets
-from ..data.checks import check_choice
 from ..maths.metrics import r2_per_output
 from .base import MLPBase, dask_aware
 from .params import stochastic_only, with_keyword
-from .settings import REGRESSION_LOSSES
+from .settings import check_regression_loss
 
 
 class MLPRegressor(MLPBase):
@@ -60,7 +59,7 @@ class MLPRegressor(MLPBase):
                 f"y must have {self.n_outputs_} outputs as in the previous fit; got "
                 f"shape {Y.shape}"
             )
-        if check_choice(self.loss, "loss", REGRESSION_LOSSES) == "poisson":
+        if check_regression_loss(self.loss) == "poisson":
             if np.any(Y < 0):
                 raise ValueError(
                     "y must be non-negative for loss='poisson' (counts or rates); "

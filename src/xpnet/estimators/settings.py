@@ -20,6 +20,7 @@ from ..data.checks import (
     check_random_state,
     check_real,
 )
+from ..maths import losses
 from ..maths.activations import user_activations
 from ..maths.optim import OPTIMIZERS, SCHEDULES
 from ..training.loop import Settings
@@ -45,7 +46,7 @@ def checked_settings(model: Any) -> Settings:
         (check_choice, m.solver, "solver", (*OPTIMIZERS, "lbfgs")),
     ]
     if "loss" in vars(m):  # the regressor's
-        checks.append((check_choice, m.loss, "loss", REGRESSION_LOSSES))
+        checks.append((check_regression_loss, m.loss))
     checks += [
         (check_choice, m.learning_rate, "learning_rate", SCHEDULES),
         (
@@ -92,6 +93,21 @@ _FINITE_NON_NEGATIVE = {"low": 0.0, "high": math.inf, "open_high": True}
 _OPEN_POSITIVE = {"low": 0.0, "open_low": True}
 _FRACTION = {"low": 0.0, "high": 1.0}
 _OPEN_FRACTION = {"low": 0.0, "high": 1.0, "open_high": True}
+
+
+def check_regression_loss(loss: Any) -> str:
+    """A built-in regression loss or a name registered with ``xpnet.register_loss``
+    (checked at fit and when a model file is read)."""
+    if isinstance(loss, str) and (
+        loss in REGRESSION_LOSSES or loss in losses.USER_LOSSES
+    ):
+        return loss
+    choices = [*REGRESSION_LOSSES, *sorted(losses.USER_LOSSES)]
+    raise ValueError(
+        f"loss must be one of {choices} or a name "
+        f"registered with xpnet.register_loss; got {loss!r} (register a user's loss "
+        "in this process before fitting or loading a model that uses it)"
+    )
 
 
 def checked_every(every: int | None, epoch_steps: int) -> int:

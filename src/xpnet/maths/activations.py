@@ -3,12 +3,15 @@
 ``forward(xp, z)`` maps a layer's input ``z`` (n_samples, width) to its output ``a``.
 ``backward(xp, a, grad_a)`` turns the loss gradient with respect to the output into the
 gradient with respect to the input, using only the output ``a`` (as the seed does with
-``h * (1 - h)``), so the forward pass need not keep ``z``. ``backward`` may overwrite
-``grad_a``: callers hand it a fresh array.
+``h * (1 - h)``), so the forward pass need not keep ``z``. An activation whose
+derivative is no function of its output (SiLU, GELU, Mish) has
+``backward(xp, z, a, grad_a)`` instead (``needs_input``): the forward pass keeps its
+``z``. ``backward`` may overwrite ``grad_a``: callers hand it a fresh array.
 """
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -18,11 +21,21 @@ Array = Any
 
 @dataclass(frozen=True)
 class Activation:
-    """A named activation: ``forward(xp, z) -> a`` and ``backward(xp, a, grad_a)``."""
+    """A named activation: ``forward(xp, z) -> a`` and ``backward(xp, a, grad_a)``
+    (``backward(xp, z, a, grad_a)`` where ``needs_input``); ``onnx``, a user's
+    activation's ONNX form (see :func:`register_activation`), or None."""
 
     name: str
     forward: Callable[[Any, Array], Array]
-    backward: Callable[[Any, Array, Array], Array]
+    backward: Callable[..., Array]
+    needs_input: bool = False
+    onnx: Callable[[Any, str], str] | None = None
+
+    def backprop(self, xp: Any, z: Array | None, a: Array, grad_a: Array) -> Array:
+        """``grad_a * da/dz``; ``z`` may be None unless ``needs_input``."""
+        if self.needs_input:
+            return self.backward(xp, z, a, grad_a)
+        return self.backward(xp, a, grad_a)
 
 
 def constant(xp: Any, like: Array, value: float) -> Array:
@@ -134,15 +147,33 @@ BUILT_IN = frozenset(ACTIVATIONS)
 def register_activation(
     name: str,
     forward: Callable[[Any, Array], Array],
-    backward: Callable[[Any, Array, Array], Array],
+    backward: Callable[..., Array],
+    *,
+    onnx: Callable[[Any, str], str] | None = None,
 ) -> Activation:
     """Make a user-defined activation usable by ``name`` wherever one is taken.
 
-    ``forward(xp, z)`` maps a layer's input (n_samples, width) to its output ``a``
-    using only the array namespace ``xp``; ``backward(xp, a, grad_a)`` returns
-    ``grad_a * da/dz`` computed from the *output* ``a`` (the input is not kept).
-    Registering a name again replaces the earlier user definition; the built-in
-    names and their aliases cannot be replaced.
+    Parameters
+    ----------
+    name : str
+        Not a built-in name or alias. Registering a name again replaces the earlier
+        user definition.
+    forward : callable ``forward(xp, z) -> a``
+        A layer's input ``z`` (n_samples, width) to its output, with the array
+        namespace ``xp`` only (and without changing ``z`` in place).
+    backward : callable ``backward(xp, a, grad_a)`` or ``backward(xp, z, a, grad_a)``
+        ``grad_a * da/dz``, from the output ``a`` alone (three parameters), or from
+        the input ``z`` and the output (four parameters: the forward pass then keeps
+        ``z``; for SiLU, GELU, Mish, whose derivative is no function of ``a``). It
+        may overwrite ``grad_a``. The form is told from the signature.
+    onnx : callable ``onnx(graph, x) -> str``, optional
+        The activation in ONNX, for :func:`xpnet.export_onnx`: ``x`` names the
+        input tensor; ``graph.node(op_type, inputs, **attributes)`` adds an ONNX
+        node (opset 17) and returns its output's name; ``graph.constant(value)``
+        adds a scalar or array in the model's dtype and returns its name. Returns
+        the output's name. SiLU:
+        ``lambda graph, x: graph.node("Mul", [x, graph.node("Sigmoid", [x])])``.
+        Without it, exporting a model that uses the activation is refused.
     """
     check_registration(
         "activation",
@@ -150,8 +181,36 @@ def register_activation(
         {*BUILT_IN, *ALIASES},
         {"forward": forward, "backward": backward},
     )
-    ACTIVATIONS[name] = Activation(name, forward, backward)
+    if onnx is not None and not callable(onnx):
+        raise TypeError(f"onnx must be a function of (graph, x); got {onnx!r}")
+    needs_input = _n_positional(backward) == 4
+    ACTIVATIONS[name] = Activation(name, forward, backward, needs_input, onnx)
     return ACTIVATIONS[name]
+
+
+def _n_positional(function: Callable[..., Any]) -> int:
+    """The form of a user's backward from its signature: 4 where it needs four
+    positional arguments (``z`` first), 3 where it takes three, else TypeError."""
+    try:
+        parameters = list(inspect.signature(function).parameters.values())
+    except (TypeError, ValueError):  # no signature to read (some builtins)
+        return 3
+    if any(p.kind == inspect.Parameter.VAR_POSITIONAL for p in parameters):
+        return 3
+    positional = [
+        p
+        for p in parameters
+        if p.kind in (inspect.Parameter.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+    ]
+    required = sum(p.default is inspect.Parameter.empty for p in positional)
+    if required == 4:
+        return 4
+    if required <= 3 <= len(positional):
+        return 3
+    raise TypeError(
+        "backward must take (xp, a, grad_a) or (xp, z, a, grad_a); got a function "
+        f"of {required} required positional parameters"
+    )
 
 
 def check_registration(

@@ -210,9 +210,11 @@ def output_delta(
     scale: float = 1.0,
     *,
     weight_sum: Array | None = None,
+    z: Array | None = None,
 ) -> Array:
     """dL/dz at the output layer, (n_samples, n_outputs), divided by n_samples and
-    multiplied by ``scale`` (``weight_sum`` as in :func:`output_error`).
+    multiplied by ``scale`` (``weight_sum`` as in :func:`output_error`; ``z``, the
+    output layer's input, where its activation's backward needs it).
 
     For the canonical pairs (identity with squared error, softmax or sigmoid with
     log-loss, exp with Poisson) this is exactly ``(y_pred - y) / n_samples``.
@@ -222,7 +224,7 @@ def output_delta(
     error = output_error(
         xp, name, output, y_pred, y, sample_weight, weight_sum=weight_sum
     )
-    delta = output.backward(xp, y_pred, error)
+    delta = output.backprop(xp, z, y_pred, error)
     if scale != 1.0:
         delta *= scale
     return delta
@@ -236,10 +238,12 @@ def loss_and_delta(
     y: Array,
     sample_weight: Array | None = None,
     scale: float = 1.0,
+    *,
+    z: Array | None = None,
 ) -> tuple[Array, Array]:
     """``loss_value`` and ``output_delta`` at once, sharing ``y_pred - y`` for squared
     error with an identity output (one subtraction less per step) and the weights'
-    sum (one reduction less per weighted step)."""
+    sum (one reduction less per weighted step); ``z`` as in :func:`output_delta`."""
     total = None if sample_weight is None else xp.sum(sample_weight)
     if name == "squared_error" and output.name == "identity":
         diff = y_pred - y
@@ -248,6 +252,6 @@ def loss_and_delta(
     return (
         loss_value(xp, name, output, y_pred, y, sample_weight, weight_sum=total),
         output_delta(
-            xp, name, output, y_pred, y, sample_weight, scale, weight_sum=total
+            xp, name, output, y_pred, y, sample_weight, scale, weight_sum=total, z=z
         ),
     )

@@ -22,11 +22,13 @@ class ForwardPass:
     """What a forward pass keeps.
 
     ``outputs[0]`` is X and ``outputs[l + 1]`` the output of layer ``l``;
-    ``inputs[l]`` is layer ``l``'s input ``z`` before activation, kept only on request.
+    ``inputs[l]`` is layer ``l``'s input ``z`` before activation, kept on request
+    (else None where no activation needs it; where some do, theirs are kept, the
+    others' entries are None).
     """
 
     outputs: list[Array]
-    inputs: list[Array] | None = None
+    inputs: list[Array | None] | None = None
 
 
 @dataclass
@@ -53,14 +55,17 @@ def forward(
     *,
     keep_inputs: bool = False,
 ) -> ForwardPass:
-    """Run X (n_samples, n_features) through every layer, keeping each output."""
-    outputs, inputs = [X], []
+    """Run X (n_samples, n_features) through every layer, keeping each output (and
+    each ``z`` its activation's backward needs, or all with ``keep_inputs``)."""
+    outputs: list[Array] = [X]
+    needed = keep_inputs or any(act.needs_input for act in activations)
+    inputs: list[Array | None] | None = [] if needed else None
     for layer, (W, act) in enumerate(zip(weights, activations, strict=True)):
         z = _layer_input(outputs[-1], W, biases, layer)
-        if keep_inputs:
-            inputs.append(z)
+        if inputs is not None:
+            inputs.append(z if keep_inputs or act.needs_input else None)
         outputs.append(act.forward(xp, z))
-    return ForwardPass(outputs, inputs if keep_inputs else None)
+    return ForwardPass(outputs, inputs)
 
 
 def _layer_input(a: Array, W: Array, biases: list[Array] | None, layer: int) -> Array:
@@ -94,10 +99,12 @@ def backward(
     *,
     with_biases: bool = True,
     keep_errors: bool = False,
+    inputs: list[Array | None] | None = None,
 ) -> Gradients:
     """Every layer's gradients, given ``delta`` = dL/dz of the last layer (batch mean).
 
-    ``outputs`` is ``ForwardPass.outputs``. The hidden error term is the error
+    ``outputs`` is ``ForwardPass.outputs``, ``inputs`` its ``inputs`` (needed where
+    an activation's backward takes ``z``). The hidden error term is the error
     propagated through the weights *times the activation's derivative* (the step the
     seed notebook's 3c leaves out).
     """
@@ -117,7 +124,12 @@ def backward(
         if keep_errors:
             output_errors[layer - 1] = error
             error = xp.asarray(error, copy=True)  # backward may overwrite its input
-        delta = activations[layer - 1].backward(xp, outputs[layer], error)
+        act = activations[layer - 1]
+        if act.needs_input:
+            assert inputs is not None  # kept by forward for such activations
+            delta = act.backward(xp, inputs[layer - 1], outputs[layer], error)
+        else:
+            delta = act.backward(xp, outputs[layer], error)
         error_terms[layer - 1] = delta
     return Gradients(
         weight_grads,
@@ -152,8 +164,9 @@ def loss_and_gradients(
     """
     trace = forward(xp, weights, biases, activations, X, keep_inputs=keep_errors)
     y_pred, output = trace.outputs[-1], activations[-1]
+    z_out = None if trace.inputs is None else trace.inputs[-1]
     value, delta = loss_and_delta(
-        xp, loss, output, y_pred, y, sample_weight, delta_scale
+        xp, loss, output, y_pred, y, sample_weight, delta_scale, z=z_out
     )
     grads = backward(
         xp,
@@ -163,6 +176,7 @@ def loss_and_gradients(
         delta,
         with_biases=biases is not None,
         keep_errors=keep_errors,
+        inputs=trace.inputs,
     )
     if keep_errors:
         error = output_error(xp, loss, output, y_pred, y, sample_weight)
