@@ -13,7 +13,7 @@ from typing import Any, cast
 import array_api_compat
 import numpy as np
 
-from ..backend import Array, Backend
+from ..backend import Array, Backend, is_traced
 from ..files.messages import brief
 
 
@@ -92,7 +92,8 @@ def check_matrix(
             cast = xp.astype(array, backend.dtype(dtype), copy=False)
         # One wait for the device when all is well: the cast is finite exactly when
         # the data is finite and fits the dtype; only a failure looks closer.
-        if check_finite and not bool(xp.all(xp.isfinite(cast))):
+        # A JAX tracer (under jax.jit) has no values to check.
+        if check_finite and not is_traced(cast) and not bool(xp.all(xp.isfinite(cast))):
             floating = xp.isdtype(array.dtype, "real floating")
             if floating and not bool(xp.all(xp.isfinite(array))):
                 raise ValueError(f"{name} must be finite; it contains NaN or inf")
