@@ -121,32 +121,38 @@ class CompiledEpochs:
         0-d array), or None when this epoch must run eagerly (resuming mid-epoch)."""
         if run.position.step:
             return None
-        xp, layout = self.xp, flat.layout
-        params = tuple(layout.views(xp, flat.vector))
-        state = self.handover.state(xp, run.optimizer, layout)
+        xp, layout, optimizer = self.xp, flat.layout, run.optimizer
         plan = epoch_plan(run, self.n_steps_cap, self.training_rows)
-        total = xp.asarray(
-            run.position.epoch_loss, dtype=flat.vector.dtype, device=self.device
-        )
-        params, state, total = self._epoch(params, state, plan, total)
-        flat.moved_to(layout.flatten(xp, list(params)), run)
-        self.handover.give_back(xp, run.optimizer, layout, state, plan)
+        if self.library == "jax":
+            program = jax_epoch.program(
+                self.key, self.handover, self.batch_size, layout
+            )
+            vector, flats, params, total = jax_epoch.run_epoch(
+                program,
+                flat.vector,
+                tuple(optimizer.buffers.values()),
+                self.data,
+                plan,
+                self.constants,
+                run.position.epoch_loss,
+                self.device,
+            )
+            flat.vector = vector  # the program cut run.params from it already
+            run.params[:] = params
+            self.handover.give_back_flat(optimizer, flats, plan)
+        else:
+            params = tuple(layout.views(xp, flat.vector))
+            state = self.handover.state(xp, optimizer, layout)
+            total = xp.asarray(
+                run.position.epoch_loss, dtype=flat.vector.dtype, device=self.device
+            )
+            params, state, total = self._epoch(params, state, plan, total)
+            flat.moved_to(layout.flatten(xp, list(params)), run)
+            self.handover.give_back(xp, optimizer, layout, state, plan)
         run.steps += plan.n_steps
         return total
 
     def _epoch(self, params: Any, state: Any, plan: Any, total: Any) -> Any:
-        if self.library == "jax":
-            program = jax_epoch.program(self.key, self.handover, self.batch_size)
-            return jax_epoch.run_epoch(
-                program,
-                params,
-                state,
-                self.data,
-                plan,
-                self.constants,
-                total,
-                self.device,
-            )
         if self.library == "torch":
             cuda = getattr(self.device, "type", "cpu") == "cuda"
             steps = torch_step.steps((*self.key, cuda), self.xp, self.handover, cuda)

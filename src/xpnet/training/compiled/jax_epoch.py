@@ -9,7 +9,9 @@ many rows a fit has: the data is padded to :func:`.plan.bucket` rows, the plan t
 fixed number of steps, and the number of full batches and the short last batch's
 size are arguments (a ``fori_loop`` with a traced bound), so folds of slightly
 different sizes do not recompile either. The short last batch runs in the same
-program, padded to a full batch with its extra rows' weights set to 0.
+program, padded to a full batch with its extra rows' weights set to 0. The flat
+parameter vector and optimizer buffers go in (donated) and come out whole: cutting
+them into layers happens inside the program, not as a string of eager operations.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from ...maths.flat import Layout
 from ...maths.step import StepHyper, make_step
 from .plan import L2_FACTOR, L2_LOSS, LOSS_WEIGHT, RATE, EpochPlan, Handover
 
@@ -28,15 +31,19 @@ TRACES: collections.Counter[str] = collections.Counter()
 _PROGRAMS: dict[tuple[Any, ...], Any] = {}
 
 
-def program(key: tuple[Any, ...], handover: Handover, batch_size: int) -> Any:
+def program(
+    key: tuple[Any, ...], handover: Handover, batch_size: int, layout: Layout
+) -> Any:
     """The jitted epoch for ``key`` = (activations, loss, optimizer key, l2,
-    batch size), built on first use and kept."""
-    if key not in _PROGRAMS:
-        _PROGRAMS[key] = _build(key, handover, batch_size)
-    return _PROGRAMS[key]
+    batch size) and the parameters' ``layout``, built on first use and kept."""
+    if (key, layout) not in _PROGRAMS:
+        _PROGRAMS[key, layout] = _build(key, handover, batch_size, layout)
+    return _PROGRAMS[key, layout]
 
 
-def _build(key: tuple[Any, ...], handover: Handover, batch_size: int) -> Any:
+def _build(
+    key: tuple[Any, ...], handover: Handover, batch_size: int, layout: Layout
+) -> Any:
     import jax
     import jax.numpy as jnp
     from jax import lax
@@ -59,8 +66,11 @@ def _build(key: tuple[Any, ...], handover: Handover, batch_size: int) -> Any:
         take = lambda a: a.at[rows].get(mode="promise_in_bounds")  # noqa: E731
         return take(X), take(Y), None if W is None else take(W)
 
-    def epoch(params, state, data, order, table, constants, n_full, remainder, total):
+    def epoch(vector, buffers, data, order, table, constants, n_full, remainder, total):
+        # The flat vectors are cut and packed inside the program, where it is free.
         TRACES["jax"] += 1  # runs while tracing only: once per compilation
+        params = tuple(layout.views(jnp, vector))
+        state = handover.state_of(tuple(tuple(layout.views(jnp, b)) for b in buffers))
 
         def body(i: Any, carry: Any) -> Any:
             params, state, total = carry
@@ -79,36 +89,40 @@ def _build(key: tuple[Any, ...], handover: Handover, batch_size: int) -> Any:
             return params, state, total + value
 
         carry = lax.fori_loop(0, n_full, body, (params, state, total))
-        return lax.cond(remainder > 0, last, lambda carry: carry, carry)
+        params, state, total = lax.cond(remainder > 0, last, lambda c: c, carry)
+        flats = tuple(layout.flatten(jnp, list(arrays)) for arrays in state)
+        return layout.flatten(jnp, list(params)), flats, params, total
 
     return jax.jit(epoch, donate_argnums=(0, 1))
 
 
 def run_epoch(
     compiled: Any,
-    params: tuple[Any, ...],
-    state: Any,
+    vector: Any,
+    buffers: tuple[Any, ...],
     data: tuple[Any, Any, Any],
     plan: EpochPlan,
     constants: tuple[Any, ...],
-    total: Any,
+    epoch_loss: float,
     device: Any,
-) -> tuple[tuple[Any, ...], Any, Any]:
-    """One epoch of ``plan`` through the compiled program: (params, state, total).
-    The plan goes to the device in two copies (rows and the step table)."""
+) -> tuple[Any, tuple[Any, ...], tuple[Any, ...], Any]:
+    """One epoch of ``plan`` through the compiled program, from the flat parameter
+    vector and the optimizer's flat buffers (both donated): (vector, buffers,
+    per-array parameters, summed loss). The plan goes to the device in two copies
+    (rows and the step table); nothing else runs outside the program."""
     import jax
 
-    dtype = total.dtype
+    dtype = vector.dtype
     order = jax.device_put(plan.order, device)
     table = jax.device_put(np.asarray(plan.table, dtype=dtype), device)
     return compiled(
-        params,
-        state,
+        vector,
+        buffers,
         data,
         order,
         table,
         constants,
         np.int32(plan.n_full),
         np.int32(plan.remainder),
-        total,
+        np.asarray(epoch_loss, dtype=dtype),
     )

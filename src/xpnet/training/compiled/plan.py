@@ -139,20 +139,27 @@ class Handover:
 
     def state(self, xp: Any, optimizer: Optimizer, layout: Layout) -> Any:
         """The optimizer's state as the pair's, one array per parameter."""
-        per_array = {
-            name: tuple(layout.views(xp, flat))
-            for name, flat in optimizer.buffers.items()
-        }
+        return self.state_of(
+            tuple(tuple(layout.views(xp, flat)) for flat in optimizer.buffers.values())
+        )
+
+    def state_of(self, per_array: tuple[tuple[Any, ...], ...]) -> Any:
+        """The pair's state from its arrays, in the optimizer's buffer order."""
         if self.pair.name == "adam":
-            return optimizers.AdamState(per_array["ms"], per_array["vs"])
-        return optimizers.SGDState(per_array["velocities"])
+            return optimizers.AdamState(*per_array)
+        return optimizers.SGDState(*per_array)
 
     def give_back(
         self, xp: Any, optimizer: Optimizer, layout: Layout, state: Any, plan: EpochPlan
     ) -> None:
         """The pair's state after ``plan``'s epoch back into ``optimizer``."""
-        for name, arrays in state._asdict().items():
-            optimizer.buffers[name] = layout.flatten(xp, list(arrays))
+        flats = [layout.flatten(xp, list(arrays)) for arrays in state]
+        self.give_back_flat(optimizer, flats, plan)
+
+    def give_back_flat(self, optimizer: Optimizer, flats: Any, plan: EpochPlan) -> None:
+        """:meth:`give_back` of the state as flat vectors (the buffers' order)."""
+        for name, flat in zip(optimizer.buffers, flats, strict=True):
+            optimizer.buffers[name] = flat
         if isinstance(optimizer, Adam):
             optimizer.t += plan.n_steps
             optimizer.learning_rate = float(plan.table[plan.n_steps - 1, RATE])

@@ -1,0 +1,167 @@
+"""xpnet's compiled JAX epoch against a hand-written ``jax.jit`` + ``lax.scan`` + optax
+loop: the time of one epoch (Adam, float32, batch 200, 20,000 rows, one thread).
+
+Both sides get one fit of ``--epochs`` epochs per round, interleaved (A B, B A, ...);
+an epoch's time is the median over the epochs after the first of each fit, and the
+table shows the median over rounds. xpnet's epochs are timed from its
+``callbacks`` (what the loop really costs per epoch: the plan upload, the program, the
+loss read and the divergence probe); the first epoch of the first fit, less that
+median, is its compile time with the fit's setup (the program is then cached:
+later fits do not compile); the reference's first epoch, less its median, is its.
+xpnet runs with ``alpha=0`` (no L2 term), as the reference has none.
+
+    python benchmarks/compiled.py [--rounds 5] [--epochs 4] [--tiny]
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")  # before NumPy and JAX load
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+os.environ.setdefault(
+    "XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
+)
+
+import argparse  # noqa: E402
+import statistics  # noqa: E402
+import time  # noqa: E402
+import warnings  # noqa: E402
+
+import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+import numpy as np  # noqa: E402
+import optax  # noqa: E402
+from common import onehot, synthetic_classification  # noqa: E402
+from jax import lax  # noqa: E402
+
+from xpnet import MLPClassifier  # noqa: E402
+
+NETWORKS = {"64-64-32-10": (64, (64, 32), 10), "784-256-128-10": (784, (256, 128), 10)}
+
+
+class Reference:
+    """The hand-written loop: relu layers, softmax cross-entropy, optax's Adam, the
+    epoch one jitted ``lax.scan`` over host-shuffled batches, parameters donated."""
+
+    def __init__(self, X, labels, hidden, n_classes, batch_size):
+        sizes = [X.shape[1], *hidden, n_classes]
+        rng = np.random.default_rng(0)
+        self.params = []
+        for fan_in, fan_out in zip(sizes[:-1], sizes[1:], strict=True):
+            bound = np.sqrt(6.0 / (fan_in + fan_out))
+            W = rng.uniform(-bound, bound, (fan_in, fan_out)).astype(np.float32)
+            self.params.append((jnp.asarray(W), jnp.zeros(fan_out, jnp.float32)))
+        self.X = jnp.asarray(X)
+        self.Y = jnp.asarray(onehot(labels, n_classes, "float32"))
+        self.optimizer = optax.adam(1e-3)
+        self.state = self.optimizer.init(self.params)
+        self.batch_size, self.rng = batch_size, np.random.default_rng(1)
+        self.epoch_fn = jax.jit(self._epoch, donate_argnums=(0, 1))
+
+    @staticmethod
+    def _loss(params, X, Y):
+        a = X
+        for W, b in params[:-1]:
+            a = jax.nn.relu(a @ W + b)
+        W, b = params[-1]
+        return optax.softmax_cross_entropy(a @ W + b, Y).mean()
+
+    def _epoch(self, params, state, X, Y, batches):
+        def body(carry, rows):
+            params, state = carry
+            loss, grads = jax.value_and_grad(self._loss)(params, X[rows], Y[rows])
+            updates, state = self.optimizer.update(grads, state, params)
+            return (optax.apply_updates(params, updates), state), loss
+
+        (params, state), losses = lax.scan(body, (params, state), batches)
+        return params, state, jnp.sum(losses)
+
+    def fit(self, epochs):
+        """Epoch times (s) of ``epochs`` epochs."""
+        times = []
+        n_batches = self.X.shape[0] // self.batch_size
+        for _ in range(epochs):
+            start = time.perf_counter()
+            perm = self.rng.permutation(self.X.shape[0]).astype(np.int32)
+            batches = jnp.asarray(perm[: n_batches * self.batch_size]).reshape(
+                n_batches, self.batch_size
+            )
+            self.params, self.state, loss = self.epoch_fn(
+                self.params, self.state, self.X, self.Y, batches
+            )
+            float(loss)  # the host reads the loss once per epoch, as xpnet does
+            times.append(time.perf_counter() - start)
+        return times
+
+
+def xpnet_fit(X, labels, hidden, batch_size, epochs):
+    """Times (s) of one compiled xpnet fit: (its first epoch with the fit's setup,
+    the later epochs)."""
+    stamps = [time.perf_counter()]
+    model = MLPClassifier(
+        hidden_layer_sizes=hidden,
+        batch_size=batch_size,
+        max_iter=epochs,
+        alpha=0.0,
+        tol=0.0,
+        n_iter_no_change=10**6,
+        backend="jax",
+        dtype="float32",
+        random_state=0,
+        compile=True,
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # max_iter reached
+        model.fit(
+            X, labels, callbacks=[lambda m, h: stamps.append(time.perf_counter())]
+        )
+    times = [b - a for a, b in zip(stamps[:-1], stamps[1:], strict=True)]
+    return times[0], times[1:]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--epochs", type=int, default=4)
+    parser.add_argument("--tiny", action="store_true", help="seconds of work")
+    args = parser.parse_args()
+    n_samples, batch_size = (2000, 200) if args.tiny else (20_000, 200)
+    print(
+        f"jax {jax.__version__}, optax {optax.__version__}, one thread, "
+        f"{n_samples} rows, batch {batch_size}, Adam, float32, "
+        f"{args.rounds} rounds x {args.epochs} epochs, medians"
+    )
+    print(
+        "| network | xpnet compile=True | jax.jit + lax.scan + optax | ratio | "
+        "compile (xpnet / reference) |"
+    )
+    print("| --- | --- | --- | --- | --- |")
+    for name, (n_features, hidden, n_classes) in NETWORKS.items():
+        X, labels = synthetic_classification(
+            n_samples, n_features, n_classes, "float32"
+        )
+        reference = Reference(X, labels, hidden, n_classes, batch_size)
+        first_ref = reference.fit(1)[0]
+        first_xp, _ = xpnet_fit(X, labels, hidden, batch_size, 2)
+        ours, theirs = [], []
+        for r in range(args.rounds):
+            for who in ("xpnet", "reference") if r % 2 == 0 else ("reference", "xpnet"):
+                if who == "xpnet":
+                    epochs = xpnet_fit(X, labels, hidden, batch_size, args.epochs)[1]
+                    ours.append(statistics.median(epochs))
+                else:
+                    theirs.append(statistics.median(reference.fit(args.epochs)[1:]))
+        mine, ref = statistics.median(ours), statistics.median(theirs)
+        print(
+            f"| {name} | {mine * 1e3:.1f} ms | {ref * 1e3:.1f} ms | "
+            f"{mine / ref:.2f}x | {first_xp - mine:.2f} s / {first_ref - ref:.2f} s |"
+        )
+        print(
+            f"<!-- rounds: xpnet {[round(t * 1e3, 1) for t in ours]} ms, "
+            f"reference {[round(t * 1e3, 1) for t in theirs]} ms -->"
+        )
+
+
+if __name__ == "__main__":
+    main()
