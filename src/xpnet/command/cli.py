@@ -492,6 +492,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command; returns the exit code (see the module docstring)."""
+    # The xpnet program owns its process: JAX's float64 is on for it unless
+    # JAX_ENABLE_X64 says otherwise (read when JAX is first imported; a library
+    # user's process keeps its own setting).
+    os.environ.setdefault("JAX_ENABLE_X64", "1")
     try:
         args = build_parser().parse_args(argv)
     except UsageError as exc:

@@ -30,6 +30,9 @@ __all__ = ["CompileWarning", "CompiledEpochs", "compiler_name"]
 COMPILERS = {"jax": "jax.jit", "torch": "torch.compile", "cupy": "CUDA graph"}
 
 
+_SAID: set[str] = set()
+
+
 class CompileWarning(UserWarning):
     """``compile=True`` could not compile here; training runs eagerly."""
 
@@ -88,17 +91,19 @@ class CompiledEpochs:
 
     @classmethod
     def for_run(cls, run: Any) -> CompiledEpochs | None:
-        """The compiled epochs of ``run``, or None (with a :class:`CompileWarning`
-        saying why) where it must run eagerly."""
+        """The compiled epochs of ``run``, or None where it must run eagerly (a
+        :class:`CompileWarning` says why, once per reason and process)."""
         reason = _eager_reason(run)
-        if reason is not None:
+        if reason is None:
+            return cls(run)
+        if reason not in _SAID:  # once per process: a grid search fits many times
+            _SAID.add(reason)
             warnings.warn(
                 f"compile=True: {reason}; training runs eagerly",
                 CompileWarning,
                 stacklevel=2,
             )
-            return None
-        return cls(run)
+        return None
 
     def _device_data(self, run: Any) -> tuple[Any, Any, Any]:
         # JAX: X, Y and the weights padded to a bucket of rows (shapes fixed for

@@ -12,6 +12,9 @@ one step it runs).
 
 from __future__ import annotations
 
+import contextlib
+import warnings
+from collections.abc import Iterator
 from typing import Any
 
 from ...maths.step import StepHyper, make_step
@@ -31,8 +34,22 @@ def steps(
         activations, loss, _, l2 = key[:4]
         step = make_step(xp, activations, loss, handover.pair, l2=l2)
         mode = "reduce-overhead" if cuda else None
-        _STEPS[key] = (step, torch.compile(step, dynamic=False, mode=mode))
+        with _quiet_torch():
+            _STEPS[key] = (step, torch.compile(step, dynamic=False, mode=mode))
     return _STEPS[key]
+
+
+@contextlib.contextmanager
+def _quiet_torch() -> Iterator[None]:
+    # torch.compile imports parts of torch that warn of torch's own deprecations
+    # (torch.jit.script_method), on first use and when it compiles: not the user's
+    # to act on.
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=DeprecationWarning, module="torch")
+        warnings.filterwarnings(
+            "ignore", category=DeprecationWarning, message=".*torch.jit"
+        )
+        yield
 
 
 def run_epoch(
@@ -47,6 +64,31 @@ def run_epoch(
     batch_size: int,
 ) -> tuple[tuple[Any, ...], Any, Any]:
     """One epoch of ``plan``: (params, state, total)."""
+    with _quiet_torch():
+        return _epoch(
+            pure_and_compiled,
+            handover,
+            params,
+            state,
+            data,
+            plan,
+            constants,
+            total,
+            batch_size,
+        )
+
+
+def _epoch(
+    pure_and_compiled: tuple[Any, Any],
+    handover: Handover,
+    params: tuple[Any, ...],
+    state: Any,
+    data: tuple[Any, Any, Any],
+    plan: EpochPlan,
+    constants: tuple[Any, ...],
+    total: Any,
+    batch_size: int,
+) -> tuple[tuple[Any, ...], Any, Any]:
     import torch
 
     pure, compiled = pure_and_compiled
