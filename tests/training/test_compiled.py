@@ -129,6 +129,19 @@ def test_a_second_fit_with_the_same_shapes_does_not_compile_again(monkeypatch):
     assert jax_epoch.TRACES["jax"] == traced + 1
 
 
+@pytest.mark.slow
+def test_torch_compiles_the_step_once_for_fits_of_any_size(monkeypatch):
+    require_backend("torch")
+    from torch._dynamo.utils import counters
+
+    _fit("torch", "float32", "sgd-momentum", monkeypatch, n_samples=230)
+    graphs = counters["stats"]["unique_graphs"]
+    assert graphs >= 1
+    _fit("torch", "float32", "sgd-momentum", monkeypatch, n_samples=410)
+    _fit("torch", "float32", "sgd-momentum", monkeypatch, learning_rate_init=0.3)
+    assert counters["stats"]["unique_graphs"] == graphs
+
+
 def test_several_epochs_compiled_match_eager(monkeypatch):
     require_backend("jax")
     X, y, _ = _data()
