@@ -5,6 +5,8 @@ CUDA-graph path's plumbing on a fake CuPy; backends without a compiler say so.""
 from __future__ import annotations
 
 import contextlib
+import os
+import signal
 import warnings
 
 import numpy as np
@@ -15,29 +17,11 @@ from xpnet.maths import optimizers
 from xpnet.maths.activations import get_activation
 from xpnet.maths.step import StepHyper, make_step
 from xpnet.testing import require_backend
-from xpnet.training import loop
-from xpnet.training.compiled import CompiledEpochs, CompileWarning, jax_epoch
+from xpnet.training.compiled import COMPILERS, CompileWarning, jax_epoch
 from xpnet.training.compiled.plan import Handover, bucket
 
 TOLERANCE = {"float32": 1e-4, "float64": 1e-10}
 """Per layer: max |compiled - eager| <= TOLERANCE * max |eager weight|."""
-
-
-@contextlib.contextmanager
-def _compiled(monkeypatch):
-    """Fits inside run their epochs compiled (the loop's seam, until the estimators
-    take ``compile=``)."""
-    eager = loop._epoch
-
-    def epoch(run, flat, interrupt):
-        if not hasattr(run, "_compiled"):
-            run._compiled = CompiledEpochs.for_run(run)
-        total = None if run._compiled is None else run._compiled(run, flat)
-        return eager(run, flat, interrupt) if total is None else total
-
-    with monkeypatch.context() as patch:
-        patch.setattr(loop, "_epoch", epoch)
-        yield
 
 
 def _data(n_samples=230, seed=0):
@@ -59,7 +43,7 @@ CASES = {
 }
 
 
-def _fit(backend, dtype, case, monkeypatch=None, n_samples=None, **extra):
+def _fit(backend, dtype, case, compile=False, n_samples=None, **extra):
     """One epoch; by default 230 rows in batches of 50: 4 full and one of 30."""
     settings = {"random_state": 0, "batch_size": 50, **CASES[case], **extra}
     n_samples = settings.pop("n_samples", n_samples or 230)
@@ -70,14 +54,13 @@ def _fit(backend, dtype, case, monkeypatch=None, n_samples=None, **extra):
         max_iter=1,
         backend=backend,
         dtype=dtype,
+        compile=compile,
         **settings,
     )
-    context = (
-        contextlib.nullcontext() if monkeypatch is None else _compiled(monkeypatch)
-    )
-    with context, warnings.catch_warnings():
+    with warnings.catch_warnings():
         warnings.simplefilter("ignore", category=UserWarning)  # max_iter=1
         model.fit(X, y, sample_weight=w if weighted else None)
+    assert model.compiled_ == (COMPILERS.get(backend, "eager") if compile else "eager")
     return model
 
 
@@ -98,51 +81,51 @@ def _assert_matches_eager(model, reference, dtype):
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("case", list(CASES))
-def test_jax_compiled_fit_matches_the_eager_numpy_fit(monkeypatch, case, dtype):
+def test_jax_compiled_fit_matches_the_eager_numpy_fit(case, dtype):
     require_backend("jax")
     reference = _fit("numpy", dtype, case)
-    model = _fit("jax", dtype, case, monkeypatch)
+    model = _fit("jax", dtype, case, compile=True)
     _assert_matches_eager(model, reference, dtype)
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("case", ["adam", "sgd-nesterov", "l2", "weights"])
-def test_torch_compiled_fit_matches_the_eager_numpy_fit(monkeypatch, case, dtype):
+def test_torch_compiled_fit_matches_the_eager_numpy_fit(case, dtype):
     require_backend("torch")  # torch.compile: about 5 s per compile on a CPU
     reference = _fit("numpy", dtype, case)
-    model = _fit("torch", dtype, case, monkeypatch)
+    model = _fit("torch", dtype, case, compile=True)
     _assert_matches_eager(model, reference, dtype)
 
 
-def test_a_second_fit_with_the_same_shapes_does_not_compile_again(monkeypatch):
+def test_a_second_fit_with_the_same_shapes_does_not_compile_again():
     require_backend("jax")
-    _fit("jax", "float32", "adam", monkeypatch, n_samples=225)
+    _fit("jax", "float32", "adam", compile=True, n_samples=225)
     traced = jax_epoch.TRACES["jax"]
     # another size in the same bucket of rows (another number of batches, another
     # short batch), another seed and learning rate: the same program
     assert bucket(225) == bucket(230) == 232
-    _fit("jax", "float32", "adam", monkeypatch, learning_rate_init=0.01)
-    _fit("jax", "float32", "adam", monkeypatch, n_samples=230, random_state=3)
+    _fit("jax", "float32", "adam", compile=True, learning_rate_init=0.01)
+    _fit("jax", "float32", "adam", compile=True, n_samples=230, random_state=3)
     assert jax_epoch.TRACES["jax"] == traced
-    _fit("jax", "float32", "adam", monkeypatch, batch_size=40)  # new shapes
+    _fit("jax", "float32", "adam", compile=True, batch_size=40)  # new shapes
     assert jax_epoch.TRACES["jax"] == traced + 1
 
 
 @pytest.mark.slow
-def test_torch_compiles_the_step_once_for_fits_of_any_size(monkeypatch):
+def test_torch_compiles_the_step_once_for_fits_of_any_size():
     require_backend("torch")
     from torch._dynamo.utils import counters
 
-    _fit("torch", "float32", "sgd-momentum", monkeypatch, n_samples=230)
+    _fit("torch", "float32", "sgd-momentum", compile=True, n_samples=230)
     graphs = counters["stats"]["unique_graphs"]
     assert graphs >= 1
-    _fit("torch", "float32", "sgd-momentum", monkeypatch, n_samples=410)
-    _fit("torch", "float32", "sgd-momentum", monkeypatch, learning_rate_init=0.3)
+    _fit("torch", "float32", "sgd-momentum", compile=True, n_samples=410)
+    _fit("torch", "float32", "sgd-momentum", compile=True, learning_rate_init=0.3)
     assert counters["stats"]["unique_graphs"] == graphs
 
 
-def test_several_epochs_compiled_match_eager(monkeypatch):
+def test_several_epochs_compiled_match_eager():
     require_backend("jax")
     X, y, _ = _data()
     kwargs = dict(
@@ -151,8 +134,8 @@ def test_several_epochs_compiled_match_eager(monkeypatch):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", category=UserWarning)
         reference = MLPRegressor(backend="numpy", dtype="float64", **kwargs).fit(X, y)
-        with _compiled(monkeypatch):
-            model = MLPRegressor(backend="jax", dtype="float64", **kwargs).fit(X, y)
+        model = MLPRegressor(backend="jax", dtype="float64", compile=True, **kwargs)
+        model.fit(X, y)
     assert model.n_iter_ == reference.n_iter_ == 4
     _assert_matches_eager(model, reference, "float64")
 
@@ -162,15 +145,43 @@ def test_backends_without_a_compiler_say_so_once_and_run_eagerly(monkeypatch):
 
     monkeypatch.setattr(compiled, "_SAID", set())
     X, y, _ = _data()
-    model = MLPClassifier(hidden_layer_sizes=(4,), max_iter=1, random_state=0)
-    with _compiled(monkeypatch), warnings.catch_warnings(record=True) as caught:
+    model = MLPClassifier(
+        hidden_layer_sizes=(4,), max_iter=1, random_state=0, compile=True
+    )
+    with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         model.fit(X, y)
         model.fit(X, y)
     said = [w for w in caught if issubclass(w.category, CompileWarning)]
     assert len(said) == 1, said
     assert "backend 'numpy' has no compiler" in str(said[0].message)
-    assert model.n_iter_ == 1
+    assert model.n_iter_ == 1 and model.compiled_ == "eager"
+
+
+def test_ctrl_c_during_a_compiled_epoch_is_raised_after_it(monkeypatch):
+    require_backend("jax")
+    from xpnet.training.compiled import CompiledEpochs
+
+    epoch = CompiledEpochs.__call__
+
+    def interrupted(self, run, flat):
+        os.kill(os.getpid(), signal.SIGINT)  # held until the epoch ends
+        return epoch(self, run, flat)
+
+    monkeypatch.setattr(CompiledEpochs, "__call__", interrupted)
+    X, y, _ = _data()
+    model = MLPClassifier(
+        hidden_layer_sizes=(4,),
+        max_iter=3,
+        batch_size=50,
+        random_state=0,
+        backend="jax",
+        compile=True,
+    )
+    with pytest.raises(KeyboardInterrupt):
+        model.fit(X, y)
+    assert model.compiled_ == "jax.jit"
+    assert model.t_ == 0  # the epoch ran, its end (history) did not
 
 
 def test_bucket_is_at_most_a_sixteenth_larger():

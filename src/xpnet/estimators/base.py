@@ -80,6 +80,7 @@ class MLPBase(FitDriver, FittedState, EstimatorAPI):
         max_fun: int = 15000,
         backend: str | Backend | None = None,
         dtype: str = "float32",
+        compile: bool = False,
     ) -> None:
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
@@ -106,6 +107,7 @@ class MLPBase(FitDriver, FittedState, EstimatorAPI):
         self.max_fun = max_fun
         self.backend = backend
         self.dtype = dtype
+        self.compile = compile
 
     def __getstate__(self) -> dict[str, Any]:
         # Copying (e.g. joblib in GridSearchCV) needs host data only: the optimizer's

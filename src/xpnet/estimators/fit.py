@@ -22,6 +22,7 @@ from ..data.checks import any_dask
 from ..maths.optim import Optimizer
 from ..training import setup
 from ..training.checkpoint import checkpoint_writer, data_fingerprint
+from ..training.compiled import CompiledEpochs
 from ..training.distributed import check_replicas, reducer_for
 from ..training.loop import DivergenceError, History, Run, train
 from ..training.state import host_rng
@@ -90,6 +91,11 @@ class FitDriver:
                     self.__dict__.clear()
                     self.__dict__.update(before)
                 raise
+            self.compiled_ = "eager"
+            if self.compile:
+                run.compiled = CompiledEpochs.for_run(run)
+                if run.compiled is not None:
+                    self.compiled_ = run.compiled.name
             if self.solver == "lbfgs":
                 return self._fit_lbfgs(run, callbacks)
             try:

@@ -28,6 +28,7 @@ import numpy as np
 from ..backend import Array, Backend, data_size
 from ..maths.activations import Activation
 from .batches import Batch, BatchRows, Block, Blocks, InMemory, plan
+from .compiled import CompiledEpochs, epoch_compiled
 from .errors import (
     DIVERGED,
     ConvergenceWarning,
@@ -87,7 +88,8 @@ class Run:
     host copy ``host_sample_weight`` weight the loss and gradients (scikit-learn's
     meaning; not with a reducer). ``X`` may be :class:`SparseRows` (host sparse data,
     by batch). With ``blocks``, the data (and its weights) comes from it, and ``X``
-    and ``Y`` only give the shapes.
+    and ``Y`` only give the shapes. ``compiled`` runs whole epochs compiled
+    (:mod:`xpnet.training.compiled`; None: eagerly).
     """
 
     backend: Backend
@@ -107,6 +109,7 @@ class Run:
     sample_weight: Array | None = None
     host_sample_weight: np.ndarray | None = None
     blocks: Blocks | None = None
+    compiled: CompiledEpochs | None = None
 
     # The fit state's fields, read and set through the run.
     params = _state_field("params")
@@ -183,7 +186,9 @@ def _epochs(run: Run, interrupt: DeferredInterrupt, progress: Progress) -> None:
         else:  # resuming mid-epoch: replay this epoch's permutations
             rng.bit_generator.state = position.rng_state
         last_good = xp.asarray(flat.vector, copy=True)
-        total = _epoch(run, flat, step, interrupt)
+        total = epoch_compiled(run, flat, interrupt)  # None: run it eagerly
+        if total is None:
+            total = _epoch(run, flat, step, interrupt)
         loss = float(total) / n_samples  # the host syncs of the epoch: the loss
         # and whether any parameter is NaN or inf (then p * 0 is NaN, else 0).
         probe = xp.sum(flat.vector * 0.0)

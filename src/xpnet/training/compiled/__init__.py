@@ -25,7 +25,7 @@ from ...maths.losses import USER_LOSSES
 from . import jax_epoch, torch_step
 from .plan import Handover, bucket, epoch_plan, steps_cap
 
-__all__ = ["CompileWarning", "CompiledEpochs", "compiler_name"]
+__all__ = ["CompileWarning", "CompiledEpochs", "compiler_name", "epoch_compiled"]
 
 COMPILERS = {"jax": "jax.jit", "torch": "torch.compile", "cupy": "CUDA graph"}
 
@@ -175,3 +175,17 @@ class CompiledEpochs:
         from . import cuda_graph
 
         return cuda_graph.run_epoch(self, params, state, plan, total)
+
+
+def epoch_compiled(run: Any, flat: Any, interrupt: Any) -> Any | None:
+    """The loop's seam: the run's next epoch through ``run.compiled``; its summed
+    loss, or None when it must run eagerly. Ctrl-C pressed during the epoch is
+    raised after it, as the eager loop raises it after a step."""
+    if run.compiled is None:
+        return None
+    total = run.compiled(run, flat)
+    if total is not None and interrupt.pending:
+        run.position.step = run.epoch_steps()
+        run.position.epoch_loss = float(total)
+        raise KeyboardInterrupt
+    return total
