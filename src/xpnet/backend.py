@@ -10,7 +10,6 @@ import contextlib
 import importlib
 import math
 import os
-import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -109,18 +108,8 @@ class Backend:
             ) from exc
 
     def dtype(self, name: str) -> Any:
-        """The namespace's dtype object for ``"float32"`` or ``"float64"``.
-
-        Raises
-        ------
-        BackendError
-            float64 on JAX while JAX's ``jax_enable_x64`` is off (JAX would quietly
-            compute in float32); the message says how to turn it on.
-        """
-        name = check_dtype(name)
-        if name == "float64" and self.library == "jax":
-            _check_jax_x64(self.xp_module())
-        return getattr(self.xp, name)
+        """The namespace's dtype object for ``"float32"`` or ``"float64"``."""
+        return getattr(self.xp, _check_x64(self.library, check_dtype(name)))
 
     def asarray(self, host_array: Any, dtype: str | None = None) -> Array:
         """Copy a host array (anything ``numpy.asarray`` takes) onto this backend.
@@ -129,9 +118,7 @@ class Backend:
         """
         host = np.asarray(host_array)
         if dtype is not None:
-            host = host.astype(check_dtype(dtype), copy=False)
-        if self.library == "jax" and host.dtype == np.float64:
-            _check_jax_x64(self.xp_module())
+            host = host.astype(_check_x64(self.library, check_dtype(dtype)), copy=False)
         if self.library in ("torch", "array_api_strict") and self._shares_host_memory:
             host = host.copy()  # the result would share memory with the caller's
         with self.context():
@@ -178,8 +165,6 @@ class Backend:
             return self.library == "numpy" or _same_device(
                 array_api_compat.device(array), self.device
             )
-        if is_traced(array):
-            return self.library == "jax"
         try:
             xp = array_api_compat.array_namespace(array)
         except TypeError:
@@ -213,7 +198,7 @@ class Backend:
                 f"{self.name!r}, not another library's array"
             )
         got = array_api_compat.device(array)
-        if not is_traced(array) and not _same_device(got, self.device):
+        if not _same_device(got, self.device):
             raise ValueError(
                 f"{argname} is on device {device_name(got)} but the model is on "
                 f"{self.device_name} (backend {self.name!r}); move it with "
@@ -222,13 +207,6 @@ class Backend:
         if dtype is not None and array.dtype != self.dtype(dtype):
             array = self.xp.astype(array, self.dtype(dtype))
         return array
-
-
-def is_traced(array: Any) -> bool:
-    """Whether ``array`` is a JAX tracer (inside ``jax.jit`` or ``jax.grad``): it has
-    no device and no values to check; it is placed where the compiled code runs."""
-    jax_core = sys.modules.get("jax.core")
-    return jax_core is not None and isinstance(array, jax_core.Tracer)
 
 
 def check_dtype(name: Any) -> str:
@@ -248,8 +226,8 @@ def _same_namespace(a: Any, b: Any) -> bool:
     return _library_of(a) == _library_of(b)
 
 
-def _same_device(a: Any, b: Any) -> bool:
-    return b is None or device_name(a) == device_name(b)
+def _same_device(a: Any, b: Any) -> bool:  # a None: a JAX tracer (under jax.jit)
+    return a is None or b is None or device_name(a) == device_name(b)
 
 
 def device_name(device: Any) -> str:
@@ -414,21 +392,19 @@ def _torch(spec: str, device: str) -> Backend:
 
 
 def _jax(spec: str, device: str) -> Backend:
-    # JAX's float64 is the user's choice (``jax_enable_x64``), process-wide: xpnet
-    # does not switch it on; a float64 request without it is refused (_check_jax_x64).
     _no_device_option(spec, device)
-    jax = _import("jax", spec)
+    jax = _import("jax", spec)  # its float64 is the user's to turn on (_check_x64)
     return Backend("jax", jax.numpy, jax.devices()[0], "jax")
 
 
-def _check_jax_x64(jax: Any) -> None:
-    if not jax.config.jax_enable_x64:
-        raise BackendError(
-            "dtype 'float64' on backend 'jax' needs JAX's 64-bit mode, which is off "
-            "(JAX would compute in float32); turn it on before creating any array: "
-            'jax.config.update("jax_enable_x64", True) or the environment variable '
-            "JAX_ENABLE_X64=1, or use dtype='float32'"
-        )
+def _check_x64(library: str, dtype: str) -> str:
+    if library == "jax" and dtype == "float64":  # the user's switch, not ours
+        if not importlib.import_module("jax").config.jax_enable_x64:
+            raise BackendError(
+                "dtype 'float64' on backend 'jax' needs JAX's 64-bit mode: turn it on"
+                ' with jax.config.update("jax_enable_x64", True) or JAX_ENABLE_X64=1'
+            )
+    return dtype
 
 
 def _array_api_strict(spec: str, device: str) -> Backend:

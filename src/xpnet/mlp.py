@@ -13,12 +13,13 @@ from typing import Any
 import array_api_compat
 import numpy as np
 
-from .backend import Array, Backend, check_dtype, data_size, get_backend, is_traced
+from .backend import Array, Backend, check_dtype, data_size, get_backend
 from .data.checks import (
     check_layer_sizes,
     check_matrix,
     check_positive,
     check_random_state,
+    is_traced,
 )
 from .data.intake import as_network_targets, host_arrays
 from .files.messages import brief

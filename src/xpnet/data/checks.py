@@ -8,13 +8,21 @@ from __future__ import annotations
 
 import math
 import numbers
+import sys
 from typing import Any, cast
 
 import array_api_compat
 import numpy as np
 
-from ..backend import Array, Backend, is_traced
+from ..backend import Array, Backend
 from ..files.messages import brief
+
+
+def is_traced(array: Any) -> bool:
+    """Whether ``array`` is a JAX tracer (inside ``jax.jit`` or ``jax.grad``): it has
+    no values to check and no device (it runs where the compiled code runs)."""
+    jax_core = sys.modules.get("jax.core")
+    return jax_core is not None and isinstance(array, jax_core.Tracer)
 
 
 def check_layer_sizes(layer_sizes: Any, name: str = "layer_sizes") -> list[int]:
