@@ -91,11 +91,7 @@ class FitDriver:
                     self.__dict__.clear()
                     self.__dict__.update(before)
                 raise
-            self.compiled_ = "eager"
-            if self.compile:
-                run.compiled = CompiledEpochs.for_run(run)
-                if run.compiled is not None:
-                    self.compiled_ = run.compiled.name
+            self.compiled_ = _attach_compiler(run) if self.compile else "eager"
             if self.solver == "lbfgs":
                 return self._fit_lbfgs(run, callbacks)
             try:
@@ -328,6 +324,13 @@ class FitData(NamedTuple):
         if self.blocks is not None:
             return self.blocks.fingerprint()
         return data_fingerprint(backend, self.X, cast(np.ndarray, self.Y_host))
+
+
+def _attach_compiler(run: Run) -> str:
+    """``compile=True``: the run's epochs compiled where they can be; returns what
+    will run (the compiler's name, or "eager")."""
+    run.compiled = CompiledEpochs.for_run(run)
+    return "eager" if run.compiled is None else run.compiled.name
 
 
 def _data_message(X: Any, dtype: str) -> str:
