@@ -22,7 +22,7 @@ from ..data.checks import any_dask
 from ..maths.optim import Optimizer
 from ..training import setup
 from ..training.checkpoint import checkpoint_writer, data_fingerprint
-from ..training.compiled import CompiledEpochs
+from ..training.compiled import CompiledEpochs, say_eager
 from ..training.distributed import check_replicas, reducer_for
 from ..training.loop import DivergenceError, History, Run, train
 from ..training.state import host_rng
@@ -91,7 +91,6 @@ class FitDriver:
                     self.__dict__.clear()
                     self.__dict__.update(before)
                 raise
-            self.compiled_ = _attach_compiler(run) if self.compile else "eager"
             if self.solver == "lbfgs":
                 return self._fit_lbfgs(run, callbacks)
             try:
@@ -221,13 +220,21 @@ class FitDriver:
         checkpoint_every: int | None,
         data: dict[str, Any] | None,
     ) -> None:
-        """The run's epoch callback and checkpoint writer, where asked for."""
+        """The run's epoch callback, checkpoint writer and compiled epochs, where
+        asked for (``compiled_`` says which epochs run)."""
         if callbacks:
             run.on_epoch_end = self._callback_runner(list(callbacks), run)
         if checkpoint is not None:
             describe = resume.describer(self)
             run.checkpoint = checkpoint_writer(checkpoint, describe, data)
             run.checkpoint_every = checked_every(checkpoint_every, run.epoch_steps())
+        self.compiled_ = "eager"
+        if self.compile and self.solver == "lbfgs":
+            say_eager("solver 'lbfgs' (SciPy's optimizer drives the steps)")
+        elif self.compile:
+            run.compiled = CompiledEpochs.for_run(run)
+            if run.compiled is not None:
+                self.compiled_ = run.compiled.name
 
     def _hold_out(self: Any, run: Run, rng: np.random.Generator, Y_host: Any) -> None:
         """Split a validation set off the run's data; set up scoring, best weights.
@@ -324,13 +331,6 @@ class FitData(NamedTuple):
         if self.blocks is not None:
             return self.blocks.fingerprint()
         return data_fingerprint(backend, self.X, cast(np.ndarray, self.Y_host))
-
-
-def _attach_compiler(run: Run) -> str:
-    """``compile=True``: the run's epochs compiled where they can be; returns what
-    will run (the compiler's name, or "eager")."""
-    run.compiled = CompiledEpochs.for_run(run)
-    return "eager" if run.compiled is None else run.compiled.name
 
 
 def _data_message(X: Any, dtype: str) -> str:

@@ -25,7 +25,13 @@ from ...maths.losses import USER_LOSSES
 from . import jax_epoch, torch_step
 from .plan import Handover, bucket, epoch_plan, steps_cap
 
-__all__ = ["CompileWarning", "CompiledEpochs", "compiler_name", "epoch_compiled"]
+__all__ = [
+    "CompileWarning",
+    "CompiledEpochs",
+    "compiler_name",
+    "epoch_compiled",
+    "say_eager",
+]
 
 COMPILERS = {"jax": "jax.jit", "torch": "torch.compile", "cupy": "CUDA graph"}
 
@@ -58,6 +64,18 @@ def _eager_reason(run: Any) -> str | None:
     if library == "jax" and run.loss in USER_LOSSES:
         return "a user-registered loss takes no sample weights (the padded last batch)"
     return None
+
+
+def say_eager(reason: str) -> None:
+    """Warn that ``compile=True`` runs eagerly, and why: once per reason and
+    process (a grid search fits many times)."""
+    if reason not in _SAID:
+        _SAID.add(reason)
+        warnings.warn(
+            f"compile=True: {reason}; training runs eagerly",
+            CompileWarning,
+            stacklevel=4,
+        )
 
 
 class CompiledEpochs:
@@ -96,13 +114,7 @@ class CompiledEpochs:
         reason = _eager_reason(run)
         if reason is None:
             return cls(run)
-        if reason not in _SAID:  # once per process: a grid search fits many times
-            _SAID.add(reason)
-            warnings.warn(
-                f"compile=True: {reason}; training runs eagerly",
-                CompileWarning,
-                stacklevel=2,
-            )
+        say_eager(reason)
         return None
 
     def _device_data(self, run: Any) -> tuple[Any, Any, Any]:
