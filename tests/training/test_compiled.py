@@ -277,7 +277,7 @@ def test_cuda_graph_plumbing_on_a_fake_cupy_replays_the_eager_steps():
         handover,
         (tuple(acts), "squared_error", ("adam",), True),
     )
-    compiled.data = (X, Y, None)
+    compiled.data, compiled.captured = (X, Y, None), None
     compiled.constants = tuple(np.float64(c) for c in handover.constants)
     order = rng.permutation(23)
     plan_order = np.zeros(25, np.int32)

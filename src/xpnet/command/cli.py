@@ -300,6 +300,13 @@ def _add_train(commands: argparse._SubParsersAction) -> None:
         help="no progress bar (the summary still prints)",
     )
     parser.add_argument(
+        "--compile",
+        action="store_true",
+        help="run each epoch compiled where the backend has a compiler (jax: one XLA "
+        "program per epoch, torch: torch.compile, cupy: a CUDA graph; elsewhere "
+        "eagerly); the summary's backend line says which ran",
+    )
+    parser.add_argument(
         "--distributed",
         action="store_true",
         help="data-parallel training over the processes torchrun starts (one model, "

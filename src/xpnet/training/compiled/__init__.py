@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from ...data.sparse import SparseRows
 from ...maths.losses import USER_LOSSES
 from . import jax_epoch, torch_step
 from .plan import Handover, bucket, epoch_plan, steps_cap
@@ -28,12 +29,12 @@ from .plan import Handover, bucket, epoch_plan, steps_cap
 __all__ = [
     "CompileWarning",
     "CompiledEpochs",
-    "compiler_name",
     "epoch_compiled",
     "say_eager",
 ]
 
 COMPILERS = {"jax": "jax.jit", "torch": "torch.compile", "cupy": "CUDA graph"}
+"""The compiler of each backend library that has one (its name in ``compiled_``)."""
 
 
 _SAID: set[str] = set()
@@ -43,23 +44,18 @@ class CompileWarning(UserWarning):
     """``compile=True`` could not compile here; training runs eagerly."""
 
 
-def compiler_name(library: str) -> str | None:
-    """The compiler used for a backend library, or None where it has none."""
-    return COMPILERS.get(library)
-
-
 def _eager_reason(run: Any) -> str | None:
     # Why this run cannot be compiled, or None.
     library = run.backend.library
     if library not in COMPILERS:
         return f"backend {run.backend.name!r} has no compiler"
-    if getattr(run, "blocks", None) is not None:
+    if run.blocks is not None:
         return "the data comes in blocks (Dask)"
-    if getattr(run, "reducer", None) is not None:
+    if run.reducer is not None:
         return "data-parallel training runs eagerly"
-    if not hasattr(run.X, "shape") or type(run.X).__name__ == "SparseRows":
+    if isinstance(run.X, SparseRows):
         return "sparse X is cut into batches on the host"
-    if getattr(run, "checkpoint", None) is not None and run.checkpoint_every:
+    if run.checkpoint is not None and run.checkpoint_every:
         return "checkpoint_every needs checkpoints inside an epoch"
     if library == "jax" and run.loss in USER_LOSSES:
         return "a user-registered loss takes no sample weights (the padded last batch)"
@@ -95,10 +91,11 @@ class CompiledEpochs:
             bool(s.alpha),
             s.batch_size,
         )
-        rows = getattr(run, "rows", None)
+        rows = run.rows  # early stopping's training rows
         self.training_rows = (
             None if rows is None else np.asarray(backend.to_numpy(rows))
         )
+        self.captured: Any = None  # CuPy: the step's CUDA graph, once captured
         self.n_steps_cap = steps_cap(run.X.shape[0], s.batch_size)
         self.data = self._device_data(run)
         dtype = run.params[0].dtype
@@ -120,7 +117,7 @@ class CompiledEpochs:
     def _device_data(self, run: Any) -> tuple[Any, Any, Any]:
         # JAX: X, Y and the weights padded to a bucket of rows (shapes fixed for
         # fits of similar sizes); the others take batches from the data as it is.
-        X, Y, W = run.X, run.Y, getattr(run, "sample_weight", None)
+        X, Y, W = run.X, run.Y, run.sample_weight
         if self.library != "jax":
             return X, Y, W
         xp, extra = self.xp, bucket(X.shape[0]) - X.shape[0]

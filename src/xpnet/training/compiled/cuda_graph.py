@@ -111,7 +111,7 @@ def run_epoch(
         cupy = importlib.import_module("cupy")
 
     xp, batch_size = compiled.xp, compiled.batch_size
-    captured: CapturedStep | None = getattr(compiled, "captured", None)
+    captured: CapturedStep | None = compiled.captured
     if captured is None:
         captured = CapturedStep(cupy, xp, compiled, params, state, total)
         captured.capture()
