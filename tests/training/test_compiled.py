@@ -100,16 +100,41 @@ def test_torch_compiled_fit_matches_the_eager_numpy_fit(case, dtype):
 
 def test_a_second_fit_with_the_same_shapes_does_not_compile_again():
     require_backend("jax")
-    _fit("jax", "float32", "adam", compile=True, n_samples=225)
+    _fit("jax", "float32", "adam", compile=True, n_samples=1000)
     traced = jax_epoch.TRACES["jax"]
-    # another size in the same bucket of rows (another number of batches, another
-    # short batch), another seed and learning rate: the same program
-    assert bucket(225) == bucket(230) == 232
-    _fit("jax", "float32", "adam", compile=True, learning_rate_init=0.01)
-    _fit("jax", "float32", "adam", compile=True, n_samples=230, random_state=3)
+    # another number of batches (21 against 20) and another short batch, in the same
+    # bucket of rows; another learning rate: the same program
+    assert bucket(1000) == bucket(1010) == 1024
+    _fit("jax", "float32", "adam", compile=True, n_samples=1010)
+    _fit("jax", "float32", "adam", compile=True, n_samples=1000, learning_rate_init=0.1)
     assert jax_epoch.TRACES["jax"] == traced
-    _fit("jax", "float32", "adam", compile=True, batch_size=40)  # new shapes
-    assert jax_epoch.TRACES["jax"] == traced + 1
+    _fit("jax", "float32", "adam", compile=True, n_samples=1000, batch_size=40)
+    assert jax_epoch.TRACES["jax"] == traced + 1  # new shapes: one more program
+
+
+@pytest.mark.slow  # 19 fits
+def test_a_grid_search_compiles_once_per_shapes():
+    require_backend("jax")
+    model_selection = pytest.importorskip("sklearn.model_selection")
+    X, y, _ = _data(n_samples=300)
+    traced = jax_epoch.TRACES["jax"]
+    search = model_selection.GridSearchCV(
+        MLPClassifier(
+            hidden_layer_sizes=(7, 5),  # shapes no other test compiles
+            max_iter=1,
+            batch_size=32,
+            random_state=0,
+            backend="jax",
+            compile=True,
+        ),
+        {"learning_rate_init": [1e-3, 1e-2, 0.1], "alpha": [1e-4, 1e-3]},
+        cv=3,
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", category=UserWarning)  # max_iter=1
+        search.fit(X, y)
+    # 18 fits on folds of 200 rows and one refit on 300: two buckets of rows
+    assert jax_epoch.TRACES["jax"] - traced == 2
 
 
 @pytest.mark.slow
