@@ -10,7 +10,9 @@ median, is its compile time with the fit's setup (the program is then cached:
 later fits do not compile); the reference's first epoch, less its median, is its.
 xpnet runs with ``alpha=0`` (no L2 term), as the reference has none.
 
-    python benchmarks/compiled.py [--rounds 5] [--epochs 4] [--tiny]
+    python benchmarks/compiled.py [--rounds 5] [--epochs 4] [--tiny] [--torch]
+
+With ``--torch``, also xpnet on torch with ``compile=True`` against its eager epochs.
 """
 
 from __future__ import annotations
@@ -95,9 +97,9 @@ class Reference:
         return times
 
 
-def xpnet_fit(X, labels, hidden, batch_size, epochs):
-    """Times (s) of one compiled xpnet fit: (its first epoch with the fit's setup,
-    the later epochs)."""
+def xpnet_fit(X, labels, hidden, batch_size, epochs, backend="jax", compile=True):
+    """Times (s) of one xpnet fit: (its first epoch with the fit's setup, the later
+    epochs)."""
     stamps = [time.perf_counter()]
     model = MLPClassifier(
         hidden_layer_sizes=hidden,
@@ -106,10 +108,10 @@ def xpnet_fit(X, labels, hidden, batch_size, epochs):
         alpha=0.0,
         tol=0.0,
         n_iter_no_change=10**6,
-        backend="jax",
+        backend=backend,
         dtype="float32",
         random_state=0,
-        compile=True,
+        compile=compile,
     )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # max_iter reached
@@ -125,6 +127,12 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--epochs", type=int, default=4)
     parser.add_argument("--tiny", action="store_true", help="seconds of work")
+    parser.add_argument(
+        "--torch",
+        action="store_true",
+        help="also xpnet on torch, compile=True against eager (torch.compile: tens of "
+        "seconds per network here)",
+    )
     args = parser.parse_args()
     n_samples, batch_size = (2000, 200) if args.tiny else (20_000, 200)
     print(
@@ -137,6 +145,7 @@ def main() -> None:
         "compile (xpnet / reference) |"
     )
     print("| --- | --- | --- | --- | --- |")
+    torch_rows = []
     for name, (n_features, hidden, n_classes) in NETWORKS.items():
         X, labels = synthetic_classification(
             n_samples, n_features, n_classes, "float32"
@@ -161,6 +170,37 @@ def main() -> None:
             f"<!-- rounds: xpnet {[round(t * 1e3, 1) for t in ours]} ms, "
             f"reference {[round(t * 1e3, 1) for t in theirs]} ms -->"
         )
+        if args.torch:
+            torch_rows.append(_torch_row(name, X, labels, hidden, batch_size, args))
+    if torch_rows:
+        print("\n| network | xpnet torch compile=True | xpnet torch eager | ratio |")
+        print("| --- | --- | --- | --- |")
+        print("\n".join(torch_rows))
+
+
+def _torch_row(name, X, labels, hidden, batch_size, args):
+    """xpnet on torch, compiled against eager, interleaved (first fits untimed)."""
+    import torch
+
+    torch.set_num_threads(1)
+    fits = {
+        "compiled": lambda: xpnet_fit(
+            X, labels, hidden, batch_size, args.epochs, "torch"
+        ),
+        "eager": lambda: xpnet_fit(
+            X, labels, hidden, batch_size, args.epochs, "torch", compile=False
+        ),
+    }
+    for fit in fits.values():
+        fit()  # torch.compile compiles here
+    times = {who: [] for who in fits}
+    for r in range(args.rounds):
+        for who in list(fits) if r % 2 == 0 else list(fits)[::-1]:
+            times[who].append(statistics.median(fits[who]()[1]))
+    mine, eager = (statistics.median(times[w]) for w in ("compiled", "eager"))
+    return (
+        f"| {name} | {mine * 1e3:.1f} ms | {eager * 1e3:.1f} ms | {mine / eager:.2f}x |"
+    )
 
 
 if __name__ == "__main__":
