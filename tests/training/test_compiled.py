@@ -210,6 +210,36 @@ def test_ctrl_c_during_a_compiled_epoch_is_raised_after_it(monkeypatch):
     assert model.t_ == 0  # the epoch ran, its end (history) did not
 
 
+def test_compiled_fits_write_checkpoints_at_epoch_ends_and_resume(
+    tmp_path, monkeypatch
+):
+    require_backend("jax")
+    from xpnet.training import compiled
+
+    monkeypatch.setattr(compiled, "_SAID", set())
+    X, y, _ = _data()
+    path = str(tmp_path / "run.safetensors")
+    settings = dict(
+        hidden_layer_sizes=(6,), batch_size=50, random_state=0, backend="jax"
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", category=UserWarning)  # max_iter reached
+        whole = MLPClassifier(max_iter=3, compile=True, **settings).fit(X, y)
+        first = MLPClassifier(max_iter=2, compile=True, **settings)
+        first.fit(X, y, checkpoint=path)  # every epoch (5 steps): at epoch ends
+        assert first.compiled_ == "jax.jit"
+        resumed = MLPClassifier(max_iter=3, compile=True, **settings)
+        resumed.fit(X, y, resume_from=path)
+    assert resumed.n_iter_ == 3 and len(resumed.loss_curve_) == 3
+    for a, b in zip(resumed.coefs_, whole.coefs_, strict=True):
+        np.testing.assert_array_equal(a, b)
+    with pytest.warns(CompileWarning, match="not a whole number of epochs"):
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", "Stochastic", UserWarning)
+            first.fit(X, y, checkpoint=path, checkpoint_every=3)
+    assert first.compiled_ == "eager"
+
+
 def test_bucket_is_at_most_a_sixteenth_larger():
     for n in [1, 31, 32, 33, 200, 801, 20_000, 60_000, 1_000_003]:
         assert n <= bucket(n) <= max(32, n + n / 16), n

@@ -10,8 +10,8 @@ where the backend has no compiler or the run cannot be compiled, said once), the
 called per epoch in place of the eager epoch. It keeps the run's numbers: the same
 batches from the same generator draws, the same step maths, the optimizer object
 handed over to its pure pair and back (:mod:`.plan`). What it does not cover (data in
-Dask blocks or sparse, data-parallel training, checkpoints inside an epoch, a
-mid-epoch resume, user-registered losses on JAX) runs eagerly.
+Dask blocks or sparse, data-parallel training, checkpoints inside an epoch, the
+epoch a resume starts mid-way, user-registered losses on JAX) runs eagerly.
 """
 
 from __future__ import annotations
@@ -55,8 +55,8 @@ def _eager_reason(run: Any) -> str | None:
         return "data-parallel training runs eagerly"
     if isinstance(run.X, SparseRows):
         return "sparse X is cut into batches on the host"
-    if run.checkpoint is not None and run.checkpoint_every:
-        return "checkpoint_every needs checkpoints inside an epoch"
+    if run.checkpoint is not None and run.checkpoint_every % run.epoch_steps():
+        return "checkpoint_every is not a whole number of epochs"
     if library == "jax" and run.loss in USER_LOSSES:
         return "a user-registered loss takes no sample weights (the padded last batch)"
     return None
@@ -188,13 +188,19 @@ class CompiledEpochs:
 
 def epoch_compiled(run: Any, flat: Any, interrupt: Any) -> Any | None:
     """The loop's seam: the run's next epoch through ``run.compiled``; its summed
-    loss, or None when it must run eagerly. Ctrl-C pressed during the epoch is
-    raised after it, as the eager loop raises it after a step."""
+    loss, or None when it must run eagerly. After the epoch's last step, as the
+    eager loop after any step: Ctrl-C pressed during the epoch is raised, and a
+    checkpoint due is written."""
     if run.compiled is None:
         return None
     total = run.compiled(run, flat)
-    if total is not None and interrupt.pending:
+    if total is None:
+        return None
+    every = run.checkpoint_every if run.checkpoint is not None else 0
+    if interrupt.pending or (every and run.steps % every == 0):
         run.position.step = run.epoch_steps()
         run.position.epoch_loss = float(total)
-        raise KeyboardInterrupt
+        if interrupt.pending:
+            raise KeyboardInterrupt
+        run.checkpoint(run)
     return total
