@@ -186,7 +186,9 @@ def _epochs(run: Run, interrupt: DeferredInterrupt, progress: Progress) -> None:
         else:  # resuming mid-epoch: replay this epoch's permutations
             rng.bit_generator.state = position.rng_state
         last_good = xp.asarray(flat.vector, copy=True)
-        total = epoch_compiled(run, flat, interrupt)  # None: run it eagerly
+        total = None  # compiled, or (None) eagerly
+        if run.compiled is not None:
+            total = epoch_compiled(run, flat, interrupt)
         if total is None:
             total = _epoch(run, flat, step, interrupt)
         loss = float(total) / n_samples  # the host syncs of the epoch: the loss

@@ -191,8 +191,6 @@ def epoch_compiled(run: Any, flat: Any, interrupt: Any) -> Any | None:
     loss, or None when it must run eagerly. After the epoch's last step, as the
     eager loop after any step: Ctrl-C pressed during the epoch is raised, and a
     checkpoint due is written."""
-    if run.compiled is None:
-        return None
     total = run.compiled(run, flat)
     if total is None:
         return None

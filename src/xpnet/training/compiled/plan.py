@@ -3,10 +3,10 @@ hand-over.
 
 A compiled epoch takes the whole epoch's plan at once (:class:`EpochPlan`): the rows
 of every batch in order (device indices, padded to a fixed length with row 0), and
-per step the learning rate, the loss weight and the L2 factors, computed here in
-float64 exactly as the eager loop computes them, then rounded to the model's dtype
-once. The host generator draws the same permutation as the eager epoch, so a
-compiled fit sees the same batches.
+per step the learning rate, the loss weight and the L2 factors, computed in float64
+by the eager loop's own :func:`xpnet.training.batches.plan`, then rounded to the
+model's dtype once. The host generator draws the same permutation as the eager
+epoch, so a compiled fit sees the same batches.
 
 The optimizer stays the loop's object (:mod:`xpnet.maths.optim`: its learning-rate
 schedule, checkpoints and stopping rule are unchanged); :class:`Handover` turns its
@@ -25,6 +25,7 @@ import numpy as np
 from ...maths import optimizers
 from ...maths.flat import Layout
 from ...maths.optim import SGD, Adam, Optimizer
+from ..batches import plan
 
 LOSS_WEIGHT, L2_FACTOR, L2_LOSS, RATE = range(4)
 """Columns of :attr:`EpochPlan.table`."""
@@ -80,22 +81,15 @@ def epoch_plan(
     order[:n_samples] = rows
     table = np.zeros((n_steps_cap, 4))
     half_alpha = 0.5 * s.alpha
-    for step, start in enumerate(range(0, n_samples, batch_size)):
-        stop = min(start + batch_size, n_samples)
-        size = stop - start
-        total = size if weights is None else float(np.sum(weights[start:stop]))
-        if total <= 0:
-            raise ValueError(
-                f"the sample weights of a batch (rows {start} to {stop - 1} of the "
-                "epoch) sum to 0; use a larger batch_size or drop the zero-weight rows"
-            )
-        table[step, LOSS_WEIGHT] = size * run.loss_scale
-        table[step, L2_FACTOR] = s.alpha / total
-        table[step, L2_LOSS] = half_alpha * (size / total)
+    batches = plan(n_samples, batch_size, run.loss_scale, s.alpha, weights)
+    for step, (_, _, loss_weight, l2_factor, l2_loss) in enumerate(batches):
+        table[step, LOSS_WEIGHT] = loss_weight
+        table[step, L2_FACTOR] = l2_factor
+        table[step, L2_LOSS] = half_alpha * l2_loss  # as the eager step takes it
     n_full, remainder = divmod(n_samples, batch_size)
-    plan = EpochPlan(order, table, n_full, remainder)
-    table[: plan.n_steps, RATE] = _rates(run.optimizer, plan.n_steps)
-    return plan
+    epoch = EpochPlan(order, table, n_full, remainder)
+    table[: epoch.n_steps, RATE] = _rates(run.optimizer, epoch.n_steps)
+    return epoch
 
 
 def _rates(optimizer: Optimizer, n_steps: int) -> list[float]:
