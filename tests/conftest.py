@@ -2,7 +2,8 @@
 
 The plugin's fixtures are ``xpnet_backend`` and ``xpnet_xp`` (one run per backend that
 can run here; ``--xpnet-backend NAME`` or ``XPNET_BACKENDS=numpy,torch`` narrow the
-run). Inside this suite ``backend`` and ``xp`` are short aliases of them.
+run). Inside this suite ``backend`` and ``xp`` are short aliases of them, and JAX's
+64-bit mode is on.
 """
 
 from __future__ import annotations
@@ -14,6 +15,14 @@ import pytest
 from xpnet import Backend
 
 pytest_plugins = ["xpnet.testing.plugin"]
+
+try:  # xpnet's suite checks float64 on JAX too: it turns on JAX's 64-bit mode for
+    # itself (xpnet leaves that process-wide switch to its users)
+    import jax
+except ImportError:
+    pass
+else:
+    jax.config.update("jax_enable_x64", True)
 
 
 @pytest.fixture

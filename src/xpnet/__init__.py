@@ -4,13 +4,14 @@ array-api-strict.
 """
 
 from ._version import __version__
-from .backend import Backend, BackendError, DeviceMemoryError, get_backend
+from .backend import Backend, BackendError, get_backend
 from .estimators import MLPClassifier, MLPRegressor, NotFittedError
 from .files.model_file import ModelFileError, load, save
 from .files.onnx_export import OnnxExportError, export_onnx
 from .files.onnx_skl2onnx import register_skl2onnx
 from .maths.activations import Activation, register_activation
 from .maths.losses import register_loss
+from .memory import DeviceMemoryError
 from .mlp import MLP
 from .training.distributed import DistributedError
 from .training.loop import (

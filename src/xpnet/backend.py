@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import importlib
-import math
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -18,6 +17,7 @@ from typing import Any
 import array_api_compat
 import numpy as np
 
+from .memory import DeviceMemoryError, is_out_of_memory
 from .transfers import upload
 
 Array = Any
@@ -43,11 +43,6 @@ _INSTALL_HINT = {
 
 class BackendError(ValueError):
     """A backend cannot run here; the message says what was asked, why, and the fix."""
-
-
-class DeviceMemoryError(MemoryError):
-    """The device ran out of memory; the message says what did not fit (the data or
-    one batch of work) and what to change."""
 
 
 @dataclass(frozen=True)
@@ -111,7 +106,7 @@ class Backend:
 
     def dtype(self, name: str) -> Any:
         """The namespace's dtype object for ``"float32"`` or ``"float64"``."""
-        return getattr(self.xp, check_dtype(name))
+        return getattr(self.xp, _check_x64(self.library, check_dtype(name)))
 
     def asarray(self, host_array: Any, dtype: str | None = None) -> Array:
         """Copy a host array (anything ``numpy.asarray`` takes) onto this backend.
@@ -122,7 +117,7 @@ class Backend:
         """
         host = np.asarray(host_array)
         if dtype is not None:
-            host = host.astype(check_dtype(dtype), copy=False)
+            host = host.astype(_check_x64(self.library, check_dtype(dtype)), copy=False)
         if self.library == "torch" and getattr(self.device, "type", "") == "cuda":
             return upload(self.xp_module(), host, self.device)
         if self.library in ("torch", "array_api_strict") and self._shares_host_memory:
@@ -232,8 +227,8 @@ def _same_namespace(a: Any, b: Any) -> bool:
     return _library_of(a) == _library_of(b)
 
 
-def _same_device(a: Any, b: Any) -> bool:
-    return b is None or device_name(a) == device_name(b)
+def _same_device(a: Any, b: Any) -> bool:  # a None: a JAX tracer (under jax.jit)
+    return a is None or b is None or device_name(a) == device_name(b)
 
 
 def device_name(device: Any) -> str:
@@ -243,35 +238,6 @@ def device_name(device: Any) -> str:
         return f"cuda:{device.id}"
     inner = getattr(device, "_device", None)  # array-api-strict's Device
     return str(device if inner is None else inner)
-
-
-def is_out_of_memory(exc: BaseException) -> bool:
-    """Whether ``exc`` says a device (or the host) ran out of memory.
-
-    NumPy raises MemoryError, CuPy its OutOfMemoryError (a MemoryError) or a
-    CUDARuntimeError "cudaErrorMemoryAllocation: out of memory", torch
-    ``torch.OutOfMemoryError`` (a RuntimeError), JAX an error saying
-    RESOURCE_EXHAUSTED.
-    """
-    text = str(exc)
-    return (
-        isinstance(exc, MemoryError)
-        or type(exc).__name__ == "OutOfMemoryError"
-        or (isinstance(exc, RuntimeError) and "out of memory" in text.lower())
-        or "RESOURCE_EXHAUSTED" in text
-    )
-
-
-def data_size(data: Any, dtype: Any) -> str:
-    """Shape, dtype and size of ``data`` (an array, or host data such as a list) as
-    a model of ``dtype`` holds it, for messages: ``"(60000, 784) float32 (179.4
-    MiB)"``."""
-    shape = getattr(data, "shape", None)
-    shape = tuple(np.shape(data) if shape is None else shape)
-    name = str(getattr(dtype, "name", dtype)).replace("torch.", "")
-    itemsize = 8 if "64" in name else 4  # the model dtypes: float32, float64
-    mib = math.prod(shape) * itemsize / 2**20
-    return f"{shape} {name} ({mib:.1f} MiB)"
 
 
 def default_spec() -> str:
@@ -399,9 +365,18 @@ def _torch(spec: str, device: str) -> Backend:
 
 def _jax(spec: str, device: str) -> Backend:
     _no_device_option(spec, device)
-    jax = _import("jax", spec)
-    jax.config.update("jax_enable_x64", True)  # float64 must stay float64
+    jax = _import("jax", spec)  # its float64 is the user's to turn on (_check_x64)
     return Backend("jax", jax.numpy, jax.devices()[0], "jax")
+
+
+def _check_x64(library: str, dtype: str) -> str:
+    if library == "jax" and dtype == "float64":  # the user's switch, not ours
+        if not importlib.import_module("jax").config.jax_enable_x64:
+            raise BackendError(
+                "dtype 'float64' on backend 'jax' needs JAX's 64-bit mode: turn it on"
+                ' with jax.config.update("jax_enable_x64", True) or JAX_ENABLE_X64=1'
+            )
+    return dtype
 
 
 def _array_api_strict(spec: str, device: str) -> Backend:

@@ -13,12 +13,13 @@ from typing import Any
 import array_api_compat
 import numpy as np
 
-from .backend import Array, Backend, check_dtype, data_size, get_backend
+from .backend import Array, Backend, check_dtype, get_backend
 from .data.checks import (
     check_layer_sizes,
     check_matrix,
     check_positive,
     check_random_state,
+    is_traced,
 )
 from .data.intake import as_network_targets, host_arrays
 from .files.messages import brief
@@ -27,6 +28,7 @@ from .init import initial_params
 from .maths import network
 from .maths.activations import Activation, get_activation
 from .maths.losses import check_loss
+from .memory import data_size
 
 
 class MLP:
@@ -161,6 +163,9 @@ class MLP:
         arrays of the backend already: in a loop over device batches, the only wait
         for the device is then the loss read back as a float.
 
+        Under ``jax.jit`` (X a tracer) the loss is a 0-d array: a compiled function
+        cannot read it back to the host.
+
         Returns
         -------
         loss : float
@@ -168,6 +173,8 @@ class MLP:
         bias_grads : list of arrays (fan_out,), or None without biases
         """
         value, grads, _ = self.backprop(X, y, loss, check_finite=check_finite)
+        if is_traced(value):  # under jax.jit: the loss stays a 0-d array
+            return value, grads.weights, grads.biases
         with self._on_device(X):
             return float(value), grads.weights, grads.biases
 

@@ -511,3 +511,16 @@ def test_train_with_lbfgs_without_scipy_says_what_to_install(
     )
     assert code == 3
     assert "needs SciPy" in capsys.readouterr().err
+
+
+@pytest.mark.slow  # starts JAX in a subprocess and compiles (5-6 s)
+def test_train_compiled_says_which_path_ran(tmp_path):
+    pytest.importorskip("jax", reason="jax is not installed")
+    data = tmp_path / "blobs.csv"
+    blobs_csv(data)
+    args = ["train", "--data", str(data), "--target", "label", "--hidden", "8"]
+    trained = run_xpnet(
+        *args, "--epochs", "2", "--quiet", "--backend", "jax", "--compile"
+    )
+    assert trained.returncode == 0, trained.stderr
+    assert summary_value(trained.stdout, "backend").endswith("float32, jax.jit")

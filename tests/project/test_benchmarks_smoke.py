@@ -135,3 +135,11 @@ def test_torch_distributed_benchmark_small_run():
     proc = run_script("torch_distributed.py", "--tiny")
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "2 processes (gloo), 1 thread each" in proc.stdout
+
+
+def test_compiled_benchmark_tiny_run():
+    pytest.importorskip("optax", reason="optax is not installed (the test extra)")
+    proc = run_script("compiled.py", "--tiny", "--rounds", "1", "--epochs", "2")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rows = [line for line in proc.stdout.splitlines() if line.startswith("| 784")]
+    assert len(rows) == 1 and rows[0].count(" ms |") == 2, proc.stdout

@@ -21,7 +21,8 @@ PACKAGE = pathlib.Path(xpnet.__file__).parent
 # Bottom to top; a module may import its own layer and those before it.
 LAYERS = [
     ("maths", {"maths"}),
-    ("backend", {"backend", "transfers", "_version"}),  # transfers: host/device edges
+    # transfers: host/device edges; memory: out-of-memory errors and sizes
+    ("backend", {"backend", "transfers", "memory", "_version"}),
     ("files", {"files"}),
     ("top level", {"data", "init", "mlp", "walkthrough", "check"}),
     ("testing", {"testing"}),  # the pytest plugin and assertions: the library never

@@ -19,8 +19,9 @@ from collections.abc import Sequence
 from typing import Any, NoReturn
 
 from .._version import __version__
-from ..backend import BackendError, DeviceMemoryError
+from ..backend import BackendError
 from ..files.messages import cap
+from ..memory import DeviceMemoryError
 from ..training.distributed import DistributedError
 from .commands import run_export, run_prediction, run_training
 from .datasets import BUNDLED, TASKS, DataError, MissingExtraError
@@ -300,6 +301,13 @@ def _add_train(commands: argparse._SubParsersAction) -> None:
         help="no progress bar (the summary still prints)",
     )
     parser.add_argument(
+        "--compile",
+        action="store_true",
+        help="run each epoch compiled where the backend has a compiler (jax: one XLA "
+        "program per epoch, torch: torch.compile, cupy: a CUDA graph; elsewhere "
+        "eagerly); the summary's backend line says which ran",
+    )
+    parser.add_argument(
         "--distributed",
         action="store_true",
         help="data-parallel training over the processes torchrun starts (one model, "
@@ -492,6 +500,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command; returns the exit code (see the module docstring)."""
+    # The xpnet program owns its process: JAX's float64 is on for it unless
+    # JAX_ENABLE_X64 says otherwise (read when JAX is first imported; a library
+    # user's process keeps its own setting).
+    os.environ.setdefault("JAX_ENABLE_X64", "1")
     try:
         args = build_parser().parse_args(argv)
     except UsageError as exc:

@@ -251,7 +251,8 @@ def _summary(
             else f"{args.solver}, lr {args.lr:g}, batch {args.batch_size}, "
             f"alpha {args.alpha:g}"
         ),
-        f"backend:  {backend.name}, device {device_label(backend)}, {args.dtype}",
+        f"backend:  {backend.name}, device {device_label(backend)}, {args.dtype}"
+        + (f", {model.compiled_}" if getattr(args, "compile", False) else ""),
         f"time:     {fitted.seconds:.2f} s for {fitted.epochs} "
         f"{'iterations' if args.solver == 'lbfgs' else 'epochs'} "
         f"({rate:,.0f} samples/s); final loss {model.loss_curve_[-1]:.4g}"

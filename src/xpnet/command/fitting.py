@@ -45,6 +45,7 @@ def estimator_for(task: str, args: argparse.Namespace, backend: Backend) -> Any:
         random_state=args.seed,
         backend=backend.name,
         dtype=args.dtype,
+        compile=getattr(args, "compile", False),
     )
 
 

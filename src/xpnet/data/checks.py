@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import sys
 from typing import Any, cast
 
 import array_api_compat
@@ -15,6 +16,13 @@ import numpy as np
 
 from ..backend import Array, Backend
 from ..files.messages import brief
+
+
+def is_traced(array: Any) -> bool:
+    """Whether ``array`` is a JAX tracer (inside ``jax.jit`` or ``jax.grad``): it has
+    no values to check and no device (it runs where the compiled code runs)."""
+    jax_core = sys.modules.get("jax.core")
+    return jax_core is not None and isinstance(array, jax_core.Tracer)
 
 
 def check_layer_sizes(layer_sizes: Any, name: str = "layer_sizes") -> list[int]:
@@ -92,7 +100,8 @@ def check_matrix(
             cast = xp.astype(array, backend.dtype(dtype), copy=False)
         # One wait for the device when all is well: the cast is finite exactly when
         # the data is finite and fits the dtype; only a failure looks closer.
-        if check_finite and not bool(xp.all(xp.isfinite(cast))):
+        # A JAX tracer (under jax.jit) has no values to check.
+        if check_finite and not is_traced(cast) and not bool(xp.all(xp.isfinite(cast))):
             floating = xp.isdtype(array.dtype, "real floating")
             if floating and not bool(xp.all(xp.isfinite(array))):
                 raise ValueError(f"{name} must be finite; it contains NaN or inf")

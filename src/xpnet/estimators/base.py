@@ -17,8 +17,9 @@ from typing import Any, TypeVar, cast
 
 import numpy as np
 
-from ..backend import Backend, check_dtype, data_size, get_backend
+from ..backend import Backend, check_dtype, get_backend
 from ..data.checks import is_dask_collection
+from ..memory import data_size
 from ..training import setup
 from ..training.loop import (
     History,
@@ -80,6 +81,7 @@ class MLPBase(FitDriver, FittedState, EstimatorAPI):
         max_fun: int = 15000,
         backend: str | Backend | None = None,
         dtype: str = "float32",
+        compile: bool = False,
     ) -> None:
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
@@ -106,6 +108,7 @@ class MLPBase(FitDriver, FittedState, EstimatorAPI):
         self.max_fun = max_fun
         self.backend = backend
         self.dtype = dtype
+        self.compile = compile
 
     def __getstate__(self) -> dict[str, Any]:
         # Copying (e.g. joblib in GridSearchCV) needs host data only: the optimizer's

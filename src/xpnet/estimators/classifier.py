@@ -34,6 +34,11 @@ class MLPClassifier(MLPBase):
         ``$XPNET_BACKEND`` or ``numpy``.
     dtype : {"float32", "float64"}, default "float32"
         The precision of the weights and the maths.
+    compile : bool, default False
+        Run each epoch compiled where the backend has a compiler (JAX: one XLA
+        program per epoch; torch: ``torch.compile``; CuPy: a CUDA graph), with the
+        eager fit's numbers up to rounding; elsewhere say so once and run eagerly.
+        ``compiled_`` says which ran.
 
     Attributes
     ----------
@@ -41,6 +46,9 @@ class MLPClassifier(MLPBase):
     coefs_, intercepts_ : lists of host NumPy arrays, (fan_in, fan_out) and (fan_out,)
     loss_curve_, validation_scores_, best_loss_, best_validation_score_, loss_
     n_iter_, t_, n_features_in_, n_outputs_, n_layers_, out_activation_
+    compiled_ : str
+        How the last fit ran: ``"jax.jit"``, ``"torch.compile"``, ``"CUDA graph"``
+        or ``"eager"``.
     """
 
     _loss = "log_loss"

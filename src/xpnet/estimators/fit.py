@@ -16,13 +16,15 @@ from typing import Any, NamedTuple, cast
 
 import numpy as np
 
-from ..backend import Backend, check_dtype, data_size, get_backend
+from ..backend import Backend, check_dtype, get_backend
 from ..data import Weights, as_sample_weight
 from ..data.checks import any_dask
 from ..maths import losses
 from ..maths.optim import Optimizer
+from ..memory import data_size
 from ..training import setup
 from ..training.checkpoint import checkpoint_writer, data_fingerprint
+from ..training.compiled import CompiledEpochs, say_eager
 from ..training.distributed import check_replicas, reducer_for
 from ..training.loop import DivergenceError, History, Run, train
 from ..training.state import host_rng
@@ -220,13 +222,21 @@ class FitDriver:
         checkpoint_every: int | None,
         data: dict[str, Any] | None,
     ) -> None:
-        """The run's epoch callback and checkpoint writer, where asked for."""
+        """The run's epoch callback, checkpoint writer and compiled epochs, where
+        asked for (``compiled_`` says which epochs run)."""
         if callbacks:
             run.on_epoch_end = self._callback_runner(list(callbacks), run)
         if checkpoint is not None:
             describe = resume.describer(self)
             run.checkpoint = checkpoint_writer(checkpoint, describe, data)
             run.checkpoint_every = checked_every(checkpoint_every, run.epoch_steps())
+        self.compiled_ = "eager"
+        if self.compile and self.solver == "lbfgs":
+            say_eager("solver 'lbfgs' (SciPy's optimizer drives the steps)")
+        elif self.compile:
+            run.compiled = CompiledEpochs.for_run(run)
+            if run.compiled is not None:
+                self.compiled_ = run.compiled.name
 
     def _hold_out(self: Any, run: Run, rng: np.random.Generator, Y_host: Any) -> None:
         """Split a validation set off the run's data; set up scoring, best weights.

@@ -25,8 +25,8 @@ class MLPRegressor(MLPBase):
     ``loss="poisson"``, the half Poisson deviance.
 
     Identity output (exp for Poisson); one or several outputs. Parameters as
-    ``sklearn.neural_network.MLPRegressor``, plus ``backend`` and ``dtype`` (see
-    :class:`MLPClassifier`). Same attributes, without ``classes_``.
+    ``sklearn.neural_network.MLPRegressor``, plus ``backend``, ``dtype`` and
+    ``compile`` (see :class:`MLPClassifier`). Same attributes, without ``classes_``.
     """
 
     _estimator_type = "regressor"

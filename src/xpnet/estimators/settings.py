@@ -27,7 +27,14 @@ from ..training.loop import Settings
 
 HIDDEN_ACTIVATIONS = ("identity", "logistic", "tanh", "relu")
 REGRESSION_LOSSES = ("squared_error", "poisson")
-_FLAGS = ("shuffle", "verbose", "warm_start", "nesterovs_momentum", "early_stopping")
+_FLAGS = (
+    "shuffle",
+    "verbose",
+    "warm_start",
+    "nesterovs_momentum",
+    "early_stopping",
+    "compile",
+)
 
 
 def checked_settings(model: Any) -> Settings:

@@ -14,6 +14,9 @@ so the same gradients give the same parameters to the last bit in float64. Where
 update is a fixed multiple of the gradient (plain SGD), ``update_factor`` offers that
 multiple for the training loop to fold into backprop, and ``apply_flat`` takes the
 updates that come out; that path equals ``step_flat`` up to rounding.
+
+These classes are the eager loop's in-place fast path; :mod:`.optimizers` has the same
+updates as pure ``init``/``update`` pairs for compiled steps (the same bits on NumPy).
 """
 
 from __future__ import annotations
@@ -219,6 +222,8 @@ class Adam(Optimizer):
 
     def _begin_step(self) -> None:
         self.t += 1
+        # optimizers.adam_rate's formula, inline (tests/maths/test_optimizers.py
+        # holds the two equal)
         self.learning_rate = (
             self.learning_rate_init
             * math.sqrt(1 - self.beta_2**self.t)

@@ -25,10 +25,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..backend import Array, Backend, data_size
+from ..backend import Array, Backend
 from ..maths.activations import Activation
+from ..memory import data_size
 from ..transfers import read_floats
 from .batches import Batch, BatchRows, Block, Blocks, InMemory, plan
+from .compiled import CompiledEpochs, epoch_compiled
 from .errors import (
     DIVERGED,
     ConvergenceWarning,
@@ -88,7 +90,8 @@ class Run:
     host copy ``host_sample_weight`` weight the loss and gradients (scikit-learn's
     meaning; not with a reducer). ``X`` may be :class:`SparseRows` (host sparse data,
     by batch). With ``blocks``, the data (and its weights) comes from it, and ``X``
-    and ``Y`` only give the shapes.
+    and ``Y`` only give the shapes. ``compiled`` runs whole epochs compiled
+    (:mod:`xpnet.training.compiled`; None: eagerly).
     """
 
     backend: Backend
@@ -108,6 +111,7 @@ class Run:
     sample_weight: Array | None = None
     host_sample_weight: np.ndarray | None = None
     blocks: Blocks | None = None
+    compiled: CompiledEpochs | None = None
 
     # The fit state's fields, read and set through the run.
     params = _state_field("params")
@@ -184,7 +188,11 @@ def _epochs(run: Run, interrupt: DeferredInterrupt, progress: Progress) -> None:
         else:  # resuming mid-epoch: replay this epoch's permutations
             rng.bit_generator.state = position.rng_state
         last_good = xp.asarray(flat.vector, copy=True)
-        total = _epoch(run, flat, step, interrupt)
+        total = None  # compiled, or (None) eagerly
+        if run.compiled is not None:
+            total = epoch_compiled(run, flat, interrupt)
+        if total is None:
+            total = _epoch(run, flat, step, interrupt)
         # The epoch's one device-to-host read: the loss and whether any parameter is
         # NaN or inf (then p * 0 is NaN, else 0).
         total_host, probe = read_floats(run.backend, total, xp.sum(flat.vector * 0.0))

@@ -1,0 +1,144 @@
+"""The step under ``torch.compile`` (``mode="reduce-overhead"`` on CUDA, which
+replays it as a CUDA graph).
+
+Each full batch is gathered eagerly (one ``index_select`` each for X, Y and the
+weights), so the compiled step sees only (batch_size, ...) arrays and compiles once
+per network, batch size and dtype, whatever the data's size. The step function and
+its compiled form are kept per network and settings for the life of the process:
+fits with the same shapes reuse the compiled code. The short last batch of an epoch
+runs the same pure step uncompiled (compiling its shape would cost more than the
+one step it runs).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import warnings
+from collections.abc import Iterator
+from typing import Any
+
+from ...maths.step import StepHyper, make_step
+from .plan import L2_FACTOR, L2_LOSS, LOSS_WEIGHT, RATE, EpochPlan, Handover
+
+_STEPS: dict[tuple[Any, ...], tuple[Any, Any]] = {}
+
+
+def steps(
+    key: tuple[Any, ...], xp: Any, handover: Handover, cuda: bool
+) -> tuple[Any, Any]:
+    """(the pure step, its compiled form) for ``key`` = (activations, loss,
+    optimizer key, l2, batch size, cuda), built on first use and kept."""
+    if key not in _STEPS:
+        import torch
+
+        activations, loss, _, l2 = key[:4]
+        step = make_step(_Traceable(xp), activations, loss, handover.pair, l2=l2)
+        mode = "reduce-overhead" if cuda else None
+        with _quiet_torch():
+            _STEPS[key] = (step, torch.compile(step, dynamic=False, mode=mode))
+    return _STEPS[key]
+
+
+class _Traceable:
+    """array_api_compat's torch namespace as the step sees it under torch.compile:
+    ``maximum``/``minimum`` of a tensor and a Python number go to ``torch.clamp``
+    (the same numbers). array_api_compat promotes the number with
+    ``torch.result_type``, which returns a dtype: Dynamo cannot trace that, and
+    each call split the step into another graph (19 graphs, slower than eager)."""
+
+    def __init__(self, xp: Any) -> None:
+        self._xp = xp
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._xp, name)
+
+    def maximum(self, a: Any, b: Any) -> Any:
+        if isinstance(b, (int, float)):
+            return _clamp(a, low=b)
+        return self._xp.maximum(a, b)
+
+    def minimum(self, a: Any, b: Any) -> Any:
+        if isinstance(b, (int, float)):
+            return _clamp(a, high=b)
+        return self._xp.minimum(a, b)
+
+
+def _clamp(a: Any, low: Any = None, high: Any = None) -> Any:
+    import torch
+
+    return torch.clamp(a, min=low, max=high)
+
+
+@contextlib.contextmanager
+def _quiet_torch() -> Iterator[None]:
+    # torch.compile imports parts of torch that warn of torch's own deprecations
+    # (torch.jit.script_method), on first use and when it compiles: not the user's
+    # to act on.
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=DeprecationWarning, module="torch")
+        warnings.filterwarnings(
+            "ignore", category=DeprecationWarning, message=".*torch.jit"
+        )
+        yield
+
+
+def run_epoch(
+    pure_and_compiled: tuple[Any, Any],
+    handover: Handover,
+    params: tuple[Any, ...],
+    state: Any,
+    data: tuple[Any, Any, Any],
+    plan: EpochPlan,
+    constants: tuple[Any, ...],
+    total: Any,
+    batch_size: int,
+) -> tuple[tuple[Any, ...], Any, Any]:
+    """One epoch of ``plan``: (params, state, total)."""
+    with _quiet_torch():
+        return _epoch(
+            pure_and_compiled,
+            handover,
+            params,
+            state,
+            data,
+            plan,
+            constants,
+            total,
+            batch_size,
+        )
+
+
+def _epoch(
+    pure_and_compiled: tuple[Any, Any],
+    handover: Handover,
+    params: tuple[Any, ...],
+    state: Any,
+    data: tuple[Any, Any, Any],
+    plan: EpochPlan,
+    constants: tuple[Any, ...],
+    total: Any,
+    batch_size: int,
+) -> tuple[tuple[Any, ...], Any, Any]:
+    import torch
+
+    pure, compiled = pure_and_compiled
+    X, Y, W = data
+    device = X.device
+    order = torch.from_numpy(plan.order).to(device=device, dtype=torch.int64)
+    table = torch.from_numpy(plan.table).to(device=device, dtype=total.dtype)
+    for i in range(plan.n_steps):
+        stop = batch_size if i < plan.n_full else plan.remainder
+        rows = order[i * batch_size : i * batch_size + stop]
+        row = table[i]
+        hyper = StepHyper(
+            handover.hyper(row[RATE], constants),
+            row[LOSS_WEIGHT],
+            row[L2_FACTOR],
+            row[L2_LOSS],
+        )
+        weights = None if W is None else W.index_select(0, rows)
+        batch = (X.index_select(0, rows), Y.index_select(0, rows), weights)
+        step = compiled if i < plan.n_full else pure
+        params, state, value = step(params, state, *batch, hyper)
+        total = total + value
+    return params, state, total

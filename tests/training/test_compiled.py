@@ -1,0 +1,379 @@
+"""Compiled epochs (training/compiled): a compiled fit equals the eager NumPy fit
+after one epoch; programs are compiled once per shapes and reused across fits; the
+CUDA-graph path's plumbing on a fake CuPy; backends without a compiler say so."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import warnings
+
+import numpy as np
+import pytest
+
+from xpnet import MLPClassifier, MLPRegressor
+from xpnet.maths import optimizers
+from xpnet.maths.activations import get_activation
+from xpnet.maths.step import StepHyper, make_step
+from xpnet.testing import require_backend
+from xpnet.training.compiled import COMPILERS, CompileWarning, jax_epoch
+from xpnet.training.compiled.plan import Handover, bucket
+
+TOLERANCE = {"float32": 1e-4, "float64": 1e-10}
+"""Per layer: max |compiled - eager| <= TOLERANCE * max |eager weight|."""
+
+
+def _data(n_samples=230, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n_samples, 6))
+    y = (X[:, 0] + 0.5 * X[:, 1] > 0).astype(int) + (X[:, 2] > 0.5)
+    return X, y, rng.uniform(0.5, 2.0, n_samples)
+
+
+CASES = {
+    "adam": dict(solver="adam"),
+    "sgd-nesterov": dict(solver="sgd", momentum=0.9, nesterovs_momentum=True),
+    "sgd-momentum": dict(solver="sgd", momentum=0.8, nesterovs_momentum=False),
+    "sgd-plain": dict(solver="sgd", momentum=0.0),
+    "l2": dict(solver="adam", alpha=0.05),
+    "weights": dict(solver="sgd", alpha=0.01, sample_weight=True),
+    "early-stopping": dict(solver="adam", early_stopping=True),
+    "no-partial-batch": dict(solver="adam", n_samples=200),
+}
+
+
+def _fit(backend, dtype, case, compile=False, n_samples=None, **extra):
+    """One epoch; by default 230 rows in batches of 50: 4 full and one of 30."""
+    settings = {"random_state": 0, "batch_size": 50, **CASES[case], **extra}
+    n_samples = settings.pop("n_samples", n_samples or 230)
+    weighted = settings.pop("sample_weight", False)
+    X, y, w = _data(n_samples)
+    model = MLPClassifier(
+        hidden_layer_sizes=(16, 8),
+        max_iter=1,
+        backend=backend,
+        dtype=dtype,
+        compile=compile,
+        **settings,
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", category=UserWarning)  # max_iter=1
+        model.fit(X, y, sample_weight=w if weighted else None)
+    assert model.compiled_ == (COMPILERS.get(backend, "eager") if compile else "eager")
+    return model
+
+
+def _assert_matches_eager(model, reference, dtype):
+    pairs = zip(
+        model.coefs_ + model.intercepts_,
+        reference.coefs_ + reference.intercepts_,
+        strict=True,
+    )
+    for layer, (got, expected) in enumerate(pairs):
+        scale = np.max(np.abs(expected))
+        difference = np.max(np.abs(np.asarray(got, np.float64) - expected))
+        assert difference <= TOLERANCE[dtype] * scale, (layer, difference, scale)
+    np.testing.assert_allclose(
+        model.loss_curve_, reference.loss_curve_, rtol=TOLERANCE[dtype]
+    )
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("case", list(CASES))
+def test_jax_compiled_fit_matches_the_eager_numpy_fit(case, dtype):
+    require_backend("jax")
+    reference = _fit("numpy", dtype, case)
+    model = _fit("jax", dtype, case, compile=True)
+    _assert_matches_eager(model, reference, dtype)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("case", ["adam", "sgd-nesterov", "l2", "weights"])
+def test_torch_compiled_fit_matches_the_eager_numpy_fit(case, dtype):
+    require_backend("torch")  # torch.compile: about 5 s per compile on a CPU
+    reference = _fit("numpy", dtype, case)
+    model = _fit("torch", dtype, case, compile=True)
+    _assert_matches_eager(model, reference, dtype)
+
+
+def test_a_second_fit_with_the_same_shapes_does_not_compile_again():
+    require_backend("jax")
+    _fit("jax", "float32", "adam", compile=True, n_samples=1000)
+    traced = jax_epoch.TRACES["jax"]
+    # another number of batches (21 against 20) and another short batch, in the same
+    # bucket of rows; another learning rate: the same program
+    assert bucket(1000) == bucket(1010) == 1024
+    _fit("jax", "float32", "adam", compile=True, n_samples=1010)
+    _fit("jax", "float32", "adam", compile=True, n_samples=1000, learning_rate_init=0.1)
+    assert jax_epoch.TRACES["jax"] == traced
+    _fit("jax", "float32", "adam", compile=True, n_samples=1000, batch_size=40)
+    assert jax_epoch.TRACES["jax"] == traced + 1  # new shapes: one more program
+
+
+@pytest.mark.slow  # 19 fits
+def test_a_grid_search_compiles_once_per_shapes():
+    require_backend("jax")
+    model_selection = pytest.importorskip("sklearn.model_selection")
+    X, y, _ = _data(n_samples=300)
+    traced = jax_epoch.TRACES["jax"]
+    search = model_selection.GridSearchCV(
+        MLPClassifier(
+            hidden_layer_sizes=(7, 5),  # shapes no other test compiles
+            max_iter=1,
+            batch_size=32,
+            random_state=0,
+            backend="jax",
+            compile=True,
+        ),
+        {"learning_rate_init": [1e-3, 1e-2, 0.1], "alpha": [1e-4, 1e-3]},
+        cv=3,
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", category=UserWarning)  # max_iter=1
+        search.fit(X, y)
+    # 18 fits on folds of 200 rows and one refit on 300: two buckets of rows
+    assert jax_epoch.TRACES["jax"] - traced == 2
+
+
+@pytest.mark.slow
+def test_torch_compiles_the_step_once_for_fits_of_any_size():
+    require_backend("torch")
+    from torch._dynamo.utils import counters
+
+    before = counters["stats"]["unique_graphs"]
+    _fit("torch", "float32", "sgd-momentum", compile=True, n_samples=230)
+    graphs = counters["stats"]["unique_graphs"]
+    assert graphs == before + 1  # the whole step in one graph: no graph break
+    _fit("torch", "float32", "sgd-momentum", compile=True, n_samples=410)
+    _fit("torch", "float32", "sgd-momentum", compile=True, learning_rate_init=0.3)
+    assert counters["stats"]["unique_graphs"] == graphs
+
+
+def test_several_epochs_compiled_match_eager():
+    require_backend("jax")
+    X, y, _ = _data()
+    kwargs = dict(
+        hidden_layer_sizes=(8,), max_iter=4, batch_size=64, random_state=1, tol=0.0
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", category=UserWarning)
+        reference = MLPRegressor(backend="numpy", dtype="float64", **kwargs).fit(X, y)
+        model = MLPRegressor(backend="jax", dtype="float64", compile=True, **kwargs)
+        model.fit(X, y)
+    assert model.n_iter_ == reference.n_iter_ == 4
+    _assert_matches_eager(model, reference, "float64")
+
+
+def test_backends_without_a_compiler_say_so_once_and_run_eagerly(monkeypatch):
+    from xpnet.training import compiled
+
+    monkeypatch.setattr(compiled, "_SAID", set())
+    X, y, _ = _data()
+    model = MLPClassifier(
+        hidden_layer_sizes=(4,), max_iter=1, random_state=0, compile=True
+    )
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model.fit(X, y)
+        model.fit(X, y)
+    said = [w for w in caught if issubclass(w.category, CompileWarning)]
+    assert len(said) == 1, said
+    assert "backend 'numpy' has no compiler" in str(said[0].message)
+    assert model.n_iter_ == 1 and model.compiled_ == "eager"
+
+
+def test_ctrl_c_during_a_compiled_epoch_is_raised_after_it(monkeypatch):
+    require_backend("jax")
+    from xpnet.training.compiled import CompiledEpochs
+
+    epoch = CompiledEpochs.__call__
+
+    def interrupted(self, run, flat):
+        os.kill(os.getpid(), signal.SIGINT)  # held until the epoch ends
+        return epoch(self, run, flat)
+
+    monkeypatch.setattr(CompiledEpochs, "__call__", interrupted)
+    X, y, _ = _data()
+    model = MLPClassifier(
+        hidden_layer_sizes=(4,),
+        max_iter=3,
+        batch_size=50,
+        random_state=0,
+        backend="jax",
+        compile=True,
+    )
+    with pytest.raises(KeyboardInterrupt):
+        model.fit(X, y)
+    assert model.compiled_ == "jax.jit"
+    assert model.t_ == 0  # the epoch ran, its end (history) did not
+
+
+def test_compiled_fits_write_checkpoints_at_epoch_ends_and_resume(
+    tmp_path, monkeypatch
+):
+    require_backend("jax")
+    from xpnet.training import compiled
+
+    monkeypatch.setattr(compiled, "_SAID", set())
+    X, y, _ = _data()
+    path = str(tmp_path / "run.safetensors")
+    settings = dict(
+        hidden_layer_sizes=(6,), batch_size=50, random_state=0, backend="jax"
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", category=UserWarning)  # max_iter reached
+        whole = MLPClassifier(max_iter=3, compile=True, **settings).fit(X, y)
+        first = MLPClassifier(max_iter=2, compile=True, **settings)
+        first.fit(X, y, checkpoint=path)  # every epoch (5 steps): at epoch ends
+        assert first.compiled_ == "jax.jit"
+        resumed = MLPClassifier(max_iter=3, compile=True, **settings)
+        resumed.fit(X, y, resume_from=path)
+    assert resumed.n_iter_ == 3 and len(resumed.loss_curve_) == 3
+    for a, b in zip(resumed.coefs_, whole.coefs_, strict=True):
+        np.testing.assert_array_equal(a, b)
+    with pytest.warns(CompileWarning, match="not a whole number of epochs"):
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", "Stochastic", UserWarning)
+            first.fit(X, y, checkpoint=path, checkpoint_every=3)
+    assert first.compiled_ == "eager"
+
+
+def test_bucket_is_at_most_a_sixteenth_larger():
+    for n in [1, 31, 32, 33, 200, 801, 20_000, 60_000, 1_000_003]:
+        assert n <= bucket(n) <= max(32, n + n / 16), n
+    assert bucket(800) == 800 and bucket(801) == bucket(830) == 832
+
+
+class _FakeGraph:
+    def __init__(self, body):
+        self.body, self.launches = body, 0
+
+    def launch(self, stream):
+        self.launches += 1
+        self.body()
+
+
+class _FakeStream:
+    """Records what a capture would: the body run between begin and end."""
+
+    captured_body = None
+
+    def __init__(self, non_blocking=False):
+        assert non_blocking  # the capture stream is not the default one
+        self.capturing = False
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def begin_capture(self):
+        self.capturing = True
+
+    def end_capture(self):
+        self.capturing = False
+        return _FakeGraph(_FakeStream.captured_body)
+
+    def wait_event(self, event):
+        pass
+
+    def record(self):
+        return None
+
+    def synchronize(self):
+        pass
+
+
+class _FakeCupy:
+    """What cuda_graph.py uses of CuPy, on the host with NumPy."""
+
+    class cuda:
+        Stream = _FakeStream
+
+        @staticmethod
+        def get_current_stream():
+            return _FakeStream(non_blocking=True)
+
+        @staticmethod
+        def using_allocator(malloc):
+            return contextlib.nullcontext()
+
+        class MemoryPool:
+            malloc = None
+
+
+def test_cuda_graph_plumbing_on_a_fake_cupy_replays_the_eager_steps():
+    """Not a GPU test (UNTESTED ON A GPU): the capture's warm-up leaves the
+    parameters as they were, each replay reads its batch's rows and factors from
+    the static buffers, and an epoch equals the pure step run eagerly."""
+    from xpnet.training.compiled import cuda_graph
+
+    numpy_backend = require_backend("numpy")
+    xp = numpy_backend.xp
+    rng = np.random.default_rng(0)
+    X, Y = rng.normal(size=(23, 3)), rng.normal(size=(23, 2))
+    params = (
+        rng.normal(size=(3, 4)),
+        rng.normal(size=(4, 2)),
+        np.zeros(4),
+        np.zeros(2),
+    )
+    acts = [get_activation("tanh"), get_activation("identity")]
+    handover = Handover(optimizers.adam(xp), (0.9, 0.1, 0.999, 0.001, 1e-8), ("adam",))
+
+    class Compiled:  # what CompiledEpochs hands the module
+        pass
+
+    compiled = Compiled()
+    compiled.xp, compiled.device, compiled.batch_size = xp, "cpu", 5
+    compiled.handover, compiled.key = (
+        handover,
+        (tuple(acts), "squared_error", ("adam",), True),
+    )
+    compiled.data, compiled.captured = (X, Y, None), None
+    compiled.constants = tuple(np.float64(c) for c in handover.constants)
+    order = rng.permutation(23)
+    plan_order = np.zeros(25, np.int32)
+    plan_order[:23] = order
+    table = np.zeros((5, 4))
+    table[:, 0] = 5.0  # loss weights
+    table[:, 1], table[:, 2], table[:, 3] = 0.01, 0.005, [0.1, 0.09, 0.08, 0.07, 0.06]
+    table[4, 0] = 3.0
+    from xpnet.training.compiled.plan import EpochPlan
+
+    plan = EpochPlan(plan_order, table, 4, 3)
+    state = handover.pair.init(params)
+    original = cuda_graph.CapturedStep.capture
+
+    def capture(self):
+        _FakeStream.captured_body = self._body
+        original(self)
+
+    cuda_graph.CapturedStep.capture = capture
+    try:
+        got_params, got_state, total = cuda_graph.run_epoch(
+            compiled, params, state, plan, np.float64(0.0), cupy=_FakeCupy
+        )
+    finally:
+        cuda_graph.CapturedStep.capture = original
+    assert compiled.captured.graph.launches == 4  # the full batches; the last eagerly
+
+    step = make_step(xp, acts, "squared_error", handover.pair, l2=True)
+    ref_params, ref_state, ref_total = params, state, 0.0
+    for i in range(5):
+        rows = plan_order[i * 5 : i * 5 + (5 if i < 4 else 3)]
+        hyper = StepHyper(
+            handover.hyper(np.float64(table[i, 3]), compiled.constants),
+            *(np.float64(v) for v in table[i, :3]),
+        )
+        ref_params, ref_state, value = step(
+            ref_params, ref_state, X[rows], Y[rows], None, hyper
+        )
+        ref_total = ref_total + value
+    for got, expected in zip(got_params, ref_params, strict=True):
+        np.testing.assert_array_equal(got, expected)
+    np.testing.assert_array_equal(got_state.vs[0], ref_state.vs[0])
+    assert total == ref_total
