@@ -113,11 +113,14 @@ class MLPBase(FitDriver, FittedState, EstimatorAPI):
     def __getstate__(self) -> dict[str, Any]:
         # Copying (e.g. joblib in GridSearchCV) needs host data only: the optimizer's
         # device state travels as NumPy arrays.
-        if "_live_run" in self.__dict__:  # copied inside a callback: the weights now
-            self._store_params(self._live_run)
+        live = self.__dict__.get("_live_run")
+        if live is not None:  # copied inside a callback: the weights now
+            self._store_params(live)
         state = self.__dict__.copy()
         state.pop("_live_run", None)
         optimizer = state.pop("_optimizer", None)
+        if live is not None:
+            optimizer = live.state.optimizer
         if optimizer is not None:
             backend = get_backend(self.backend)
             state["_optimizer_host"] = (
@@ -250,6 +253,10 @@ class MLPBase(FitDriver, FittedState, EstimatorAPI):
         DistributedError
             With ``distributed``: no process group, a backend torch.distributed
             cannot carry, ranks that disagree, or a rank that died (named).
+
+        Any other exception (bad data found in a later Dask block, a callback or a
+        checkpoint write failing, ...) leaves the estimator exactly as it was
+        before the call.
         """
         return self._fit(
             X,

@@ -56,7 +56,10 @@ class FitDriver:
     ) -> Any:
         """``fit`` and ``partial_fit``: set up a :class:`Run` and train it.
 
-        A resume that fails before training starts leaves the estimator as it was.
+        A fit that fails leaves the estimator as it was (its ``__dict__`` before the
+        call, history lists and optimizer untouched: the run works on copies), except
+        after Ctrl-C (the last completed step is kept) and ``DivergenceError`` (the
+        weights of the last good epoch are kept), as documented in ``fit``.
         """
         on_dask = any_dask(X, y, sample_weight)
         _check_solver_options(
@@ -66,7 +69,8 @@ class FitDriver:
         reducer = None
         if distributed is not None and distributed is not False:
             reducer = reducer_for(distributed, backend)
-        before = dict(self.__dict__)
+        before = _snapshot(self)
+        run = None
         with backend.context():  # CuPy: allocate on this backend's device
             try:
                 run, data = self._prepare(
@@ -88,20 +92,25 @@ class FitDriver:
                     if reducer.rank != 0:
                         checkpoint = None  # rank 0 writes the checkpoints
                 self._add_hooks(run, callbacks, checkpoint, checkpoint_every, data)
-            except BaseException:
-                if resume_from is not None:
-                    self.__dict__.clear()
-                    self.__dict__.update(before)
+                if self.solver == "lbfgs":
+                    self._fit_lbfgs(run, callbacks)
+                else:
+                    train(run)
+            except KeyboardInterrupt:  # documented: the last completed step is kept
+                if run is None:
+                    _restore(self, before)
+                else:
+                    self._store(run)
                 raise
-            if self.solver == "lbfgs":
-                return self._fit_lbfgs(run, callbacks)
-            try:
-                train(run)
-            except DivergenceError:
+            except DivergenceError:  # documented: the last good epoch is kept
+                assert run is not None
+                self._store(run)
                 self._optimizer = None  # its state holds the non-finite steps
                 raise
-            finally:
-                self._store(run)
+            except BaseException:  # any other failure: the estimator as it was
+                _restore(self, before)
+                raise
+            self._store(run)
         return self
 
     def _prepare(
@@ -201,18 +210,14 @@ class FitDriver:
             Y_dev = backend.asarray(Y_host, dtype)
         return FitData(X_dev, Y_dev, Y_host, weights, None)
 
-    def _fit_lbfgs(self: Any, run: Run, callbacks: Sequence[Callback] | None) -> Any:
+    def _fit_lbfgs(self: Any, run: Run, callbacks: Sequence[Callback] | None) -> None:
         """Full-batch L-BFGS (SciPy); ``loss_`` is the final loss, as scikit-learn's."""
         from ..training.lbfgs import fit_lbfgs
 
         if callbacks:
             run.on_epoch_end = self._callback_runner(list(callbacks), run)
         run.state.history.loss_curve = []
-        try:
-            fit_lbfgs(run, int(self.max_fun))
-        finally:
-            self._store(run)
-        return self
+        fit_lbfgs(run, int(self.max_fun))
 
     def _add_hooks(
         self: Any,
@@ -275,6 +280,7 @@ class FitDriver:
             # The weights are copied to the host only if a callback reads them.
             self._set_history(history)
             self._live_run = run
+            self._optimizer = run.state.optimizer
             self.__dict__.pop("coefs_", None)
             self.__dict__.pop("intercepts_", None)
             stop = False
@@ -340,6 +346,18 @@ class FitData(NamedTuple):
         if self.blocks is not None:
             return self.blocks.fingerprint()
         return data_fingerprint(backend, self.X, cast(np.ndarray, self.Y_host))
+
+
+def _snapshot(model: Any) -> dict[str, Any]:
+    """The estimator's attributes, to put back after a failed fit (the run copies
+    the history lists and the optimizer it changes, so a shallow copy suffices)."""
+    return dict(model.__dict__)
+
+
+def _restore(model: Any, before: dict[str, Any]) -> None:
+    """Put back the attributes of :func:`_snapshot`."""
+    model.__dict__.clear()
+    model.__dict__.update(before)
 
 
 def _data_message(X: Any, dtype: str) -> str:

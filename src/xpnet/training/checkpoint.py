@@ -115,8 +115,8 @@ def checkpoint_writer(
             raise OSError(
                 exc.errno,
                 f"cannot write checkpoint {path!r}: {exc.strerror or exc}; training "
-                "stopped (the model keeps the weights of the last step, the file its "
-                "previous checkpoint)",
+                "stopped (the estimator is left as it was before fit, the file holds "
+                "its previous checkpoint: resume from it)",
                 path,
             ) from exc
 
