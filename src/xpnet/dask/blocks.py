@@ -28,7 +28,7 @@ from dask.delayed import Delayed
 from dask.optimization import cull
 
 from ..backend import Backend
-from ..data.checks import host_matrix, host_weights
+from ..data.checks import check_weights_fit, host_matrix, host_weights
 from ..training.batches import Block
 from .arrays import blocks_of
 
@@ -159,6 +159,7 @@ class DaskBlocks:
         X = host_matrix(X, f"X ({rows})", dtype=self.dtype)
         if W is not None:
             W = host_weights(W, f"sample_weight ({rows})")
+            check_weights_fit(W, f"sample_weight ({rows})", self.dtype)
         return (X if self.scaling is None else self.scaling.inputs(X)), Y, W
 
     def fingerprint(self) -> dict[str, Any]:
