@@ -14,8 +14,8 @@ import numpy as np
 
 from ..backend import Array, get_backend
 from ..data import as_targets
-from ..data.intake import as_score_weight
 from ..data.checks import check_choice
+from ..data.intake import as_score_weight
 from ..maths.metrics import accuracy
 from . import labels as _labels
 from .base import MLPBase, dask_aware
