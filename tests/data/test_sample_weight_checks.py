@@ -126,3 +126,37 @@ def test_a_weight_is_accepted_exactly_when_the_dtype_carries_it(dtype, exponent)
         device = np.asarray(checked.device)
         assert np.isfinite(device).all() and np.isfinite(device.sum())
         assert (device > 0).all() == (weight > 0)
+
+
+@pytest.mark.parametrize("on_dask", [False, True], ids=["in memory", "dask"])
+def test_early_stopping_with_zero_weight_validation_rows_is_refused(on_dask):
+    """Every held-out row weighs 0: refused with a clear error (was: NaN scores and
+    a model holding its initial weights)."""
+    X, y = _data(n_samples=40)
+    model = MLPRegressor(
+        (4,), max_iter=3, batch_size=10, random_state=0, early_stopping=True
+    )
+    from xpnet.init import glorot_layers
+
+    rng = np.random.default_rng(model.random_state)
+    glorot_layers(rng, [3, 4, 1], "relu")  # the fit draws its weights first
+    if on_dask:
+        da = pytest.importorskip("dask.array", reason="dask: the optional xpnet[dask]")
+        held = int(np.sort(rng.permutation(4)[:1])[0])  # the held-out block
+        weights = np.ones(40)
+        weights[held * 10 : held * 10 + 10] = 0.0
+        args = (
+            da.from_array(X, chunks=(10, 3)),
+            da.from_array(y, chunks=10),
+            da.from_array(weights, chunks=10),
+        )
+    else:
+        from xpnet.training.holdout import split
+
+        _, held_rows = split(rng, y[:, None], 0.1, False)
+        weights = np.ones(40)
+        weights[held_rows] = 0.0
+        args = (X, y, weights)
+    with pytest.raises(ValueError, match="every one of the (4|10) validation rows"):
+        model.fit(args[0], args[1], sample_weight=args[2])
+    assert not hasattr(model, "coefs_")

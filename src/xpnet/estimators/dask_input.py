@@ -26,6 +26,7 @@ from ..dask.arrays import as_dask_rows, dask_X, regression_targets
 from ..dask.blocks import DaskBlocks
 from ..data.checks import is_dask_collection
 from ..training.loop import Run
+from ..training.setup import check_validation_weight
 from . import labels as _labels
 from .dask_predict import dask_score
 
@@ -142,6 +143,8 @@ def hold_out_blocks(
     training = blocks.subset(np.sort(order[n_val:]).tolist())
     run.blocks, run.X, run.Y = training, training.X, training.Y
     backend, n_layers = run.backend, run.n_layers
+    if held_out.W is not None:  # one pass over the held-out weights
+        check_validation_weight(float(held_out.W.sum().compute()), held_out.X.shape[0])
 
     def validate(params: list[Array]) -> float:
         snapshot = copy.copy(model)
