@@ -32,6 +32,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, TypeVar
 
+import numpy as np
+
 from ..backend import Array, Backend, get_backend
 from .streams import stream_order
 
@@ -357,13 +359,27 @@ def _local_device(backend: Backend, spec: str | None, local_rank: int) -> Backen
     )
 
 
-def _fingerprint(backend: Backend, array: Array) -> float:
-    """The row sums (float64) weighted by row number: sensitive to values and order."""
+def _fingerprint(backend: Backend, array: Any) -> list[float]:
+    """Row sums weighted by row number and column sums weighted by column number
+    (float64): sensitive to the values, the order of the rows and that of the
+    columns (two swapped columns keep every row sum). Sparse X (``SparseRows``) is
+    summed on the host."""
+    matrix = getattr(array, "matrix", None)  # SparseRows: host CSR
+    if matrix is not None:
+        by_row = np.asarray(matrix.sum(axis=1, dtype=np.float64)).ravel()
+        by_column = np.asarray(matrix.sum(axis=0, dtype=np.float64)).ravel()
+        return [
+            float(by_row @ np.arange(1.0, by_row.shape[0] + 1)),
+            float(by_column @ np.arange(1.0, by_column.shape[0] + 1)),
+        ]
     xp = backend.xp
     rows = xp.reshape(array, (array.shape[0], -1))
-    sums = xp.sum(rows, axis=1, dtype=xp.float64)
-    ramp = xp.arange(1, sums.shape[0] + 1, dtype=xp.float64, device=backend.device)
-    return float(xp.vecdot(sums, ramp))
+    out = []
+    for axis in (1, 0):
+        sums = xp.sum(rows, axis=axis, dtype=xp.float64)
+        ramp = xp.arange(1, sums.shape[0] + 1, dtype=xp.float64, device=backend.device)
+        out.append(float(xp.vecdot(sums, ramp)))
+    return out
 
 
 def _digest(value: Any) -> str:
