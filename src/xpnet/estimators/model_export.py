@@ -107,7 +107,7 @@ def import_estimator(
     model.out_activation_ = check_choice(
         config["out_activation_"], "out_activation_", cls._out_activations
     )
-    model._set_history(_history(config["history"]))
+    model._set_history(_history(config["history"], dtype))
     model._optimizer = None
     model._best_params_host = None
     model._import_extra(config)
@@ -141,29 +141,46 @@ def _constructor_params(cls: Any, params: Any, backend: Any) -> dict[str, Any]:
 _HISTORY_COUNTS = ("no_improvement_count", "n_iter", "t")
 
 
-def _history(saved: Any) -> History:
-    """The saved history, every value checked: finite numbers where scikit-learn
-    keeps numbers ("inf" and "-inf" only for the best loss and score), counts >= 0."""
+MAX_COUNT = 2**53
+"""The largest history count (epochs, samples) read: exact as a float."""
+
+
+def _history(saved: Any, dtype: str) -> History:
+    """The saved history, every value checked: numbers within the range of the
+    model's ``dtype`` (its losses and scores are computed in it; "inf" and "-inf"
+    only for the best loss and score), counts in [0, 2**53]."""
     fields = set(History.__dataclass_fields__)
     if not isinstance(saved, dict) or set(saved) != fields:
         raise ValueError(f"history must be an object with keys {sorted(fields)}")
-    _check_numbers(saved["loss_curve"], "history loss_curve")
+    _check_numbers(saved["loss_curve"], "history loss_curve", dtype)
     if saved["validation_scores"] is not None:
-        _check_numbers(saved["validation_scores"], "history validation_scores")
+        _check_numbers(saved["validation_scores"], "history validation_scores", dtype)
     for name, infinity in (("best_loss", "inf"), ("best_validation_score", "-inf")):
         value = saved[name]
         if value is not None and value != infinity:
-            _check_numbers([value], f"history {name}")
+            _check_numbers([value], f"history {name}", dtype)
     for name in _HISTORY_COUNTS:
         value = saved[name]
-        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-            raise ValueError(f"history {name} must be an int >= 0; got {brief(value)}")
+        if (
+            not isinstance(value, int)
+            or isinstance(value, bool)
+            or not 0 <= value <= MAX_COUNT
+        ):
+            raise ValueError(
+                f"history {name} must be an int in [0, 2**53]; got {brief(value)}"
+            )
     return History.from_json(saved)
 
 
-def _check_numbers(values: Any, name: str) -> None:
+def _check_numbers(values: Any, name: str, dtype: str) -> None:
+    limit = float(np.finfo(dtype).max)
     if not isinstance(values, list) or not all(
-        isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+        isinstance(v, (int, float))
+        and not isinstance(v, bool)
+        and abs(v) <= limit  # False for NaN; ints past float's range overflow
         for v in values
     ):
-        raise ValueError(f"{name} must be a list of finite numbers")
+        raise ValueError(
+            f"{name} must be a list of finite numbers within the range of the "
+            f"model's dtype {dtype} (|x| <= {limit:.4g})"
+        )

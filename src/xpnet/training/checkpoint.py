@@ -216,23 +216,29 @@ def _checked(
             f"{sorted(given - expected)[:6]}"
         )
     state = {g.split(".")[1]: _like(arrays, g, params) for g in groups if g != "best."}
+    if any(np.any(v < 0) for v in state.get("vs", [])):
+        raise ValueError("tensor opt.vs (Adam's second moments) holds values < 0")
+    steps = _at_most(record["steps"], MAX_COUNT, "steps")
     position = _dict(
         record["position"], {"step", "epoch_loss", "rng_state"}, "position"
     )
-    _count(position["step"], "position step")
-    _finite(position["epoch_loss"], "position epoch_loss")
+    _at_most(position["step"], steps, "position step", "steps")
+    _in_dtype(position["epoch_loss"], params[0].dtype, "position epoch_loss")
     if position["rng_state"] is not None:
         _check_rng_state(position["rng_state"], "position rng_state")
     _check_rng_state(record["rng_split"], "rng_split")
+    scalars = _scalars(optimizer["scalars"], kind)
+    if "t" in scalars:  # Adam counts the steps of this fit
+        _at_most(scalars["t"], steps, "optimizer t", "steps")
     return Checkpoint(
         model=record["model"],
         arrays=model_arrays,
         optimizer_kind=kind,
-        scalars=_scalars(optimizer["scalars"], kind),
+        scalars=scalars,
         state=state,
         rng_split=record["rng_split"],
         position=Position(**position),
-        steps=_count(record["steps"], "steps"),
+        steps=steps,
         best=_like(arrays, "best.", params) if has_best else None,
         data=_dict(record["data"], {"X", "y"}, "data"),
     )
@@ -260,14 +266,45 @@ def _count(value: Any, name: str) -> int:
     return value
 
 
+MAX_COUNT = 2**53
+"""The largest count (steps, samples) a checkpoint may hold: exact as a float."""
+
+
+def _at_most(value: Any, high: int, name: str, bound: str | None = None) -> int:
+    """An int in [0, high]; ``bound`` names what ``high`` is."""
+    if _count(value, name) > high:
+        raise ValueError(
+            f"{name} must be an int in [0, {bound or high}]"
+            + (f" ({high})" if bound else "")
+            + f"; got {value if value < 10**30 else f'an int of {len(str(value))} digits'}"
+        )
+    return value
+
+
+def _in_dtype(value: Any, dtype: np.dtype, name: str) -> float:
+    """A finite number within the range of ``dtype`` (the model's)."""
+    number = _finite(value, name)
+    if abs(number) > float(np.finfo(dtype).max):
+        raise ValueError(
+            f"{name} must be within the range of the model's dtype {dtype} "
+            f"(|x| <= {np.finfo(dtype).max:.4g}); got {number!r}"
+        )
+    return number
+
+
 def _finite(value: Any, name: str) -> float:
+    try:
+        number = float(value)  # an int past float's range overflows
+    except (TypeError, ValueError, OverflowError):
+        number = math.nan
     if (
         not isinstance(value, (int, float))
         or isinstance(value, bool)
-        or not math.isfinite(value)
+        or not math.isfinite(number)
     ):
-        raise ValueError(f"{name} must be a finite number; got {value!r}")
-    return float(value)
+        shown = repr(value)
+        raise ValueError(f"{name} must be a finite number; got {shown[:40]}")
+    return number
 
 
 def _scalars(scalars: Any, kind: str) -> dict[str, Any]:
