@@ -273,11 +273,9 @@ MAX_COUNT = 2**53
 def _at_most(value: Any, high: int, name: str, bound: str | None = None) -> int:
     """An int in [0, high]; ``bound`` names what ``high`` is."""
     if _count(value, name) > high:
-        raise ValueError(
-            f"{name} must be an int in [0, {bound or high}]"
-            + (f" ({high})" if bound else "")
-            + f"; got {value if value < 10**30 else f'an int of {len(str(value))} digits'}"
-        )
+        shown = value if value < 10**30 else f"an int of {len(str(value))} digits"
+        limit = f"{bound} ({high})" if bound else str(high)
+        raise ValueError(f"{name} must be an int in [0, {limit}]; got {shown}")
     return value
 
 
