@@ -214,7 +214,9 @@ class MLPBase(FitDriver, FittedState, EstimatorAPI):
             Where to write checkpoints (atomically: a temporary file, then
             ``os.replace``). A checkpoint holds the weights, the optimizer state, the
             random generator's state, the history, the position in the epoch and a
-            fingerprint of X and y (shape, dtype, CRC-32).
+            fingerprint of X, y and the sample weights (shape, dtype, CRC-32; for
+            Dask input, the CRC-32 of each block's bytes, checked on resume as each
+            block is computed).
         checkpoint_every : int, optional
             Steps (minibatches) between checkpoints; default: one epoch's steps.
         resume_from : path, optional
@@ -224,8 +226,9 @@ class MLPBase(FitDriver, FittedState, EstimatorAPI):
             file is checked first: a bad checkpoint raises ``ModelFileError`` and
             a failed resume leaves the estimator as it was.
         resume_on_other_data : bool, default False
-            Resume even though X or y differ from the checkpoint's (refused
-            otherwise: the shuffles and the split would not be the ones replayed).
+            Resume even though X, y or the weights differ from the checkpoint's
+            (refused otherwise: the shuffles and the split would not be the ones
+            replayed).
         distributed : bool or torch.distributed ProcessGroup, optional
             Data-parallel training over the ranks of a torch.distributed process
             group (True: the default group; call ``init_process_group`` first). Every

@@ -155,6 +155,8 @@ class FitDriver:
             prints = data.fingerprint(backend)
         if saved is not None and not resume_on_other_data:
             resume.check_same_data(saved, prints, resume_from)
+            if data.blocks is not None:  # each block checked as it is computed
+                data.blocks.expect(saved.data["blocks"] or {}, resume_from)
         rng = host_rng(self.random_state)
         if first_pass:
             self._initialize(rng, data.X.shape[1], data.Y.shape[1])
@@ -345,7 +347,8 @@ class FitData(NamedTuple):
         """The checkpoint's record of this data."""
         if self.blocks is not None:
             return self.blocks.fingerprint()
-        return data_fingerprint(backend, self.X, cast(np.ndarray, self.Y_host))
+        weights = None if self.weights is None else self.weights.host
+        return data_fingerprint(backend, self.X, cast(np.ndarray, self.Y_host), weights)
 
 
 def _snapshot(model: Any) -> dict[str, Any]:

@@ -7,7 +7,8 @@ state (tensors ``opt.NAME.I``, one per parameter, ``I`` counting weights then
 biases), the host generator's state before the validation split, the position in the
 current epoch (the generator's state before its permutation, the steps done, their
 summed loss), the early-stopping best weights (``best.I``) and a fingerprint of the
-training data (shape, dtype and CRC-32 of X and of the encoded targets).
+training data (shape, dtype and CRC-32 of X, the encoded targets and the sample
+weights; on Dask, of each block as it is computed).
 
 :func:`read_checkpoint` checks the whole file (every key, type, shape and name)
 before anything is applied, so a tampered or damaged checkpoint raises
@@ -74,17 +75,29 @@ class Checkpoint:
     data: dict[str, Any]
 
 
-def data_fingerprint(backend: Backend, X: Array, Y: np.ndarray) -> dict[str, Any]:
+def data_fingerprint(
+    backend: Backend, X: Array, Y: np.ndarray, weights: np.ndarray | None = None
+) -> dict[str, Any]:
     """Shape, dtype and CRC-32 of the training data X (on the device, copied to the
-    host once) and the encoded targets Y (host): cheap, and changed by any edit,
-    reordering or subset of the rows."""
+    host once), the encoded targets Y (host) and the sample ``weights`` (host
+    float64, or None: no weights): cheap, and changed by any edit, reordering or
+    subset of the rows, and by other weights (none, a constant, reversed)."""
     return {
-        name: {
-            "shape": list(array.shape),
-            "dtype": array.dtype.str,
-            "crc32": zlib.crc32(np.ascontiguousarray(array).view(np.uint8).data),
-        }
-        for name, array in (("X", backend.to_numpy(X)), ("y", Y))
+        name: None if array is None else array_print(array)
+        for name, array in (
+            ("X", backend.to_numpy(X)),
+            ("y", Y),
+            ("sample_weight", weights),
+        )
+    }
+
+
+def array_print(array: np.ndarray) -> dict[str, Any]:
+    """Shape, dtype and CRC-32 of a host array."""
+    return {
+        "shape": list(array.shape),
+        "dtype": array.dtype.str,
+        "crc32": zlib.crc32(np.ascontiguousarray(array).view(np.uint8).data),
     }
 
 
@@ -142,8 +155,16 @@ def _record(
         },
         "steps": state.steps,
         "has_best": state.best_params is not None,
-        "data": data,
+        "data": _data_now(data),
     }
+
+
+def _data_now(data: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The fingerprint as it stands: Dask's ``blocks`` grows as blocks are computed
+    (in a background thread: ``dict.copy`` is one step for it)."""
+    if data is None or data.get("blocks") is None:
+        return data
+    return {**data, "blocks": data["blocks"].copy()}
 
 
 def read_record(
@@ -240,8 +261,35 @@ def _checked(
         position=Position(**position),
         steps=steps,
         best=_like(arrays, "best.", params) if has_best else None,
-        data=_dict(record["data"], {"X", "y"}, "data"),
+        data=_data_record(record["data"]),
     )
+
+
+DATA_OPTIONAL = {"sample_weight": None, "blocks": None}
+"""Keys of a checkpoint's data fingerprint added within format_version 2, with
+what a record without them means (no weights; no block hashes)."""
+
+
+def _data_record(data: Any) -> dict[str, Any]:
+    """The data fingerprint: X and y, the sample weights', and for Dask input the
+    CRC-32 of each block computed so far (block number -> crc)."""
+    if not isinstance(data, dict) or not {"X", "y"} <= set(data) <= {
+        "X",
+        "y",
+        *DATA_OPTIONAL,
+    }:
+        raise ValueError(f"data must be an object with keys {['X', 'y']}")
+    data = {**DATA_OPTIONAL, **data}
+    blocks = data["blocks"]
+    if blocks is not None and not (
+        isinstance(blocks, dict)
+        and all(
+            key.isdigit() and type(crc) is int and 0 <= crc < 2**32
+            for key, crc in blocks.items()
+        )
+    ):
+        raise ValueError("data blocks must map block numbers to CRC-32 values")
+    return data
 
 
 def _parameters(arrays: dict[str, np.ndarray]) -> list[np.ndarray]:
@@ -348,11 +396,15 @@ def _check_rng_state(state: Any, name: str) -> None:
 def check_same_data(
     saved: Any, data: dict[str, Any] | None, path: str | os.PathLike
 ) -> None:
-    """ValueError unless ``data`` (a :func:`data_fingerprint`) is the checkpoint's."""
-    if saved.data != data:
+    """ValueError unless ``data`` (a :func:`data_fingerprint`) is the checkpoint's
+    (Dask's block hashes are checked as the blocks are computed)."""
+    if data is not None:
+        data = {k: v for k, v in {**DATA_OPTIONAL, **data}.items() if k != "blocks"}
+    theirs = {k: v for k, v in saved.data.items() if k != "blocks"}
+    if theirs != data:
         raise ValueError(
             f"resume_from {os.fspath(path)!r} was written while training on other "
-            f"data (checkpoint: {saved.data}, this fit: {data}); resume on the same "
+            f"data (checkpoint: {theirs}, this fit: {data}); resume on the same "
             "X and y, or pass resume_on_other_data=True to continue anyway"
         )
 
