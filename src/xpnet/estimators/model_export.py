@@ -28,6 +28,9 @@ from .settings import checked_settings
 
 _ADDED_PARAMS = {"max_fun": 15000, "loss": "squared_error"}
 _KEYS = ("kind", "params", "dtype", "layer_sizes", "out_activation_", "history")
+_OPTIONAL_KEYS = ("feature_names_in_",)
+"""Config keys added within format_version 2; a file without one means None (a
+model fitted without feature names)."""
 
 
 def export_estimator(model: Any) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
@@ -51,6 +54,9 @@ def export_estimator(model: Any) -> tuple[dict[str, Any], dict[str, np.ndarray]]
         "history": model._history().to_json(),
         **model._export_extra(),
     }
+    names = model.__dict__.get("feature_names_in_")
+    if names is not None:  # optional within format_version 2
+        config["feature_names_in_"] = [str(name) for name in names]
     weights = [np.asarray(c, dtype=dtype) for c in model.coefs_]
     biases = [np.asarray(b, dtype=dtype) for b in model.intercepts_]
     arrays = parameter_arrays(weights, biases)
@@ -82,7 +88,7 @@ def import_estimator(
     """A fitted ``cls`` from :func:`export_estimator`'s output, set to run on
     ``backend`` (a spec or Backend; None keeps the saved one). ValueError or
     TypeError name what does not fit."""
-    check_config(config, _KEYS + cls._extra_keys)
+    check_config(config, _KEYS + cls._extra_keys, _OPTIONAL_KEYS)
     if config["kind"] != cls.__name__:
         raise ValueError(f"kind must be {cls.__name__!r}; got {brief(config['kind'])}")
     model = cls(**_constructor_params(cls, config["params"], backend))
@@ -104,6 +110,8 @@ def import_estimator(
     if cls._estimator_type == "classifier" and "y_mean" in scaling_names:
         raise ValueError("a classifier's file must not hold y_mean or y_scale")
     model.n_features_in_ = sizes[0]
+    if config.get("feature_names_in_") is not None:
+        model.feature_names_in_ = _feature_names(config["feature_names_in_"], sizes[0])
     model.out_activation_ = check_choice(
         config["out_activation_"], "out_activation_", cls._out_activations
     )
@@ -112,6 +120,20 @@ def import_estimator(
     model._best_params_host = None
     model._import_extra(config)
     return model
+
+
+def _feature_names(names: Any, n_features: int) -> np.ndarray:
+    """The saved column names: ``n_features`` strings."""
+    if (
+        not isinstance(names, list)
+        or len(names) != n_features
+        or not all(isinstance(name, str) for name in names)
+    ):
+        raise ValueError(
+            f"feature_names_in_ must be a list of {n_features} strings, one per "
+            "input of the first layer"
+        )
+    return np.asarray(names, dtype=object)
 
 
 def backend_name(backend: Any) -> str | None:

@@ -92,6 +92,7 @@ def read(model: Any, path: str | os.PathLike) -> Saved:
             f"({saved.max_iter}); got {saved.n_iter_}",
         )
     params = model.get_params()
+    model.__dict__.pop("feature_names_in_", None)  # the checkpoint's, or none
     model.__dict__.update(saved.__dict__)
     model.set_params(**params)
     return Saved(state, saved._history())
