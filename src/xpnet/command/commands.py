@@ -88,12 +88,8 @@ def _train(
             quiet=args.quiet or not lead,
             distributed=reducer is not None,
         )
-        scores = {"train": model.score(X_train, y_train)}
         n_test = len(test_rows)
-        if n_test:
-            scores["test"] = model.score(X_test, y_test)
-        if data.named:  # the model file keeps them; predict matches columns by them
-            model.feature_names_in_ = np.asarray(data.feature_names, dtype=object)
+        scores = _scores(model, data, (X_train, y_train), (X_test, y_test))
     if not lead:
         return 0
     if args.save:
@@ -106,6 +102,20 @@ def _train(
     summary = _summary(args, data, task, backend, fitted, n_test, scores, split)
     print(summary + ("" if reducer is None else "\n" + _parallel_line(reducer)))
     return 0
+
+
+def _scores(
+    model: Any, data: Dataset, train: tuple[Any, Any], test: tuple[Any, Any]
+) -> dict[str, float]:
+    """The fitted model's train (and, with test rows, test) score; then a CSV
+    header's feature names go on the model (the scores take arrays): the model
+    file keeps them and ``predict`` matches columns by them."""
+    scores = {"train": model.score(*train)}
+    if len(test[0]):
+        scores["test"] = model.score(*test)
+    if data.named:
+        model.feature_names_in_ = np.asarray(data.feature_names, dtype=object)
+    return scores
 
 
 def _parallel_line(reducer: GradientReducer) -> str:

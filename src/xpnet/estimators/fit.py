@@ -96,22 +96,25 @@ class FitDriver:
                     self._fit_lbfgs(run, callbacks)
                 else:
                     train(run)
-            except KeyboardInterrupt:  # documented: the last completed step is kept
-                if run is None:
-                    _restore(self, before)
-                else:
-                    self._store(run)
-                raise
-            except DivergenceError:  # documented: the last good epoch is kept
-                assert run is not None
-                self._store(run)
-                self._optimizer = None  # its state holds the non-finite steps
-                raise
-            except BaseException:  # any other failure: the estimator as it was
-                _restore(self, before)
+            except BaseException as exc:
+                self._after_failure(exc, run, before)
                 raise
             self._store(run)
         return self
+
+    def _after_failure(
+        self: Any, exc: BaseException, run: Run | None, before: dict[str, Any]
+    ) -> None:
+        """What a failed fit leaves: after Ctrl-C the last completed step, after
+        ``DivergenceError`` the last good epoch (as documented), else the estimator
+        as it was (``before``, from :func:`_snapshot`)."""
+        if isinstance(exc, KeyboardInterrupt) and run is not None:
+            self._store(run)
+        elif isinstance(exc, DivergenceError) and run is not None:
+            self._store(run)
+            self._optimizer = None  # its state holds the non-finite steps
+        else:
+            _restore(self, before)
 
     def _prepare(
         self: Any,
