@@ -160,3 +160,13 @@ def test_early_stopping_with_zero_weight_validation_rows_is_refused(on_dask):
     with pytest.raises(ValueError, match="every one of the (4|10) validation rows"):
         model.fit(args[0], args[1], sample_weight=args[2])
     assert not hasattr(model, "coefs_")
+
+
+@pytest.mark.parametrize("kind", ["regressor", "classifier"])
+def test_dask_score_refuses_2d_weights(fitted, kind):
+    da = pytest.importorskip("dask.array", reason="dask is the optional xpnet[dask]")
+    X, y = _data()
+    y = y if kind == "regressor" else y > 0
+    weights = da.ones((len(y), 1), chunks=(10, 1))
+    with pytest.raises(ValueError, match="1-D"):
+        fitted[kind].score(da.from_array(X, chunks=(10, 3)), y, sample_weight=weights)

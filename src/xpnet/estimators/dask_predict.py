@@ -72,6 +72,11 @@ def dask_score(model: Any, X: Any, y: Any, sample_weight: Any = None) -> float:
     y = as_dask_rows(y, X, "y")
     weights = None
     if sample_weight is not None:
+        if getattr(sample_weight, "ndim", np.ndim(sample_weight)) != 1:
+            raise ValueError(
+                "sample_weight must be 1-D with one weight per sample of X; got shape "
+                f"{getattr(sample_weight, 'shape', np.shape(sample_weight))}"
+            )
         weights = as_dask_rows(sample_weight, X, "sample_weight")
     if model._estimator_type == "classifier":
         predicted = dask_predictions(model, "predict", X)
