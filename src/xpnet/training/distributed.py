@@ -361,19 +361,13 @@ def _local_device(backend: Backend, spec: str | None, local_rank: int) -> Backen
 
 def _fingerprint(backend: Backend, array: Any) -> list[float]:
     """Row sums weighted by row number and column sums weighted by column number
-    (float64): sensitive to the values, the order of the rows and that of the
-    columns (two swapped columns keep every row sum). Sparse X (``SparseRows``) is
-    summed on the host."""
+    (float64): sensitive to the values and the order of rows and of columns (two
+    swapped columns keep every row sum). Sparse X (``SparseRows``) on the host."""
     matrix = getattr(array, "matrix", None)  # SparseRows: host CSR
     if matrix is not None:
-        by_row = np.asarray(matrix.sum(axis=1, dtype=np.float64)).ravel()
-        by_column = np.asarray(matrix.sum(axis=0, dtype=np.float64)).ravel()
-        return [
-            float(by_row @ np.arange(1.0, by_row.shape[0] + 1)),
-            float(by_column @ np.arange(1.0, by_column.shape[0] + 1)),
-        ]
-    xp = backend.xp
-    rows = xp.reshape(array, (array.shape[0], -1))
+        by = [np.asarray(matrix.sum(axis=a, dtype=np.float64)).ravel() for a in (1, 0)]
+        return [float(s @ np.arange(1.0, s.shape[0] + 1)) for s in by]
+    xp, rows = backend.xp, backend.xp.reshape(array, (array.shape[0], -1))
     out = []
     for axis in (1, 0):
         sums = xp.sum(rows, axis=axis, dtype=xp.float64)
