@@ -172,6 +172,23 @@ def run(rank: int, out: str) -> dict:
             X_other, y_other, distributed=True
         )
     )
+    # rank 1 has two columns swapped: every row sum is the same (issue 24, item 10)
+    X_swapped = X if rank == 0 else X[:, [1, 0, *range(2, X.shape[1])]]
+    results["column_mismatch"] = _error(
+        lambda: estimator("classifier_adam_early_stopping").fit(
+            X_swapped, y, distributed=True
+        )
+    )
+    # sparse X trains data-parallel as dense X does (issue 24, item 15)
+    import scipy.sparse
+
+    X_dense, y_dense = CASES["regressor_plain_sgd_float32"][2]()
+    for name, data in (
+        ("dense", X_dense),
+        ("sparse", scipy.sparse.csr_matrix(X_dense)),
+    ):
+        model = estimator("regressor_plain_sgd_float32", max_iter=2)
+        _save(out, f"{name}.{tag}.npz", model.fit(data, y_dense, distributed=True))
     results["seed_mismatch"] = _error(
         lambda: estimator("classifier_adam_early_stopping", random_state=rank).fit(
             X, y, distributed=True

@@ -107,6 +107,29 @@ TAMPERINGS = {
         values=["b", "a"]
     ),
     "weights missing": lambda h, a: a.pop("W0"),
+    # value ranges (issue 24, item 12): each was accepted and failed later
+    "scalar t 10**400": lambda h, a: _record(h)["optimizer"]["scalars"].update(
+        {"t": 10**400}
+    ),
+    "scalar t above steps": lambda h, a: _record(h)["optimizer"]["scalars"].update(
+        {"t": _record(h)["steps"] + 1}
+    ),
+    "second moments negative": lambda h, a: a["opt.vs.0"].__setitem__((0, 0), -1.0),
+    "n_iter above max_iter": lambda h, a: _record(h)["model"]["history"].update(
+        n_iter=99
+    ),
+    "epoch loss 1e308": lambda h, a: _record(h)["position"].update(epoch_loss=1e308),
+    "loss curve 1e308": lambda h, a: _record(h)["model"]["history"].update(
+        loss_curve=[1e308]
+    ),
+    "history t 2**70": lambda h, a: _record(h)["model"]["history"].update(t=2**70),
+    "position step above steps": lambda h, a: _record(h)["position"].update(
+        step=_record(h)["steps"] + 1
+    ),
+    "steps 2**64": lambda h, a: _record(h).update(steps=2**64),
+    "learning rate 10**400": lambda h, a: _record(h)["optimizer"]["scalars"].update(
+        {"learning_rate": 10**400}
+    ),
 }
 EARLY_TAMPERINGS = {
     "best arrays missing": lambda h, a: a.pop("best.0"),
@@ -218,7 +241,7 @@ def test_disk_full_while_checkpointing_names_the_checkpoint(tmp_path, monkeypatc
     monkeypatch.undo()
     assert tensor_file.load_tensors(path)[0]["checkpoint"]["steps"] == 3  # epoch 1
     assert not [p for p in os.listdir(tmp_path) if p.endswith(".tmp")]
-    assert len(model.loss_curve_) == 1  # fit stopped in epoch 2, at its last step
+    assert not hasattr(model, "loss_curve_")  # a failed fit leaves it as it was
 
 
 def _sigint():

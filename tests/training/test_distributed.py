@@ -130,6 +130,14 @@ def test_ranks_that_disagree_stop_every_rank_naming_the_difference(ranks):
             "rank 1 has parameter random_state 1 where rank 0 has 0"
             in (found["seed_mismatch"])
         )
+        assert "rank 1 has data fingerprint" in found["column_mismatch"]
+
+
+def test_sparse_x_trains_data_parallel_as_dense_x(ranks):
+    for rank in range(WORLD_SIZE):
+        dense, sparse = (_params(ranks, name, rank) for name in ("dense", "sparse"))
+        for a, b in zip(sparse, dense, strict=True):
+            np.testing.assert_allclose(a, b, rtol=TOLERANCES["float32"])
 
 
 def test_reducer_sums_arrays_of_each_backend_and_shards_batches(ranks):

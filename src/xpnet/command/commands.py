@@ -11,6 +11,7 @@ import argparse
 import csv
 import os
 import sys
+import warnings
 from typing import Any, TextIO
 
 import numpy as np
@@ -87,10 +88,8 @@ def _train(
             quiet=args.quiet or not lead,
             distributed=reducer is not None,
         )
-        scores = {"train": model.score(X_train, y_train)}
         n_test = len(test_rows)
-        if n_test:
-            scores["test"] = model.score(X_test, y_test)
+        scores = _scores(model, data, (X_train, y_train), (X_test, y_test))
     if not lead:
         return 0
     if args.save:
@@ -103,6 +102,20 @@ def _train(
     summary = _summary(args, data, task, backend, fitted, n_test, scores, split)
     print(summary + ("" if reducer is None else "\n" + _parallel_line(reducer)))
     return 0
+
+
+def _scores(
+    model: Any, data: Dataset, train: tuple[Any, Any], test: tuple[Any, Any]
+) -> dict[str, float]:
+    """The fitted model's train (and, with test rows, test) score; then a CSV
+    header's feature names go on the model (the scores take arrays): the model
+    file keeps them and ``predict`` matches columns by them."""
+    scores = {"train": model.score(*train)}
+    if len(test[0]):
+        scores["test"] = model.score(*test)
+    if data.named:
+        model.feature_names_in_ = np.asarray(data.feature_names, dtype=object)
+    return scores
 
 
 def _parallel_line(reducer: GradientReducer) -> str:
@@ -282,8 +295,9 @@ def run_prediction(args: argparse.Namespace) -> int:
             "xpnet.save of an estimator); use its forward() in Python instead"
         )
     data = load_dataset(args.data, args.target, need_target=False)
+    X = _columns_by_name(model, data)
     n_features = model.n_features_in_
-    if data.X.shape[1] != n_features:
+    if X.shape[1] != n_features:
         hint = (
             "; if one column is the target, name it with --target"
             if data.X.shape[1] == n_features + 1
@@ -297,10 +311,10 @@ def run_prediction(args: argparse.Namespace) -> int:
     if args.proba and not is_classifier:
         raise DataError("--proba needs a classifier; this model is a regressor")
     if args.proba:
-        values = model.predict_proba(data.X)
+        values = _unnamed(model.predict_proba, X)
         header = [f"proba_{label}" for label in model.classes_]
     else:
-        values = model.predict(data.X)
+        values = _unnamed(model.predict, X)
         header = (
             ["prediction"]
             if values.ndim == 1
@@ -318,9 +332,38 @@ def run_prediction(args: argparse.Namespace) -> int:
         report = sys.stderr
     if data.y is not None:
         metric = _metric("classification" if is_classifier else "regression")
-        score = model.score(data.X, data.y)
+        score = _unnamed(model.score, X, data.y)
         print(f"{metric} against {data.target_name}: {score:.4f}", file=report)
     return 0
+
+
+def _columns_by_name(model: Any, data: Dataset) -> np.ndarray:
+    """``data.X`` with its columns in the order of the model's feature names, when
+    both have names (a CSV header row, a model trained on one); refuses a file
+    that lacks some of them or holds others. Without names: X as it is."""
+    names = getattr(model, "feature_names_in_", None)
+    if names is None or not data.named:
+        return data.X
+    given = list(data.feature_names)
+    missing = [name for name in names if name not in given]
+    extra = [name for name in given if name not in set(names)]
+    if missing or extra or len(set(given)) != len(given):
+        hint = "; if one column is the target, name it with --target" if extra else ""
+        raise DataError(
+            f"{data.name!r} must hold the model's feature columns {list(names)[:20]} "
+            f"(matched by header name); missing {missing[:20]}, not the model's "
+            f"{extra[:20]}{hint}"
+        )
+    return data.X[:, [given.index(name) for name in names]]
+
+
+def _unnamed(method: Any, X: np.ndarray, *args: Any) -> Any:
+    """``method(X, ...)`` for X whose columns are already in the model's order
+    (:func:`_columns_by_name`): the estimator's "no feature names" warning is
+    moot."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="X does not have valid feature names")
+        return method(X, *args)
 
 
 def run_export(args: argparse.Namespace) -> int:

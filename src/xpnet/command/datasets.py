@@ -55,6 +55,9 @@ class Dataset:
         The bundled name or the path, for messages and summaries.
     feature_names : list of str
     target_name : str or None
+    named : bool
+        Whether ``feature_names`` come from the file (a CSV header row): a model
+        trained on it records them, and predicting matches columns by them.
     """
 
     X: np.ndarray
@@ -62,6 +65,7 @@ class Dataset:
     name: str
     feature_names: list[str]
     target_name: str | None = None
+    named: bool = False
 
     @property
     def task(self) -> str | None:
@@ -279,6 +283,7 @@ def _csv(path: str, target: str | int | None, need_target: bool) -> Dataset:
         path,
         [names[i] for i in features],
         None if column is None else names[column],
+        named=header,
     )
 
 

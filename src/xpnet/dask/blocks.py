@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+import zlib
 from collections.abc import Generator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -28,7 +29,7 @@ from dask.delayed import Delayed
 from dask.optimization import cull
 
 from ..backend import Backend
-from ..data.checks import host_matrix, host_weights
+from ..data.checks import check_weights_fit, host_matrix, host_weights
 from ..training.batches import Block
 from .arrays import blocks_of
 
@@ -58,10 +59,17 @@ class DaskBlocks:
         dtype: str,
         scaling: Any = None,
         W: da.Array | None = None,
+        *,
+        numbers: Sequence[int] | None = None,
+        hashes: BlockHashes | None = None,
     ) -> None:
         self.X, self.Y, self.y, self.W = X, Y, y, W
         self.backend, self.dtype, self.scaling = backend, dtype, scaling
         self.sizes: Sequence[int] = X.chunks[0]
+        # Each block's number in the whole arrays (a subset keeps them), and the
+        # hashes of the blocks computed, once a fingerprint is asked for.
+        self.numbers = list(range(len(self.sizes)) if numbers is None else numbers)
+        self.hashes = hashes
 
     @functools.cached_property
     def _starts(self) -> list[int]:
@@ -157,24 +165,77 @@ class DaskBlocks:
         start = self._starts[block]
         rows = f"block {block}: rows {start} to {start + X.shape[0] - 1}"
         X = host_matrix(X, f"X ({rows})", dtype=self.dtype)
+        if self.hashes is not None:
+            self.hashes.check(self.numbers[block], rows, X, Y, W)
         if W is not None:
             W = host_weights(W, f"sample_weight ({rows})")
+            check_weights_fit(W, f"sample_weight ({rows})", self.dtype)
         return (X if self.scaling is None else self.scaling.inputs(X)), Y, W
 
     def fingerprint(self) -> dict[str, Any]:
-        """Shapes, dtypes and Dask's names of X and Y (a checkpoint's record of the
-        data, as :func:`xpnet.training.checkpoint.data_fingerprint` without reading
-        it: a name is a hash of the array's graph, its sources and chunks)."""
+        """The checkpoint's record of the data: shapes and dtypes of X, Y and the
+        weights, and ``blocks``, the CRC-32 of each block's bytes (X, Y and W) by
+        block number, filled in as the blocks are computed. Dask's array names are
+        not used: a store rewritten in place (rows reversed, same chunks) keeps
+        its name."""
+        if self.hashes is None:
+            self.hashes = BlockHashes()
         return {
-            name: {"shape": list(a.shape), "dtype": a.dtype.str, "dask": a.name}
-            for name, a in (("X", self.X), ("y", self.Y))
-        }
+            name: None if a is None else {"shape": list(a.shape), "dtype": a.dtype.str}
+            for name, a in (("X", self.X), ("y", self.Y), ("sample_weight", self.W))
+        } | {"blocks": self.hashes.seen}
+
+    def expect(self, blocks: dict[str, int], path: Any) -> None:
+        """Check every block computed from now on against ``blocks`` (a
+        checkpoint's hashes, written while training on ``path``'s data)."""
+        if self.hashes is None:
+            self.hashes = BlockHashes()
+        self.hashes.expected, self.hashes.path = dict(blocks), path
+        self.hashes.seen.update(blocks)
 
     def subset(self, blocks: Sequence[int]) -> DaskBlocks:
         """These blocks only, in this order."""
         X, Y, y = (blocks_of(a, blocks) for a in (self.X, self.Y, self.y))
         W = None if self.W is None else blocks_of(self.W, blocks)
-        return DaskBlocks(X, Y, y, self.backend, self.dtype, self.scaling, W)
+        numbers = [self.numbers[b] for b in blocks]
+        return DaskBlocks(
+            X,
+            Y,
+            y,
+            self.backend,
+            self.dtype,
+            self.scaling,
+            W,
+            numbers=numbers,
+            hashes=self.hashes,
+        )
+
+
+class BlockHashes:
+    """CRC-32 of each computed block's bytes (X, Y and W), by block number
+    (``seen``); a block whose number is in ``expected`` (a checkpoint's, on
+    resume) must hash the same."""
+
+    def __init__(self) -> None:
+        self.seen: dict[str, int] = {}
+        self.expected: dict[str, int] = {}
+        self.path: Any = None
+
+    def check(self, number: int, rows: str, *arrays: np.ndarray | None) -> None:
+        """Hash a computed block; ValueError if it differs from the expected."""
+        crc = 0
+        for array in arrays:
+            if array is not None:
+                crc = zlib.crc32(np.ascontiguousarray(array).view(np.uint8).data, crc)
+        key = str(number)
+        if key in self.expected and self.expected[key] != crc:
+            raise ValueError(
+                f"resume_from {os.fspath(self.path)!r} was written while training on "
+                f"other data: {rows} differ from the checkpoint's (the store was "
+                "rewritten, or X, y or sample_weight changed); resume on the same "
+                "data, or pass resume_on_other_data=True to continue anyway"
+            )
+        self.seen[key] = crc
 
 
 def _row_keys(array: da.Array) -> list[Any]:

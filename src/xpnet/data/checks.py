@@ -160,6 +160,31 @@ def host_sample_weight(sample_weight: Any, n_samples: int) -> np.ndarray:
     return host
 
 
+def check_weights_fit(host: np.ndarray, name: str, dtype: str) -> None:
+    """Refuse weights the model's ``dtype`` cannot carry: a sum above the square root
+    of its largest number (weighted sums of losses would overflow; 1e38 in
+    float32), or non-zero weights below its smallest normal number (they underflow
+    to 0 or lose their precision; 1e-320)."""
+    info = np.finfo(dtype)
+    total = float(np.sum(host))
+    if total > math.sqrt(float(info.max)):
+        raise ValueError(
+            f"{name} sums to {total:.4g}, too large for the model's dtype {dtype} "
+            f"(weighted sums of the losses would overflow; at most "
+            f"{math.sqrt(float(info.max)):.4g}): rescale the weights (only their "
+            "ratios matter), or use dtype='float64'"
+        )
+    tiny = (host > 0) & (host < info.tiny)
+    if np.any(tiny):
+        index = int(np.argmax(tiny))
+        raise ValueError(
+            f"{name} holds {host.flat[index]!r} at index {index}, below the smallest "
+            f"normal number of the model's dtype {dtype} ({info.tiny:.4g}): it would "
+            "become 0 or lose its precision; rescale the weights (only their ratios "
+            "matter), or set it to 0"
+        )
+
+
 def host_weights(weights: Any, name: str) -> np.ndarray:
     """Weights as host float64, finite and non-negative (any shape)."""
     host = host_real(weights, name).astype(np.float64)

@@ -25,6 +25,7 @@ from ..backend import Array, Backend
 from .checks import (
     check_fits,
     check_matrix,
+    check_weights_fit,
     host_features,
     host_matrix,
     host_real,
@@ -46,6 +47,7 @@ __all__ = [
     "as_network_targets",
     "as_real_targets",
     "as_sample_weight",
+    "as_score_weight",
     "as_targets",
     "is_dask_collection",
     "is_sparse",
@@ -187,7 +189,18 @@ def as_sample_weight(
     host = host_sample_weight(
         as_host(sample_weight, backend, "sample_weight"), n_samples
     )
+    check_weights_fit(host, "sample_weight", dtype)
     return Weights(host, backend.asarray(host, dtype))
+
+
+def as_score_weight(sample_weight: Any, backend: Backend, n_samples: int) -> Any:
+    """``score``'s ``sample_weight``: None, or host float64 (n_samples,) checked as
+    a fit's (1-D, one per sample, finite, non-negative, not all 0)."""
+    if sample_weight is None:
+        return None
+    return host_sample_weight(
+        as_host(sample_weight, backend, "sample_weight"), n_samples
+    )
 
 
 def as_network_targets(

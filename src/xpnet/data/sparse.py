@@ -53,6 +53,12 @@ class SparseRows:
         if type(matrix).__module__.startswith("cupyx"):
             matrix = matrix.get()  # the non-zeros to the host; batches go back
         csr = matrix.tocsr()
+        if len(csr.shape) != 2 or 0 in csr.shape:  # as dense X (host_features)
+            which = "feature" if len(csr.shape) == 2 and csr.shape[1] == 0 else "sample"
+            raise ValueError(
+                f"{name} has 0 {which}(s) (shape={tuple(csr.shape)}) while a minimum "
+                "of 1 is required."
+            )
         if csr.dtype.kind not in "fiub":
             raise TypeError(f"{name} must hold real numbers; got dtype {csr.dtype}")
         if not np.isfinite(csr.data).all():

@@ -113,11 +113,14 @@ class MLPBase(FitDriver, FittedState, EstimatorAPI):
     def __getstate__(self) -> dict[str, Any]:
         # Copying (e.g. joblib in GridSearchCV) needs host data only: the optimizer's
         # device state travels as NumPy arrays.
-        if "_live_run" in self.__dict__:  # copied inside a callback: the weights now
-            self._store_params(self._live_run)
+        live = self.__dict__.get("_live_run")
+        if live is not None:  # copied inside a callback: the weights now
+            self._store_params(live)
         state = self.__dict__.copy()
         state.pop("_live_run", None)
         optimizer = state.pop("_optimizer", None)
+        if live is not None:
+            optimizer = live.state.optimizer
         if optimizer is not None:
             backend = get_backend(self.backend)
             state["_optimizer_host"] = (
@@ -211,7 +214,9 @@ class MLPBase(FitDriver, FittedState, EstimatorAPI):
             Where to write checkpoints (atomically: a temporary file, then
             ``os.replace``). A checkpoint holds the weights, the optimizer state, the
             random generator's state, the history, the position in the epoch and a
-            fingerprint of X and y (shape, dtype, CRC-32).
+            fingerprint of X, y and the sample weights (shape, dtype, CRC-32; for
+            Dask input, the CRC-32 of each block's bytes, checked on resume as each
+            block is computed).
         checkpoint_every : int, optional
             Steps (minibatches) between checkpoints; default: one epoch's steps.
         resume_from : path, optional
@@ -221,8 +226,9 @@ class MLPBase(FitDriver, FittedState, EstimatorAPI):
             file is checked first: a bad checkpoint raises ``ModelFileError`` and
             a failed resume leaves the estimator as it was.
         resume_on_other_data : bool, default False
-            Resume even though X or y differ from the checkpoint's (refused
-            otherwise: the shuffles and the split would not be the ones replayed).
+            Resume even though X, y or the weights differ from the checkpoint's
+            (refused otherwise: the shuffles and the split would not be the ones
+            replayed).
         distributed : bool or torch.distributed ProcessGroup, optional
             Data-parallel training over the ranks of a torch.distributed process
             group (True: the default group; call ``init_process_group`` first). Every
@@ -250,6 +256,10 @@ class MLPBase(FitDriver, FittedState, EstimatorAPI):
         DistributedError
             With ``distributed``: no process group, a backend torch.distributed
             cannot carry, ranks that disagree, or a rank that died (named).
+
+        Any other exception (bad data found in a later Dask block, a callback or a
+        checkpoint write failing, ...) leaves the estimator exactly as it was
+        before the call.
         """
         return self._fit(
             X,

@@ -15,6 +15,7 @@ import numpy as np
 from ..backend import Array, get_backend
 from ..data import as_targets
 from ..data.checks import check_choice
+from ..data.intake import as_score_weight
 from ..maths.metrics import accuracy
 from . import labels as _labels
 from .base import MLPBase, dask_aware
@@ -175,7 +176,10 @@ class MLPClassifier(MLPBase):
         hits = predicted == truth
         if hits.ndim == 2:
             hits = hits.all(axis=1)
-        return float(np.average(hits, weights=sample_weight))
+        weights = as_score_weight(
+            sample_weight, get_backend(self.backend), predicted.shape[0]
+        )
+        return float(np.average(hits, weights=weights))
 
     _extra_keys = ("classes_", "target_kind")
     _out_activations = ("softmax", "logistic")

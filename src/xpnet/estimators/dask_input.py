@@ -25,7 +25,9 @@ from ..backend import Array, Backend
 from ..dask.arrays import as_dask_rows, dask_X, regression_targets
 from ..dask.blocks import DaskBlocks
 from ..data.checks import is_dask_collection
+from ..data.names import check_feature_names, feature_names
 from ..training.loop import Run
+from ..training.setup import check_validation_weight
 from . import labels as _labels
 from .dask_predict import dask_score
 
@@ -45,8 +47,15 @@ def dask_blocks(
     blocks; sets the estimator's ``n_features_in_``, ``classes_`` and output
     activation as ``fit`` does for host data. Each block's weights are checked as
     it is computed (finite, non-negative)."""
+    names = feature_names(X)  # a Dask dataframe's columns
     X = dask_X(X, y, sample_weight)
-    model._check_feature_count(X.shape, reset=first_pass)
+    if first_pass:
+        model._record(names, int(X.shape[1]))
+    else:
+        check_feature_names(
+            model.__dict__.get("feature_names_in_"), names, type(model).__name__
+        )
+        model._check_feature_count(X.shape, reset=False)
     if y is None:
         raise ValueError(
             "this estimator requires y to be passed, but the target y is None"
@@ -142,12 +151,15 @@ def hold_out_blocks(
     training = blocks.subset(np.sort(order[n_val:]).tolist())
     run.blocks, run.X, run.Y = training, training.X, training.Y
     backend, n_layers = run.backend, run.n_layers
+    if held_out.W is not None:  # one pass over the held-out weights
+        check_validation_weight(float(held_out.W.sum().compute()), held_out.X.shape[0])
 
     def validate(params: list[Array]) -> float:
         snapshot = copy.copy(model)
         host = [np.array(backend.to_numpy(p)) for p in params]
         snapshot.coefs_, snapshot.intercepts_ = host[:n_layers], host[n_layers:]
         snapshot._optimizer = None  # the workers need the weights only
+        snapshot.__dict__.pop("feature_names_in_", None)  # checked at fit
         return dask_score(snapshot, held_out.X, held_out.y, held_out.W)
 
     return validate

@@ -22,6 +22,7 @@ import numpy as np
 
 from ..dask.arrays import as_dask_rows, dask_X, regression_targets
 from ..dask.predict import map_rows
+from ..data.names import check_feature_names, feature_names
 from ..maths.metrics import r2_per_output
 from . import labels as _labels
 
@@ -31,15 +32,33 @@ def dask_method(model: Any, name: str, X: Any, *args: Any, **kwargs: Any) -> Any
     the ``predict*`` methods as a lazy Dask array."""
     if name == "score":
         return dask_score(model, X, *args, **kwargs)
-    return dask_predictions(model, name, dask_X(X))
+    return dask_predictions(model, name, checked_X(model, X))
+
+
+def checked_X(model: Any, X: Any, *others: Any) -> da.Array:
+    """X as :func:`dask_X` gives it, a Dask dataframe's column names checked
+    against ``feature_names_in_`` first (as for host frames)."""
+    model._check_is_fitted()
+    check_feature_names(
+        model.__dict__.get("feature_names_in_"), feature_names(X), type(model).__name__
+    )
+    return dask_X(X, *others)
 
 
 def dask_predictions(model: Any, method: str, X: da.Array) -> da.Array:
     """``model.<method>`` on each block of X's rows (``map_blocks``), lazily: a Dask
-    array of shape (n_samples,) or (n_samples, n_columns) as the method returns."""
+    array of shape (n_samples,) or (n_samples, n_columns) as the method returns.
+    X's names were checked (:func:`checked_X`): the blocks go to a copy without
+    them, with no optimizer (the workers need the weights only)."""
     model._check_is_fitted()
     model._check_feature_count(X.shape, reset=False)
-    return map_rows(functools.partial(_apply, model=model, method=method), X)
+    bare = object.__new__(type(model))
+    bare.__dict__.update(
+        (k, v)
+        for k, v in model.__dict__.items()
+        if k not in ("feature_names_in_", "_optimizer", "_live_run")
+    )
+    return map_rows(functools.partial(_apply, model=bare, method=method), X)
 
 
 def _apply(block: np.ndarray, model: Any, method: str) -> np.ndarray:
@@ -49,10 +68,15 @@ def _apply(block: np.ndarray, model: Any, method: str) -> np.ndarray:
 def dask_score(model: Any, X: Any, y: Any, sample_weight: Any = None) -> float:
     """Accuracy (classifier) or R² averaged over outputs (regressor), as the
     estimator's ``score``, reduced block by block."""
-    X = dask_X(X, y, sample_weight)
+    X = checked_X(model, X, y, sample_weight)
     y = as_dask_rows(y, X, "y")
     weights = None
     if sample_weight is not None:
+        if getattr(sample_weight, "ndim", np.ndim(sample_weight)) != 1:
+            raise ValueError(
+                "sample_weight must be 1-D with one weight per sample of X; got shape "
+                f"{getattr(sample_weight, 'shape', np.shape(sample_weight))}"
+            )
         weights = as_dask_rows(sample_weight, X, "sample_weight")
     if model._estimator_type == "classifier":
         predicted = dask_predictions(model, "predict", X)

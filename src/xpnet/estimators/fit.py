@@ -56,7 +56,10 @@ class FitDriver:
     ) -> Any:
         """``fit`` and ``partial_fit``: set up a :class:`Run` and train it.
 
-        A resume that fails before training starts leaves the estimator as it was.
+        A fit that fails leaves the estimator as it was (its ``__dict__`` before the
+        call, history lists and optimizer untouched: the run works on copies), except
+        after Ctrl-C (the last completed step is kept) and ``DivergenceError`` (the
+        weights of the last good epoch are kept), as documented in ``fit``.
         """
         on_dask = any_dask(X, y, sample_weight)
         _check_solver_options(
@@ -66,7 +69,8 @@ class FitDriver:
         reducer = None
         if distributed is not None and distributed is not False:
             reducer = reducer_for(distributed, backend)
-        before = dict(self.__dict__)
+        before = _snapshot(self)
+        run = None
         with backend.context():  # CuPy: allocate on this backend's device
             try:
                 run, data = self._prepare(
@@ -88,21 +92,29 @@ class FitDriver:
                     if reducer.rank != 0:
                         checkpoint = None  # rank 0 writes the checkpoints
                 self._add_hooks(run, callbacks, checkpoint, checkpoint_every, data)
-            except BaseException:
-                if resume_from is not None:
-                    self.__dict__.clear()
-                    self.__dict__.update(before)
+                if self.solver == "lbfgs":
+                    self._fit_lbfgs(run, callbacks)
+                else:
+                    train(run)
+            except BaseException as exc:
+                self._after_failure(exc, run, before)
                 raise
-            if self.solver == "lbfgs":
-                return self._fit_lbfgs(run, callbacks)
-            try:
-                train(run)
-            except DivergenceError:
-                self._optimizer = None  # its state holds the non-finite steps
-                raise
-            finally:
-                self._store(run)
+            self._store(run)
         return self
+
+    def _after_failure(
+        self: Any, exc: BaseException, run: Run | None, before: dict[str, Any]
+    ) -> None:
+        """What a failed fit leaves: after Ctrl-C the last completed step, after
+        ``DivergenceError`` the last good epoch (as documented), else the estimator
+        as it was (``before``, from :func:`_snapshot`)."""
+        if isinstance(exc, KeyboardInterrupt) and run is not None:
+            self._store(run)
+        elif isinstance(exc, DivergenceError) and run is not None:
+            self._store(run)
+            self._optimizer = None  # its state holds the non-finite steps
+        else:
+            _restore(self, before)
 
     def _prepare(
         self: Any,
@@ -146,6 +158,8 @@ class FitDriver:
             prints = data.fingerprint(backend)
         if saved is not None and not resume_on_other_data:
             resume.check_same_data(saved, prints, resume_from)
+            if data.blocks is not None:  # each block checked as it is computed
+                data.blocks.expect(saved.data["blocks"] or {}, resume_from)
         rng = host_rng(self.random_state)
         if first_pass:
             self._initialize(rng, data.X.shape[1], data.Y.shape[1])
@@ -201,18 +215,14 @@ class FitDriver:
             Y_dev = backend.asarray(Y_host, dtype)
         return FitData(X_dev, Y_dev, Y_host, weights, None)
 
-    def _fit_lbfgs(self: Any, run: Run, callbacks: Sequence[Callback] | None) -> Any:
+    def _fit_lbfgs(self: Any, run: Run, callbacks: Sequence[Callback] | None) -> None:
         """Full-batch L-BFGS (SciPy); ``loss_`` is the final loss, as scikit-learn's."""
         from ..training.lbfgs import fit_lbfgs
 
         if callbacks:
             run.on_epoch_end = self._callback_runner(list(callbacks), run)
         run.state.history.loss_curve = []
-        try:
-            fit_lbfgs(run, int(self.max_fun))
-        finally:
-            self._store(run)
-        return self
+        fit_lbfgs(run, int(self.max_fun))
 
     def _add_hooks(
         self: Any,
@@ -275,6 +285,7 @@ class FitDriver:
             # The weights are copied to the host only if a callback reads them.
             self._set_history(history)
             self._live_run = run
+            self._optimizer = run.state.optimizer
             self.__dict__.pop("coefs_", None)
             self.__dict__.pop("intercepts_", None)
             stop = False
@@ -339,7 +350,20 @@ class FitData(NamedTuple):
         """The checkpoint's record of this data."""
         if self.blocks is not None:
             return self.blocks.fingerprint()
-        return data_fingerprint(backend, self.X, cast(np.ndarray, self.Y_host))
+        weights = None if self.weights is None else self.weights.host
+        return data_fingerprint(backend, self.X, cast(np.ndarray, self.Y_host), weights)
+
+
+def _snapshot(model: Any) -> dict[str, Any]:
+    """The estimator's attributes, to put back after a failed fit (the run copies
+    the history lists and the optimizer it changes, so a shallow copy suffices)."""
+    return dict(model.__dict__)
+
+
+def _restore(model: Any, before: dict[str, Any]) -> None:
+    """Put back the attributes of :func:`_snapshot`."""
+    model.__dict__.clear()
+    model.__dict__.update(before)
 
 
 def _data_message(X: Any, dtype: str) -> str:

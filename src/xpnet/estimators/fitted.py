@@ -6,6 +6,7 @@ A mixin of :class:`~xpnet.estimators.base.MLPBase` (:class:`FittedState`).
 
 from __future__ import annotations
 
+import copy
 import math
 from typing import TYPE_CHECKING, Any
 
@@ -37,6 +38,7 @@ class FittedState:
         self.__dict__.pop("_live_run", None)
         self._store_params(run)
         self._set_history(run.state.history)
+        self._optimizer = run.state.optimizer
         if run.state.best_params is not None:
             self._best_params_host = _to_host(run.backend, run.state.best_params)
 
@@ -59,9 +61,11 @@ class FittedState:
 
     def _history(self: Any) -> History:
         # Attributes set by hand (scikit-learn's test_fit) may leave some out.
+        # Copies: a run appends to its history, and a failed fit must leave these.
+        scores = self.__dict__.get("validation_scores_")
         return History(
-            loss_curve=self.loss_curve_,
-            validation_scores=self.__dict__.get("validation_scores_"),
+            loss_curve=list(self.loss_curve_),
+            validation_scores=None if scores is None else list(scores),
             best_loss=self.best_loss_,
             best_validation_score=self.__dict__.get("best_validation_score_"),
             no_improvement_count=self._no_improvement_count,
@@ -97,7 +101,9 @@ class FittedState:
             params = self._device_params(backend)
             optimizer = self.__dict__.get("_optimizer")
             if not incremental or optimizer is None:
-                optimizer = self._optimizer = self._new_optimizer(backend, params)
+                optimizer = self._new_optimizer(backend, params)
+            else:  # the run changes a copy: a failed fit keeps the estimator's
+                optimizer = _copied(backend, optimizer)
         weights = data.weights
         return Run(
             backend=backend,
@@ -182,6 +188,16 @@ class FittedState:
         elif "feature_names_in_" in self.__dict__:
             del self.feature_names_in_
         self.n_features_in_ = n_features
+
+
+def _copied(backend: Backend, optimizer: Optimizer) -> Optimizer:
+    """``optimizer`` with its own copy of its state buffers."""
+    copied = copy.copy(optimizer)
+    copied.buffers = {
+        name: backend.xp.asarray(buffer, copy=True)
+        for name, buffer in optimizer.buffers.items()
+    }
+    return copied
 
 
 def _host_param(

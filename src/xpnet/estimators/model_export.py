@@ -28,6 +28,9 @@ from .settings import checked_settings
 
 _ADDED_PARAMS = {"max_fun": 15000, "loss": "squared_error"}
 _KEYS = ("kind", "params", "dtype", "layer_sizes", "out_activation_", "history")
+_OPTIONAL_KEYS = ("feature_names_in_",)
+"""Config keys added within format_version 2; a file without one means None (a
+model fitted without feature names)."""
 
 
 def export_estimator(model: Any) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
@@ -51,6 +54,9 @@ def export_estimator(model: Any) -> tuple[dict[str, Any], dict[str, np.ndarray]]
         "history": model._history().to_json(),
         **model._export_extra(),
     }
+    names = model.__dict__.get("feature_names_in_")
+    if names is not None:  # optional within format_version 2
+        config["feature_names_in_"] = [str(name) for name in names]
     weights = [np.asarray(c, dtype=dtype) for c in model.coefs_]
     biases = [np.asarray(b, dtype=dtype) for b in model.intercepts_]
     arrays = parameter_arrays(weights, biases)
@@ -82,7 +88,7 @@ def import_estimator(
     """A fitted ``cls`` from :func:`export_estimator`'s output, set to run on
     ``backend`` (a spec or Backend; None keeps the saved one). ValueError or
     TypeError name what does not fit."""
-    check_config(config, _KEYS + cls._extra_keys)
+    check_config(config, _KEYS + cls._extra_keys, _OPTIONAL_KEYS)
     if config["kind"] != cls.__name__:
         raise ValueError(f"kind must be {cls.__name__!r}; got {brief(config['kind'])}")
     model = cls(**_constructor_params(cls, config["params"], backend))
@@ -104,14 +110,30 @@ def import_estimator(
     if cls._estimator_type == "classifier" and "y_mean" in scaling_names:
         raise ValueError("a classifier's file must not hold y_mean or y_scale")
     model.n_features_in_ = sizes[0]
+    if config.get("feature_names_in_") is not None:
+        model.feature_names_in_ = _feature_names(config["feature_names_in_"], sizes[0])
     model.out_activation_ = check_choice(
         config["out_activation_"], "out_activation_", cls._out_activations
     )
-    model._set_history(_history(config["history"]))
+    model._set_history(_history(config["history"], dtype))
     model._optimizer = None
     model._best_params_host = None
     model._import_extra(config)
     return model
+
+
+def _feature_names(names: Any, n_features: int) -> np.ndarray:
+    """The saved column names: ``n_features`` strings."""
+    if (
+        not isinstance(names, list)
+        or len(names) != n_features
+        or not all(isinstance(name, str) for name in names)
+    ):
+        raise ValueError(
+            f"feature_names_in_ must be a list of {n_features} strings, one per "
+            "input of the first layer"
+        )
+    return np.asarray(names, dtype=object)
 
 
 def backend_name(backend: Any) -> str | None:
@@ -141,29 +163,46 @@ def _constructor_params(cls: Any, params: Any, backend: Any) -> dict[str, Any]:
 _HISTORY_COUNTS = ("no_improvement_count", "n_iter", "t")
 
 
-def _history(saved: Any) -> History:
-    """The saved history, every value checked: finite numbers where scikit-learn
-    keeps numbers ("inf" and "-inf" only for the best loss and score), counts >= 0."""
+MAX_COUNT = 2**53
+"""The largest history count (epochs, samples) read: exact as a float."""
+
+
+def _history(saved: Any, dtype: str) -> History:
+    """The saved history, every value checked: numbers within the range of the
+    model's ``dtype`` (its losses and scores are computed in it; "inf" and "-inf"
+    only for the best loss and score), counts in [0, 2**53]."""
     fields = set(History.__dataclass_fields__)
     if not isinstance(saved, dict) or set(saved) != fields:
         raise ValueError(f"history must be an object with keys {sorted(fields)}")
-    _check_numbers(saved["loss_curve"], "history loss_curve")
+    _check_numbers(saved["loss_curve"], "history loss_curve", dtype)
     if saved["validation_scores"] is not None:
-        _check_numbers(saved["validation_scores"], "history validation_scores")
+        _check_numbers(saved["validation_scores"], "history validation_scores", dtype)
     for name, infinity in (("best_loss", "inf"), ("best_validation_score", "-inf")):
         value = saved[name]
         if value is not None and value != infinity:
-            _check_numbers([value], f"history {name}")
+            _check_numbers([value], f"history {name}", dtype)
     for name in _HISTORY_COUNTS:
         value = saved[name]
-        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-            raise ValueError(f"history {name} must be an int >= 0; got {brief(value)}")
+        if (
+            not isinstance(value, int)
+            or isinstance(value, bool)
+            or not 0 <= value <= MAX_COUNT
+        ):
+            raise ValueError(
+                f"history {name} must be an int in [0, 2**53]; got {brief(value)}"
+            )
     return History.from_json(saved)
 
 
-def _check_numbers(values: Any, name: str) -> None:
+def _check_numbers(values: Any, name: str, dtype: str) -> None:
+    limit = float(np.finfo(dtype).max)
     if not isinstance(values, list) or not all(
-        isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+        isinstance(v, (int, float))
+        and not isinstance(v, bool)
+        and abs(v) <= limit  # False for NaN; ints past float's range overflow
         for v in values
     ):
-        raise ValueError(f"{name} must be a list of finite numbers")
+        raise ValueError(
+            f"{name} must be a list of finite numbers within the range of the "
+            f"model's dtype {dtype} (|x| <= {limit:.4g})"
+        )

@@ -14,6 +14,7 @@ import numpy as np
 
 from ..backend import Array, get_backend
 from ..data import as_real_targets
+from ..data.intake import as_score_weight
 from ..maths.metrics import r2_per_output
 from .base import MLPBase, dask_aware
 from .params import stochastic_only, with_keyword
@@ -110,7 +111,10 @@ class MLPRegressor(MLPBase):
                 f"y must have {predicted.shape[1]} outputs, as the model predicts; got "
                 f"shape {np.shape(y)}"
             )
-        weights = None if sample_weight is None else np.asarray(sample_weight)[:, None]
+        backend = get_backend(self.backend)
+        weights = as_score_weight(sample_weight, backend, predicted.shape[0])
+        if weights is not None:
+            weights = weights[:, None]
         return float(np.mean(r2_per_output(np, predicted, truth, weights)))
 
     def __sklearn_tags__(self) -> Any:

@@ -85,7 +85,14 @@ def read(model: Any, path: str | os.PathLike) -> Saved:
     state = checkpoint.read_checkpoint(
         path, record, arrays, solver=saved.solver, early_stopping=saved.early_stopping
     )
+    if saved.n_iter_ > saved.max_iter:
+        raise ModelFileError(
+            path,
+            f"malformed checkpoint: history n_iter must be at most max_iter "
+            f"({saved.max_iter}); got {saved.n_iter_}",
+        )
     params = model.get_params()
+    model.__dict__.pop("feature_names_in_", None)  # the checkpoint's, or none
     model.__dict__.update(saved.__dict__)
     model.set_params(**params)
     return Saved(state, saved._history())

@@ -7,7 +7,8 @@ state (tensors ``opt.NAME.I``, one per parameter, ``I`` counting weights then
 biases), the host generator's state before the validation split, the position in the
 current epoch (the generator's state before its permutation, the steps done, their
 summed loss), the early-stopping best weights (``best.I``) and a fingerprint of the
-training data (shape, dtype and CRC-32 of X and of the encoded targets).
+training data (shape, dtype and CRC-32 of X, the encoded targets and the sample
+weights; on Dask, of each block as it is computed).
 
 :func:`read_checkpoint` checks the whole file (every key, type, shape and name)
 before anything is applied, so a tampered or damaged checkpoint raises
@@ -74,17 +75,29 @@ class Checkpoint:
     data: dict[str, Any]
 
 
-def data_fingerprint(backend: Backend, X: Array, Y: np.ndarray) -> dict[str, Any]:
+def data_fingerprint(
+    backend: Backend, X: Array, Y: np.ndarray, weights: np.ndarray | None = None
+) -> dict[str, Any]:
     """Shape, dtype and CRC-32 of the training data X (on the device, copied to the
-    host once) and the encoded targets Y (host): cheap, and changed by any edit,
-    reordering or subset of the rows."""
+    host once), the encoded targets Y (host) and the sample ``weights`` (host
+    float64, or None: no weights): cheap, and changed by any edit, reordering or
+    subset of the rows, and by other weights (none, a constant, reversed)."""
     return {
-        name: {
-            "shape": list(array.shape),
-            "dtype": array.dtype.str,
-            "crc32": zlib.crc32(np.ascontiguousarray(array).view(np.uint8).data),
-        }
-        for name, array in (("X", backend.to_numpy(X)), ("y", Y))
+        name: None if array is None else array_print(array)
+        for name, array in (
+            ("X", backend.to_numpy(X)),
+            ("y", Y),
+            ("sample_weight", weights),
+        )
+    }
+
+
+def array_print(array: np.ndarray) -> dict[str, Any]:
+    """Shape, dtype and CRC-32 of a host array."""
+    return {
+        "shape": list(array.shape),
+        "dtype": array.dtype.str,
+        "crc32": zlib.crc32(np.ascontiguousarray(array).view(np.uint8).data),
     }
 
 
@@ -115,8 +128,8 @@ def checkpoint_writer(
             raise OSError(
                 exc.errno,
                 f"cannot write checkpoint {path!r}: {exc.strerror or exc}; training "
-                "stopped (the model keeps the weights of the last step, the file its "
-                "previous checkpoint)",
+                "stopped (the estimator is left as it was before fit, the file holds "
+                "its previous checkpoint: resume from it)",
                 path,
             ) from exc
 
@@ -142,8 +155,16 @@ def _record(
         },
         "steps": state.steps,
         "has_best": state.best_params is not None,
-        "data": data,
+        "data": _data_now(data),
     }
+
+
+def _data_now(data: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The fingerprint as it stands: Dask's ``blocks`` grows as blocks are computed
+    (in a background thread: ``dict.copy`` is one step for it)."""
+    if data is None or data.get("blocks") is None:
+        return data
+    return {**data, "blocks": data["blocks"].copy()}
 
 
 def read_record(
@@ -216,26 +237,59 @@ def _checked(
             f"{sorted(given - expected)[:6]}"
         )
     state = {g.split(".")[1]: _like(arrays, g, params) for g in groups if g != "best."}
+    if any(np.any(v < 0) for v in state.get("vs", [])):
+        raise ValueError("tensor opt.vs (Adam's second moments) holds values < 0")
+    steps = _at_most(record["steps"], MAX_COUNT, "steps")
     position = _dict(
         record["position"], {"step", "epoch_loss", "rng_state"}, "position"
     )
-    _count(position["step"], "position step")
-    _finite(position["epoch_loss"], "position epoch_loss")
+    _at_most(position["step"], steps, "position step", "steps")
+    _in_dtype(position["epoch_loss"], params[0].dtype, "position epoch_loss")
     if position["rng_state"] is not None:
         _check_rng_state(position["rng_state"], "position rng_state")
     _check_rng_state(record["rng_split"], "rng_split")
+    scalars = _scalars(optimizer["scalars"], kind)
+    if "t" in scalars:  # Adam counts the steps of this fit
+        _at_most(scalars["t"], steps, "optimizer t", "steps")
     return Checkpoint(
         model=record["model"],
         arrays=model_arrays,
         optimizer_kind=kind,
-        scalars=_scalars(optimizer["scalars"], kind),
+        scalars=scalars,
         state=state,
         rng_split=record["rng_split"],
         position=Position(**position),
-        steps=_count(record["steps"], "steps"),
+        steps=steps,
         best=_like(arrays, "best.", params) if has_best else None,
-        data=_dict(record["data"], {"X", "y"}, "data"),
+        data=_data_record(record["data"]),
     )
+
+
+DATA_OPTIONAL = {"sample_weight": None, "blocks": None}
+"""Keys of a checkpoint's data fingerprint added within format_version 2, with
+what a record without them means (no weights; no block hashes)."""
+
+
+def _data_record(data: Any) -> dict[str, Any]:
+    """The data fingerprint: X and y, the sample weights', and for Dask input the
+    CRC-32 of each block computed so far (block number -> crc)."""
+    if not isinstance(data, dict) or not {"X", "y"} <= set(data) <= {
+        "X",
+        "y",
+        *DATA_OPTIONAL,
+    }:
+        raise ValueError(f"data must be an object with keys {['X', 'y']}")
+    data = {**DATA_OPTIONAL, **data}
+    blocks = data["blocks"]
+    if blocks is not None and not (
+        isinstance(blocks, dict)
+        and all(
+            key.isdigit() and type(crc) is int and 0 <= crc < 2**32
+            for key, crc in blocks.items()
+        )
+    ):
+        raise ValueError("data blocks must map block numbers to CRC-32 values")
+    return data
 
 
 def _parameters(arrays: dict[str, np.ndarray]) -> list[np.ndarray]:
@@ -260,14 +314,43 @@ def _count(value: Any, name: str) -> int:
     return value
 
 
+MAX_COUNT = 2**53
+"""The largest count (steps, samples) a checkpoint may hold: exact as a float."""
+
+
+def _at_most(value: Any, high: int, name: str, bound: str | None = None) -> int:
+    """An int in [0, high]; ``bound`` names what ``high`` is."""
+    if _count(value, name) > high:
+        shown = value if value < 10**30 else f"an int of {len(str(value))} digits"
+        limit = f"{bound} ({high})" if bound else str(high)
+        raise ValueError(f"{name} must be an int in [0, {limit}]; got {shown}")
+    return value
+
+
+def _in_dtype(value: Any, dtype: np.dtype, name: str) -> float:
+    """A finite number within the range of ``dtype`` (the model's)."""
+    number = _finite(value, name)
+    if abs(number) > float(np.finfo(dtype).max):
+        raise ValueError(
+            f"{name} must be within the range of the model's dtype {dtype} "
+            f"(|x| <= {np.finfo(dtype).max:.4g}); got {number!r}"
+        )
+    return number
+
+
 def _finite(value: Any, name: str) -> float:
+    try:
+        number = float(value)  # an int past float's range overflows
+    except (TypeError, ValueError, OverflowError):
+        number = math.nan
     if (
         not isinstance(value, (int, float))
         or isinstance(value, bool)
-        or not math.isfinite(value)
+        or not math.isfinite(number)
     ):
-        raise ValueError(f"{name} must be a finite number; got {value!r}")
-    return float(value)
+        shown = repr(value)
+        raise ValueError(f"{name} must be a finite number; got {shown[:40]}")
+    return number
 
 
 def _scalars(scalars: Any, kind: str) -> dict[str, Any]:
@@ -313,11 +396,15 @@ def _check_rng_state(state: Any, name: str) -> None:
 def check_same_data(
     saved: Any, data: dict[str, Any] | None, path: str | os.PathLike
 ) -> None:
-    """ValueError unless ``data`` (a :func:`data_fingerprint`) is the checkpoint's."""
-    if saved.data != data:
+    """ValueError unless ``data`` (a :func:`data_fingerprint`) is the checkpoint's
+    (Dask's block hashes are checked as the blocks are computed)."""
+    if data is not None:
+        data = {k: v for k, v in {**DATA_OPTIONAL, **data}.items() if k != "blocks"}
+    theirs = {k: v for k, v in saved.data.items() if k != "blocks"}
+    if theirs != data:
         raise ValueError(
             f"resume_from {os.fspath(path)!r} was written while training on other "
-            f"data (checkpoint: {saved.data}, this fit: {data}); resume on the same "
+            f"data (checkpoint: {theirs}, this fit: {data}); resume on the same "
             "X and y, or pass resume_on_other_data=True to continue anyway"
         )
 

@@ -32,6 +32,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, TypeVar
 
+import numpy as np
+
 from ..backend import Array, Backend, get_backend
 from .streams import stream_order
 
@@ -357,13 +359,21 @@ def _local_device(backend: Backend, spec: str | None, local_rank: int) -> Backen
     )
 
 
-def _fingerprint(backend: Backend, array: Array) -> float:
-    """The row sums (float64) weighted by row number: sensitive to values and order."""
-    xp = backend.xp
-    rows = xp.reshape(array, (array.shape[0], -1))
-    sums = xp.sum(rows, axis=1, dtype=xp.float64)
-    ramp = xp.arange(1, sums.shape[0] + 1, dtype=xp.float64, device=backend.device)
-    return float(xp.vecdot(sums, ramp))
+def _fingerprint(backend: Backend, array: Any) -> list[float]:
+    """Row sums weighted by row number and column sums weighted by column number
+    (float64): sensitive to the values and the order of rows and of columns (two
+    swapped columns keep every row sum). Sparse X (``SparseRows``) on the host."""
+    matrix = getattr(array, "matrix", None)  # SparseRows: host CSR
+    if matrix is not None:
+        by = [np.asarray(matrix.sum(axis=a, dtype=np.float64)).ravel() for a in (1, 0)]
+        return [float(s @ np.arange(1.0, s.shape[0] + 1)) for s in by]
+    xp, rows = backend.xp, backend.xp.reshape(array, (array.shape[0], -1))
+    out = []
+    for axis in (1, 0):
+        sums = xp.sum(rows, axis=axis, dtype=xp.float64)
+        ramp = xp.arange(1, sums.shape[0] + 1, dtype=xp.float64, device=backend.device)
+        out.append(float(xp.vecdot(sums, ramp)))
+    return out
 
 
 def _digest(value: Any) -> str:

@@ -94,12 +94,26 @@ def hold_out_rows(
     else:
         X_val = take(run.X, val_idx, axis=0)
     W_val, host_sw = None, run.host_sample_weight
+    if host_sw is not None:
+        check_validation_weight(float(np.sum(host_sw[host_val])), len(host_val))
     if run.sample_weight is not None and host_sw is not None:
         # The device weights stay whole (indexed by X's rows, as the batches
         # are); the host ones follow the training rows' positions.
         W_val = take(run.sample_weight, val_idx, axis=0)
         run.host_sample_weight = host_sw[host_train]
     run.validate = validator(backend, run.activations, X_val, Y_val, W_val, score)
+
+
+def check_validation_weight(total: float, n_rows: int) -> None:
+    """Refuse a validation set whose sample weights sum to 0: its score would be
+    NaN every epoch and early stopping would keep the initial weights."""
+    if not total > 0:
+        raise ValueError(
+            f"early_stopping: every one of the {n_rows} validation rows has sample "
+            "weight 0, so the validation score is undefined; give some of them a "
+            "weight, change validation_fraction or random_state, or set "
+            "early_stopping=False"
+        )
 
 
 def start_best(run: Run, best_host: list[np.ndarray] | None, dtype: str) -> None:
