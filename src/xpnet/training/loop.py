@@ -27,6 +27,7 @@ import numpy as np
 
 from ..backend import Array, Backend
 from ..maths.activations import Activation
+from ..maths.losses import Loss
 from ..memory import data_size
 from ..transfers import read_floats
 from .batches import Batch, BatchRows, Block, Blocks, InMemory, plan
@@ -96,7 +97,7 @@ class Run:
 
     backend: Backend
     activations: list[Activation]
-    loss: str
+    loss: Loss
     loss_scale: float
     state: FitState
     X: Array
