@@ -58,8 +58,9 @@ def make_step(
     l2: bool,
 ) -> Step:
     """The pure step of a network with these ``activations`` (one per layer),
-    ``loss`` (a :class:`.losses.Loss` or its name) and ``optimizer``; ``l2``: whether the L2
-    term is computed at all (without it ``hyper``'s L2 factors are not read).
+    ``loss`` (a :class:`.losses.Loss` or its name) and ``optimizer``; ``l2``:
+    whether the L2 term is computed at all (without it ``hyper``'s L2 factors are
+    not read).
 
     The step returns the new parameters, the new optimizer state and the batch's
     contribution to the epoch's loss: ``loss * loss_weight + l2_loss * sum(W**2)``.
