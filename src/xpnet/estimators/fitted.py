@@ -19,8 +19,7 @@ from ..data.intake import feature_count
 from ..init import glorot_layers
 from ..maths import losses
 from ..maths.activations import get_activation
-from ..maths.optim import Optimizer
-from ..training import setup
+from ..maths.optim import Optimizer, new_optimizer
 from ..training.loop import FitState, History, Run, Settings
 
 if TYPE_CHECKING:
@@ -143,7 +142,7 @@ class FittedState:
         return _to_device(backend, coefs + intercepts)
 
     def _new_optimizer(self: Any, backend: Backend, params: list[Array]) -> Optimizer:
-        return setup.new_optimizer(self.solver, backend.xp, params, self.__dict__)
+        return new_optimizer(self.solver, backend.xp, params, self.__dict__)
 
     def _activations(self: Any) -> list[Any]:
         hidden = get_activation(self.activation)

@@ -180,8 +180,8 @@ def _epochs(run: Run, interrupt: DeferredInterrupt, progress: Progress) -> None:
     s, history, position = run.settings, run.state.history, run.state.position
     xp, rng = run.backend.xp, run.state.rng
     n_samples = run.n_samples
-    flat = FlatParams.of(run)
-    step = Step(run, flat)
+    step = Step(run)
+    flat = step.flat
     stopped = False
     while history.n_iter < s.max_iter and not stopped:
         if position.rng_state is None:
