@@ -27,7 +27,7 @@ from .files.model_file import check_config, layer_parameters, parameter_arrays
 from .init import initial_params
 from .maths import network
 from .maths.activations import Activation, get_activation
-from .maths.losses import check_loss
+from .maths.losses import Loss, get_loss
 from .memory import data_size
 
 
@@ -153,7 +153,7 @@ class MLP:
         self,
         X: Any,
         y: Any,
-        loss: str = "squared_error",
+        loss: str | Loss = "squared_error",
         *,
         check_finite: bool = True,
     ) -> tuple[float, list[Array], list[Array] | None]:
@@ -182,7 +182,7 @@ class MLP:
         self,
         X: Any,
         y: Any,
-        loss: str = "squared_error",
+        loss: str | Loss = "squared_error",
         *,
         keep_all: bool = False,
         check_finite: bool = True,
@@ -193,7 +193,7 @@ class MLP:
         keep every layer's error and error term (what the walkthrough prints).
         ``check_finite`` as in :meth:`loss_and_gradients`.
         """
-        check_loss(loss, self.activations[-1])
+        found = get_loss(loss, self.activations[-1])
         with self._on_device(X):
             X = self._inputs(X, check_finite)
             y = self._targets(y, X.shape[0], check_finite)
@@ -204,7 +204,7 @@ class MLP:
                 self.activations,
                 X,
                 y,
-                loss,
+                found,
                 keep_errors=keep_all,
             )
 

@@ -118,3 +118,39 @@ def test_log_loss_needs_probability_output():
         check_loss("log_loss", get_activation("identity"))
     with pytest.raises(ValueError, match=r"loss must be one of"):
         check_loss("hinge", get_activation("identity"))
+
+
+@pytest.mark.parametrize(
+    ("name", "output"),
+    [("squared_error", "identity"), ("log_loss", "softmax"), ("poisson", "exp")],
+)
+def test_a_loss_object_s_canonical_delta_is_its_error_through_the_output(name, output):
+    """The shortcut y_pred - y equals dL/dy_pred taken back through the output
+    activation (the chain rule the shortcut replaces)."""
+    import xpnet
+    from xpnet.maths.losses import LOSSES, get_loss
+
+    xp = xpnet.get_backend("numpy").xp
+    loss, act = get_loss(name), get_activation(output)
+    assert loss is LOSSES[name] and output in loss.canonical
+    z = np.array([[0.3, -1.2, 0.5], [2.0, 0.1, -0.4]])
+    y_pred = act.forward(xp, z)
+    y = np.array([[0.0, 1.0, 0.0], [1.0, 0.0, 0.0]])
+    delta = loss.output_delta(xp, act, y_pred, y)
+    chained = act.backprop(xp, z, y_pred, loss.output_error(xp, act, y_pred, y))
+    np.testing.assert_allclose(delta, chained, rtol=1e-12, atol=1e-15)
+
+
+def test_a_registered_loss_shares_the_built_in_registry(monkeypatch):
+    from xpnet.maths import losses
+
+    monkeypatch.setattr(losses, "LOSSES", dict(losses.LOSSES))
+    value = lambda xp, y_pred, y: xp.sum(xp.abs(y_pred - y))  # noqa: E731
+    gradient = lambda xp, y_pred, y: xp.sign(y_pred - y)  # noqa: E731
+    loss = losses.register_loss("l1", value, gradient)
+    assert losses.get_loss("l1") is loss and not loss.weighted
+    assert losses.user_losses() == ("l1",)
+    with pytest.raises(ValueError, match=r"'poisson' is a built-in loss"):
+        losses.register_loss("poisson", value, gradient)
+    with pytest.raises(ValueError, match=r"needs output_activation 'exp'; got 'relu'"):
+        losses.get_loss("poisson", get_activation("relu"))

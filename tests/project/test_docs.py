@@ -59,7 +59,7 @@ def test_the_guide_s_python_blocks_run(page, tmp_path, monkeypatch):
     # Pages register activations and losses ("softplus"): the registries are global,
     # so each page's registrations end with it.
     monkeypatch.setattr(activations, "ACTIVATIONS", dict(activations.ACTIVATIONS))
-    monkeypatch.setattr(losses, "USER_LOSSES", dict(losses.USER_LOSSES))
+    monkeypatch.setattr(losses, "LOSSES", dict(losses.LOSSES))
     namespace: dict = {"__name__": f"docs_{page.stem}"}
     for number, (code, why) in enumerate(blocks(page)):
         if why is not None:

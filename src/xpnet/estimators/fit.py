@@ -307,7 +307,11 @@ def _check_solver_options(
     """Refuse what Dask input, lbfgs, sample weights and a user's loss do not
     combine with (yet)."""
     solver = model.solver
-    if sample_weight is not None and model._loss in losses.USER_LOSSES:
+    if (
+        sample_weight is not None
+        and model._loss in losses.LOSSES
+        and not losses.LOSSES[model._loss].weighted
+    ):
         raise ValueError(
             f"sample_weight cannot be used with loss {model._loss!r}: a loss "
             "registered with xpnet.register_loss is unweighted"

@@ -17,9 +17,9 @@ from ..data import Seen, as_features
 from ..data.checks import check_hidden_sizes
 from ..data.intake import feature_count
 from ..init import glorot_layers
+from ..maths import losses
 from ..maths.activations import get_activation
-from ..maths.optim import Optimizer
-from ..training import setup
+from ..maths.optim import Optimizer, new_optimizer
 from ..training.loop import FitState, History, Run, Settings
 
 if TYPE_CHECKING:
@@ -104,12 +104,12 @@ class FittedState:
                 optimizer = self._new_optimizer(backend, params)
             else:  # the run changes a copy: a failed fit keeps the estimator's
                 optimizer = _copied(backend, optimizer)
-        weights = data.weights
+        weights, loss = data.weights, losses.LOSSES[self._loss]
         return Run(
             backend=backend,
             activations=self._activations(),
-            loss=self._loss,
-            loss_scale=1.0 / data.Y.shape[1] if self._loss == "squared_error" else 1.0,
+            loss=loss,
+            loss_scale=1.0 / data.Y.shape[1] if loss.per_output else 1.0,
             state=FitState(params, optimizer, history, rng, rng_split),
             X=data.X,
             Y=data.Y,
@@ -142,7 +142,7 @@ class FittedState:
         return _to_device(backend, coefs + intercepts)
 
     def _new_optimizer(self: Any, backend: Backend, params: list[Array]) -> Optimizer:
-        return setup.new_optimizer(self.solver, backend.xp, params, self.__dict__)
+        return new_optimizer(self.solver, backend.xp, params, self.__dict__)
 
     def _activations(self: Any) -> list[Any]:
         hidden = get_activation(self.activation)

@@ -105,11 +105,10 @@ _OPEN_FRACTION = {"low": 0.0, "high": 1.0, "open_high": True}
 def check_regression_loss(loss: Any) -> str:
     """A built-in regression loss or a name registered with ``xpnet.register_loss``
     (checked at fit and when a model file is read)."""
-    if isinstance(loss, str) and (
-        loss in REGRESSION_LOSSES or loss in losses.USER_LOSSES
-    ):
+    found = losses.LOSSES.get(loss) if isinstance(loss, str) else None
+    if found is not None and (loss in REGRESSION_LOSSES or loss not in losses.BUILT_IN):
         return loss
-    choices = [*REGRESSION_LOSSES, *sorted(losses.USER_LOSSES)]
+    choices = [*REGRESSION_LOSSES, *losses.user_losses()]
     raise ValueError(
         f"loss must be one of {choices} or a name "
         f"registered with xpnet.register_loss; got {loss!r} (register a user's loss "

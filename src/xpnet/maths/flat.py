@@ -36,6 +36,12 @@ class Layout:
         """Length of the flat vector."""
         return sum(math.prod(shape) for shape in self.shapes)
 
+    @classmethod
+    def packed(cls, xp: Any, arrays: list[Array]) -> tuple[Layout, Array]:
+        """The layout of ``arrays`` and the flat vector holding them, in one call."""
+        layout = cls.of(arrays)
+        return layout, layout.flatten(xp, arrays)
+
     def flatten(self, xp: Any, arrays: list[Array]) -> Array:
         """A new vector (size,) holding ``arrays`` one after the other."""
         return xp.concat([a if a.ndim == 1 else xp.reshape(a, (-1,)) for a in arrays])

@@ -19,27 +19,107 @@ from .activations import Activation, check_registration, constants
 
 Array = Any
 
-LOSSES = ("squared_error", "log_loss", "poisson")
-# Output activations whose pairing with the loss gives dL/dz = y_pred - y exactly.
-_CANONICAL = {
-    "squared_error": ("identity",),
-    "log_loss": ("softmax", "sigmoid"),
-    "poisson": ("exp",),
-}
-
 
 @dataclass(frozen=True)
 class Loss:
-    """A user's loss: ``value(xp, y_pred, y)``, the loss as a 0-d array (a mean over
-    samples of a sum over outputs), and ``gradient(xp, y_pred, y)``, dL/dy_pred
-    (n_samples, n_outputs) divided by n_samples."""
+    """A loss, found by name in :data:`LOSSES`.
+
+    A user's loss (:func:`register_loss`): ``value(xp, y_pred, y)``, the loss as a 0-d
+    array (a mean over samples of a sum over outputs), and ``gradient(xp, y_pred,
+    y)``, dL/dy_pred (n_samples, n_outputs) divided by n_samples. A built-in one
+    (``weighted``) takes ``(xp, output, y_pred, y, sample_weight, weight_sum)`` in
+    both and honours sample weights. ``canonical``: the output activations whose
+    pairing gives dL/dz = y_pred - y exactly; ``needs``: the output activations it
+    must have (any where empty); ``per_output``: reported as a mean over outputs too
+    (scikit-learn's squared error)."""
 
     name: str
-    value: Callable[[Any, Array, Array], Array]
-    gradient: Callable[[Any, Array, Array], Array]
+    value: Callable[..., Array]
+    gradient: Callable[..., Array]
+    canonical: tuple[str, ...] = ()
+    needs: tuple[str, ...] = ()
+    weighted: bool = False
+    per_output: bool = False
 
+    def check(self, output: Activation) -> Loss:
+        """This loss, refused with an output activation it cannot pair with."""
+        if self.needs and output.name not in self.needs:
+            wanted = " or ".join(repr(name) for name in self.needs)
+            what = " (probabilities)" if len(self.needs) > 1 else ""
+            raise ValueError(
+                f"loss {self.name!r} needs output_activation {wanted}{what}; "
+                f"got {output.name!r}"
+            )
+        return self
 
-USER_LOSSES: dict[str, Loss] = {}
+    def loss_value(
+        self,
+        xp: Any,
+        output: Activation,
+        y_pred: Array,
+        y: Array,
+        sample_weight: Array | None = None,
+        weight_sum: Array | None = None,
+    ) -> Array:
+        """The loss as a 0-d array (a user's loss is unweighted)."""
+        if self.weighted:
+            return self.value(xp, output, y_pred, y, sample_weight, weight_sum)
+        return self.value(xp, y_pred, y)
+
+    def output_error(
+        self,
+        xp: Any,
+        output: Activation,
+        y_pred: Array,
+        y: Array,
+        sample_weight: Array | None = None,
+        weight_sum: Array | None = None,
+    ) -> Array:
+        """dL/dy_pred divided by n_samples (weighted: see :func:`output_error`)."""
+        if self.weighted:
+            return self.gradient(xp, output, y_pred, y, sample_weight, weight_sum)
+        return self.gradient(xp, y_pred, y)
+
+    def output_delta(
+        self,
+        xp: Any,
+        output: Activation,
+        y_pred: Array,
+        y: Array,
+        sample_weight: Array | None = None,
+        scale: float = 1.0,
+        weight_sum: Array | None = None,
+        z: Array | None = None,
+    ) -> Array:
+        """dL/dz at the output layer: see :func:`output_delta`."""
+        if output.name in self.canonical:
+            return _per_sample(xp, y_pred - y, sample_weight, scale, weight_sum)
+        error = self.output_error(xp, output, y_pred, y, sample_weight, weight_sum)
+        delta = output.backprop(xp, z, y_pred, error)
+        if scale != 1.0:
+            delta *= scale
+        return delta
+
+    def loss_and_delta(
+        self,
+        xp: Any,
+        output: Activation,
+        y_pred: Array,
+        y: Array,
+        sample_weight: Array | None = None,
+        scale: float = 1.0,
+        z: Array | None = None,
+    ) -> tuple[Array, Array]:
+        """``loss_value`` and ``output_delta`` at once: see :func:`loss_and_delta`."""
+        total = None if sample_weight is None else xp.sum(sample_weight)
+        if self.per_output and output.name == "identity":
+            diff = y_pred - y
+            value = _half_mean_square(xp, diff, sample_weight, total)
+            return value, _per_sample(xp, diff, sample_weight, scale, total)
+        return (
+            self.loss_value(xp, output, y_pred, y, sample_weight, total),
+            self.output_delta(xp, output, y_pred, y, sample_weight, scale, total, z),
+        )
 
 
 def register_loss(
@@ -47,40 +127,164 @@ def register_loss(
     value: Callable[[Any, Array, Array], Array],
     gradient: Callable[[Any, Array, Array], Array],
 ) -> Loss:
-    """Make a user-defined loss usable by ``name`` in ``MLP.loss_and_gradients``.
+    """Make a user-defined loss usable by ``name`` in ``MLP.loss_and_gradients``
+    and ``MLPRegressor(loss=name)``.
 
     ``value`` and ``gradient`` are as in :class:`Loss`, written with the array
     namespace ``xp`` only. Registering a name again replaces the earlier user
     definition; the built-in names cannot be replaced.
     """
     functions = {"value": value, "gradient": gradient}
-    check_registration("loss", name, set(LOSSES), functions)
-    USER_LOSSES[name] = Loss(name, value, gradient)
-    return USER_LOSSES[name]
+    check_registration("loss", name, set(BUILT_IN), functions)
+    LOSSES[name] = Loss(name, value, gradient)
+    return LOSSES[name]
+
+
+def user_losses() -> tuple[str, ...]:
+    """The names registered with :func:`register_loss`, sorted."""
+    return tuple(sorted(set(LOSSES) - BUILT_IN))
+
+
+def get_loss(name: str | Loss, output: Activation | None = None) -> Loss:
+    """Look up a loss by name (built-in or registered), checked against the
+    ``output`` activation where given."""
+    loss = name if isinstance(name, Loss) else None
+    if loss is None and isinstance(name, str):
+        loss = LOSSES.get(name)
+    if loss is None:
+        raise ValueError(
+            f"loss must be one of {[*LOSSES]} (or a name registered "
+            f"with xpnet.register_loss); got {name!r}"
+        )
+    return loss if output is None else loss.check(output)
 
 
 def check_loss(name: str, output: Activation) -> str:
     """Validate a loss name and its pairing with the output activation."""
-    if name not in LOSSES and not (isinstance(name, str) and name in USER_LOSSES):
-        raise ValueError(
-            f"loss must be one of {[*LOSSES, *USER_LOSSES]} (or a name registered "
-            f"with xpnet.register_loss); got {name!r}"
-        )
-    if name == "log_loss" and output.name not in _CANONICAL["log_loss"]:
-        raise ValueError(
-            "loss 'log_loss' needs output_activation 'softmax' or 'sigmoid' "
-            f"(probabilities); got {output.name!r}"
-        )
-    if name == "poisson" and output.name != "exp":
-        raise ValueError(
-            f"loss 'poisson' needs output_activation 'exp'; got {output.name!r}"
-        )
+    get_loss(name, output)
     return name
+
+
+def _squared_error(
+    xp: Any,
+    output: Activation,
+    y_pred: Array,
+    y: Array,
+    sample_weight: Array | None,
+    weight_sum: Array | None,
+) -> Array:
+    return _half_mean_square(xp, y_pred - y, sample_weight, weight_sum)
+
+
+def _squared_error_gradient(
+    xp: Any,
+    output: Activation,
+    y_pred: Array,
+    y: Array,
+    sample_weight: Array | None,
+    weight_sum: Array | None,
+) -> Array:
+    grad = y_pred - y
+    return _per_sample(xp, grad, sample_weight, weight_sum=weight_sum)
+
+
+def _poisson(
+    xp: Any,
+    output: Activation,
+    y_pred: Array,
+    y: Array,
+    sample_weight: Array | None,
+    weight_sum: Array | None,
+) -> Array:
+    # The half deviance y log(y / y_pred) - y + y_pred (0 log 0 = 0).
+    positive = y > 0
+    ratio = xp.where(positive, y, xp.ones_like(y)) / y_pred
+    xlogy = xp.where(positive, y * xp.log(ratio), xp.zeros_like(y))
+    return _mean(xp, xlogy - y + y_pred, sample_weight, weight_sum)
+
+
+def _poisson_gradient(
+    xp: Any,
+    output: Activation,
+    y_pred: Array,
+    y: Array,
+    sample_weight: Array | None,
+    weight_sum: Array | None,
+) -> Array:
+    grad = 1 - y / y_pred
+    return _per_sample(xp, grad, sample_weight, weight_sum=weight_sum)
+
+
+def _log_loss(
+    xp: Any,
+    output: Activation,
+    y_pred: Array,
+    y: Array,
+    sample_weight: Array | None,
+    weight_sum: Array | None,
+) -> Array:
+    # For a sigmoid output (binary or multilabel) log-loss counts the 0 class too.
+    p = _clip_probabilities(xp, y_pred)
+    if sample_weight is not None:
+        per_element = y * xp.log(p)
+        if output.name == "sigmoid":
+            per_element += (1 - y) * xp.log(1 - p)
+        return -_mean(xp, per_element, sample_weight, weight_sum)
+    total = xp.sum(y * xp.log(p))
+    if output.name == "sigmoid":
+        total += xp.sum((1 - y) * xp.log(1 - p))
+    # One operation; max(): a data-parallel rank's share of a small batch may be empty.
+    return total * (-1.0 / max(y_pred.shape[0], 1))
+
+
+def _log_loss_gradient(
+    xp: Any,
+    output: Activation,
+    y_pred: Array,
+    y: Array,
+    sample_weight: Array | None,
+    weight_sum: Array | None,
+) -> Array:
+    p = _clip_probabilities(xp, y_pred)
+    grad = -y / p
+    if output.name == "sigmoid":
+        grad += (1 - y) / (1 - p)
+    return _per_sample(xp, grad, sample_weight, weight_sum=weight_sum)
+
+
+LOSSES: dict[str, Loss] = {
+    "squared_error": Loss(
+        "squared_error",
+        _squared_error,
+        _squared_error_gradient,
+        canonical=("identity",),
+        weighted=True,
+        per_output=True,
+    ),
+    "log_loss": Loss(
+        "log_loss",
+        _log_loss,
+        _log_loss_gradient,
+        canonical=("softmax", "sigmoid"),
+        needs=("softmax", "sigmoid"),
+        weighted=True,
+    ),
+    "poisson": Loss(
+        "poisson",
+        _poisson,
+        _poisson_gradient,
+        canonical=("exp",),
+        needs=("exp",),
+        weighted=True,
+    ),
+}
+"""Every loss by name: the built-in ones and those of :func:`register_loss`."""
+BUILT_IN = frozenset(LOSSES)
 
 
 def loss_value(
     xp: Any,
-    name: str,
+    name: str | Loss,
     output: Activation,
     y_pred: Array,
     y: Array,
@@ -94,26 +298,8 @@ def loss_value(
     Poisson is the half deviance ``y log(y / y_pred) - y + y_pred`` (0 log 0 = 0).
     ``weight_sum``: ``sum(sample_weight)`` when the caller has it already.
     """
-    if name in USER_LOSSES:  # unweighted: a user's loss takes no sample weights
-        return USER_LOSSES[name].value(xp, y_pred, y)
-    if name == "squared_error":
-        return _half_mean_square(xp, y_pred - y, sample_weight, weight_sum)
-    if name == "poisson":
-        positive = y > 0
-        ratio = xp.where(positive, y, xp.ones_like(y)) / y_pred
-        xlogy = xp.where(positive, y * xp.log(ratio), xp.zeros_like(y))
-        return _mean(xp, xlogy - y + y_pred, sample_weight, weight_sum)
-    p = _clip_probabilities(xp, y_pred)
-    if sample_weight is not None:
-        per_element = y * xp.log(p)
-        if output.name == "sigmoid":
-            per_element += (1 - y) * xp.log(1 - p)
-        return -_mean(xp, per_element, sample_weight, weight_sum)
-    total = xp.sum(y * xp.log(p))
-    if output.name == "sigmoid":
-        total += xp.sum((1 - y) * xp.log(1 - p))
-    # One operation; max(): a data-parallel rank's share of a small batch may be empty.
-    return total * (-1.0 / max(y_pred.shape[0], 1))
+    loss = get_loss(name)
+    return loss.loss_value(xp, output, y_pred, y, sample_weight, weight_sum)
 
 
 def _mean(
@@ -176,7 +362,7 @@ def _clip_probabilities(xp: Any, p: Array) -> Array:
 
 def output_error(
     xp: Any,
-    name: str,
+    name: str | Loss,
     output: Activation,
     y_pred: Array,
     y: Array,
@@ -186,23 +372,13 @@ def output_error(
 ) -> Array:
     """dL/dy_pred, (n_samples, n_outputs), divided by n_samples (weighted: times
     each weight over the weights' sum, ``weight_sum`` if given)."""
-    if name in USER_LOSSES:
-        return USER_LOSSES[name].gradient(xp, y_pred, y)
-    if name == "squared_error":
-        grad = y_pred - y
-    elif name == "poisson":
-        grad = 1 - y / y_pred
-    else:
-        p = _clip_probabilities(xp, y_pred)
-        grad = -y / p
-        if output.name == "sigmoid":
-            grad += (1 - y) / (1 - p)
-    return _per_sample(xp, grad, sample_weight, weight_sum=weight_sum)
+    loss = get_loss(name)
+    return loss.output_error(xp, output, y_pred, y, sample_weight, weight_sum)
 
 
 def output_delta(
     xp: Any,
-    name: str,
+    name: str | Loss,
     output: Activation,
     y_pred: Array,
     y: Array,
@@ -219,20 +395,13 @@ def output_delta(
     For the canonical pairs (identity with squared error, softmax or sigmoid with
     log-loss, exp with Poisson) this is exactly ``(y_pred - y) / n_samples``.
     """
-    if output.name in _CANONICAL.get(name, ()):
-        return _per_sample(xp, y_pred - y, sample_weight, scale, weight_sum)
-    error = output_error(
-        xp, name, output, y_pred, y, sample_weight, weight_sum=weight_sum
-    )
-    delta = output.backprop(xp, z, y_pred, error)
-    if scale != 1.0:
-        delta *= scale
-    return delta
+    loss = get_loss(name)
+    return loss.output_delta(xp, output, y_pred, y, sample_weight, scale, weight_sum, z)
 
 
 def loss_and_delta(
     xp: Any,
-    name: str,
+    name: str | Loss,
     output: Activation,
     y_pred: Array,
     y: Array,
@@ -244,14 +413,5 @@ def loss_and_delta(
     """``loss_value`` and ``output_delta`` at once, sharing ``y_pred - y`` for squared
     error with an identity output (one subtraction less per step) and the weights'
     sum (one reduction less per weighted step); ``z`` as in :func:`output_delta`."""
-    total = None if sample_weight is None else xp.sum(sample_weight)
-    if name == "squared_error" and output.name == "identity":
-        diff = y_pred - y
-        value = _half_mean_square(xp, diff, sample_weight, total)
-        return value, _per_sample(xp, diff, sample_weight, scale, total)
-    return (
-        loss_value(xp, name, output, y_pred, y, sample_weight, weight_sum=total),
-        output_delta(
-            xp, name, output, y_pred, y, sample_weight, scale, weight_sum=total, z=z
-        ),
-    )
+    loss = get_loss(name)
+    return loss.loss_and_delta(xp, output, y_pred, y, sample_weight, scale, z)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .activations import Activation
-from .losses import loss_and_delta, output_error
+from .losses import Loss, get_loss
 
 Array = Any
 
@@ -146,7 +146,7 @@ def loss_and_gradients(
     activations: list[Activation],
     X: Array,
     y: Array,
-    loss: str,
+    loss: str | Loss,
     *,
     keep_errors: bool = False,
     delta_scale: float = 1.0,
@@ -165,8 +165,10 @@ def loss_and_gradients(
     trace = forward(xp, weights, biases, activations, X, keep_inputs=keep_errors)
     y_pred, output = trace.outputs[-1], activations[-1]
     z_out = None if trace.inputs is None else trace.inputs[-1]
-    value, delta = loss_and_delta(
-        xp, loss, output, y_pred, y, sample_weight, delta_scale, z=z_out
+    if not isinstance(loss, Loss):
+        loss = get_loss(loss)
+    value, delta = loss.loss_and_delta(
+        xp, output, y_pred, y, sample_weight, delta_scale, z_out
     )
     grads = backward(
         xp,
@@ -179,7 +181,7 @@ def loss_and_gradients(
         inputs=trace.inputs,
     )
     if keep_errors:
-        error = output_error(xp, loss, output, y_pred, y, sample_weight)
+        error = loss.output_error(xp, output, y_pred, y, sample_weight)
         if delta_scale != 1.0:
             error *= delta_scale
         assert grads.output_errors is not None  # kept with keep_errors

@@ -22,6 +22,7 @@ updates as pure ``init``/``update`` pairs for compiled steps (the same bits on N
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from typing import Any
 
 from .flat import Layout
@@ -51,8 +52,10 @@ class Optimizer:
         self.xp = xp
         self.learning_rate_init = float(learning_rate_init)
         self.learning_rate = float(learning_rate_init)
-        self.layout = Layout.of(params)
-        flat = self.layout.flatten(xp, params) if self.state_names else None
+        if self.state_names:  # the layout and a vector to shape the buffers on
+            self.layout, flat = Layout.packed(xp, params)
+        else:
+            self.layout, flat = Layout.of(params), None
         self.buffers: dict[str, Array] = {
             name: xp.zeros_like(flat) for name in self.state_names
         }
@@ -250,3 +253,28 @@ class Adam(Optimizer):
 
 
 OPTIMIZERS: dict[str, type[Optimizer]] = {"sgd": SGD, "adam": Adam}
+
+
+def new_optimizer(
+    solver: str, xp: Any, params: list[Array], options: Mapping[str, Any]
+) -> Optimizer:
+    """The optimizer of ``solver`` ("sgd", else Adam) over ``params``, its
+    hyperparameters read from ``options`` (scikit-learn's parameter names)."""
+    if solver == "sgd":
+        return SGD(
+            xp,
+            params,
+            options["learning_rate_init"],
+            options["learning_rate"],
+            options["momentum"],
+            options["nesterovs_momentum"],
+            options["power_t"],
+        )
+    return Adam(
+        xp,
+        params,
+        options["learning_rate_init"],
+        options["beta_1"],
+        options["beta_2"],
+        options["epsilon"],
+    )

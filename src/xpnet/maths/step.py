@@ -21,6 +21,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
 from .activations import Activation
+from .losses import Loss
 from .network import loss_and_gradients
 from .optimizers import OptimizerPair
 
@@ -51,14 +52,15 @@ Step = Callable[
 def make_step(
     xp: Any,
     activations: Sequence[Activation],
-    loss: str,
+    loss: str | Loss,
     optimizer: OptimizerPair,
     *,
     l2: bool,
 ) -> Step:
     """The pure step of a network with these ``activations`` (one per layer),
-    ``loss`` (a name of :mod:`.losses`) and ``optimizer``; ``l2``: whether the L2
-    term is computed at all (without it ``hyper``'s L2 factors are not read).
+    ``loss`` (a :class:`.losses.Loss` or its name) and ``optimizer``; ``l2``:
+    whether the L2 term is computed at all (without it ``hyper``'s L2 factors are
+    not read).
 
     The step returns the new parameters, the new optimizer state and the batch's
     contribution to the epoch's loss: ``loss * loss_weight + l2_loss * sum(W**2)``.

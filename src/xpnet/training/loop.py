@@ -27,6 +27,7 @@ import numpy as np
 
 from ..backend import Array, Backend
 from ..maths.activations import Activation
+from ..maths.losses import Loss
 from ..memory import data_size
 from ..transfers import read_floats
 from .batches import Batch, BatchRows, Block, Blocks, InMemory, plan
@@ -96,7 +97,7 @@ class Run:
 
     backend: Backend
     activations: list[Activation]
-    loss: str
+    loss: Loss
     loss_scale: float
     state: FitState
     X: Array
@@ -179,8 +180,8 @@ def _epochs(run: Run, interrupt: DeferredInterrupt, progress: Progress) -> None:
     s, history, position = run.settings, run.state.history, run.state.position
     xp, rng = run.backend.xp, run.state.rng
     n_samples = run.n_samples
-    flat = FlatParams.of(run)
-    step = Step(run, flat)
+    step = Step(run)
+    flat = step.flat
     stopped = False
     while history.n_iter < s.max_iter and not stopped:
         if position.rng_state is None:

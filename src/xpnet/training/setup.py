@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any, cast
 
 import numpy as np
@@ -18,37 +18,12 @@ import numpy as np
 from ..backend import Array, Backend
 from ..data.sparse import SparseRows
 from ..maths import network
-from ..maths.optim import SGD, Adam, Optimizer
+from ..maths.optim import new_optimizer  # noqa: F401 (its old home)
 from .holdout import split
 from .loop import Run
 
 Score = Callable[[Any, Array, Array, "Array | None"], Array]
 """``score(xp, outputs, Y, weights)``: the validation score on the device."""
-
-
-def new_optimizer(
-    solver: str, xp: Any, params: list[Array], options: Mapping[str, Any]
-) -> Optimizer:
-    """The optimizer of ``solver`` ("sgd", else Adam) over ``params``, its
-    hyperparameters read from ``options`` (scikit-learn's parameter names)."""
-    if solver == "sgd":
-        return SGD(
-            xp,
-            params,
-            options["learning_rate_init"],
-            options["learning_rate"],
-            options["momentum"],
-            options["nesterovs_momentum"],
-            options["power_t"],
-        )
-    return Adam(
-        xp,
-        params,
-        options["learning_rate_init"],
-        options["beta_1"],
-        options["beta_2"],
-        options["epsilon"],
-    )
 
 
 def validator(

@@ -32,13 +32,13 @@ class FlatParams:
     @classmethod
     def of(cls, run: Run) -> FlatParams:
         xp, params, n_layers = run.backend.xp, run.state.params, len(run.activations)
-        layout = Layout.of(params)
+        layout, vector = Layout.packed(xp, params)
         decay = None
         if run.settings.alpha:
             ones = [xp.ones_like(p) for p in params[:n_layers]]
             masks = ones + [xp.zeros_like(b) for b in params[n_layers:]]
             decay = xp.concat([xp.reshape(m, (-1,)) for m in masks])
-        flat = cls(layout, layout.flatten(xp, params), decay)
+        flat = cls(layout, vector, decay)
         params[:] = layout.views(xp, flat.vector)
         return flat
 
@@ -60,8 +60,9 @@ class Step:
     :func:`xpnet.training.batches.plan`).
     """
 
-    def __init__(self, run: Run, flat: FlatParams) -> None:
-        self.run, self.flat = run, flat
+    def __init__(self, run: Run, flat: FlatParams | None = None) -> None:
+        # The run's flat parameters are made here unless given (one call less).
+        self.run, self.flat = run, FlatParams.of(run) if flat is None else flat
         self.xp, self.n_layers = run.backend.xp, len(run.activations)
         self.half_alpha = 0.5 * run.settings.alpha
         self.scale: float = 1.0
