@@ -5,7 +5,7 @@ they were before them. A change to one of :data:`STEERABLE` is checked and hande
 to the run (its optimizer or settings): it takes effect from the next epoch. A
 change to any other parameter (the network's shape, the solver, the batches, the
 data split, the backend) cannot take effect mid-fit and raises ValueError naming
-it; the model keeps the weights of the epoch just finished.
+it; as any failed fit, that leaves the estimator as it was before ``fit``.
 """
 
 from __future__ import annotations
