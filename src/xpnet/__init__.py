@@ -13,6 +13,7 @@ from .maths.activations import Activation, register_activation
 from .maths.losses import register_loss
 from .memory import DeviceMemoryError
 from .mlp import MLP
+from .training import schedules
 from .training.distributed import DistributedError
 from .training.loop import (
     ConvergenceWarning,
@@ -43,4 +44,5 @@ __all__ = [
     "register_loss",
     "register_skl2onnx",
     "save",
+    "schedules",
 ]

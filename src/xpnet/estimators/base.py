@@ -27,7 +27,7 @@ from ..training.loop import (
 from .fit import FitDriver
 from .fitted import FittedState
 from .model_export import export_estimator, export_params, import_estimator
-from .params import EstimatorAPI
+from .params import EstimatorAPI, with_keyword
 
 Callback = Callable[[Any, History], Any]
 Method = TypeVar("Method", bound=Callable[..., Any])
@@ -46,6 +46,21 @@ def dask_aware(method: Method) -> Method:
         return method(self, X, *args, **kwargs)
 
     return cast(Method, wrapper)
+
+
+def keyword_init(name: str, default: Any) -> Callable[..., None]:
+    """An ``__init__`` taking MLPBase's parameters and one more keyword-only
+    parameter ``name`` (what ``get_params`` and scikit-learn read)."""
+
+    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+        value = kwargs.pop(name, default)
+        MLPBase.__init__(self, *args, **kwargs)
+        setattr(self, name, value)
+
+    __init__.__signature__ = with_keyword(  # type: ignore[attr-defined]
+        MLPBase.__init__, name, default
+    )
+    return __init__
 
 
 class MLPBase(FitDriver, FittedState, EstimatorAPI):
@@ -82,6 +97,7 @@ class MLPBase(FitDriver, FittedState, EstimatorAPI):
         backend: str | Backend | None = None,
         dtype: str = "float32",
         compile: bool = False,
+        max_grad_norm: float | None = None,
     ) -> None:
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
@@ -109,6 +125,7 @@ class MLPBase(FitDriver, FittedState, EstimatorAPI):
         self.backend = backend
         self.dtype = dtype
         self.compile = compile
+        self.max_grad_norm = max_grad_norm
 
     def __getstate__(self) -> dict[str, Any]:
         # Copying (e.g. joblib in GridSearchCV) needs host data only: the optimizer's
@@ -185,6 +202,8 @@ class MLPBase(FitDriver, FittedState, EstimatorAPI):
         resume_from: str | os.PathLike | None = None,
         resume_on_other_data: bool = False,
         distributed: Any = None,
+        validation_data: Any = None,
+        scoring: Any = None,
     ) -> MLPBase:
         """Train on (X, y) for up to ``max_iter`` epochs.
 
@@ -238,6 +257,14 @@ class MLPBase(FitDriver, FittedState, EstimatorAPI):
             one process would reach. Only rank 0 writes ``checkpoint`` and prints
             progress; every rank can ``resume_from`` it. Backends: numpy, torch,
             cupy (see :mod:`xpnet.training.distributed`).
+        validation_data : (X_val, y_val) or (X_val, y_val, sample_weight), optional
+            Scored after every epoch (``validation_scores_``); with
+            ``early_stopping=True`` it decides the stop and the best weights instead
+            of a held-out ``validation_fraction``. ``sgd`` and ``adam``, data in
+            memory (:mod:`xpnet.estimators.validation`).
+        scoring : {"accuracy", "log_loss", "r2"} or callable, optional
+            The validation score (default: the estimator's ``score``); a callable is
+            a scikit-learn scorer ``scoring(model, X_val, y_val)``, run on the host.
 
         Returns
         -------
@@ -272,6 +299,7 @@ class MLPBase(FitDriver, FittedState, EstimatorAPI):
             resume_from=resume_from,
             resume_on_other_data=resume_on_other_data,
             distributed=distributed,
+            validation=(validation_data, scoring),
         )
 
     def __getattr__(self, name: str) -> Any:

@@ -12,13 +12,14 @@ from typing import Any
 
 import numpy as np
 
-from ..backend import Array, get_backend
-from ..data import as_targets
+from ..backend import Array, Backend, get_backend
+from ..data import Weights, as_sample_weight, as_targets
 from ..data.checks import check_choice
 from ..data.intake import as_score_weight
 from ..maths.metrics import accuracy
 from . import labels as _labels
-from .base import MLPBase, dask_aware
+from .base import MLPBase, dask_aware, keyword_init
+from .class_weight import class_sample_weight
 from .params import stochastic_only
 
 
@@ -40,6 +41,9 @@ class MLPClassifier(MLPBase):
         program per epoch; torch: ``torch.compile``; CuPy: a CUDA graph), with the
         eager fit's numbers up to rounding; elsewhere say so once and run eagerly.
         ``compiled_`` says which ran.
+    class_weight : dict, list of dicts, "balanced" or None, keyword-only
+        scikit-learn's meaning (see :mod:`xpnet.estimators.class_weight`): each row
+        weighs its class's weight times its ``sample_weight``; saved with the model.
 
     Attributes
     ----------
@@ -55,6 +59,31 @@ class MLPClassifier(MLPBase):
     _loss = "log_loss"
     _stratify_split = True
     _estimator_type = "classifier"
+
+    # MLPBase's parameters and ``class_weight`` (keyword-only).
+    __init__ = keyword_init("class_weight", None)
+
+    def _class_weighted(
+        self,
+        weights: Weights | None,
+        Y_host: np.ndarray,
+        backend: Backend,
+        dtype: str,
+        incremental: bool,
+    ) -> Weights | None:
+        """``sample_weight`` (checked) times the rows' class weights."""
+        rows = class_sample_weight(
+            self.class_weight,
+            self.classes_,
+            Y_host,
+            self._target_kind,
+            incremental=incremental,
+        )
+        if rows is None:
+            return weights
+        if weights is not None:
+            rows = weights.host * rows
+        return as_sample_weight(rows, backend, Y_host.shape[0], dtype)
 
     def _targets(
         self,

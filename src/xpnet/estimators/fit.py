@@ -29,7 +29,9 @@ from ..training.distributed import check_replicas, reducer_for
 from ..training.loop import DivergenceError, History, Run, train
 from ..training.state import host_rng
 from . import resume
+from .callbacks import attach
 from .settings import checked_every, checked_settings
+from .validation import device_score, validation_set
 
 Callback = Callable[[Any, History], Any]
 
@@ -53,8 +55,10 @@ class FitDriver:
         resume_from: Any = None,
         resume_on_other_data: bool = False,
         distributed: Any = None,
+        validation: tuple[Any, Any] = (None, None),
     ) -> Any:
-        """``fit`` and ``partial_fit``: set up a :class:`Run` and train it.
+        """``fit`` and ``partial_fit``: set up a :class:`Run` and train it
+        (``validation``: ``fit``'s ``validation_data`` and ``scoring``).
 
         A fit that fails leaves the estimator as it was (its ``__dict__`` before the
         call, history lists and optimizer untouched: the run works on copies), except
@@ -62,13 +66,11 @@ class FitDriver:
         weights of the last good epoch are kept), as documented in ``fit``.
         """
         on_dask = any_dask(X, y, sample_weight)
-        _check_solver_options(
-            self, sample_weight, distributed, resume_from, checkpoint, on_dask
-        )
+        options = (sample_weight, distributed, resume_from, checkpoint, on_dask)
+        _check_solver_options(self, *options, validation)
         backend = get_backend(self.backend)
-        reducer = None
-        if distributed is not None and distributed is not False:
-            reducer = reducer_for(distributed, backend)
+        no_group = distributed is None or distributed is False
+        reducer = None if no_group else reducer_for(distributed, backend)
         before = _snapshot(self)
         run = None
         with backend.context():  # CuPy: allocate on this backend's device
@@ -84,6 +86,7 @@ class FitDriver:
                     resume_on_other_data,
                     fingerprint=checkpoint is not None,
                     on_dask=on_dask,
+                    validation=validation,
                 )
                 if reducer is not None:
                     run.reducer = reducer
@@ -129,6 +132,7 @@ class FitDriver:
         *,
         fingerprint: bool,
         on_dask: bool,
+        validation: tuple[Any, Any] = (None, None),
     ) -> tuple[Run, dict[str, Any] | None]:
         """The run of a fit on ``backend`` (data on the device, or in blocks when X, y
         or the weights are Dask collections; weights, optimizer, the checkpoint's
@@ -166,16 +170,46 @@ class FitDriver:
         if saved is not None:
             rng.bit_generator.state = saved.rng_split
         run = self._new_run(backend, data, settings, rng, incremental)
+        if not isinstance(self.learning_rate, str):  # a schedule (checked)
+            run.schedule = self.learning_rate
         if self.solver == "lbfgs":  # full batch: no split, no batches
             return run, prints
-        if self.early_stopping:
-            with backend.on_device(lambda: _data_message(X, dtype)):
-                self._hold_out(run, rng, data.Y_host)
+        with backend.on_device(lambda: _data_message(X, dtype)):
+            self._validation(run, backend, dtype, rng, data.Y_host, validation)
         n_samples = (run.X if run.rows is None else run.rows).shape[0]
         run.settings.batch_size = setup.batch_size_for(self.batch_size, n_samples)
         if saved is not None:
             resume.restore_run(saved, run)
         return run, prints
+
+    def _validation(
+        self: Any,
+        run: Run,
+        backend: Backend,
+        dtype: str,
+        rng: np.random.Generator,
+        Y_host: Any,
+        validation: tuple[Any, Any],
+    ) -> None:
+        """The run's validation score: of ``validation_data`` (recorded; it stops
+        training with early stopping), else of a held-out fraction (early stopping)."""
+        validation_data, scoring = validation
+        if validation_data is not None:
+            validation_set(self, run, backend, dtype, validation_data, scoring)
+            run.validation_stops = bool(self.early_stopping)
+            if self.early_stopping:
+                setup.start_best(run, self.__dict__.get("_best_params_host"), dtype)
+            elif run.state.history.validation_scores is None:
+                run.state.history.validation_scores = []
+        elif callable(scoring):
+            raise ValueError("a callable scoring needs validation_data=(X_val, y_val)")
+        elif self.early_stopping:
+            self._hold_out(run, rng, Y_host, scoring)
+        elif scoring is not None:
+            raise ValueError(
+                "scoring needs validation_data or early_stopping=True; got "
+                f"scoring={scoring!r} without either"
+            )
 
     def _data(
         self: Any,
@@ -194,6 +228,11 @@ class FitDriver:
         if on_dask:
             from .dask_input import dask_blocks
 
+            if getattr(self, "class_weight", None) is not None:
+                raise ValueError(
+                    "class_weight needs data in memory; with a Dask array pass "
+                    "sample_weight (the class weight of each row)"
+                )
             blocks = dask_blocks(
                 self,
                 X,
@@ -211,6 +250,8 @@ class FitDriver:
             X_dev = self._features(X, backend, dtype, reset=first_pass)
         Y_host = self._targets(y, X_dev.shape[0], first_pass, incremental, classes)
         weights = as_sample_weight(sample_weight, backend, X_dev.shape[0], dtype)
+        if getattr(self, "class_weight", None) is not None:
+            weights = self._class_weighted(weights, Y_host, backend, dtype, incremental)
         with data_fits():
             Y_dev = backend.asarray(Y_host, dtype)
         return FitData(X_dev, Y_dev, Y_host, weights, None)
@@ -220,7 +261,7 @@ class FitDriver:
         from ..training.lbfgs import fit_lbfgs
 
         if callbacks:
-            run.on_epoch_end = self._callback_runner(list(callbacks), run)
+            attach(self, list(callbacks), run)
         run.state.history.loss_curve = []
         fit_lbfgs(run, int(self.max_fun))
 
@@ -235,7 +276,7 @@ class FitDriver:
         """The run's epoch callback, checkpoint writer and compiled epochs, where
         asked for (``compiled_`` says which epochs run)."""
         if callbacks:
-            run.on_epoch_end = self._callback_runner(list(callbacks), run)
+            attach(self, list(callbacks), run)
         if checkpoint is not None:
             describe = resume.describer(self)
             run.checkpoint = checkpoint_writer(checkpoint, describe, data)
@@ -248,7 +289,9 @@ class FitDriver:
             if run.compiled is not None:
                 self.compiled_ = run.compiled.name
 
-    def _hold_out(self: Any, run: Run, rng: np.random.Generator, Y_host: Any) -> None:
+    def _hold_out(
+        self: Any, run: Run, rng: np.random.Generator, Y_host: Any, scoring: Any
+    ) -> None:
         """Split a validation set off the run's data; set up scoring, best weights.
 
         Blocks of a Dask array are held out whole (:mod:`.dask_input`); data
@@ -265,35 +308,10 @@ class FitDriver:
                 Y_host,
                 self.validation_fraction,
                 self._stratify_split,
-                self._device_score,
+                device_score(self, scoring, run),
             )
         best = self.__dict__.get("_best_params_host")
         setup.start_best(run, best, self.dtype)
-
-    def _callback_runner(
-        self: Any, callbacks: list[Callback], run: Run
-    ) -> Callable[[History], bool]:
-        hooks = [getattr(callback, "on_epoch_end", callback) for callback in callbacks]
-        for callback, hook in zip(callbacks, hooks, strict=True):
-            if not callable(hook):
-                raise TypeError(
-                    "callbacks must be callables f(model, history) or objects with an "
-                    f"on_epoch_end(model, history) method; got {callback!r}"
-                )
-
-        def on_epoch_end(history: History) -> bool:
-            # The weights are copied to the host only if a callback reads them.
-            self._set_history(history)
-            self._live_run = run
-            self._optimizer = run.state.optimizer
-            self.__dict__.pop("coefs_", None)
-            self.__dict__.pop("intercepts_", None)
-            stop = False
-            for hook in hooks:
-                stop = bool(hook(self, history)) or stop
-            return stop
-
-        return on_epoch_end
 
 
 def _check_solver_options(
@@ -303,10 +321,17 @@ def _check_solver_options(
     resume_from: Any,
     checkpoint: Any,
     on_dask: bool,
+    validation: tuple[Any, Any] = (None, None),
 ) -> None:
     """Refuse what Dask input, lbfgs, sample weights and a user's loss do not
     combine with (yet)."""
     solver = model.solver
+    validating = any(value is not None for value in validation)
+    if validating and (on_dask or solver == "lbfgs"):
+        raise ValueError(
+            "validation_data and scoring need a stochastic solver ('sgd' or "
+            "'adam') and data in memory"
+        )
     if (
         sample_weight is not None
         and model._loss in losses.LOSSES

@@ -21,12 +21,19 @@ from ..data.checks import check_choice, check_hidden_sizes, check_layer_sizes
 from ..files.messages import brief
 from ..files.model_file import check_config, layer_parameters, parameter_arrays
 from ..training.loop import History
+from ..training.schedules import schedule_from_json, schedule_to_json
+from .class_weight import class_weight_from_json, class_weight_to_json
 from .params import not_fitted
 from .scaling import NAMES as SCALING_NAMES
 from .scaling import Standardization
 from .settings import checked_settings
 
-_ADDED_PARAMS = {"max_fun": 15000, "loss": "squared_error"}
+_ADDED_PARAMS = {
+    "max_fun": 15000,
+    "loss": "squared_error",
+    "class_weight": None,
+    "max_grad_norm": None,
+}
 _KEYS = ("kind", "params", "dtype", "layer_sizes", "out_activation_", "history")
 _OPTIONAL_KEYS = ("feature_names_in_",)
 """Config keys added within format_version 2; a file without one means None (a
@@ -79,6 +86,9 @@ def export_params(model: Any) -> dict[str, Any]:
             params[name] = value.item()
     if params["n_iter_no_change"] == math.inf:
         params["n_iter_no_change"] = "inf"
+    params["learning_rate"] = schedule_to_json(params["learning_rate"])
+    if "class_weight" in params:  # dict keys may be labels of any type
+        params["class_weight"] = class_weight_to_json(params["class_weight"])
     return params
 
 
@@ -155,6 +165,9 @@ def _constructor_params(cls: Any, params: Any, backend: Any) -> dict[str, Any]:
         params["hidden_layer_sizes"] = tuple(params["hidden_layer_sizes"])
     if params["n_iter_no_change"] == "inf":  # nor infinities
         params["n_iter_no_change"] = math.inf
+    params["learning_rate"] = schedule_from_json(params["learning_rate"])
+    if "class_weight" in params:
+        params["class_weight"] = class_weight_from_json(params["class_weight"])
     if backend is not None:
         params["backend"] = backend_name(backend)
     return params

@@ -57,7 +57,7 @@ class stochastic_only:  # noqa: N801 (a decorator, named as scikit-learn's)
 
 
 def with_keyword(
-    init: Callable[..., Any], name: str, default: str
+    init: Callable[..., Any], name: str, default: Any
 ) -> inspect.Signature:
     """``init``'s signature with one more keyword-only string parameter ``name``,
     first of the keyword-only ones (what ``get_params`` and scikit-learn read)."""

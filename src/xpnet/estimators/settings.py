@@ -55,7 +55,9 @@ def checked_settings(model: Any) -> Settings:
     if "loss" in vars(m):  # the regressor's
         checks.append((check_regression_loss, m.loss))
     checks += [
-        (check_choice, m.learning_rate, "learning_rate", SCHEDULES),
+        (check_choice, m.learning_rate, "learning_rate", SCHEDULES)
+        if isinstance(m.learning_rate, str)
+        else (_check_schedule, m.learning_rate),
         (
             check_real,
             m.alpha,
@@ -81,6 +83,8 @@ def checked_settings(model: Any) -> Settings:
         checks.append(
             (check_int, m.n_iter_no_change, "n_iter_no_change", "an int >= 1 or inf")
         )
+    if m.max_grad_norm is not None:
+        checks.append((check_real, m.max_grad_norm, "max_grad_norm", _OPEN_POSITIVE))
     checks += [(check_flag, getattr(m, name), name) for name in _FLAGS]
     checks.append((check_random_state, m.random_state))
     check_all(checks)
@@ -92,6 +96,7 @@ def checked_settings(model: Any) -> Settings:
         n_iter_no_change=m.n_iter_no_change,
         alpha=float(m.alpha),
         verbose=int(m.verbose),
+        max_grad_norm=None if m.max_grad_norm is None else float(m.max_grad_norm),
     )
 
 
@@ -114,6 +119,15 @@ def check_regression_loss(loss: Any) -> str:
         f"registered with xpnet.register_loss; got {loss!r} (register a user's loss "
         "in this process before fitting or loading a model that uses it)"
     )
+
+
+def _check_schedule(value: Any) -> None:
+    """A schedule (:mod:`xpnet.training.schedules`): an object with ``factor``."""
+    if not callable(getattr(value, "factor", None)):
+        raise TypeError(
+            f"learning_rate must be one of {list(SCHEDULES)} or a schedule with a "
+            f"method factor(epoch, history) (xpnet.schedules); got {value!r}"
+        )
 
 
 def checked_every(every: int | None, epoch_steps: int) -> int:

@@ -52,6 +52,7 @@ class Optimizer:
         self.xp = xp
         self.learning_rate_init = float(learning_rate_init)
         self.learning_rate = float(learning_rate_init)
+        self.rate_factor: float | None = None  # a schedule's, set each epoch
         if self.state_names:  # the layout and a vector to shape the buffers on
             self.layout, flat = Layout.packed(xp, params)
         else:
@@ -106,6 +107,21 @@ class Optimizer:
         flatten = self.layout.flatten
         result = flat_step(flatten(self.xp, params), flatten(self.xp, grads))
         params[:] = self.layout.views(self.xp, result)
+
+    def set_learning_rate_init(self, value: float, time_step: int) -> None:
+        """A new base rate mid-fit (a callback's): used from the next step."""
+        self.learning_rate_init = value
+        self.learning_rate = self._base_rate()
+
+    def set_rate_factor(self, factor: float) -> None:
+        """A schedule's multiple of ``learning_rate_init`` for the next epoch."""
+        self.rate_factor = float(factor)
+        self.learning_rate = self._base_rate()
+
+    def _base_rate(self) -> float:
+        if self.rate_factor is None:
+            return self.learning_rate_init
+        return self.learning_rate_init * self.rate_factor
 
     def _begin_step(self) -> None:
         """Per-step scalar bookkeeping, before any parameter moves."""
@@ -188,6 +204,17 @@ class SGD(Optimizer):
                 self.power_t
             )
 
+    def set_learning_rate_init(self, value: float, time_step: int) -> None:
+        # The schedule's rate from the new base: invscaling's formula at the
+        # samples seen, adaptive's divisions by 5 so far kept.
+        old, self.learning_rate_init = self.learning_rate_init, value
+        if self.lr_schedule == "invscaling" and time_step:
+            self.learning_rate = value / (time_step + 1) ** self.power_t
+        elif self.lr_schedule == "adaptive" and old:
+            self.learning_rate = self.learning_rate / old * value
+        else:
+            self.learning_rate = self._base_rate()
+
     def trigger_stopping(self) -> tuple[bool, str]:
         if self.lr_schedule != "adaptive":
             return True, "Stopping."
@@ -228,7 +255,7 @@ class Adam(Optimizer):
         # optimizers.adam_rate's formula, inline (tests/maths/test_optimizers.py
         # holds the two equal)
         self.learning_rate = (
-            self.learning_rate_init
+            self._base_rate()
             * math.sqrt(1 - self.beta_2**self.t)
             / (1 - self.beta_1**self.t)
         )
@@ -265,7 +292,10 @@ def new_optimizer(
             xp,
             params,
             options["learning_rate_init"],
-            options["learning_rate"],
+            # a schedule object sets the rate each epoch: "constant" between
+            options["learning_rate"]
+            if isinstance(options["learning_rate"], str)
+            else "constant",
             options["momentum"],
             options["nesterovs_momentum"],
             options["power_t"],

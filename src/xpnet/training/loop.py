@@ -40,11 +40,13 @@ from .errors import (
 )
 from .holdout import stratified_split
 from .progress import DeferredInterrupt, Progress, Watch
+from .schedules import Schedule
 from .state import FitState, History, Position, Settings, host_rng
 from .step import FlatParams, Step
 
 __all__ = [
     "DIVERGED",
+    "BatchEnd",
     "Block",
     "Blocks",
     "ConvergenceWarning",
@@ -113,6 +115,9 @@ class Run:
     host_sample_weight: np.ndarray | None = None
     blocks: Blocks | None = None
     compiled: CompiledEpochs | None = None
+    schedule: Schedule | None = None
+    validation_stops: bool = True
+    on_batch_end: Callable[[BatchEnd], None] | None = None
 
     # The fit state's fields, read and set through the run.
     params = _state_field("params")
@@ -149,6 +154,25 @@ class Run:
         """Minibatches in one epoch (each block's last batch may be short)."""
         batch_size = self.settings.batch_size
         return sum(math.ceil(size / batch_size) for size in self.block_sizes)
+
+
+@dataclass
+class BatchEnd:
+    """What a batch callback is told: ``epoch`` (0 for the first of this fit),
+    ``step`` (batches done in the epoch), ``batch_size`` (rows). ``loss`` is the
+    batch's loss (with its L2 term): reading it waits for the device to finish the
+    step (a host sync per batch), so read it only when needed."""
+
+    epoch: int
+    step: int
+    batch_size: int
+    _before: Any
+    _after: Any
+    _weight: float
+
+    @property
+    def loss(self) -> float:
+        return float(self._after - self._before) / self._weight
 
 
 def train(run: Run) -> None:
@@ -188,6 +212,9 @@ def _epochs(run: Run, interrupt: DeferredInterrupt, progress: Progress) -> None:
             position.rng_state = dict(rng.bit_generator.state)
         else:  # resuming mid-epoch: replay this epoch's permutations
             rng.bit_generator.state = position.rng_state
+        if run.schedule is not None:  # on the host, once per epoch
+            factor = run.schedule.factor(history.n_iter, history)
+            run.state.optimizer.set_rate_factor(factor)
         last_good = xp.asarray(flat.vector, copy=True)
         total = None  # compiled, or (None) eagerly
         if run.compiled is not None:
@@ -274,15 +301,21 @@ def _steps(
     plus their summed loss (times batch sizes)."""
     rows, position = BatchRows(run.backend, block, order), run.state.position
     reducer, share = run.reducer, 1.0
+    on_batch, epoch = run.on_batch_end, run.state.history.n_iter
     step.begin()
     every = run.checkpoint_every if run.checkpoint is not None else 0
     for start, stop, weight, l2_factor, l2_loss in batches:
         if reducer is not None:  # this rank's rows of the global batch
             start, stop, share = reducer.shard(start, stop)
         X, Y, weights = rows(start, stop)
+        before = total
         total = step(X, Y, weights, share, weight, l2_factor, l2_loss, total)
         position.step += 1
         run.state.steps += 1
+        if on_batch is not None:  # nothing read from the device unless it asks
+            on_batch(
+                BatchEnd(epoch, position.step, stop - start, before, total, weight)
+            )
         if interrupt.pending:
             position.epoch_loss = float(total)
             raise KeyboardInterrupt
@@ -299,12 +332,13 @@ def _end_epoch(run: Run, loss: float, progress: Progress) -> bool:
     history.t += run.n_samples
     history.loss_curve.append(loss)
     progress.epoch(history)
-    if run.validate is not None:
-        score = run.validate(run.state.params)
-        assert history.validation_scores is not None  # set up with early stopping
-        assert history.best_validation_score is not None
+    score = None if run.validate is None else run.validate(run.state.params)
+    if score is not None:
+        assert history.validation_scores is not None  # set up with validation
         history.validation_scores.append(score)
         progress.say(f"Validation score: {score:f}")
+    if score is not None and run.validation_stops:
+        assert history.best_validation_score is not None
         if score < history.best_validation_score + s.tol:
             history.no_improvement_count += 1
         else:
@@ -326,7 +360,8 @@ def _end_epoch(run: Run, loss: float, progress: Progress) -> bool:
         progress.say("A callback asked to stop. Stopping.")
         return True
     if history.no_improvement_count > s.n_iter_no_change:
-        what = "Validation score" if run.validate is not None else "Training loss"
+        stops_on_score = score is not None and run.validation_stops
+        what = "Validation score" if stops_on_score else "Training loss"
         stop, action = optimizer.trigger_stopping()
         progress.say(
             f"{what} did not improve more than tol={s.tol:f} for "

@@ -108,6 +108,7 @@ class Settings:
     alpha: float
     incremental: bool = False
     verbose: int = 0
+    max_grad_norm: float | None = None
 
 
 @dataclass

@@ -67,6 +67,7 @@ class Step:
         self.half_alpha = 0.5 * run.settings.alpha
         self.scale: float = 1.0
         self.update: Any = None
+        self.clip: float | None = None
 
     def begin(self) -> None:
         """Read the optimizer's update form: before each block (the learning rate
@@ -76,6 +77,10 @@ class Step:
         factor = optimizer.update_factor()
         self.scale = 1.0 if factor is None else factor
         self.update = optimizer.step_flat if factor is None else optimizer.apply_flat
+        bound = self.run.settings.max_grad_norm
+        # the gradient's norm is compared in the units of what backprop gave
+        # (times -lr where plain SGD folded it in)
+        self.clip = None if bound is None else bound * abs(self.scale)
 
     def __call__(
         self,
@@ -113,5 +118,15 @@ class Step:
             # the sum of squared weights as a dot product (vecdot would conj a copy
             # on CuPy)
             total = total + (self.half_alpha * l2_loss) * (decay @ flat.vector)
+        if self.clip is not None:
+            grad = clipped(xp, grad, self.clip)
         flat.moved_to(self.update(flat.vector, grad), run)
         return total
+
+
+def clipped(xp: Any, grad: Array, bound: float) -> Array:
+    """``grad`` (n_params,) scaled to global norm ``bound`` where it is longer, on
+    the device (no host read): times exactly 1 where it is not."""
+    norm = xp.sqrt(grad @ grad)
+    factor = xp.where(norm > bound, bound / norm, xp.ones_like(norm))
+    return grad * factor

@@ -56,6 +56,10 @@ def _eager_reason(run: Any) -> str | None:
         return "sparse X is cut into batches on the host"
     if run.checkpoint is not None and run.checkpoint_every % run.epoch_steps():
         return "checkpoint_every is not a whole number of epochs"
+    if run.settings.max_grad_norm is not None:
+        return "max_grad_norm clips in the eager step"
+    if run.on_batch_end is not None:
+        return "batch callbacks run between eager steps"
     if library == "jax" and not run.loss.weighted:
         return "a user-registered loss takes no sample weights (the padded last batch)"
     return None

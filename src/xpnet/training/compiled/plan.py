@@ -97,7 +97,8 @@ def _rates(optimizer: Optimizer, n_steps: int) -> list[float]:
     if isinstance(optimizer, Adam):
         o = optimizer
         return [
-            optimizers.adam_rate(o.learning_rate_init, o.beta_1, o.beta_2, o.t + k)
+            # a schedule's rate (learning_rate_init times its factor) as the base
+            optimizers.adam_rate(o._base_rate(), o.beta_1, o.beta_2, o.t + k)
             for k in range(1, n_steps + 1)
         ]
     return [optimizer.learning_rate] * n_steps
