@@ -35,6 +35,7 @@ from .checks import (
     real_host,
 )
 from .names import check_feature_names, feature_names
+from .namespace import is_foreign, to_host
 from .sparse import SparseRows, is_sparse
 
 __all__ = [
@@ -153,12 +154,18 @@ def feature_count(shape: tuple[int, ...], seen: Seen | None) -> int:
     return int(shape[1])
 
 
+def routed(X: Any, backend: Backend) -> Any:
+    """X for a call computing on ``backend``: an array of another library or device
+    copied to the host (then over by :func:`as_features`), anything else as is."""
+    if is_foreign(X) and not backend.owns(X):
+        return to_host(X)
+    return X
+
+
 def as_host(data: Any, backend: Backend, name: str = "y") -> Any:
-    """``data`` as host data: an array of ``backend`` is copied back, other
-    libraries' arrays are refused (named ``name``); host data is returned as is."""
-    if is_non_numpy_array(data):
-        return backend.to_numpy(backend.device_array(data, name))
-    return data
+    """``data`` as host data: any library's array is copied back (y and the
+    weights follow X wherever they come from); host data is returned as is."""
+    return to_host(data)
 
 
 def as_targets(y: Any, backend: Backend, name: str = "y") -> np.ndarray:
@@ -198,9 +205,7 @@ def as_score_weight(sample_weight: Any, backend: Backend, n_samples: int) -> Any
     a fit's (1-D, one per sample, finite, non-negative, not all 0)."""
     if sample_weight is None:
         return None
-    return host_sample_weight(
-        as_host(sample_weight, backend, "sample_weight"), n_samples
-    )
+    return host_sample_weight(_host(sample_weight), n_samples)
 
 
 def as_network_targets(

@@ -16,6 +16,7 @@ from ..backend import Array, Backend, get_backend
 from ..data import Weights, as_sample_weight, as_targets
 from ..data.checks import check_choice
 from ..data.intake import as_score_weight
+from ..data.namespace import Route, answer
 from ..maths.metrics import accuracy
 from . import labels as _labels
 from .base import MLPBase, dask_aware, keyword_init
@@ -93,7 +94,7 @@ class MLPClassifier(MLPBase):
         incremental: bool,
         classes: Any,
     ) -> np.ndarray:
-        labels = as_targets(y, get_backend(self.backend))
+        labels = as_targets(y, get_backend("numpy"))
         check_rows(labels, n_samples)
         if incremental:
             self._check_partial_fit_classes(labels, classes)
@@ -136,7 +137,7 @@ class MLPClassifier(MLPBase):
             given, kind = np.arange(labels.shape[1]), "multilabel-indicator"
         else:
             given = _labels.unique_labels(
-                as_targets(classes, get_backend(self.backend), "classes")
+                as_targets(classes, get_backend("numpy"), "classes")
             )
             kind = "binary" if len(given) == 2 else "multiclass"
             if len(given) < 2:
@@ -177,29 +178,39 @@ class MLPClassifier(MLPBase):
         return self
 
     @dask_aware
-    def predict(self, X: Any) -> np.ndarray:
-        """Predicted labels (n_samples,), or a 0/1 matrix for multilabel."""
-        return _labels.decode(self._forward(X), self.classes_, self._target_kind)
+    def predict(self, X: Any) -> Any:
+        """Predicted labels (n_samples,), or a 0/1 matrix for multilabel; numeric
+        labels in X's namespace (see :mod:`xpnet.data.namespace`), strings NumPy."""
+        return answer(*self._labels(X, "predict"))
+
+    def _labels(self, X: Any, method: str) -> tuple[np.ndarray, Route]:
+        out, route = self._forward(X, method)
+        return _labels.decode(out, self.classes_, self._target_kind), route
 
     @dask_aware
-    def predict_proba(self, X: Any) -> np.ndarray:
-        """Class probabilities (n_samples, n_classes), host float64."""
-        out = self._forward(X)
+    def predict_proba(self, X: Any) -> Any:
+        """Class probabilities (n_samples, n_classes) in the model's dtype, in X's
+        namespace (see :mod:`xpnet.data.namespace`)."""
+        return answer(*self._proba(X, "predict_proba"))
+
+    def _proba(self, X: Any, method: str) -> tuple[np.ndarray, Route]:
+        out, route = self._forward(X, method)
         if self._target_kind == "binary":
-            return np.hstack([1 - out, out])
-        return out
+            return np.hstack([1 - out, out]), route
+        return out, route
 
     @dask_aware
-    def predict_log_proba(self, X: Any) -> np.ndarray:
+    def predict_log_proba(self, X: Any) -> Any:
         """``log(predict_proba(X))``."""
+        proba, route = self._proba(X, "predict_log_proba")
         with np.errstate(divide="ignore"):
-            return np.log(self.predict_proba(X))
+            return answer(np.log(proba), route)
 
     @dask_aware
     def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
         """Mean accuracy (subset accuracy for multilabel)."""
-        predicted = self.predict(X)
-        truth = as_targets(y, get_backend(self.backend))
+        predicted, _ = self._labels(X, "score")
+        truth = as_targets(y, get_backend("numpy"))
         check_rows(truth, predicted.shape[0])
         _labels.check_label_values(truth)
         hits = predicted == truth

@@ -15,6 +15,7 @@ import numpy as np
 from ..backend import Array, get_backend
 from ..data import as_real_targets
 from ..data.intake import as_score_weight
+from ..data.namespace import answer
 from ..maths.metrics import r2_per_output
 from .base import MLPBase, dask_aware
 from .params import stochastic_only, with_keyword
@@ -74,7 +75,7 @@ class MLPRegressor(MLPBase):
 
     def _checked_y(self, y: Any, n_samples: int) -> np.ndarray:
         """Targets as finite host float64 (n_samples, n_outputs)."""
-        return as_real_targets(y, get_backend(self.backend), n_samples)
+        return as_real_targets(y, get_backend("numpy"), n_samples)
 
     def _device_score(
         self, xp: Any, out: Array, Y: Array, weights: Array | None = None
@@ -96,15 +97,17 @@ class MLPRegressor(MLPBase):
         return self
 
     @dask_aware
-    def predict(self, X: Any) -> np.ndarray:
-        """Predictions (n_samples,) for one output, else (n_samples, n_outputs)."""
-        out = self._forward(X)
-        return out[:, 0] if out.shape[1] == 1 else out
+    def predict(self, X: Any) -> Any:
+        """Predictions (n_samples,) for one output, else (n_samples, n_outputs), in
+        the model's dtype and X's namespace (see :mod:`xpnet.data.namespace`)."""
+        out, route = self._forward(X, "predict")
+        return answer(out[:, 0] if out.shape[1] == 1 else out, route)
 
     @dask_aware
     def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
         """Coefficient of determination R², averaged over outputs."""
-        predicted = self._forward(X)
+        predicted, _ = self._forward(X, "score")
+        predicted = predicted.astype(np.float64)
         truth = self._checked_y(y, predicted.shape[0])
         if truth.shape[1] != predicted.shape[1]:
             raise ValueError(
