@@ -317,7 +317,9 @@ def test_sparse_X_is_never_densified(monkeypatch):
 
     monkeypatch.setattr(type(X), "toarray", refuse)
     monkeypatch.setattr(type(X), "todense", refuse)
-    model = MLPRegressor((4,), max_iter=2, batch_size=50, backend="numpy")
+    model = MLPRegressor(
+        (4,), max_iter=2, batch_size=50, backend="numpy", dtype="float32"
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         model.fit(X, y)
