@@ -37,9 +37,8 @@ def _estimators(kind: str, **params):
     name = "MLPClassifier" if kind in ("classifier", "binary") else "MLPRegressor"
     if kind == "poisson":
         params["loss"] = "poisson"
-    return getattr(xpnet, name)(dtype="float64", **params), getattr(sklearn_nn, name)(
-        **params
-    )
+    # No dtype: float64 X trains in float64 by default, as scikit-learn's MLPs do.
+    return getattr(xpnet, name)(**params), getattr(sklearn_nn, name)(**params)
 
 
 def _quiet():

@@ -73,11 +73,15 @@ def _record(header):
     return header["checkpoint"]
 
 
+def _other_dtype(array: np.ndarray) -> type:
+    return np.float32 if array.dtype == np.float64 else np.float64
+
+
 TAMPERINGS = {
     "optimizer state missing": lambda h, a: a.pop("opt.ms.1"),
     "optimizer state reshaped": lambda h, a: a.update({"opt.vs.0": np.ones((2, 2))}),
-    "optimizer state of float64": lambda h, a: a.update(
-        {"opt.vs.0": a["opt.vs.0"].astype(np.float64)}
+    "optimizer state of the other dtype": lambda h, a: a.update(
+        {"opt.vs.0": a["opt.vs.0"].astype(_other_dtype(a["opt.vs.0"]))}
     ),
     "optimizer state NaN": lambda h, a: a["opt.ms.0"].__setitem__((0, 0), np.nan),
     "optimizer state extra": lambda h, a: a.update({"opt.velocities.0": a["W0"]}),

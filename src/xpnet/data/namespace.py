@@ -59,7 +59,9 @@ def dispatch() -> bool:
 
 def is_foreign(X: Any) -> bool:
     """Whether X is an array of a library other than NumPy (not sparse, not Dask)."""
-    return is_non_numpy_array(X) and not is_sparse(X) and not is_dask_collection(X)
+    if isinstance(X, np.ndarray) or not array_api_compat.is_array_api_obj(X):
+        return False  # (checks.is_non_numpy_array, without the call: a fit's path)
+    return not is_sparse(X) and not is_dask_collection(X)
 
 
 def backend_of(array: Any) -> Backend:
@@ -81,6 +83,8 @@ def backend_of(array: Any) -> Backend:
 
 def to_host(array: Any) -> np.ndarray:
     """A host NumPy copy of any library's array (NumPy and host data pass through)."""
+    if isinstance(array, (np.ndarray, list, tuple, int, float, type(None))):
+        return array
     if not is_non_numpy_array(array) or is_sparse(array):
         return array
     return backend_of(array).to_numpy(array)
@@ -117,7 +121,9 @@ def predict_route(
     None, X must be in the fit's namespace and device (scikit-learn's
     ``check_same_namespace``)."""
     if backend is not None:
-        return Route(get_backend(backend), backend_of(X) if is_foreign(X) else None, False)
+        return Route(
+            get_backend(backend), backend_of(X) if is_foreign(X) else None, False
+        )
     if dispatch():
         _check_same_namespace(X, estimator, method)
         if is_foreign(X):

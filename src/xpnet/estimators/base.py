@@ -325,9 +325,7 @@ class MLPBase(FitDriver, FittedState, EstimatorAPI):
         dtype, and the route of ``method``'s answer
         (:func:`xpnet.data.namespace.predict_route`)."""
         self._check_is_fitted()
-        route = predict_route(
-            X, self, self.backend, self._fitted_backend(), method
-        )
+        route = predict_route(X, self, self.backend, self._fitted_backend(), method)
         backend, dtype = route.backend, self._model_dtype()
         widths = [int(np.shape(c)[-1]) for c in self.coefs_]
         with backend.on_device(
@@ -349,6 +347,10 @@ class MLPBase(FitDriver, FittedState, EstimatorAPI):
             out = np.asarray(backend.to_numpy(out))
         scaling = self.__dict__.get("standardization_")
         return (out if scaling is None else scaling.outputs(out)), route
+
+    def _host_outputs(self, X: Any) -> np.ndarray:
+        """The network's outputs for X as host float64 (scores reduce over them)."""
+        return self._forward(X, "score")[0].astype(np.float64)
 
     # ---- model files (xpnet.files, xpnet.training.checkpoint) -----------------------
 

@@ -94,7 +94,7 @@ class MLPClassifier(MLPBase):
         incremental: bool,
         classes: Any,
     ) -> np.ndarray:
-        labels = as_targets(y, get_backend("numpy"))
+        labels = as_targets(y)
         check_rows(labels, n_samples)
         if incremental:
             self._check_partial_fit_classes(labels, classes)
@@ -136,9 +136,7 @@ class MLPClassifier(MLPBase):
         if labels.ndim == 2:
             given, kind = np.arange(labels.shape[1]), "multilabel-indicator"
         else:
-            given = _labels.unique_labels(
-                as_targets(classes, get_backend("numpy"), "classes")
-            )
+            given = _labels.unique_labels(as_targets(classes, name="classes"))
             kind = "binary" if len(given) == 2 else "multiclass"
             if len(given) < 2:
                 raise ValueError(
@@ -210,7 +208,7 @@ class MLPClassifier(MLPBase):
     def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
         """Mean accuracy (subset accuracy for multilabel)."""
         predicted, _ = self._labels(X, "score")
-        truth = as_targets(y, get_backend("numpy"))
+        truth = as_targets(y)
         check_rows(truth, predicted.shape[0])
         _labels.check_label_values(truth)
         hits = predicted == truth

@@ -75,7 +75,7 @@ class FitDriver:
         reducer = None if no_group else reducer_for(distributed, backend)
         before = _snapshot(self)
         run = None
-        with backend.context():  # CuPy: allocate on this backend's device
+        with route.backend.context():  # CuPy: allocate on this backend's device
             try:
                 run, data = self._prepare(
                     route,
@@ -148,8 +148,7 @@ class FitDriver:
             "coefs_" not in self.__dict__ or (not self.warm_start and not incremental)
         )
         backend = route.backend
-        dtype = self._fit_dtype(X, first_pass)
-        self._set_route(route, dtype)
+        dtype = self._set_route(route, X, first_pass)
         data = self._data(
             backend,
             X,
@@ -278,7 +277,10 @@ class FitDriver:
         data: dict[str, Any] | None,
     ) -> None:
         """The run's epoch callback, checkpoint writer and compiled epochs, where
-        asked for (``compiled_`` says which epochs run)."""
+        asked for (``compiled_`` says which epochs run); with ``verbose``, the fit's
+        summary line (where it computes, in what dtype)."""
+        if run.settings.verbose:
+            print(f"{type(self).__name__}: {run.backend.name!r}, {self.dtype_}")
         if callbacks:
             attach(self, list(callbacks), run)
         if checkpoint is not None:

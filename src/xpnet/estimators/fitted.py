@@ -15,7 +15,7 @@ import numpy as np
 from ..backend import Array, Backend, check_dtype, get_backend
 from ..data import Seen, as_features
 from ..data.checks import check_hidden_sizes
-from ..data.intake import feature_count, routed
+from ..data.intake import feature_count
 from ..data.namespace import Route, input_dtype, to_host
 from ..init import glorot_layers
 from ..maths import losses
@@ -52,30 +52,31 @@ class FittedState:
         n_layers = len(run.activations)
         self.coefs_, self.intercepts_ = params[:n_layers], params[n_layers:]
 
-    def _fit_dtype(self: Any, X: Any, first_pass: bool) -> str:
-        """The fit's dtype: the ``dtype`` parameter, else the fitted one on a later
-        pass, else X's (:func:`xpnet.data.namespace.input_dtype`)."""
-        if self.dtype is not None:
-            return check_dtype(self.dtype)
-        if not first_pass and "dtype_" in self.__dict__:
-            return str(self.dtype_)
-        return input_dtype(X)
-
-    def _set_route(self: Any, route: Route, dtype: str) -> None:
+    def _set_route(self: Any, route: Route, X: Any, first_pass: bool) -> str:
         """Record where the fit computes (``_backend_name``, ``_follows``: weights
-        kept in X's namespace) and its ``dtype_``."""
+        kept in X's namespace) and its ``dtype_``, which it returns: the ``dtype``
+        parameter, else the fitted one on a later pass, else X's
+        (:func:`xpnet.data.namespace.input_dtype`)."""
         self._backend_name = route.backend.name
         self._follows = route.follows
-        self.dtype_ = dtype
+        if self.dtype is not None:
+            self.dtype_ = check_dtype(self.dtype)
+        elif first_pass or "dtype_" not in self.__dict__:
+            self.dtype_ = input_dtype(X)
+        return str(self.dtype_)
 
     def _fitted_backend(self: Any) -> Backend:
-        """The fit's backend (the ``backend`` parameter's before any fit)."""
-        name = self.__dict__.get("_backend_name")
-        return get_backend(self.backend if name is None else name)
+        """The fit's backend: X's where the fit followed X, else the ``backend``
+        parameter's (``$XPNET_BACKEND`` or NumPy when None)."""
+        if not self.__dict__.get("_follows"):
+            return get_backend(self.backend)
+        return get_backend(self._backend_name)
 
     def _model_dtype(self: Any) -> str:
         """The dtype of the weights: the fit's, else the parameter's, else float64."""
         dtype = self.__dict__.get("dtype_", self.dtype)
+        if dtype in ("float32", "float64"):  # the fit's, checked when it was set
+            return str(dtype)
         return check_dtype("float64" if dtype is None else dtype)
 
     @property
@@ -191,7 +192,7 @@ class FittedState:
         what the fit saw unless ``reset``, which records it. Another library's array
         is copied over the host first."""
         features = as_features(
-            routed(X, backend),
+            X,
             backend,
             dtype,
             seen=None if reset else self._seen(),
@@ -240,7 +241,7 @@ def _host_param(
     array: Any, name: str, shape: tuple[int, ...], dtype: str
 ) -> np.ndarray:
     """One of ``coefs_``/``intercepts_`` checked against ``shape``, in ``dtype``."""
-    host = np.asarray(to_host(array))
+    host = array if isinstance(array, np.ndarray) else np.asarray(to_host(array))
     if host.shape != shape or host.dtype.kind not in "fiu":
         raise ValueError(
             f"{name} must be a real array of shape {shape}; got {host.dtype} of shape "

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from ..backend import Array, get_backend
+from ..backend import Array
 from ..data import as_real_targets
 from ..data.intake import as_score_weight
 from ..data.namespace import answer
@@ -75,7 +75,7 @@ class MLPRegressor(MLPBase):
 
     def _checked_y(self, y: Any, n_samples: int) -> np.ndarray:
         """Targets as finite host float64 (n_samples, n_outputs)."""
-        return as_real_targets(y, get_backend("numpy"), n_samples)
+        return as_real_targets(y, None, n_samples)
 
     def _device_score(
         self, xp: Any, out: Array, Y: Array, weights: Array | None = None
@@ -106,8 +106,7 @@ class MLPRegressor(MLPBase):
     @dask_aware
     def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
         """Coefficient of determination R², averaged over outputs."""
-        predicted, _ = self._forward(X, "score")
-        predicted = predicted.astype(np.float64)
+        predicted = self._host_outputs(X)
         truth = self._checked_y(y, predicted.shape[0])
         if truth.shape[1] != predicted.shape[1]:
             raise ValueError(
