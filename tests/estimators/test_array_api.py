@@ -38,7 +38,10 @@ EXTRA_DTYPES = [
 
 
 def _check_id(check) -> str:
-    words = [f"{k}={getattr(v, 'xp', v)}" for k, v in check.keywords.items()]
+    words = [
+        f"{k}={v.xp}:{v.device}" if hasattr(v, "xp") else f"{k}={v}"
+        for k, v in check.keywords.items()
+    ]
     return f"{check.func.__name__}({', '.join(words)})"
 
 
