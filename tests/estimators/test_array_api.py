@@ -149,3 +149,23 @@ def test_string_labels_stay_on_the_host_numeric_labels_follow_X():
         labels = numbers.predict(Xd)
     assert isinstance(text, np.ndarray) and text.dtype.kind == "U"
     assert type(labels) is type(Xd) and isinstance(numbers.classes_, np.ndarray)
+
+
+def test_a_fit_that_follows_torch_equals_the_torch_backend_on_numpy():
+    """The same numbers whichever way the backend is chosen: X's torch tensors under
+    dispatch, or backend="torch" on NumPy data (float64)."""
+    pytest.importorskip("torch")
+    X, y = _data(dtype="float64")
+    with sklearn.config_context(array_api_dispatch=True):
+        followed = MLPClassifier(max_iter=10, random_state=0).fit(_torch(X), _torch(y))
+        proba = followed.predict_proba(_torch(X))
+    chosen = MLPClassifier(max_iter=10, random_state=0, backend="torch").fit(X, y)
+    for a, b in zip(followed.coefs_, chosen.coefs_, strict=True):
+        np.testing.assert_array_equal(a.numpy(), b)
+    np.testing.assert_array_equal(proba.numpy(), chosen.predict_proba(X))
+
+
+def test_a_verbose_fit_names_its_backend_and_dtype(capsys):
+    X, y = _data()
+    MLPClassifier(max_iter=1, verbose=2, random_state=0).fit(X, y)
+    assert "MLPClassifier: 'numpy', float32" in capsys.readouterr().out

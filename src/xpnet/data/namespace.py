@@ -81,8 +81,9 @@ def backend_of(array: Any) -> Backend:
     return get_backend(library)  # numpy, torch (CPU), jax; else an unknown name
 
 
-def to_host(array: Any) -> np.ndarray:
-    """A host NumPy copy of any library's array (NumPy and host data pass through)."""
+def to_host(array: Any) -> Any:
+    """A host NumPy copy of any library's array (NumPy, host data and sparse
+    matrices pass through as they are)."""
     if isinstance(array, (np.ndarray, list, tuple, int, float, type(None))):
         return array
     if not is_non_numpy_array(array) or is_sparse(array):
