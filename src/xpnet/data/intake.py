@@ -8,10 +8,10 @@ its shape and names, every check done in this one pass. :func:`as_targets` and
 described by :func:`is_dask_collection` here and turned into a block source by
 :mod:`xpnet.dask`. Nothing downstream checks X again.
 
-Where the namespace comes from is decided here and only here (``library`` records the
-input's): today the model's backend is the namespace and other libraries' arrays are
-refused, as before; following X's namespace under scikit-learn's
-``array_api_dispatch`` changes this module, not its callers.
+Where a call computes and answers is decided by :mod:`xpnet.data.namespace`
+(scikit-learn's array-API rule: X's namespace and device under ``array_api_dispatch``);
+here, X of another library or device is copied over the host to that backend, and y
+and the weights of any library are taken to the host.
 """
 
 from __future__ import annotations

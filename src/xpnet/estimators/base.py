@@ -2,9 +2,11 @@
 prediction and the fitted state.
 
 Data moves to the device once per ``fit``; ``coefs_`` and ``intercepts_`` are host
-NumPy copies, synchronised after every fit (set them, then fit with ``warm_start``, to
-continue from them). A subclass supplies the loss, its targets (``_targets``), its
-validation score on the device (``_device_score``) and its output activations.
+NumPy copies (X's namespace after a fit that followed X under scikit-learn's
+``array_api_dispatch``, :mod:`xpnet.data.namespace`), synchronised after every fit
+(set them, then fit with ``warm_start``, to continue from them). A subclass supplies
+the loss, its targets (``_targets``), its validation score on the device
+(``_device_score``) and its output activations.
 """
 
 from __future__ import annotations

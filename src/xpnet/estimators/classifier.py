@@ -33,10 +33,12 @@ class MLPClassifier(MLPBase):
     (solvers ``sgd``, ``adam`` and ``lbfgs``), plus:
 
     backend : str or Backend, optional
-        Where training runs (see :func:`xpnet.get_backend`); default
-        ``$XPNET_BACKEND`` or ``numpy``.
-    dtype : {"float32", "float64"}, default "float32"
-        The precision of the weights and the maths.
+        Where training runs (see :func:`xpnet.get_backend`); default: X's namespace
+        and device under scikit-learn's ``array_api_dispatch``, else
+        ``$XPNET_BACKEND`` or ``numpy`` (see :mod:`xpnet.data.namespace`).
+    dtype : {"float32", "float64"} or None, default None
+        The precision of the weights and the maths; None: X's (float32 X in
+        float32, anything else in float64), as scikit-learn.
     compile : bool, default False
         Run each epoch compiled where the backend has a compiler (JAX: one XLA
         program per epoch; torch: ``torch.compile``; CuPy: a CUDA graph), with the
@@ -49,7 +51,9 @@ class MLPClassifier(MLPBase):
     Attributes
     ----------
     classes_ : ndarray of labels (``0 .. n_labels - 1`` for multilabel)
-    coefs_, intercepts_ : lists of host NumPy arrays, (fan_in, fan_out) and (fan_out,)
+    coefs_, intercepts_ : lists of arrays, (fan_in, fan_out) and (fan_out,): host
+        NumPy, or X's namespace after a fit that followed X under dispatch
+    dtype_ : str, the dtype the fit used
     loss_curve_, validation_scores_, best_loss_, best_validation_score_, loss_
     n_iter_, t_, n_features_in_, n_outputs_, n_layers_, out_activation_
     compiled_ : str
