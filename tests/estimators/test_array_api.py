@@ -10,7 +10,7 @@ from functools import partial
 
 import numpy as np
 import pytest
-from helpers import skip_unless_array_api_runs
+from helpers import skip_unless_array_api_runs, skip_without_array_api_dispatch
 
 from xpnet import ConvergenceWarning, MLPClassifier, MLPRegressor
 
@@ -24,6 +24,13 @@ from sklearn.utils.estimator_checks import (  # noqa: E402
 )
 
 pytestmark = pytest.mark.filterwarnings("ignore::xpnet.ConvergenceWarning")
+
+
+@pytest.fixture(autouse=True)
+def _dispatch_runs_here():
+    skip_without_array_api_dispatch()  # SciPy < 1.14: scikit-learn refuses it
+
+
 DEFAULTS = [MLPClassifier(), MLPRegressor()]
 # What scikit-learn yields, and the dtypes it leaves out (NumPy float32,
 # array-api-strict's CPU device in float32 and device1 in float64).
