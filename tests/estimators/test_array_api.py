@@ -176,3 +176,14 @@ def test_a_verbose_fit_names_its_backend_and_dtype(capsys):
     X, y = _data()
     MLPClassifier(max_iter=1, verbose=2, random_state=0).fit(X, y)
     assert "MLPClassifier: 'numpy', float32" in capsys.readouterr().out
+
+
+def test_dask_input_under_dispatch_keeps_the_host_block_path():
+    da = pytest.importorskip("dask.array")
+    X, y = _data()
+    Xd, yd = da.from_array(X, chunks=20), da.from_array(y, chunks=20)
+    with sklearn.config_context(array_api_dispatch=True):
+        model = MLPClassifier(max_iter=3, random_state=0).fit(Xd, yd)
+        predicted = model.predict(Xd)
+    assert isinstance(model.coefs_[0], np.ndarray) and model.dtype_ == "float32"
+    assert isinstance(predicted, da.Array) and predicted.shape == (60,)
