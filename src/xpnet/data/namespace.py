@@ -160,9 +160,19 @@ def answer(result: np.ndarray, route: Route) -> Any:
     return route.answer.asarray(result)
 
 
-def input_dtype(X: Any) -> str:
+def input_dtype(X: Any, backend: Backend | None = None) -> str:
     """The dtype a ``dtype=None`` fit takes from X: float32 for float32 data, else
-    float64 (scikit-learn's rule: integers and other data train in float64)."""
+    float64 (scikit-learn's rule: integers and other data train in float64), unless
+    ``backend`` is JAX with its float64 off (``jax_enable_x64``): float32 there, as
+    JAX's own arrays are."""
+    dtype = _input_dtype(X)
+    if dtype == "float64" and backend is not None and backend.library == "jax":
+        if not sys.modules["jax"].config.jax_enable_x64:
+            return "float32"
+    return dtype
+
+
+def _input_dtype(X: Any) -> str:
     dtypes = getattr(X, "dtypes", None)  # a DataFrame: every column float32
     if dtypes is not None and not hasattr(X, "dtype"):
         names = {str(t) for t in dtypes}

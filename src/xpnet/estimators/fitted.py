@@ -62,7 +62,7 @@ class FittedState:
         if self.dtype is not None:
             self.dtype_ = check_dtype(self.dtype)
         elif first_pass or "dtype_" not in self.__dict__:
-            self.dtype_ = input_dtype(X)
+            self.dtype_ = input_dtype(X, route.backend)
         return str(self.dtype_)
 
     def _fitted_backend(self: Any) -> Backend:
