@@ -200,7 +200,7 @@ def as_sample_weight(
     return Weights(host, backend.asarray(host, dtype))
 
 
-def as_score_weight(sample_weight: Any, backend: Backend, n_samples: int) -> Any:
+def as_score_weight(sample_weight: Any, backend: Backend | None, n_samples: int) -> Any:
     """``score``'s ``sample_weight``: None, or host float64 (n_samples,) checked as
     a fit's (1-D, one per sample, finite, non-negative, not all 0)."""
     if sample_weight is None:

@@ -218,9 +218,7 @@ class MLPClassifier(MLPBase):
         hits = predicted == truth
         if hits.ndim == 2:
             hits = hits.all(axis=1)
-        weights = as_score_weight(
-            sample_weight, get_backend(self.backend), predicted.shape[0]
-        )
+        weights = as_score_weight(sample_weight, None, predicted.shape[0])
         return float(np.average(hits, weights=weights))
 
     _extra_keys = ("classes_", "target_kind")

@@ -113,8 +113,7 @@ class MLPRegressor(MLPBase):
                 f"y must have {predicted.shape[1]} outputs, as the model predicts; got "
                 f"shape {np.shape(y)}"
             )
-        backend = get_backend(self.backend)
-        weights = as_score_weight(sample_weight, backend, predicted.shape[0])
+        weights = as_score_weight(sample_weight, None, predicted.shape[0])
         if weights is not None:
             weights = weights[:, None]
         return float(np.mean(r2_per_output(np, predicted, truth, weights)))
