@@ -27,7 +27,9 @@ def _data(n_samples=60, seed=0):
     return X, np.where(X[:, 0] + 0.5 * rng.normal(size=n_samples) > 0, "b", "a")
 
 
-COMMON = dict(hidden_layer_sizes=(5,), max_iter=3, batch_size=20, random_state=0)
+COMMON = dict(
+    hidden_layer_sizes=(5,), max_iter=3, batch_size=20, random_state=0, dtype="float32"
+)
 
 
 @pytest.fixture(scope="module")
