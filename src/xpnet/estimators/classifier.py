@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from ..backend import Array, Backend, get_backend
+from ..backend import Array, Backend
 from ..data import Weights, as_sample_weight, as_targets
 from ..data.checks import check_choice
 from ..data.intake import as_score_weight
