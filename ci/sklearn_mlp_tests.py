@@ -1,12 +1,12 @@
 """Run scikit-learn's own MLP test file against xpnet's estimators.
 
 Reads ``sklearn/neural_network/tests/test_mlp.py`` from the installed scikit-learn,
-swaps its one import of ``MLPClassifier, MLPRegressor`` for xpnet's (with
-``dtype="float64"``, scikit-learn's precision), writes the result to a temporary
-folder and runs pytest on it. Nothing of scikit-learn's file is kept in this
-repository. Usage::
+swaps its one import of ``MLPClassifier, MLPRegressor`` for xpnet's (their
+defaults: the dtype follows X, as scikit-learn's; ``--dtype`` binds one), writes
+the result to a temporary folder and runs pytest on it. Nothing of scikit-learn's
+file is kept in this repository. Usage::
 
-    python ci/sklearn_mlp_tests.py [--dtype float32] [pytest arguments ...]
+    python ci/sklearn_mlp_tests.py [--dtype float32|float64] [pytest arguments ...]
 
 The last line printed is ``passed P of N``; the exit code is pytest's.
 """
@@ -21,7 +21,8 @@ from pathlib import Path
 import pytest
 
 IMPORT = "from sklearn.neural_network import MLPClassifier, MLPRegressor"
-SWAP = """\
+SWAP = "from xpnet import MLPClassifier, MLPRegressor"
+SWAP_DTYPE = """\
 import functools as _functools
 import xpnet as _xpnet
 MLPClassifier = _functools.partial(_xpnet.MLPClassifier, dtype={dtype!r})
@@ -50,7 +51,7 @@ class _Count:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--dtype", default="float64", choices=["float32", "float64"])
+    parser.add_argument("--dtype", default=None, choices=["float32", "float64"])
     args, pytest_args = parser.parse_known_args(argv)
     import sklearn.neural_network
 
@@ -58,7 +59,8 @@ def main(argv: list[str] | None = None) -> int:
     source = source_path.read_text()
     if source.count(IMPORT) != 1:
         raise SystemExit(f"{source_path} no longer imports the MLPs as {IMPORT!r}")
-    swapped = source.replace(IMPORT, SWAP.format(dtype=args.dtype))
+    swap = SWAP if args.dtype is None else SWAP_DTYPE.format(dtype=args.dtype)
+    swapped = source.replace(IMPORT, swap)
     count = _Count()
     with tempfile.TemporaryDirectory() as folder:
         test_file = Path(folder) / "test_mlp_on_xpnet.py"

@@ -4,11 +4,17 @@ The plugin's fixtures are ``xpnet_backend`` and ``xpnet_xp`` (one run per backen
 can run here; ``--xpnet-backend NAME`` or ``XPNET_BACKENDS=numpy,torch`` narrow the
 run). Inside this suite ``backend`` and ``xp`` are short aliases of them, and JAX's
 64-bit mode is on.
+``SCIPY_ARRAY_API=1`` is set for the whole run (scikit-learn's array-API checks).
 """
 
 from __future__ import annotations
 
+import os
 from typing import Any
+
+# scikit-learn's array-API dispatch (tests/estimators/test_array_api.py) needs SciPy's
+# array-API mode, read once when SciPy is first imported: before anything imports it.
+os.environ.setdefault("SCIPY_ARRAY_API", "1")
 
 import pytest
 

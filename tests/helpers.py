@@ -9,6 +9,7 @@ import sys
 from xml.etree import ElementTree
 
 import numpy as np
+import pytest
 
 import xpnet
 from xpnet.check import TOLERANCES
@@ -121,3 +122,49 @@ class RecordingGenerator(np.random.Generator):
         result = super().permutation(x, axis)
         self.drawn.append(np.array(result))
         return result
+
+
+def skip_without_array_api_dispatch() -> None:
+    """Skip where scikit-learn refuses ``array_api_dispatch`` (it needs SciPy 1.14 or
+    later and ``SCIPY_ARRAY_API=1``), with its reason."""
+    import sklearn
+
+    try:
+        with sklearn.config_context(array_api_dispatch=True):
+            pass
+    except (ImportError, RuntimeError) as exc:
+        pytest.skip(f"scikit-learn's array_api_dispatch cannot run here: {exc}")
+
+
+def skip_unless_array_api_runs(check) -> None:
+    """Skip one of scikit-learn's array-API checks (a ``functools.partial``) whose
+    namespaces or devices cannot run here (no GPU, library not installed), naming
+    what is missing."""
+    import importlib
+
+    from xpnet import BackendError, get_backend
+
+    keywords = getattr(check, "keywords", {})
+    if "array_api" in getattr(getattr(check, "func", check), "__name__", ""):
+        skip_without_array_api_dispatch()
+    pairs = [(keywords.get("array_namespace"), keywords.get("device_name"))]
+    for key in ("X_ns_and_device", "other_ns_and_device"):
+        if key in keywords:
+            pairs.append(tuple(keywords[key]))
+    for library, device in pairs:
+        if library is None or library == "numpy":
+            continue
+        if library == "torch" and device not in (None, "cpu"):
+            spec = f"torch:{device}"
+        elif library in ("torch", "array_api_strict", "cupy"):
+            spec = library
+        else:
+            try:
+                importlib.import_module(library)
+            except ImportError:
+                pytest.skip(f"{library} is not installed")
+            pytest.skip(f"xpnet has no backend for {library}")
+        try:
+            get_backend(spec)
+        except BackendError as exc:
+            pytest.skip(f"{spec} cannot run here: {exc}")

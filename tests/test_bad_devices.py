@@ -1,5 +1,6 @@
 """Arrays on another device of the model's own library are refused, by name, at every
-boundary of the estimators and of :class:`xpnet.MLP`.
+boundary of :class:`xpnet.MLP` (the estimators move them: tests/estimators/
+test_array_api.py).
 """
 
 from __future__ import annotations
@@ -66,8 +67,12 @@ DEVICE_CALLS = [
 ]
 
 
+# The estimators compute where their backend is and answer on X's device (issue 22).
+MLP_CALLS = [call for call in DEVICE_CALLS if call[0].startswith("MLP")]
+
+
 @pytest.mark.xpnet_backend
-@pytest.mark.parametrize("call", DEVICE_CALLS, ids=[c[0] for c in DEVICE_CALLS])
+@pytest.mark.parametrize("call", MLP_CALLS, ids=[c[0] for c in MLP_CALLS])
 def test_arrays_on_another_device_are_refused(device_pair, call):
     try:
         model_backend, other = (xpnet.get_backend(spec) for spec in device_pair)

@@ -97,7 +97,7 @@ def test_upload_and_hold_out_split_say_the_data_does_not_fit(error):
         )
         with pytest.raises(DeviceMemoryError, match="the data does not fit") as info:
             model.fit(X, y)
-        assert "(60, 4) float32" in str(info.value)
+        assert "(60, 4) float64" in str(info.value)  # float64 X: a float64 model
         assert "partial_fit on chunks" in str(info.value)
         assert type(info.value.__cause__).__name__ == error.split(".")[-1]
 
@@ -115,7 +115,7 @@ def test_predict_and_score_say_to_predict_fewer_rows(monkeypatch, error, method)
     monkeypatch.setattr(network_module, "predict", out_of_memory)
     with pytest.raises(DeviceMemoryError, match="fewer rows per call") as info:
         getattr(model, method)(*((X, y) if method == "score" else (X,)))
-    assert "(60, 4) float32" in str(info.value)
+    assert "(60, 4) float64" in str(info.value)  # float64 X: a float64 model
 
 
 @pytest.mark.parametrize("error", ERRORS)

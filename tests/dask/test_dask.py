@@ -377,7 +377,9 @@ def test_float64_blocks_too_large_for_float32_are_named():
     X = np.ones((20, 3))
     X[13, 1] = 1e39  # finite in float64, inf in float32
     with pytest.raises(ValueError, match=r"block 1: rows 10 to 19.*too large"):
-        xpnet.MLPRegressor(**COMMON).fit(_blocks(X, 10), _blocks(np.zeros(20), 10))
+        xpnet.MLPRegressor(**COMMON, dtype="float32").fit(
+            _blocks(X, 10), _blocks(np.zeros(20), 10)
+        )
 
 
 @pytest.mark.filterwarnings("ignore::xpnet.ConvergenceWarning")

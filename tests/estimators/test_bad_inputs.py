@@ -36,12 +36,17 @@ from bad_inputs import (
 import xpnet
 from xpnet import NotFittedError
 
+# The estimators take any library's arrays (copied to where they compute, answered in
+# X's namespace: tests/estimators/test_array_api.py); MLP still refuses them.
+ACCEPTED = ("X of another library", "y of another library")
+
 
 @pytest.mark.parametrize(
     "case, kind, method",
     [
         pytest.param(case, kind, method, id=f"{kind}.{method}: {case[0]}")
         for case in X_CASES
+        if case[0] not in ACCEPTED
         for kind, method in method_pairs(tuple(METHODS))
     ],
 )
@@ -67,6 +72,7 @@ def test_estimators_refuse_the_wrong_number_of_features(backend, kind, method):
     [
         pytest.param(case, kind, method, id=f"{kind}.{method}: {case[0]}")
         for case in Y_CASES
+        if case[0] not in ACCEPTED
         for kind, method in method_pairs(("fit", "partial_fit", "score"), case[2])
     ],
 )

@@ -310,15 +310,21 @@ def test_multilabel_and_multioutput():
     assert reg.score(X, X[:, :2] * 2.0) > 0.9
 
 
-def test_dtype_is_kept():
+def test_dtype_follows_X_unless_given():
+    """dtype=None trains float32 X in float32, float64 and integer X in float64
+    (scikit-learn's rule); an explicit dtype wins. The fit records it in dtype_."""
     X, y = _data("regressor", n_samples=30)
-    with _ignoring_convergence():
-        m32 = MLPRegressor(hidden_layer_sizes=(4,), max_iter=2).fit(X, y)
-        m64 = MLPRegressor(hidden_layer_sizes=(4,), max_iter=2, dtype="float64").fit(
-            X, y
-        )
-    assert m32.coefs_[0].dtype == np.float32
-    assert m64.coefs_[0].dtype == np.float64
+    cases = [
+        (X.astype(np.float32), None, np.float32),
+        (X.astype(np.float64), None, np.float64),
+        (np.round(X * 10).astype(np.int64), None, np.float64),
+        (X.astype(np.float64), "float32", np.float32),
+    ]
+    for data, dtype, expected in cases:
+        with _ignoring_convergence():
+            model = MLPRegressor((4,), max_iter=2, dtype=dtype).fit(data, y)
+        assert model.coefs_[0].dtype == expected and model.dtype_ == expected.__name__
+        assert model.predict(data).dtype == expected
 
 
 def test_sklearn_is_optional(tmp_path):

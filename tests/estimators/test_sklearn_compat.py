@@ -1,4 +1,5 @@
-"""scikit-learn's estimator checks and meta-estimators on both estimators (numpy)."""
+"""scikit-learn's estimator checks (its array-API checks among them) and
+meta-estimators on both estimators, default parameters."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import pickle
 
 import numpy as np
 import pytest
+from helpers import skip_unless_array_api_runs
 
 from xpnet import MLPClassifier, MLPRegressor, NotFittedError
 
@@ -18,36 +20,27 @@ from sklearn.pipeline import make_pipeline  # noqa: E402
 from sklearn.preprocessing import StandardScaler  # noqa: E402
 from sklearn.utils.estimator_checks import parametrize_with_checks  # noqa: E402
 
-# scikit-learn's own test suite runs its MLPs with max_iter=100 in these checks.
+# scikit-learn's own test suite runs its MLPs with max_iter=100 in these checks; the
+# rest is the defaults (dtype and backend follow X), with no expected failure.
 ESTIMATORS = [
-    MLPClassifier(max_iter=100, backend="numpy"),
-    MLPRegressor(max_iter=100, backend="numpy"),
-    MLPClassifier(solver="lbfgs", max_iter=100, backend="numpy", dtype="float64"),
-    MLPRegressor(solver="lbfgs", max_iter=100, backend="numpy", dtype="float64"),
+    MLPClassifier(max_iter=100),
+    MLPRegressor(max_iter=100),
+    MLPClassifier(solver="lbfgs", max_iter=100),
+    MLPRegressor(solver="lbfgs", max_iter=100),
 ]
-
-
-def _expected_failures(estimator) -> dict[str, str]:
-    if estimator.dtype == "float64":
-        return {}
-    # Weights 0..4 against repeated rows: the float32 fits agree to 4e-7 relative,
-    # the check asks 1e-7 (in float64 it passes, here and in test_sklearn_dropin).
-    reason = "float32 rounding (4e-7 relative) against the check's rtol=1e-7"
-    return {
-        "check_sample_weight_equivalence_on_dense_data": reason,
-        "check_sample_weight_equivalence_on_sparse_data": reason,
-    }
-
 
 # xpnet keeps scikit-learn optional, so its estimators do not inherit from
 # BaseEstimator; scikit-learn 1.6-1.8 warn about that while the checks are collected
-# (pyproject.toml's filterwarnings lets that one warning through).
-checks = parametrize_with_checks(ESTIMATORS, expected_failed_checks=_expected_failures)
+# (pyproject.toml's filterwarnings lets that one warning through). The array-API
+# checks among them (the tags say array_api_support) run with SCIPY_ARRAY_API=1,
+# which tests/conftest.py sets.
+checks = parametrize_with_checks(ESTIMATORS)
 
 
 @pytest.mark.filterwarnings("ignore::xpnet.ConvergenceWarning")
 @checks
 def test_scikit_learn_estimator_checks(estimator, check):
+    skip_unless_array_api_runs(check)  # cupy, torch cuda: only on a GPU machine
     check(estimator)
 
 

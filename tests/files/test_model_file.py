@@ -652,7 +652,7 @@ def test_estimator_header_values_are_checked_before_use(tmp_path, edit, fragment
 def test_huge_declared_label_width_is_refused_without_allocating(tmp_path):
     """A 52 KB file declaring classes_ of dtype <U1000000 for 2000 labels would need
     7.45 GiB; it is refused before anything is allocated."""
-    config, arrays = fitted_classifier()._export()
+    config, arrays = fitted_classifier(dtype="float32")._export()
     arrays = {"W0": np.ones((4, 4)), "b0": np.ones(4), "W1": np.ones((4, 3))}
     arrays |= {"W2": np.ones((3, 2000)), "b1": np.ones(3), "b2": np.ones(2000)}
     arrays = {k: v.astype(np.float32) for k, v in arrays.items()}
@@ -813,7 +813,9 @@ def test_safetensors_alone_loads_the_weights_and_torch_rebuilds_the_net(tmp_path
 
     X, y = _iris_like()
     X = X * 50 + 1e4
-    model = xpnet.MLPClassifier((6, 5), activation="tanh", max_iter=3, random_state=0)
+    model = xpnet.MLPClassifier(
+        (6, 5), activation="tanh", max_iter=3, random_state=0, dtype="float32"
+    )
     model.standardization_ = Standardization.fit(X)
     with pytest.warns(xpnet.ConvergenceWarning):
         model.fit(X, y)

@@ -27,7 +27,9 @@ def _data(n_samples=60, seed=0):
     return X, np.where(X[:, 0] + 0.5 * rng.normal(size=n_samples) > 0, "b", "a")
 
 
-COMMON = dict(hidden_layer_sizes=(5,), max_iter=3, batch_size=20, random_state=0)
+COMMON = dict(
+    hidden_layer_sizes=(5,), max_iter=3, batch_size=20, random_state=0, dtype="float32"
+)
 
 
 @pytest.fixture(scope="module")
@@ -73,11 +75,15 @@ def _record(header):
     return header["checkpoint"]
 
 
+def _other_dtype(array: np.ndarray) -> type:
+    return np.float32 if array.dtype == np.float64 else np.float64
+
+
 TAMPERINGS = {
     "optimizer state missing": lambda h, a: a.pop("opt.ms.1"),
     "optimizer state reshaped": lambda h, a: a.update({"opt.vs.0": np.ones((2, 2))}),
-    "optimizer state of float64": lambda h, a: a.update(
-        {"opt.vs.0": a["opt.vs.0"].astype(np.float64)}
+    "optimizer state of the other dtype": lambda h, a: a.update(
+        {"opt.vs.0": a["opt.vs.0"].astype(_other_dtype(a["opt.vs.0"]))}
     ),
     "optimizer state NaN": lambda h, a: a["opt.ms.0"].__setitem__((0, 0), np.nan),
     "optimizer state extra": lambda h, a: a.update({"opt.velocities.0": a["W0"]}),

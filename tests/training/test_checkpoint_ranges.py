@@ -31,9 +31,9 @@ def written(tmp_path_factory):
     path = tmp_path_factory.mktemp("ranges") / "run.safetensors"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        xpnet.MLPRegressor((4,), max_iter=3, batch_size=10, random_state=0).fit(
-            X, X[:, 0], checkpoint=path, checkpoint_every=3
-        )
+        xpnet.MLPRegressor(
+            (4,), max_iter=3, batch_size=10, random_state=0, dtype="float32"
+        ).fit(X, X[:, 0], checkpoint=path, checkpoint_every=3)
     return tensor_file.load_tensors(path)
 
 
@@ -92,7 +92,9 @@ def test_a_value_is_read_exactly_when_it_is_in_range(written, tmp_path, field, n
     where(header["checkpoint"])[key] = value
     path = tmp_path / "edited.safetensors"
     path.write_bytes(tensor_file.encode(header, arrays))
-    model = xpnet.MLPRegressor((4,), max_iter=3, batch_size=10, random_state=0)
+    model = xpnet.MLPRegressor(
+        (4,), max_iter=3, batch_size=10, random_state=0, dtype="float32"
+    )
     if in_range(value, header):
         resume.read(model, path)
     else:

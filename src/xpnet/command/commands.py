@@ -321,7 +321,7 @@ def run_prediction(args: argparse.Namespace) -> int:
             else [f"prediction_{i}" for i in range(values.shape[1])]
         )
     if values.dtype.kind == "f":  # the shortest digits that give the model's numbers
-        values = values.astype(model.dtype)
+        values = values.astype(model.dtype_)
     report = sys.stdout
     if args.output:
         with open(args.output, "w", newline="", encoding="utf-8") as fh:

@@ -2,8 +2,10 @@
 
 ``intake`` (``as_features``, ``as_targets``, ``as_sample_weight``), ``checks`` (the
 argument and array checks every boundary uses, with messages naming the argument),
-``names`` (DataFrame column names, scikit-learn's ``feature_names_in_`` rules) and
-``sparse`` (sparse X served by rows).
+``names`` (DataFrame column names, scikit-learn's ``feature_names_in_`` rules),
+``namespace`` (where a call computes and answers: X's namespace and device under
+scikit-learn's ``array_api_dispatch``, the dtype a fit takes from X) and ``sparse``
+(sparse X served by rows).
 
 May import the backend and NumPy (SciPy and Dask only lazily, when handed their
 objects); must not import training, the estimators or the command.

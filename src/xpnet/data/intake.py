@@ -8,10 +8,10 @@ its shape and names, every check done in this one pass. :func:`as_targets` and
 described by :func:`is_dask_collection` here and turned into a block source by
 :mod:`xpnet.dask`. Nothing downstream checks X again.
 
-Where the namespace comes from is decided here and only here (``library`` records the
-input's): today the model's backend is the namespace and other libraries' arrays are
-refused, as before; following X's namespace under scikit-learn's
-``array_api_dispatch`` changes this module, not its callers.
+Where a call computes and answers is decided by :mod:`xpnet.data.namespace`
+(scikit-learn's array-API rule: X's namespace and device under ``array_api_dispatch``);
+here, X of another library or device is copied over the host to that backend, and y
+and the weights of any library are taken to the host.
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ from .checks import (
     real_host,
 )
 from .names import check_feature_names, feature_names
+from .namespace import to_host
 from .sparse import SparseRows, is_sparse
 
 __all__ = [
@@ -112,7 +113,8 @@ def as_features(
     scaling: Any = None,
 ) -> Features:
     """X checked (2-D, numeric, finite, within ``dtype``; against ``seen``'s feature
-    count and names unless None, the first fit) and on the device; sparse X stays
+    count and names unless None, the first fit) and on the device (another
+    library's or device's array copied over the host); sparse X stays
     sparse on the host (:class:`SparseRows`); with a ``scaling`` (``.inputs(X)``:
     the command's standardization), standardized in float64 on the host first."""
     names = feature_names(X)
@@ -123,8 +125,8 @@ def as_features(
         n_features = feature_count(rows.shape, seen)
         return Features(rows, n_features, names, "numpy")
     library = "numpy"
-    if scaling is not None and is_non_numpy_array(X):
-        X = backend.to_numpy(backend.device_array(X, "X"))
+    if is_non_numpy_array(X) and (scaling is not None or not backend.owns(X)):
+        X = to_host(X)  # another library or device: over the host
     if is_non_numpy_array(X):
         library = backend.library
         X = backend.device_array(X, "X")
@@ -153,27 +155,34 @@ def feature_count(shape: tuple[int, ...], seen: Seen | None) -> int:
     return int(shape[1])
 
 
+def _host(data: Any) -> Any:
+    """:func:`~xpnet.data.namespace.to_host`, NumPy and lists passed at once."""
+    return data if isinstance(data, (np.ndarray, list)) else to_host(data)
+
+
 def as_host(data: Any, backend: Backend, name: str = "y") -> Any:
     """``data`` as host data: an array of ``backend`` is copied back, other
-    libraries' arrays are refused (named ``name``); host data is returned as is."""
+    libraries' arrays are refused (named ``name``); host data is returned as is
+    (:class:`xpnet.MLP`'s rule; the estimators' y and weights take any library's
+    arrays, :func:`~xpnet.data.namespace.to_host`)."""
     if is_non_numpy_array(data):
         return backend.to_numpy(backend.device_array(data, name))
     return data
 
 
-def as_targets(y: Any, backend: Backend, name: str = "y") -> np.ndarray:
+def as_targets(y: Any, backend: Backend | None = None, name: str = "y") -> np.ndarray:
     """Class labels ``y`` as a host 1-D label array or 2-D indicator matrix (a
     column is raveled); errors name ``name``."""
-    return as_label_array(as_host(y, backend, name), name)
+    return as_label_array(_host(y), name)
 
 
-def as_real_targets(y: Any, backend: Backend, n_samples: int) -> np.ndarray:
+def as_real_targets(y: Any, backend: Backend | None, n_samples: int) -> np.ndarray:
     """Regression targets as finite host float64 (n_samples, n_outputs)."""
     if y is None:
         raise ValueError(
             "this estimator requires y to be passed, but the target y is None"
         )
-    host = real_host(np.asarray(as_host(y, backend)), "y", convertible="O")
+    host = real_host(np.asarray(_host(y)), "y", convertible="O")
     if host.ndim == 1:
         host = host[:, None]
     return host_matrix(host, "y", n_rows=n_samples).astype(np.float64)
@@ -186,21 +195,17 @@ def as_sample_weight(
     checked (finite, non-negative, not all 0, one per sample) as :class:`Weights`."""
     if sample_weight is None:
         return None
-    host = host_sample_weight(
-        as_host(sample_weight, backend, "sample_weight"), n_samples
-    )
+    host = host_sample_weight(_host(sample_weight), n_samples)
     check_weights_fit(host, "sample_weight", dtype)
     return Weights(host, backend.asarray(host, dtype))
 
 
-def as_score_weight(sample_weight: Any, backend: Backend, n_samples: int) -> Any:
+def as_score_weight(sample_weight: Any, backend: Backend | None, n_samples: int) -> Any:
     """``score``'s ``sample_weight``: None, or host float64 (n_samples,) checked as
     a fit's (1-D, one per sample, finite, non-negative, not all 0)."""
     if sample_weight is None:
         return None
-    return host_sample_weight(
-        as_host(sample_weight, backend, "sample_weight"), n_samples
-    )
+    return host_sample_weight(_host(sample_weight), n_samples)
 
 
 def as_network_targets(

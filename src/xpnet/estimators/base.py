@@ -2,9 +2,11 @@
 prediction and the fitted state.
 
 Data moves to the device once per ``fit``; ``coefs_`` and ``intercepts_`` are host
-NumPy copies, synchronised after every fit (set them, then fit with ``warm_start``, to
-continue from them). A subclass supplies the loss, its targets (``_targets``), its
-validation score on the device (``_device_score``) and its output activations.
+NumPy copies (X's namespace after a fit that followed X under scikit-learn's
+``array_api_dispatch``, :mod:`xpnet.data.namespace`), synchronised after every fit
+(set them, then fit with ``warm_start``, to continue from them). A subclass supplies
+the loss, its targets (``_targets``), its validation score on the device
+(``_device_score``) and its output activations.
 """
 
 from __future__ import annotations
@@ -17,8 +19,9 @@ from typing import Any, TypeVar, cast
 
 import numpy as np
 
-from ..backend import Backend, check_dtype, get_backend
+from ..backend import Backend
 from ..data.checks import is_dask_collection
+from ..data.namespace import Route, predict_route
 from ..memory import data_size
 from ..training import setup
 from ..training.loop import (
@@ -95,7 +98,7 @@ class MLPBase(FitDriver, FittedState, EstimatorAPI):
         n_iter_no_change: int = 10,
         max_fun: int = 15000,
         backend: str | Backend | None = None,
-        dtype: str = "float32",
+        dtype: str | None = None,
         compile: bool = False,
         max_grad_norm: float | None = None,
     ) -> None:
@@ -139,7 +142,7 @@ class MLPBase(FitDriver, FittedState, EstimatorAPI):
         if live is not None:
             optimizer = live.state.optimizer
         if optimizer is not None:
-            backend = get_backend(self.backend)
+            backend = self._fitted_backend()
             state["_optimizer_host"] = (
                 optimizer.kind,
                 optimizer.scalars(),
@@ -154,7 +157,7 @@ class MLPBase(FitDriver, FittedState, EstimatorAPI):
         saved = state.pop("_optimizer_host", None)
         self.__dict__.update(state)
         if saved is not None:
-            backend = get_backend(self.backend)
+            backend = self._fitted_backend()
             with backend.context():
                 params = self._device_params(backend)
                 self._optimizer = self._new_optimizer(backend, params)
@@ -319,10 +322,13 @@ class MLPBase(FitDriver, FittedState, EstimatorAPI):
 
     # ---- data in, predictions out -----------------------------------------------
 
-    def _forward(self, X: Any) -> np.ndarray:
-        """The network's outputs for X, host float64 (n_samples, n_outputs)."""
+    def _forward(self, X: Any, method: str) -> tuple[np.ndarray, Route]:
+        """The network's outputs for X, host (n_samples, n_outputs) in the model's
+        dtype, and the route of ``method``'s answer
+        (:func:`xpnet.data.namespace.predict_route`)."""
         self._check_is_fitted()
-        backend, dtype = get_backend(self.backend), check_dtype(self.dtype)
+        route = predict_route(X, self, self.backend, self._fitted_backend(), method)
+        backend, dtype = route.backend, self._model_dtype()
         widths = [int(np.shape(c)[-1]) for c in self.coefs_]
         with backend.on_device(
             lambda: (
@@ -340,9 +346,13 @@ class MLPBase(FitDriver, FittedState, EstimatorAPI):
                 self._activations(),
                 X_dev,
             )
-            out = np.asarray(backend.to_numpy(out), dtype=np.float64)
+            out = np.asarray(backend.to_numpy(out))
         scaling = self.__dict__.get("standardization_")
-        return out if scaling is None else scaling.outputs(out)
+        return (out if scaling is None else scaling.outputs(out)), route
+
+    def _host_outputs(self, X: Any) -> np.ndarray:
+        """The network's outputs for X as host float64 (scores reduce over them)."""
+        return self._forward(X, "score")[0].astype(np.float64)
 
     # ---- model files (xpnet.files, xpnet.training.checkpoint) -----------------------
 

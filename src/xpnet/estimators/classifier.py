@@ -12,10 +12,11 @@ from typing import Any
 
 import numpy as np
 
-from ..backend import Array, Backend, get_backend
+from ..backend import Array, Backend
 from ..data import Weights, as_sample_weight, as_targets
 from ..data.checks import check_choice
 from ..data.intake import as_score_weight
+from ..data.namespace import Route, answer
 from ..maths.metrics import accuracy
 from . import labels as _labels
 from .base import MLPBase, dask_aware, keyword_init
@@ -32,10 +33,12 @@ class MLPClassifier(MLPBase):
     (solvers ``sgd``, ``adam`` and ``lbfgs``), plus:
 
     backend : str or Backend, optional
-        Where training runs (see :func:`xpnet.get_backend`); default
-        ``$XPNET_BACKEND`` or ``numpy``.
-    dtype : {"float32", "float64"}, default "float32"
-        The precision of the weights and the maths.
+        Where training runs (see :func:`xpnet.get_backend`); default: X's namespace
+        and device under scikit-learn's ``array_api_dispatch``, else
+        ``$XPNET_BACKEND`` or ``numpy`` (see :mod:`xpnet.data.namespace`).
+    dtype : {"float32", "float64"} or None, default None
+        The precision of the weights and the maths; None: X's (float32 X in
+        float32, anything else in float64), as scikit-learn.
     compile : bool, default False
         Run each epoch compiled where the backend has a compiler (JAX: one XLA
         program per epoch; torch: ``torch.compile``; CuPy: a CUDA graph), with the
@@ -48,7 +51,9 @@ class MLPClassifier(MLPBase):
     Attributes
     ----------
     classes_ : ndarray of labels (``0 .. n_labels - 1`` for multilabel)
-    coefs_, intercepts_ : lists of host NumPy arrays, (fan_in, fan_out) and (fan_out,)
+    coefs_, intercepts_ : lists of arrays, (fan_in, fan_out) and (fan_out,): host
+        NumPy, or X's namespace after a fit that followed X under dispatch
+    dtype_ : str, the dtype the fit used
     loss_curve_, validation_scores_, best_loss_, best_validation_score_, loss_
     n_iter_, t_, n_features_in_, n_outputs_, n_layers_, out_activation_
     compiled_ : str
@@ -93,7 +98,7 @@ class MLPClassifier(MLPBase):
         incremental: bool,
         classes: Any,
     ) -> np.ndarray:
-        labels = as_targets(y, get_backend(self.backend))
+        labels = as_targets(y)
         check_rows(labels, n_samples)
         if incremental:
             self._check_partial_fit_classes(labels, classes)
@@ -135,9 +140,7 @@ class MLPClassifier(MLPBase):
         if labels.ndim == 2:
             given, kind = np.arange(labels.shape[1]), "multilabel-indicator"
         else:
-            given = _labels.unique_labels(
-                as_targets(classes, get_backend(self.backend), "classes")
-            )
+            given = _labels.unique_labels(as_targets(classes, name="classes"))
             kind = "binary" if len(given) == 2 else "multiclass"
             if len(given) < 2:
                 raise ValueError(
@@ -177,37 +180,45 @@ class MLPClassifier(MLPBase):
         return self
 
     @dask_aware
-    def predict(self, X: Any) -> np.ndarray:
-        """Predicted labels (n_samples,), or a 0/1 matrix for multilabel."""
-        return _labels.decode(self._forward(X), self.classes_, self._target_kind)
+    def predict(self, X: Any) -> Any:
+        """Predicted labels (n_samples,), or a 0/1 matrix for multilabel; numeric
+        labels in X's namespace (see :mod:`xpnet.data.namespace`), strings NumPy."""
+        return answer(*self._labels(X, "predict"))
+
+    def _labels(self, X: Any, method: str) -> tuple[np.ndarray, Route]:
+        out, route = self._forward(X, method)
+        return _labels.decode(out, self.classes_, self._target_kind), route
 
     @dask_aware
-    def predict_proba(self, X: Any) -> np.ndarray:
-        """Class probabilities (n_samples, n_classes), host float64."""
-        out = self._forward(X)
+    def predict_proba(self, X: Any) -> Any:
+        """Class probabilities (n_samples, n_classes) in the model's dtype, in X's
+        namespace (see :mod:`xpnet.data.namespace`)."""
+        return answer(*self._proba(X, "predict_proba"))
+
+    def _proba(self, X: Any, method: str) -> tuple[np.ndarray, Route]:
+        out, route = self._forward(X, method)
         if self._target_kind == "binary":
-            return np.hstack([1 - out, out])
-        return out
+            return np.hstack([1 - out, out]), route
+        return out, route
 
     @dask_aware
-    def predict_log_proba(self, X: Any) -> np.ndarray:
+    def predict_log_proba(self, X: Any) -> Any:
         """``log(predict_proba(X))``."""
+        proba, route = self._proba(X, "predict_log_proba")
         with np.errstate(divide="ignore"):
-            return np.log(self.predict_proba(X))
+            return answer(np.log(proba), route)
 
     @dask_aware
     def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
         """Mean accuracy (subset accuracy for multilabel)."""
-        predicted = self.predict(X)
-        truth = as_targets(y, get_backend(self.backend))
+        predicted, _ = self._labels(X, "score")
+        truth = as_targets(y)
         check_rows(truth, predicted.shape[0])
         _labels.check_label_values(truth)
         hits = predicted == truth
         if hits.ndim == 2:
             hits = hits.all(axis=1)
-        weights = as_score_weight(
-            sample_weight, get_backend(self.backend), predicted.shape[0]
-        )
+        weights = as_score_weight(sample_weight, None, predicted.shape[0])
         return float(np.average(hits, weights=weights))
 
     _extra_keys = ("classes_", "target_kind")

@@ -84,7 +84,7 @@ def dask_score(model: Any, X: Any, y: Any, sample_weight: Any = None) -> float:
             _hits, predicted, y, drop_axis=1 if y.ndim == 2 else [], dtype=bool
         )
         return float(da.average(hits, weights=weights).compute())
-    predicted = dask_predictions(model, "_forward", X)
+    predicted = dask_predictions(model, "_host_outputs", X)
     truth = regression_targets(y)
     if truth.shape[1] != predicted.shape[1]:
         raise ValueError(

@@ -16,9 +16,10 @@ from typing import Any, NamedTuple, cast
 
 import numpy as np
 
-from ..backend import Backend, check_dtype, get_backend
+from ..backend import Backend, get_backend
 from ..data import Weights, as_sample_weight
 from ..data.checks import any_dask
+from ..data.namespace import Route, fit_route
 from ..maths import losses
 from ..maths.optim import Optimizer
 from ..memory import data_size
@@ -68,15 +69,16 @@ class FitDriver:
         on_dask = any_dask(X, y, sample_weight)
         options = (sample_weight, distributed, resume_from, checkpoint, on_dask)
         _check_solver_options(self, *options, validation)
-        backend = get_backend(self.backend)
+        route = _route(X, self.backend, on_dask)
+        backend = route.backend
         no_group = distributed is None or distributed is False
         reducer = None if no_group else reducer_for(distributed, backend)
         before = _snapshot(self)
         run = None
-        with backend.context():  # CuPy: allocate on this backend's device
+        with route.backend.context():  # CuPy: allocate on this backend's device
             try:
                 run, data = self._prepare(
-                    backend,
+                    route,
                     X,
                     y,
                     sample_weight,
@@ -121,7 +123,7 @@ class FitDriver:
 
     def _prepare(
         self: Any,
-        backend: Backend,
+        route: Route,
         X: Any,
         y: Any,
         sample_weight: Any,
@@ -139,13 +141,14 @@ class FitDriver:
         state) and, when ``fingerprint`` or resuming, the data's fingerprint."""
         settings = checked_settings(self)
         settings.incremental = incremental
-        dtype = check_dtype(self.dtype)
         if incremental and self.early_stopping:
             raise ValueError("partial_fit does not support early_stopping=True")
         saved = None if resume_from is None else resume.read(self, resume_from)
         first_pass = saved is None and (
             "coefs_" not in self.__dict__ or (not self.warm_start and not incremental)
         )
+        backend = route.backend
+        dtype = self._set_route(route, X, first_pass)
         data = self._data(
             backend,
             X,
@@ -274,7 +277,10 @@ class FitDriver:
         data: dict[str, Any] | None,
     ) -> None:
         """The run's epoch callback, checkpoint writer and compiled epochs, where
-        asked for (``compiled_`` says which epochs run)."""
+        asked for (``compiled_`` says which epochs run); with ``verbose``, the fit's
+        summary line (where it computes, in what dtype)."""
+        if run.settings.verbose:
+            print(f"{type(self).__name__}: {run.backend.name!r}, {self.dtype_}")
         if callbacks:
             attach(self, list(callbacks), run)
         if checkpoint is not None:
@@ -311,7 +317,15 @@ class FitDriver:
                 device_score(self, scoring, run),
             )
         best = self.__dict__.get("_best_params_host")
-        setup.start_best(run, best, self.dtype)
+        setup.start_best(run, best, self.dtype_)
+
+
+def _route(X: Any, backend: Any, on_dask: bool) -> Route:
+    """Where the fit computes (:func:`xpnet.data.namespace.fit_route`); Dask input
+    keeps the host block path on the ``backend`` parameter's backend."""
+    if on_dask:
+        return Route(get_backend(backend), None, False)
+    return fit_route(X, backend)
 
 
 def _check_solver_options(

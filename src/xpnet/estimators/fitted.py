@@ -12,10 +12,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..backend import Array, Backend, check_dtype
+from ..backend import Array, Backend, check_dtype, get_backend
 from ..data import Seen, as_features
 from ..data.checks import check_hidden_sizes
 from ..data.intake import feature_count
+from ..data.namespace import Route, input_dtype, to_host
 from ..init import glorot_layers
 from ..maths import losses
 from ..maths.activations import get_activation
@@ -43,10 +44,45 @@ class FittedState:
             self._best_params_host = _to_host(run.backend, run.state.best_params)
 
     def _store_params(self: Any, run: Run) -> None:
-        """``coefs_`` and ``intercepts_`` as host copies of the run's parameters."""
-        host = _to_host(run.backend, run.state.params)
+        """``coefs_`` and ``intercepts_`` as copies of the run's parameters: host
+        NumPy, or in X's namespace and device where the fit followed X."""
+        params = _to_host(run.backend, run.state.params)
+        if self.__dict__.get("_follows"):
+            params = [run.backend.asarray(p) for p in params]
         n_layers = len(run.activations)
-        self.coefs_, self.intercepts_ = host[:n_layers], host[n_layers:]
+        self.coefs_, self.intercepts_ = params[:n_layers], params[n_layers:]
+
+    def _set_route(self: Any, route: Route, X: Any, first_pass: bool) -> str:
+        """Record where the fit computes (``_backend_name``, ``_follows``: weights
+        kept in X's namespace) and its ``dtype_``, which it returns: the ``dtype``
+        parameter, else the fitted one on a later pass, else X's
+        (:func:`xpnet.data.namespace.input_dtype`)."""
+        self._backend_name = route.backend.name
+        self._follows = route.follows
+        if self.dtype is not None:
+            self.dtype_ = check_dtype(self.dtype)
+        elif first_pass or "dtype_" not in self.__dict__:
+            self.dtype_ = input_dtype(X, route.backend)
+        return str(self.dtype_)
+
+    def _fitted_backend(self: Any) -> Backend:
+        """The fit's backend: X's where the fit followed X, else the ``backend``
+        parameter's (``$XPNET_BACKEND`` or NumPy when None)."""
+        if not self.__dict__.get("_follows"):
+            return get_backend(self.backend)
+        return get_backend(self._backend_name)
+
+    def _model_dtype(self: Any) -> str:
+        """The dtype of the weights: the fit's, else the parameter's, else float64."""
+        dtype = self.__dict__.get("dtype_", self.dtype)
+        if dtype in ("float32", "float64"):  # the fit's, checked when it was set
+            return str(dtype)
+        return check_dtype("float64" if dtype is None else dtype)
+
+    @property
+    def _fit_array(self: Any) -> Any:
+        """The first weight matrix: what ``check_same_namespace`` compares X with."""
+        return self.coefs_[0]
 
     def _set_history(self: Any, h: History) -> None:
         """The history as scikit-learn's attributes (``loss_curve_``, ``t_``, ...)."""
@@ -128,7 +164,7 @@ class FittedState:
             )
         sizes = [self.n_features_in_] + [np.shape(c)[-1] for c in self.coefs_]
         fans = list(zip(sizes[:-1], sizes[1:], strict=True))
-        dtype = check_dtype(self.dtype)
+        dtype = self._model_dtype()
         coefs = [
             _host_param(array, f"coefs_[{layer}]", fan, dtype)
             for layer, (array, fan) in enumerate(zip(self.coefs_, fans, strict=True))
@@ -153,7 +189,8 @@ class FittedState:
         self: Any, X: Any, backend: Backend, dtype: str, *, reset: bool
     ) -> Any:
         """X through the intake (:func:`xpnet.data.as_features`): checked against
-        what the fit saw unless ``reset``, which records it."""
+        what the fit saw unless ``reset``, which records it. Another library's array
+        is copied over the host first."""
         features = as_features(
             X,
             backend,
@@ -204,7 +241,7 @@ def _host_param(
     array: Any, name: str, shape: tuple[int, ...], dtype: str
 ) -> np.ndarray:
     """One of ``coefs_``/``intercepts_`` checked against ``shape``, in ``dtype``."""
-    host = np.asarray(array)
+    host = array if isinstance(array, np.ndarray) else np.asarray(to_host(array))
     if host.shape != shape or host.dtype.kind not in "fiu":
         raise ValueError(
             f"{name} must be a real array of shape {shape}; got {host.dtype} of shape "

@@ -18,6 +18,7 @@ import numpy as np
 
 from ..backend import Backend, check_dtype
 from ..data.checks import check_choice, check_hidden_sizes, check_layer_sizes
+from ..data.namespace import to_host
 from ..files.messages import brief
 from ..files.model_file import check_config, layer_parameters, parameter_arrays
 from ..training.loop import History
@@ -48,7 +49,7 @@ def export_estimator(model: Any) -> tuple[dict[str, Any], dict[str, np.ndarray]]
     """
     if not model.__sklearn_is_fitted__():
         raise not_fitted(f"cannot save an unfitted {type(model).__name__}")
-    dtype = check_dtype(model.dtype)
+    dtype = model._model_dtype()
     params = export_params(model)
     params["hidden_layer_sizes"] = [int(np.shape(c)[1]) for c in model.coefs_[:-1]]
     config = {
@@ -64,8 +65,8 @@ def export_estimator(model: Any) -> tuple[dict[str, Any], dict[str, np.ndarray]]
     names = model.__dict__.get("feature_names_in_")
     if names is not None:  # optional within format_version 2
         config["feature_names_in_"] = [str(name) for name in names]
-    weights = [np.asarray(c, dtype=dtype) for c in model.coefs_]
-    biases = [np.asarray(b, dtype=dtype) for b in model.intercepts_]
+    weights = [np.asarray(to_host(c), dtype=dtype) for c in model.coefs_]
+    biases = [np.asarray(to_host(b), dtype=dtype) for b in model.intercepts_]
     arrays = parameter_arrays(weights, biases)
     scaling = getattr(model, "standardization_", None)
     return config, arrays if scaling is None else arrays | scaling.arrays()
@@ -104,8 +105,9 @@ def import_estimator(
     model = cls(**_constructor_params(cls, config["params"], backend))
     checked_settings(model)
     dtype = check_dtype(config["dtype"])
-    if dtype != check_dtype(model.dtype):
+    if model.dtype is not None and dtype != check_dtype(model.dtype):
         raise ValueError(f"dtype {dtype!r} disagrees with params {model.dtype!r}")
+    model.dtype_ = dtype
     sizes = check_layer_sizes(config["layer_sizes"])
     hidden = check_hidden_sizes(model.hidden_layer_sizes)
     if sizes[1:-1] != hidden:

@@ -124,6 +124,7 @@ class EstimatorAPI:
             estimator_type=self._estimator_type,
             target_tags=TargetTags(required=True, multi_output=True),
             input_tags=InputTags(sparse=True),
+            array_api_support=True,  # X's namespace in, the same namespace out
         )
 
 

@@ -12,9 +12,10 @@ from typing import Any
 
 import numpy as np
 
-from ..backend import Array, get_backend
+from ..backend import Array
 from ..data import as_real_targets
 from ..data.intake import as_score_weight
+from ..data.namespace import answer
 from ..maths.metrics import r2_per_output
 from .base import MLPBase, dask_aware
 from .params import stochastic_only, with_keyword
@@ -74,7 +75,7 @@ class MLPRegressor(MLPBase):
 
     def _checked_y(self, y: Any, n_samples: int) -> np.ndarray:
         """Targets as finite host float64 (n_samples, n_outputs)."""
-        return as_real_targets(y, get_backend(self.backend), n_samples)
+        return as_real_targets(y, None, n_samples)
 
     def _device_score(
         self, xp: Any, out: Array, Y: Array, weights: Array | None = None
@@ -96,23 +97,23 @@ class MLPRegressor(MLPBase):
         return self
 
     @dask_aware
-    def predict(self, X: Any) -> np.ndarray:
-        """Predictions (n_samples,) for one output, else (n_samples, n_outputs)."""
-        out = self._forward(X)
-        return out[:, 0] if out.shape[1] == 1 else out
+    def predict(self, X: Any) -> Any:
+        """Predictions (n_samples,) for one output, else (n_samples, n_outputs), in
+        the model's dtype and X's namespace (see :mod:`xpnet.data.namespace`)."""
+        out, route = self._forward(X, "predict")
+        return answer(out[:, 0] if out.shape[1] == 1 else out, route)
 
     @dask_aware
     def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
         """Coefficient of determination R², averaged over outputs."""
-        predicted = self._forward(X)
+        predicted = self._host_outputs(X)
         truth = self._checked_y(y, predicted.shape[0])
         if truth.shape[1] != predicted.shape[1]:
             raise ValueError(
                 f"y must have {predicted.shape[1]} outputs, as the model predicts; got "
                 f"shape {np.shape(y)}"
             )
-        backend = get_backend(self.backend)
-        weights = as_score_weight(sample_weight, backend, predicted.shape[0])
+        weights = as_score_weight(sample_weight, None, predicted.shape[0])
         if weights is not None:
             weights = weights[:, None]
         return float(np.mean(r2_per_output(np, predicted, truth, weights)))
