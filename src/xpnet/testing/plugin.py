@@ -9,7 +9,9 @@ A test that asks for ``xpnet_backend`` (a ready :class:`xpnet.Backend`) or
 ``xpnet_xp`` (its array namespace) runs once per backend that can run here, with the
 backend's name as its id (``test_f[numpy]``, ``test_f[torch:cuda]``). Backends that
 cannot run here (library not installed, no CUDA device) are left out of the matrix and
-listed once, with the reason, in the run's header.
+listed once, with the reason, in the run's header. Where JAX is among the backends,
+the plugin turns on JAX's 64-bit mode (``jax_enable_x64``) for the test run, so that
+float64 is tested there too.
 
 ``--xpnet-backend NAME`` (repeatable) and ``XPNET_BACKENDS=numpy,torch`` narrow the
 run; both together add up. A backend asked for by name that cannot run here is kept
@@ -51,6 +53,12 @@ def pytest_configure(config: pytest.Config) -> None:
         "(set by xpnet.testing.plugin)",
     )
     requested_backends(config)  # a typo is a usage error before anything runs
+    if any(spec.split(":")[0] == "jax" for spec in selected_backends(config)):
+        # The fixtures' tests check float64 too: JAX computes it only in its 64-bit
+        # mode, a process-wide switch that xpnet itself leaves to its users.
+        import jax
+
+        jax.config.update("jax_enable_x64", True)
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
