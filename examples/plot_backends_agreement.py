@@ -12,10 +12,19 @@ the last bits, in float32 to float32's precision. ``xpnet check-backends`` does 
 same from the command line, and xpnet's test suite does it for every function.
 """
 
+import importlib.util
+
 import matplotlib.pyplot as plt
 import numpy as np
 
 import xpnet
+
+if importlib.util.find_spec("jax") is not None:
+    # JAX computes float64 only in its 64-bit mode, a process-wide switch that
+    # xpnet leaves to its users: turn it on before any JAX array is made.
+    import jax
+
+    jax.config.update("jax_enable_x64", True)
 
 rng = np.random.default_rng(0)
 X = rng.normal(size=(256, 6))
