@@ -88,6 +88,7 @@ def test_upload_is_pinned_non_blocking_and_ordered():
 
 
 def test_backend_uploads_through_pinned_memory_only_on_torch_cuda(monkeypatch):
+    pytest.importorskip("torch", reason="torch is the optional xpnet[torch]")
     calls = []
     monkeypatch.setattr(
         backend_module, "upload", lambda torch, host, device: calls.append(host)
