@@ -82,6 +82,7 @@ def _quiet_torch() -> Iterator[None]:
         yield
 
 
+@_quiet_torch()
 def run_epoch(
     pure_and_compiled: tuple[Any, Any],
     handover: Handover,
@@ -94,31 +95,6 @@ def run_epoch(
     batch_size: int,
 ) -> tuple[tuple[Any, ...], Any, Any]:
     """One epoch of ``plan``: (params, state, total)."""
-    with _quiet_torch():
-        return _epoch(
-            pure_and_compiled,
-            handover,
-            params,
-            state,
-            data,
-            plan,
-            constants,
-            total,
-            batch_size,
-        )
-
-
-def _epoch(
-    pure_and_compiled: tuple[Any, Any],
-    handover: Handover,
-    params: tuple[Any, ...],
-    state: Any,
-    data: tuple[Any, Any, Any],
-    plan: EpochPlan,
-    constants: tuple[Any, ...],
-    total: Any,
-    batch_size: int,
-) -> tuple[tuple[Any, ...], Any, Any]:
     import torch
 
     pure, compiled = pure_and_compiled
