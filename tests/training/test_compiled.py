@@ -17,6 +17,7 @@ from xpnet.maths import optimizers
 from xpnet.maths.activations import get_activation
 from xpnet.maths.step import StepHyper, make_step
 from xpnet.testing import require_backend
+from xpnet.testing.assertions import host_copy
 from xpnet.training.compiled import COMPILERS, CompileWarning, jax_epoch
 from xpnet.training.compiled.plan import Handover, bucket
 
@@ -60,7 +61,8 @@ def _fit(backend, dtype, case, compile=False, n_samples=None, **extra):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", category=UserWarning)  # max_iter=1
         model.fit(X, y, sample_weight=w if weighted else None)
-    assert model.compiled_ == (COMPILERS.get(backend, "eager") if compile else "eager")
+    library = backend.partition(":")[0]  # "torch:cuda" compiles with torch's compiler
+    assert model.compiled_ == (COMPILERS.get(library, "eager") if compile else "eager")
     return model
 
 
@@ -377,3 +379,33 @@ def test_cuda_graph_plumbing_on_a_fake_cupy_replays_the_eager_steps():
         np.testing.assert_array_equal(got, expected)
     np.testing.assert_array_equal(got_state.vs[0], ref_state.vs[0])
     assert total == ref_total
+
+
+TORCH_CUDA_CASES = [("adam", "float64")] + [
+    (case, "float32") for case in ("adam", "sgd-nesterov", "weights", "early-stopping")
+]
+"""torch:cuda compiles once per case (Inductor, seconds each): the cases whose step
+maths differ, in float32, and Adam in float64."""
+
+
+@pytest.mark.xpnet_backend  # ci/gpu-check selects the backend tests
+@pytest.mark.parametrize(
+    ("spec", "case", "dtype"),
+    [("cupy", case, dtype) for case in CASES for dtype in ("float32", "float64")]
+    + [("torch:cuda", case, dtype) for case, dtype in TORCH_CUDA_CASES],
+)
+def test_a_compiled_fit_on_a_gpu_matches_the_eager_numpy_fit(spec, case, dtype):
+    require_backend(spec)  # CUDA graphs on CuPy; torch.compile "reduce-overhead"
+    reference = _fit("numpy", dtype, case)
+    model = _fit(spec, dtype, case, compile=True)
+    pairs = zip(
+        model.coefs_ + model.intercepts_,
+        reference.coefs_ + reference.intercepts_,
+        strict=True,
+    )
+    for layer, (got, expected) in enumerate(pairs):
+        scale = np.max(np.abs(expected))
+        difference = np.max(np.abs(host_copy(got).astype(np.float64) - expected))
+        assert difference <= TOLERANCE[dtype] * scale, (layer, difference, scale)
+    first, expected_first = model.loss_curve_[0], reference.loss_curve_[0]
+    assert abs(first - expected_first) <= TOLERANCE[dtype] * abs(expected_first)
