@@ -24,6 +24,7 @@ import argparse  # noqa: E402
 import statistics  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
+import traceback  # noqa: E402
 import warnings  # noqa: E402
 from pathlib import Path  # noqa: E402
 
@@ -142,12 +143,17 @@ def main(argv: list[str] | None = None) -> int:
     )
     print("| backend | contender | epoch | eager / this | compile + set-up |")
     print("| --- | --- | --- | --- | --- |", flush=True)
-    for spec in args.backends:
+    failed = 0
+    for spec in args.backends:  # one backend's failure does not hide the others'
         try:
             bench(spec, X, labels, hidden, batch_size, args)
         except xpnet.BackendError as exc:
             print(f"| {spec} | skipped: {exc} | | | |", flush=True)
-    return 0
+        except Exception:
+            traceback.print_exc()
+            print(f"| {spec} | FAILED (traceback above) | | | |", flush=True)
+            failed = 1
+    return failed
 
 
 if __name__ == "__main__":
