@@ -640,6 +640,9 @@ def save_classifier_file(tmp_path, edit) -> str:
         (lambda c: c["history"].update(t=True), ["history t"]),
         (lambda c: c["history"].update(best_loss="nan"), ["best_loss"]),
         (lambda c: c["history"].pop("t"), ["history must be"]),
+        (lambda c: c["history"].update(epoch_paths="eager"), ["epoch_paths"]),
+        (lambda c: c["history"].update(epoch_paths=["eager", "xla"]), ["epoch_paths"]),
+        (lambda c: c["history"].update(epoch_paths=[["eager"]]), ["epoch_paths"]),
         (lambda c: c["params"].update(hidden_layer_sizes=[7]), ["disagree"]),
         (lambda c: c["params"].update(alpha=[1]), ["alpha"]),
     ],
@@ -647,6 +650,16 @@ def save_classifier_file(tmp_path, edit) -> str:
 def test_estimator_header_values_are_checked_before_use(tmp_path, edit, fragments):
     path = save_classifier_file(tmp_path, edit)
     assert_refused(path, *fragments, load=xpnet.load)
+
+
+def test_epoch_paths_round_trip_and_a_file_without_them_loads(tmp_path):
+    model = fitted_classifier()
+    assert model.epoch_paths_ == ["eager"] * model.n_iter_
+    path = tmp_path / "m.safetensors"
+    xpnet.save(model, path)
+    assert xpnet.load(path).epoch_paths_ == model.epoch_paths_
+    older = save_classifier_file(tmp_path, lambda c: c["history"].pop("epoch_paths"))
+    assert xpnet.load(older).epoch_paths_ == []  # written before 0.3.0
 
 
 def test_huge_declared_label_width_is_refused_without_allocating(tmp_path):

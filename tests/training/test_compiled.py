@@ -233,6 +233,9 @@ def test_compiled_fits_write_checkpoints_at_epoch_ends_and_resume(
         resumed = MLPClassifier(max_iter=3, compile=True, **settings)
         resumed.fit(X, y, resume_from=path)
     assert resumed.n_iter_ == 3 and len(resumed.loss_curve_) == 3
+    # the checkpoint came after epoch 2's last step, before its end: the resumed
+    # fit ends that epoch on the eager path (no step left), then compiles epoch 3
+    assert resumed.epoch_paths_ == ["jax.jit", "eager", "jax.jit"]
     for a, b in zip(resumed.coefs_, whole.coefs_, strict=True):
         np.testing.assert_array_equal(a, b)
     with pytest.warns(CompileWarning, match="not a whole number of epochs"):
@@ -240,6 +243,30 @@ def test_compiled_fits_write_checkpoints_at_epoch_ends_and_resume(
             warnings.filterwarnings("ignore", "Stochastic", UserWarning)
             first.fit(X, y, checkpoint=path, checkpoint_every=3)
     assert first.compiled_ == "eager"
+    assert first.epoch_paths_ == ["eager", "eager"]
+
+
+def test_the_history_says_how_each_epoch_ran(monkeypatch):
+    require_backend("jax")
+    from xpnet.training import compiled
+
+    real, calls = compiled.CompiledEpochs.__call__, []
+
+    def first_epoch_eager(self, run, flat):  # as an epoch a resume starts mid-way
+        calls.append(run.state.history.n_iter)
+        return None if len(calls) == 1 else real(self, run, flat)
+
+    monkeypatch.setattr(compiled.CompiledEpochs, "__call__", first_epoch_eager)
+    X, y, _ = _data()
+    seen = []
+    model = MLPClassifier(
+        hidden_layer_sizes=(6,), max_iter=3, tol=0.0, backend="jax", compile=True
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", category=UserWarning)  # max_iter reached
+        model.fit(X, y, callbacks=[lambda m, h: seen.append(list(h.epoch_paths))])
+    assert model.epoch_paths_ == ["eager", "jax.jit", "jax.jit"]
+    assert seen == [["eager"], ["eager", "jax.jit"], model.epoch_paths_]
 
 
 def test_bucket_is_at_most_a_sixteenth_larger():

@@ -59,6 +59,8 @@ class MLPClassifier(MLPBase):
     compiled_ : str
         How the last fit ran: ``"jax.jit"``, ``"torch.compile"``, ``"CUDA graph"``
         or ``"eager"``.
+    epoch_paths_ : list of str
+        How each epoch of ``loss_curve_`` ran (the same names), saved with the model.
     """
 
     _loss = "log_loss"

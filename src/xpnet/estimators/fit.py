@@ -278,9 +278,7 @@ class FitDriver:
     ) -> None:
         """The run's epoch callback, checkpoint writer and compiled epochs, where
         asked for (``compiled_`` says which epochs run); with ``verbose``, the fit's
-        summary line (where it computes, in what dtype)."""
-        if run.settings.verbose:
-            print(f"{type(self).__name__}: {run.backend.name!r}, {self.dtype_}")
+        summary line (where it computes, in what dtype, compiled or eager)."""
         if callbacks:
             attach(self, list(callbacks), run)
         if checkpoint is not None:
@@ -294,6 +292,11 @@ class FitDriver:
             run.compiled = CompiledEpochs.for_run(run)
             if run.compiled is not None:
                 self.compiled_ = run.compiled.name
+        if run.settings.verbose:
+            print(
+                f"{type(self).__name__}: {run.backend.name!r}, {self.dtype_}, "
+                f"{self.compiled_}"
+            )
 
     def _hold_out(
         self: Any, run: Run, rng: np.random.Generator, Y_host: Any, scoring: Any

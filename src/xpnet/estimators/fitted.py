@@ -94,6 +94,7 @@ class FittedState:
         self._no_improvement_count = h.no_improvement_count
         self.n_iter_ = h.n_iter
         self.t_ = h.t
+        self.epoch_paths_ = h.epoch_paths
 
     def _history(self: Any) -> History:
         # Attributes set by hand (scikit-learn's test_fit) may leave some out.
@@ -107,6 +108,7 @@ class FittedState:
             no_improvement_count=self._no_improvement_count,
             n_iter=self.n_iter_,
             t=self.t_,
+            epoch_paths=list(self.__dict__.get("epoch_paths_", [])),
         )
 
     def _initialize(

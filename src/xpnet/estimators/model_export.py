@@ -21,6 +21,7 @@ from ..data.checks import check_choice, check_hidden_sizes, check_layer_sizes
 from ..data.namespace import to_host
 from ..files.messages import brief
 from ..files.model_file import check_config, layer_parameters, parameter_arrays
+from ..training.compiled import COMPILERS
 from ..training.loop import History
 from ..training.schedules import schedule_from_json, schedule_to_json
 from .class_weight import class_weight_from_json, class_weight_to_json
@@ -178,6 +179,9 @@ def _constructor_params(cls: Any, params: Any, backend: Any) -> dict[str, Any]:
 _HISTORY_COUNTS = ("no_improvement_count", "n_iter", "t")
 
 
+EPOCH_PATHS = {"eager", *COMPILERS.values()}
+"""What ``History.epoch_paths`` may hold."""
+
 MAX_COUNT = 2**53
 """The largest history count (epochs, samples) read: exact as a float."""
 
@@ -187,8 +191,18 @@ def _history(saved: Any, dtype: str) -> History:
     model's ``dtype`` (its losses and scores are computed in it; "inf" and "-inf"
     only for the best loss and score), counts in [0, 2**53]."""
     fields = set(History.__dataclass_fields__)
+    if isinstance(saved, dict) and "epoch_paths" not in saved:  # a file before 0.3.0
+        saved = {**saved, "epoch_paths": []}
     if not isinstance(saved, dict) or set(saved) != fields:
         raise ValueError(f"history must be an object with keys {sorted(fields)}")
+    paths = saved["epoch_paths"]
+    if not isinstance(paths, list) or not all(
+        isinstance(p, str) and p in EPOCH_PATHS for p in paths
+    ):
+        raise ValueError(
+            f"history epoch_paths must be a list of {sorted(EPOCH_PATHS)}; "
+            f"got {brief(paths)}"
+        )
     _check_numbers(saved["loss_curve"], "history loss_curve", dtype)
     if saved["validation_scores"] is not None:
         _check_numbers(saved["validation_scores"], "history validation_scores", dtype)

@@ -216,9 +216,10 @@ def _epochs(run: Run, interrupt: DeferredInterrupt, progress: Progress) -> None:
             factor = run.schedule.factor(history.n_iter, history)
             run.state.optimizer.set_rate_factor(factor)
         last_good = xp.asarray(flat.vector, copy=True)
-        total = None  # compiled, or (None) eagerly
+        total, path = None, "eager"  # compiled, or (None) eagerly
         if run.compiled is not None:
             total = epoch_compiled(run, flat, interrupt)
+            path = run.compiled.name if total is not None else path
         if total is None:
             total = _epoch(run, flat, step, interrupt)
         # The epoch's one device-to-host read: the loss and whether any parameter is
@@ -237,7 +238,7 @@ def _epochs(run: Run, interrupt: DeferredInterrupt, progress: Progress) -> None:
                 f"{run.state.optimizer.learning_rate_init}) or raise alpha"
             )
         position.step, position.epoch_loss, position.rng_state = 0, 0.0, None
-        stopped = _end_epoch(run, loss, progress)
+        stopped = _end_epoch(run, loss, path, progress)
     if run.state.best_params is not None and not s.incremental:
         run.state.params[:] = run.state.best_params
 
@@ -325,12 +326,14 @@ def _steps(
     return total
 
 
-def _end_epoch(run: Run, loss: float, progress: Progress) -> bool:
-    """scikit-learn's bookkeeping after an epoch; True when training must stop."""
+def _end_epoch(run: Run, loss: float, path: str, progress: Progress) -> bool:
+    """scikit-learn's bookkeeping after an epoch (``path``: how it ran); True when
+    training must stop."""
     s, history, optimizer = run.settings, run.state.history, run.state.optimizer
     history.n_iter += 1
     history.t += run.n_samples
     history.loss_curve.append(loss)
+    history.epoch_paths.append(path)
     progress.epoch(history)
     score = None if run.validate is None else run.validate(run.state.params)
     if score is not None:

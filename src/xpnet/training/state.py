@@ -38,6 +38,10 @@ class History:
         Epochs run by the current ``fit`` (reset by each ``fit``).
     t : int
         Samples seen since the weights were initialised.
+    epoch_paths : list of str
+        How each epoch of ``loss_curve`` ran: its compiler (``"jax.jit"``,
+        ``"torch.compile"``, ``"CUDA graph"``) or ``"eager"``, which includes an
+        epoch a resume finishes (L-BFGS: empty).
     """
 
     loss_curve: list[float] = field(default_factory=list)
@@ -47,6 +51,7 @@ class History:
     no_improvement_count: int = 0
     n_iter: int = 0
     t: int = 0
+    epoch_paths: list[str] = field(default_factory=list)
 
     @classmethod
     def fresh(cls, early_stopping: bool) -> History:
@@ -64,7 +69,12 @@ class History:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> History:
         """The inverse of :meth:`to_json`."""
-        return cls(**{k: _from_json_float(v) for k, v in data.items()})
+        return cls(
+            **{
+                k: v if k == "epoch_paths" else _from_json_float(v)
+                for k, v in data.items()
+            }
+        )
 
 
 def _json_float(value: Any) -> Any:
