@@ -94,6 +94,21 @@ def test_gpu_benchmark_runs_on_the_cpu_with_numpy(tmp_path):
     assert "Targets (wide network, float32)" in proc.stdout
 
 
+def test_compiled_against_eager_benchmark_runs_on_the_cpu():
+    # numpy has no compiler: compile=True says so and runs eagerly; cupy is absent
+    # here (a "skipped" row, exit 0); a backend that fails makes the exit 1
+    proc = run_script(
+        "gpu_compiled.py", "--backends", "numpy", "cupy", "--tiny", "--rounds", "1"
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rows = [line for line in proc.stdout.splitlines() if line.startswith("| numpy")]
+    assert [row.split(" | ")[1] for row in rows] == [
+        "compile=True (eager)",
+        "compile=False (eager)",
+    ]
+    assert "| cupy | skipped: " in proc.stdout or "| cupy | compile=True" in proc.stdout
+
+
 def test_sparse_benchmark_small_run():
     proc = run_script("sparse_input.py", "--rows", "2000", "--features", "3000")
     assert proc.returncode == 0, proc.stderr[-3000:]
