@@ -93,6 +93,9 @@ def test_later_epochs_replay_the_graphs_captured_in_the_first(fake_cupy):
     assert said == [] and model.compiled_ == "CUDA graph"
     assert len(fake_cupy.graphs) == N_GEMMS + 1  # captured once
     assert [g.launches for g in fake_cupy.graphs] == [12] * (N_GEMMS + 1)
+    # host-side launches per replayed step: 9 graphs and 8 GEMMs (the warm-up and
+    # the capture pass ran the GEMMs once each)
+    assert fake_cupy.gemms == 2 * N_GEMMS + 12 * N_GEMMS
     assert model.n_iter_ == reference.n_iter_ == 3
     _assert_matches_eager(model, reference, model.dtype_)
 

@@ -3,7 +3,8 @@ compiler instead of eagerly, one array operation at a time.
 
 - JAX: the whole epoch is one XLA program (:mod:`.jax_epoch`).
 - torch: the step under ``torch.compile`` (:mod:`.torch_step`).
-- CuPy: the step captured once as a CUDA graph and replayed (:mod:`.cuda_graph`).
+- CuPy: the step captured once as CUDA graphs cut at each GEMM and replayed
+  (:mod:`.cuda_graph`); a failed capture runs the fit eagerly.
 
 :class:`CompiledEpochs` is the loop's seam: made once per fit (:meth:`for_run`, None
 where the backend has no compiler or the run cannot be compiled, said once), then
