@@ -27,11 +27,12 @@ Where the capture fails anyway (a library call or a host wait CuPy refuses while
 capturing, a CUDA error), :func:`capture` says why once (a ``CompileWarning``) and
 the fit goes on eagerly from where it was: the capture works on copies.
 
-GPU STATUS (the segmented capture is UNTESTED ON A GPU): the first run on a GPU (an H200, CuPy 14.2 / CUDA 13, 2026-12-04)
-stopped at the first GEMM of the unsegmented capture with the cuBLAS refusal above.
-The segmented capture is checked on the CPU only, with a fake CuPy that enforces
-the refusal and replays recorded segments on NumPy (tests/fake_cupy.py,
-tests/training/test_cuda_graph.py); it is unproven on a GPU until the next GPU run.
+SEGMENTED CAPTURE UNTESTED ON A GPU: the first run on a GPU (an H200, CuPy 14.2 /
+CUDA 13, 2026-12-04) stopped at the first GEMM of the then unsegmented capture with
+the cuBLAS refusal above. The segmented capture is checked on the CPU only, with a
+fake CuPy that enforces the refusal and replays recorded segments on NumPy
+(tests/fake_cupy.py, tests/training/test_cuda_graph.py); it is unproven on a GPU
+until the next GPU run.
 """
 
 from __future__ import annotations
