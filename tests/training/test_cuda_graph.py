@@ -91,6 +91,7 @@ def _assert_same_fit(model, reference):
 def test_later_epochs_replay_the_graphs_captured_in_the_first(fake_cupy):
     reference, model, said = _fits(max_iter=3)
     assert said == [] and model.compiled_ == "CUDA graph"
+    assert model.epoch_paths_ == ["CUDA graph"] * 3
     assert len(fake_cupy.graphs) == N_GEMMS + 1  # captured once
     assert [g.launches for g in fake_cupy.graphs] == [12] * (N_GEMMS + 1)
     # host-side launches per replayed step: 9 graphs and 8 GEMMs (the warm-up and
@@ -110,7 +111,7 @@ def test_the_whole_step_as_one_graph_meets_cupys_cublas_refusal_and_runs_eagerly
     assert len(said) == 1, said
     message = str(said[0].message)
     assert "cupy/cupy#6290" in message and CUBLAS_REFUSAL in message, message
-    assert model.compiled_ == "eager"
+    assert model.compiled_ == "eager" and model.epoch_paths_ == ["eager"] * 3
     assert not fake_cupy.capturing  # the failed capture was ended, never launched
     assert [g.launches for g in fake_cupy.graphs] == [0]
     _assert_same_fit(model, reference)
