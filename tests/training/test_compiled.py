@@ -1,10 +1,10 @@
 """Compiled epochs (training/compiled): a compiled fit equals the eager NumPy fit
 after one epoch; programs are compiled once per shapes and reused across fits; the
-CUDA-graph path's plumbing on a fake CuPy; backends without a compiler say so."""
+CUDA-graph path on a fake CuPy is tested in test_cuda_graph.py; backends without a
+compiler say so."""
 
 from __future__ import annotations
 
-import contextlib
 import os
 import signal
 import warnings
@@ -13,13 +13,10 @@ import numpy as np
 import pytest
 
 from xpnet import MLPClassifier, MLPRegressor
-from xpnet.maths import optimizers
-from xpnet.maths.activations import get_activation
-from xpnet.maths.step import StepHyper, make_step
 from xpnet.testing import require_backend
 from xpnet.testing.assertions import host_copy
 from xpnet.training.compiled import COMPILERS, CompileWarning, jax_epoch
-from xpnet.training.compiled.plan import Handover, bucket
+from xpnet.training.compiled.plan import bucket
 
 TOLERANCE = {"float32": 1e-4, "float64": 1e-10}
 """Per layer: max |compiled - eager| <= TOLERANCE * max |eager weight|."""
@@ -273,139 +270,6 @@ def test_bucket_is_at_most_a_sixteenth_larger():
     for n in [1, 31, 32, 33, 200, 801, 20_000, 60_000, 1_000_003]:
         assert n <= bucket(n) <= max(32, n + n / 16), n
     assert bucket(800) == 800 and bucket(801) == bucket(830) == 832
-
-
-class _FakeGraph:
-    def __init__(self, body):
-        self.body, self.launches = body, 0
-
-    def launch(self, stream):
-        self.launches += 1
-        self.body()
-
-
-class _FakeStream:
-    """Records what a capture would: the body run between begin and end."""
-
-    captured_body = None
-
-    def __init__(self, non_blocking=False):
-        assert non_blocking  # the capture stream is not the default one
-        self.capturing = False
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
-
-    def begin_capture(self):
-        self.capturing = True
-
-    def end_capture(self):
-        self.capturing = False
-        return _FakeGraph(_FakeStream.captured_body)
-
-    def wait_event(self, event):
-        pass
-
-    def record(self):
-        return None
-
-    def synchronize(self):
-        pass
-
-
-class _FakeCupy:
-    """What cuda_graph.py uses of CuPy, on the host with NumPy."""
-
-    class cuda:
-        Stream = _FakeStream
-
-        @staticmethod
-        def get_current_stream():
-            return _FakeStream(non_blocking=True)
-
-        @staticmethod
-        def using_allocator(malloc):
-            return contextlib.nullcontext()
-
-        class MemoryPool:
-            malloc = None
-
-
-def test_cuda_graph_plumbing_on_a_fake_cupy_replays_the_eager_steps():
-    """Not a GPU test (UNTESTED ON A GPU): the capture's warm-up leaves the
-    parameters as they were, each replay reads its batch's rows and factors from
-    the static buffers, and an epoch equals the pure step run eagerly."""
-    from xpnet.training.compiled import cuda_graph
-
-    numpy_backend = require_backend("numpy")
-    xp = numpy_backend.xp
-    rng = np.random.default_rng(0)
-    X, Y = rng.normal(size=(23, 3)), rng.normal(size=(23, 2))
-    params = (
-        rng.normal(size=(3, 4)),
-        rng.normal(size=(4, 2)),
-        np.zeros(4),
-        np.zeros(2),
-    )
-    acts = [get_activation("tanh"), get_activation("identity")]
-    handover = Handover(optimizers.adam(xp), (0.9, 0.1, 0.999, 0.001, 1e-8), ("adam",))
-
-    class Compiled:  # what CompiledEpochs hands the module
-        pass
-
-    compiled = Compiled()
-    compiled.xp, compiled.device, compiled.batch_size = xp, "cpu", 5
-    compiled.handover, compiled.key = (
-        handover,
-        (tuple(acts), "squared_error", ("adam",), True),
-    )
-    compiled.data, compiled.captured = (X, Y, None), None
-    compiled.constants = tuple(np.float64(c) for c in handover.constants)
-    order = rng.permutation(23)
-    plan_order = np.zeros(25, np.int32)
-    plan_order[:23] = order
-    table = np.zeros((5, 4))
-    table[:, 0] = 5.0  # loss weights
-    table[:, 1], table[:, 2], table[:, 3] = 0.01, 0.005, [0.1, 0.09, 0.08, 0.07, 0.06]
-    table[4, 0] = 3.0
-    from xpnet.training.compiled.plan import EpochPlan
-
-    plan = EpochPlan(plan_order, table, 4, 3)
-    state = handover.pair.init(params)
-    original = cuda_graph.CapturedStep.capture
-
-    def capture(self):
-        _FakeStream.captured_body = self._body
-        original(self)
-
-    cuda_graph.CapturedStep.capture = capture
-    try:
-        got_params, got_state, total = cuda_graph.run_epoch(
-            compiled, params, state, plan, np.float64(0.0), cupy=_FakeCupy
-        )
-    finally:
-        cuda_graph.CapturedStep.capture = original
-    assert compiled.captured.graph.launches == 4  # the full batches; the last eagerly
-
-    step = make_step(xp, acts, "squared_error", handover.pair, l2=True)
-    ref_params, ref_state, ref_total = params, state, 0.0
-    for i in range(5):
-        rows = plan_order[i * 5 : i * 5 + (5 if i < 4 else 3)]
-        hyper = StepHyper(
-            handover.hyper(np.float64(table[i, 3]), compiled.constants),
-            *(np.float64(v) for v in table[i, :3]),
-        )
-        ref_params, ref_state, value = step(
-            ref_params, ref_state, X[rows], Y[rows], None, hyper
-        )
-        ref_total = ref_total + value
-    for got, expected in zip(got_params, ref_params, strict=True):
-        np.testing.assert_array_equal(got, expected)
-    np.testing.assert_array_equal(got_state.vs[0], ref_state.vs[0])
-    assert total == ref_total
 
 
 TORCH_CUDA_CASES = [("adam", "float64")] + [

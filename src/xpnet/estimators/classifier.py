@@ -41,9 +41,10 @@ class MLPClassifier(MLPBase):
         float32, anything else in float64), as scikit-learn.
     compile : bool, default False
         Run each epoch compiled where the backend has a compiler (JAX: one XLA
-        program per epoch; torch: ``torch.compile``; CuPy: a CUDA graph), with the
-        eager fit's numbers up to rounding; elsewhere say so once and run eagerly.
-        ``compiled_`` says which ran.
+        program per epoch; torch: ``torch.compile``; CuPy: CUDA graphs cut at each
+        GEMM), with the eager fit's numbers up to rounding; elsewhere, or where a
+        CUDA graph capture fails, say so once and run eagerly. ``compiled_`` says
+        which ran.
     class_weight : dict, list of dicts, "balanced" or None, keyword-only
         scikit-learn's meaning (see :mod:`xpnet.estimators.class_weight`): each row
         weighs its class's weight times its ``sample_weight``; saved with the model.

@@ -101,6 +101,8 @@ class FitDriver:
                     self._fit_lbfgs(run, callbacks)
                 else:
                     train(run)
+                if run.compiled is None:  # none asked, or its capture failed
+                    self.compiled_ = "eager"
             except BaseException as exc:
                 self._after_failure(exc, run, before)
                 raise

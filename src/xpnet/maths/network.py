@@ -4,6 +4,11 @@ Layer ``l`` (0-based) maps ``outputs[l]`` (n_samples, fan_in) to
 ``outputs[l + 1] = act_l(outputs[l] @ weights[l] + biases[l])`` (n_samples, fan_out),
 with ``weights[l]`` shaped (fan_in, fan_out) as in the seed notebook; ``outputs[0]`` is
 the input ``X``. Gradients are batch means of the loss's derivatives.
+
+Every matrix product goes through ``xp.matmul`` (the same numbers as ``@``), so a
+namespace handed in can see each GEMM (the CUDA-graph capture cuts its graphs there:
+:mod:`xpnet.training.compiled.cuda_graph`); a sparse ``X`` (SciPy, CuPy, xpnet's
+device CSR: what has ``toarray``) keeps its own ``@``.
 """
 
 from __future__ import annotations
@@ -61,16 +66,28 @@ def forward(
     needed = keep_inputs or any(act.needs_input for act in activations)
     inputs: list[Array | None] | None = [] if needed else None
     for layer, (W, act) in enumerate(zip(weights, activations, strict=True)):
-        z = _layer_input(outputs[-1], W, biases, layer)
+        z = _layer_input(xp, outputs[-1], W, biases, layer)
         if inputs is not None:
             inputs.append(z if keep_inputs or act.needs_input else None)
         outputs.append(act.forward(xp, z))
     return ForwardPass(outputs, inputs)
 
 
-def _layer_input(a: Array, W: Array, biases: list[Array] | None, layer: int) -> Array:
+def _matmul(xp: Any, a: Array, b: Array, sparse: bool = False) -> Array:
+    """``a @ b`` through ``xp.matmul``; a ``sparse`` ``a`` keeps its own ``@``."""
+    return a @ b if sparse else xp.matmul(a, b)
+
+
+def _is_sparse(a: Array) -> bool:
+    """Whether ``a`` is a sparse matrix (only the first layer's input may be)."""
+    return hasattr(a, "toarray")
+
+
+def _layer_input(
+    xp: Any, a: Array, W: Array, biases: list[Array] | None, layer: int
+) -> Array:
     """``z = a @ W + b`` of one layer, (n_samples, fan_out); a fresh array."""
-    z = a @ W
+    z = _matmul(xp, a, W, layer == 0 and _is_sparse(a))
     if biases is not None:
         z += biases[layer]
     return z
@@ -86,7 +103,7 @@ def predict(
     """The network's output (n_samples, n_outputs), keeping no intermediates."""
     a = X
     for layer, (W, act) in enumerate(zip(weights, activations, strict=True)):
-        a = act.forward(xp, _layer_input(a, W, biases, layer))
+        a = act.forward(xp, _layer_input(xp, a, W, biases, layer))
     return a
 
 
@@ -114,13 +131,16 @@ def backward(
     output_errors: list[Array] = [None] * n_layers
     error_terms: list[Array] = [None] * n_layers
     error_terms[-1] = delta
+    sparse = _is_sparse(outputs[0])
     for layer in range(n_layers - 1, -1, -1):
-        weight_grads[layer] = outputs[layer].T @ delta
+        weight_grads[layer] = _matmul(
+            xp, outputs[layer].T, delta, layer == 0 and sparse
+        )
         if with_biases:
             bias_grads[layer] = xp.sum(delta, axis=0)
         if layer == 0:
             break
-        error = delta @ weights[layer].T
+        error = xp.matmul(delta, weights[layer].T)
         if keep_errors:
             output_errors[layer - 1] = error
             error = xp.asarray(error, copy=True)  # backward may overwrite its input

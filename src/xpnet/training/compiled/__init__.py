@@ -3,7 +3,8 @@ compiler instead of eagerly, one array operation at a time.
 
 - JAX: the whole epoch is one XLA program (:mod:`.jax_epoch`).
 - torch: the step under ``torch.compile`` (:mod:`.torch_step`).
-- CuPy: the step captured once as a CUDA graph and replayed (:mod:`.cuda_graph`).
+- CuPy: the step captured once as CUDA graphs cut at each GEMM and replayed
+  (:mod:`.cuda_graph`); a failed capture runs the fit eagerly.
 
 :class:`CompiledEpochs` is the loop's seam: made once per fit (:meth:`for_run`, None
 where the backend has no compiler or the run cannot be compiled, said once), then
@@ -98,7 +99,7 @@ class CompiledEpochs:
         self.training_rows = (
             None if rows is None else np.asarray(backend.to_numpy(rows))
         )
-        self.captured: Any = None  # CuPy: the step's CUDA graph, once captured
+        self.captured: Any = None  # CuPy: the step's CUDA graphs, once captured
         self.n_steps_cap = steps_cap(run.X.shape[0], s.batch_size)
         self.data = self._device_data(run)
         dtype = run.params[0].dtype
@@ -135,37 +136,55 @@ class CompiledEpochs:
 
     def __call__(self, run: Any, flat: Any) -> Any | None:
         """Run the run's next epoch compiled; returns its summed loss (a device
-        0-d array), or None when this epoch must run eagerly (resuming mid-epoch)."""
+        0-d array), or None when this epoch must run eagerly (resuming mid-epoch;
+        a failed CUDA graph capture, after which ``run.compiled`` is None: the rest
+        of the fit runs eagerly)."""
         if run.position.step:
             return None
-        xp, layout, optimizer = self.xp, flat.layout, run.optimizer
+        if self.library != "jax":
+            return self._by_steps(run, flat)
+        optimizer = run.optimizer
         plan = epoch_plan(run, self.n_steps_cap, self.training_rows)
-        if self.library == "jax":
-            program = jax_epoch.program(
-                self.key, self.handover, self.batch_size, layout
-            )
-            vector, flats, params, total = jax_epoch.run_epoch(
-                program,
-                flat.vector,
-                tuple(optimizer.buffers.values()),
-                self.data,
-                plan,
-                self.constants,
-                run.position.epoch_loss,
-                self.device,
-            )
-            flat.vector = vector  # the program cut run.params from it already
-            run.params[:] = params
-            self.handover.give_back_flat(optimizer, flats, plan)
-        else:
-            params = tuple(layout.views(xp, flat.vector))
-            state = self.handover.state(xp, optimizer, layout)
-            total = xp.asarray(
-                run.position.epoch_loss, dtype=flat.vector.dtype, device=self.device
-            )
-            params, state, total = self._epoch(params, state, plan, total)
-            flat.moved_to(layout.flatten(xp, list(params)), run)
-            self.handover.give_back(xp, optimizer, layout, state, plan)
+        program = jax_epoch.program(
+            self.key, self.handover, self.batch_size, flat.layout
+        )
+        vector, flats, params, total = jax_epoch.run_epoch(
+            program,
+            flat.vector,
+            tuple(optimizer.buffers.values()),
+            self.data,
+            plan,
+            self.constants,
+            run.position.epoch_loss,
+            self.device,
+        )
+        flat.vector = vector  # the program cut run.params from it already
+        run.params[:] = params
+        self.handover.give_back_flat(optimizer, flats, plan)
+        run.steps += plan.n_steps
+        return total
+
+    def _by_steps(self, run: Any, flat: Any) -> Any | None:
+        # torch and CuPy: the epoch as compiled steps. The CUDA graph is captured
+        # before the epoch's plan draws from the generator, so that a failed capture
+        # leaves the eager epoch the same draws.
+        xp, layout, optimizer = self.xp, flat.layout, run.optimizer
+        params = tuple(layout.views(xp, flat.vector))
+        state = self.handover.state(xp, optimizer, layout)
+        total = xp.asarray(
+            run.position.epoch_loss, dtype=flat.vector.dtype, device=self.device
+        )
+        if self.library == "cupy" and self.captured is None:
+            from . import cuda_graph
+
+            self.captured = cuda_graph.capture(self, params, state, total)
+            if self.captured is None:
+                run.compiled = None
+                return None
+        plan = epoch_plan(run, self.n_steps_cap, self.training_rows)
+        params, state, total = self._epoch(params, state, plan, total)
+        flat.moved_to(layout.flatten(xp, list(params)), run)
+        self.handover.give_back(xp, optimizer, layout, state, plan)
         run.steps += plan.n_steps
         return total
 

@@ -1,18 +1,38 @@
-"""The step captured as a CUDA graph (CuPy) and replayed once per full batch.
+"""The step captured as CUDA graphs (CuPy), cut at each GEMM, and replayed once per
+full batch.
 
-Capture records the step's kernels once, on a non-default stream, with every array
-the kernels read or write at a fixed address: static buffers for the parameters, the
-optimizer state, the batch's rows and the step's four factors, and a private memory
-pool for the step's temporaries (so no other allocation can reuse their memory
-between replays). Before each replay the batch's rows and factors are copied into
-their buffers (two small device copies, no host wait); the graph gathers the batch,
-runs the pure step and writes the new parameters and state back into their buffers.
-The short last batch runs the pure step eagerly.
+CuPy refuses every cuBLAS call while a stream captures (``NotImplementedError:
+calling cuBLAS API during stream capture is currently unsupported``, from
+``cublas.setStream``; cupy/cupy#6290, open), and a step's GEMMs go through cuBLAS,
+so the step cannot be one graph. It is captured as segments instead: the pure step
+runs on :class:`Segmenter`, a namespace that is ``xp`` but for ``matmul`` (every
+product of :mod:`xpnet.maths.network` goes through ``xp.matmul``). During the
+capture each ``matmul`` ends the current capture (graph ``k``), runs the GEMM
+eagerly on the capture stream into an output it keeps, and begins graph ``k + 1``.
+A replay launches, per segment, graph ``k`` then ``cupy.matmul(a_k, b_k,
+out=out_k)`` on the kept operands, then the last graph: for the 784-256-128-10
+network, 9 graph launches and 8 GEMMs per step (plus the two small copies of the
+batch's rows and factors) where the eager step launches about 62 kernels.
 
-UNTESTED ON A GPU: written against CuPy's documented ``Stream.begin_capture`` /
-``end_capture`` / ``Graph.launch`` API and checked on the CPU with a fake CuPy
-(tests/training/test_compiled.py); the first run on a GPU must compare it with the
-eager fit (the compiled-fit tests do, where CuPy has a device).
+Every array the graphs read or write sits at a fixed address: static buffers for
+the parameters, the optimizer state, the batch's rows and the step's four factors;
+the GEMMs' operands and outputs, referenced by the :class:`Segmenter` as long as the
+graphs live; the step's temporaries, in a private memory pool that nothing else
+allocates from. A warm-up step runs first, on the same namespace and allocator, so
+the capture finds in the pool the blocks it asks for (CuPy captures in its relaxed
+mode, where the pool could still grow: this keeps it from having to). The short
+last batch runs the pure step eagerly.
+
+Where the capture fails anyway (a library call or a host wait CuPy refuses while
+capturing, a CUDA error), :func:`capture` says why once (a ``CompileWarning``) and
+the fit goes on eagerly from where it was: the capture works on copies.
+
+SEGMENTED CAPTURE UNTESTED ON A GPU: the first run on a GPU (an H200, CuPy 14.2 /
+CUDA 13, 2026-12-04) stopped at the first GEMM of the then unsegmented capture with
+the cuBLAS refusal above. The segmented capture is checked on the CPU only, with a
+fake CuPy that enforces the refusal and replays recorded segments on NumPy
+(tests/fake_cupy.py, tests/training/test_cuda_graph.py); it is unproven on a GPU
+until the next GPU run.
 """
 
 from __future__ import annotations
@@ -22,9 +42,80 @@ from typing import Any
 from ...maths.step import StepHyper, make_step
 from .plan import L2_FACTOR, L2_LOSS, LOSS_WEIGHT, RATE, EpochPlan
 
+SEGMENT_AT_GEMMS = True
+"""Cut the capture at each GEMM. False captures the whole step as one graph (what
+CuPy refuses today, cupy/cupy#6290; the tests reproduce that refusal with it)."""
+
+CAPTURE_ERRORS = (NotImplementedError, RuntimeError, MemoryError)
+"""What a failed capture raises: CuPy's refusal of a library call (cuBLAS, cuRAND,
+cuSPARSE, cuSOLVER) or of a synchronous call while capturing, a CUDA runtime or
+driver error, an out-of-memory error."""
+
+
+def _cupy() -> Any:
+    # The CuPy module (the tests hand in a fake).
+    import importlib
+
+    return importlib.import_module("cupy")
+
+
+class Segmenter:
+    """The namespace the captured step runs on: ``xp``'s names, but ``matmul``
+    (CuPy's, outside any capture). ``gemms`` keeps each GEMM's ``(a, b, out)`` in
+    order, ``graphs`` the graphs between them (one more than the GEMMs)."""
+
+    def __init__(self, xp: Any, cupy: Any, stream: Any) -> None:
+        self._xp, self._cupy, self._stream = xp, cupy, stream
+        self.capturing = False
+        self.gemms: list[tuple[Any, Any, Any]] = []
+        self.graphs: list[Any] = []
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._xp, name)
+
+    def matmul(self, a: Any, b: Any) -> Any:
+        """``a @ b``; while capturing, the current graph ends before it and the
+        next one begins after it."""
+        if not (self.capturing and SEGMENT_AT_GEMMS):
+            out = self._cupy.matmul(a, b)  # the warm-up, or the unsegmented capture
+        else:
+            self.graphs.append(self._stream.end_capture())
+            out = self._cupy.matmul(a, b)
+            self._stream.begin_capture()
+        self.gemms.append((a, b, out))
+        return out
+
+    def begin(self) -> None:
+        """Start capturing the step's first graph (drops the warm-up's GEMMs)."""
+        self.gemms, self.graphs = [], []
+        self._stream.begin_capture()
+        self.capturing = True
+
+    def end(self) -> None:
+        """End the step's last graph."""
+        self.graphs.append(self._stream.end_capture())
+        self.capturing = False
+
+    def abandon(self) -> None:
+        """After a failed capture: end it where the stream still captures."""
+        self.capturing = False
+        try:
+            if self._stream.is_capturing():
+                self._stream.end_capture()  # an invalidated capture raises here
+        except CAPTURE_ERRORS:
+            pass
+
+    def launch(self) -> None:
+        """One replay of the step: each graph, then the GEMM after it."""
+        matmul, stream = self._cupy.matmul, self._stream
+        for graph, (a, b, out) in zip(self.graphs, self.gemms, strict=False):
+            graph.launch(stream)
+            matmul(a, b, out=out)
+        self.graphs[-1].launch(stream)
+
 
 class CapturedStep:
-    """The step of one fit as a CUDA graph over static buffers."""
+    """The step of one fit as CUDA graphs over static buffers."""
 
     def __init__(
         self, cupy: Any, xp: Any, compiled: Any, params: Any, state: Any, total: Any
@@ -33,19 +124,23 @@ class CapturedStep:
         handover, batch_size = compiled.handover, compiled.batch_size
         activations, loss, _, l2 = compiled.key[:4]
         self.step = make_step(xp, activations, loss, handover.pair, l2=l2)
-        copy = lambda a: xp.asarray(a, copy=True)  # noqa: E731
+        self.stream = cupy.cuda.Stream(non_blocking=True)
+        self.segments = Segmenter(xp, cupy, self.stream)
+        self.captured_step = make_step(
+            self.segments, activations, loss, handover.pair, l2=l2
+        )
+        # The buffers are CuPy's own arrays (those of array-api-compat's cupy).
+        copy = lambda a: cupy.array(a, copy=True)  # noqa: E731
         self.kind = type(state)  # the pair's state tuple
         self.params = [copy(p) for p in params]
         self.state = [[copy(a) for a in arrays] for arrays in state]
-        self.rows = xp.zeros(batch_size, dtype=xp.int64, device=compiled.device)
-        self.factors = xp.zeros(4, dtype=total.dtype, device=compiled.device)
-        self.value = xp.zeros((), dtype=total.dtype, device=compiled.device)
-        self.stream = cupy.cuda.Stream(non_blocking=True)
+        self.rows = cupy.zeros(batch_size, dtype=xp.int64)
+        self.factors = cupy.zeros(4, dtype=total.dtype)
+        self.value = cupy.zeros((), dtype=total.dtype)
         self.pool = cupy.cuda.MemoryPool()  # the temporaries' memory, kept for replays
-        self.graph: Any = None
 
     def _body(self) -> None:
-        # One step from the static buffers into them (what the graph records).
+        # One step from the static buffers into them (what the graphs record).
         xp, compiled = self.xp, self.compiled
         X, Y, W = compiled.data
         rows, f = self.rows, self.factors
@@ -57,7 +152,7 @@ class CapturedStep:
         )
         weights = None if W is None else xp.take(W, rows, axis=0)
         batch = (xp.take(X, rows, axis=0), xp.take(Y, rows, axis=0), weights)
-        params, state, value = self.step(
+        params, state, value = self.captured_step(
             tuple(self.params), self.kind(*map(tuple, self.state)), *batch, hyper
         )
         for buffers, new in zip(
@@ -68,15 +163,23 @@ class CapturedStep:
         self.value[...] = value
 
     def capture(self) -> None:
-        """Record the graph: one step run first (it fills the private pool, so the
-        capture allocates nothing new), then the same step captured; the buffers
-        are restored afterwards (the warm-up step moved them)."""
+        """Record the graphs: one step run first (it fills the private pool with
+        the blocks the capture asks for, in the same order), then the same step
+        captured; the buffers are restored afterwards (the warm-up step moved
+        them). Raises what the capture raised, the capture ended."""
         saved = [[self.xp.asarray(a, copy=True) for a in g] for g in self._groups()]
+        # The capture stream does not wait for the current one by itself (the
+        # buffers and the saved copies are written there).
+        self.stream.wait_event(self.cupy.cuda.get_current_stream().record())
         with self.cupy.cuda.using_allocator(self.pool.malloc), self.stream:
             self._body()
-            self.stream.begin_capture()
-            self._body()
-            self.graph = self.stream.end_capture()
+            try:
+                self.segments.begin()
+                self._body()
+                self.segments.end()
+            except BaseException:
+                self.segments.abandon()
+                raise
             for group, copies in zip(self._groups(), saved, strict=True):
                 for buffer, copy in zip(group, copies, strict=True):
                     buffer[...] = copy
@@ -90,41 +193,54 @@ class CapturedStep:
         with self.stream:
             self.rows[...] = rows
             self.factors[...] = factors
-            self.graph.launch(self.stream)
+            self.segments.launch()
         return self.value
 
 
-def run_epoch(
-    compiled: Any,
-    params: Any,
-    state: Any,
-    plan: EpochPlan,
-    total: Any,
-    cupy: Any = None,
-) -> tuple[tuple[Any, ...], Any, Any]:
-    """One epoch of ``plan`` by graph replays: (params, state, total). The graph is
-    captured on the fit's first epoch and kept by ``compiled``. ``cupy``: the
-    module (a fake in the tests)."""
-    if cupy is None:
-        import importlib
+def capture(compiled: Any, params: Any, state: Any, total: Any) -> Any:
+    """The fit's step captured (a :class:`CapturedStep`), or None where the capture
+    failed: a ``CompileWarning`` says why (once per reason), ``params`` and
+    ``state`` are as they were and the fit runs eagerly."""
+    from . import say_eager
 
-        cupy = importlib.import_module("cupy")
-
-    xp, batch_size = compiled.xp, compiled.batch_size
-    captured: CapturedStep | None = compiled.captured
-    if captured is None:
-        captured = CapturedStep(cupy, xp, compiled, params, state, total)
+    cupy = _cupy()
+    try:
+        captured = CapturedStep(cupy, compiled.xp, compiled, params, state, total)
         captured.capture()
-        compiled.captured = captured
-    else:  # this epoch starts from the loop's parameters and state
-        for group, arrays in zip(captured._groups(), [params, *state], strict=True):
-            for buffer, array in zip(group, arrays, strict=True):
-                buffer[...] = array
+    except CAPTURE_ERRORS as exc:
+        say_eager(_why(exc))
+        return None
+    return captured
+
+
+def _why(exc: BaseException) -> str:
+    # The CompileWarning's reason for a failed capture.
+    text = f"{type(exc).__name__}: {exc}"
+    if isinstance(exc, NotImplementedError):
+        return (
+            "the CUDA graph capture failed: CuPy refuses library calls (cuBLAS, "
+            f"cuRAND, cuSPARSE, cuSOLVER) while a stream captures, cupy/cupy#6290 "
+            f"({text})"
+        )
+    return f"the CUDA graph capture failed ({text})"
+
+
+def run_epoch(
+    compiled: Any, params: Any, state: Any, plan: EpochPlan, total: Any
+) -> tuple[tuple[Any, ...], Any, Any]:
+    """One epoch of ``plan`` by replays of ``compiled.captured`` (see
+    :func:`capture`): (params, state, total)."""
+    xp, batch_size = compiled.xp, compiled.batch_size
+    captured: CapturedStep = compiled.captured
     order = xp.asarray(plan.order, dtype=xp.int64, device=compiled.device)
     table = xp.asarray(plan.table, dtype=total.dtype, device=compiled.device)
-    # The capture stream does not wait for the default stream by itself.
+    # The capture stream does not wait for the current stream by itself.
+    cupy = captured.cupy
     captured.stream.wait_event(cupy.cuda.get_current_stream().record())
     with captured.stream:
+        for group, arrays in zip(captured._groups(), [params, *state], strict=True):
+            for buffer, array in zip(group, arrays, strict=True):
+                buffer[...] = array  # this epoch starts from the loop's arrays
         for i in range(plan.n_full):
             step_rows = order[i * batch_size : (i + 1) * batch_size]
             total = total + captured.replay(step_rows, table[i])
