@@ -124,10 +124,10 @@ def as_features(
         rows = SparseRows(backend, X, dtype)
         n_features = feature_count(rows.shape, seen)
         return Features(rows, n_features, names, "numpy")
-    library = "numpy"
-    if is_non_numpy_array(X) and (scaling is not None or not backend.owns(X)):
-        X = to_host(X)  # another library or device: over the host
-    if is_non_numpy_array(X):
+    library, foreign = "numpy", is_non_numpy_array(X)
+    if foreign and (scaling is not None or not backend.owns(X)):
+        X, foreign = to_host(X), False  # another library or device: over the host
+    if foreign:
         library = backend.library
         X = backend.device_array(X, "X")
         n_features = feature_count(tuple(X.shape), seen)
@@ -136,10 +136,11 @@ def as_features(
         )
     host = host_features(X)
     n_features = feature_count(host.shape, seen)
-    host = host_matrix(host, "X")
+    # finite and within dtype in one call; scaled X is checked against dtype after
+    host = host_matrix(host, "X", dtype=dtype if scaling is None else None)
     if scaling is not None:
         host = scaling.inputs(host)
-    check_fits(host, "X", dtype)
+        check_fits(host, "X", dtype)
     return Features(backend.asarray(host, dtype), n_features, names, library)
 
 
