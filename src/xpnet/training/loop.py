@@ -39,7 +39,7 @@ from .errors import (
     convergence_warning,
 )
 from .holdout import stratified_split
-from .progress import DeferredInterrupt, Progress, Watch
+from .progress import DeferredInterrupt, Progress, watching
 from .schedules import Schedule
 from .state import FitState, History, Position, Settings, host_rng
 from .step import FlatParams, Step
@@ -195,9 +195,9 @@ def train(run: Run) -> None:
     with (
         run.backend.on_device(lambda: _memory_message(run)),
         np.errstate(all="ignore"),
-        Watch(s.verbose, s.max_iter, run.state.history.n_iter) as watch,
+        watching(s.verbose, s.max_iter, run.state.history.n_iter) as (interrupt, bar),
     ):
-        _epochs(run, watch, watch)
+        _epochs(run, interrupt, bar)
 
 
 def _epochs(run: Run, interrupt: DeferredInterrupt, progress: Progress) -> None:
