@@ -305,18 +305,6 @@ def is_non_numpy_array(data: Any) -> bool:
     return array_api_compat.is_array_api_obj(data) and not isinstance(data, np.ndarray)
 
 
-def is_dask_collection(data: Any) -> bool:
-    """Whether ``data`` is a Dask collection (array, dataframe), without importing
-    Dask: Dask's own test is the ``__dask_graph__`` method."""
-    return callable(getattr(type(data), "__dask_graph__", None))
-
-
-def any_dask(*values: Any) -> bool:
-    """Whether any of ``values`` is a Dask collection (see
-    :func:`is_dask_collection`)."""
-    return any(map(is_dask_collection, values))
-
-
 def host_features(X: Any) -> np.ndarray:
     """X as a host array; scikit-learn's errors for complex and non-numeric data."""
     if hasattr(X, "tocsr") or "sparse" in type(X).__module__:

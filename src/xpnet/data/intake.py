@@ -30,12 +30,11 @@ from .checks import (
     host_matrix,
     host_real,
     host_sample_weight,
-    is_dask_collection,
     is_non_numpy_array,
     real_host,
 )
 from .names import check_feature_names, feature_names
-from .namespace import to_host
+from .namespace import is_dask_collection, to_host
 from .sparse import SparseRows, is_sparse
 
 __all__ = [

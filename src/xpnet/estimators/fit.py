@@ -16,9 +16,8 @@ from typing import Any, NamedTuple, cast
 
 import numpy as np
 
-from ..backend import Backend, get_backend
+from ..backend import Backend, check_dtype
 from ..data import Weights, as_sample_weight
-from ..data.checks import any_dask
 from ..data.namespace import Route, fit_route
 from ..maths import losses
 from ..maths.optim import Optimizer
@@ -66,10 +65,10 @@ class FitDriver:
         after Ctrl-C (the last completed step is kept) and ``DivergenceError`` (the
         weights of the last good epoch are kept), as documented in ``fit``.
         """
-        on_dask = any_dask(X, y, sample_weight)
+        route = fit_route(X, self.backend, y, sample_weight)
+        on_dask = route.dask
         options = (sample_weight, distributed, resume_from, checkpoint, on_dask)
         _check_solver_options(self, *options, validation)
-        route = _route(X, self.backend, on_dask)
         backend = route.backend
         no_group = distributed is None or distributed is False
         reducer = None if no_group else reducer_for(distributed, backend)
@@ -148,7 +147,14 @@ class FitDriver:
             "coefs_" not in self.__dict__ or (not self.warm_start and not incremental)
         )
         backend = route.backend
-        dtype = self._set_route(route, X, first_pass)
+        # where the fit computes (weights kept in X's namespace where it follows X)
+        # and its dtype: the parameter's, else the fitted one, else X's
+        self._backend_name, self._follows = backend.name, route.follows
+        if self.dtype is not None:
+            self.dtype_ = check_dtype(self.dtype)
+        elif first_pass or "dtype_" not in self.__dict__:
+            self.dtype_ = route.dtype
+        dtype = str(self.dtype_)
         data = self._data(
             backend,
             X,
@@ -321,14 +327,6 @@ class FitDriver:
             )
         best = self.__dict__.get("_best_params_host")
         setup.start_best(run, best, self.dtype_)
-
-
-def _route(X: Any, backend: Any, on_dask: bool) -> Route:
-    """Where the fit computes (:func:`xpnet.data.namespace.fit_route`); Dask input
-    keeps the host block path on the ``backend`` parameter's backend."""
-    if on_dask:
-        return Route(get_backend(backend), None, False)
-    return fit_route(X, backend)
 
 
 def _check_solver_options(

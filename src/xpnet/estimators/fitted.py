@@ -16,7 +16,7 @@ from ..backend import Array, Backend, check_dtype, get_backend
 from ..data import Seen, as_features
 from ..data.checks import check_hidden_sizes
 from ..data.intake import feature_count
-from ..data.namespace import Route, input_dtype, to_host
+from ..data.namespace import to_host
 from ..init import glorot_layers
 from ..maths import losses
 from ..maths.activations import get_activation
@@ -51,19 +51,6 @@ class FittedState:
             params = [run.backend.asarray(p) for p in params]
         n_layers = len(run.activations)
         self.coefs_, self.intercepts_ = params[:n_layers], params[n_layers:]
-
-    def _set_route(self: Any, route: Route, X: Any, first_pass: bool) -> str:
-        """Record where the fit computes (``_backend_name``, ``_follows``: weights
-        kept in X's namespace) and its ``dtype_``, which it returns: the ``dtype``
-        parameter, else the fitted one on a later pass, else X's
-        (:func:`xpnet.data.namespace.input_dtype`)."""
-        self._backend_name = route.backend.name
-        self._follows = route.follows
-        if self.dtype is not None:
-            self.dtype_ = check_dtype(self.dtype)
-        elif first_pass or "dtype_" not in self.__dict__:
-            self.dtype_ = input_dtype(X, route.backend)
-        return str(self.dtype_)
 
     def _fitted_backend(self: Any) -> Backend:
         """The fit's backend: X's where the fit followed X, else the ``backend``
