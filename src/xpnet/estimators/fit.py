@@ -173,12 +173,10 @@ class FitDriver:
             resume.check_same_data(saved, prints, resume_from)
             if data.blocks is not None:  # each block checked as it is computed
                 data.blocks.expect(saved.data["blocks"] or {}, resume_from)
-        rng = host_rng(self.random_state)
-        if first_pass:
-            self._initialize(rng, data.X.shape[1], data.Y.shape[1])
+        rng = host_rng(self.random_state)  # checked with the settings
         if saved is not None:
             rng.bit_generator.state = saved.rng_split
-        run = self._new_run(backend, data, settings, rng, incremental)
+        run = self._new_run(backend, data, settings, rng, incremental, first_pass)
         if not isinstance(self.learning_rate, str):  # a schedule (checked)
             run.schedule = self.learning_rate
         if self.solver == "lbfgs":  # full batch: no split, no batches
@@ -258,7 +256,9 @@ class FitDriver:
         with data_fits():
             X_dev = self._features(X, backend, dtype, reset=first_pass)
         Y_host = self._targets(y, X_dev.shape[0], first_pass, incremental, classes)
-        weights = as_sample_weight(sample_weight, backend, X_dev.shape[0], dtype)
+        weights = None  # none given: nothing to take in
+        if sample_weight is not None:
+            weights = as_sample_weight(sample_weight, backend, X_dev.shape[0], dtype)
         if getattr(self, "class_weight", None) is not None:
             weights = self._class_weighted(weights, Y_host, backend, dtype, incremental)
         with data_fits():

@@ -19,7 +19,7 @@ from ..data.intake import feature_count
 from ..data.namespace import to_host
 from ..init import glorot_layers
 from ..maths import losses
-from ..maths.activations import get_activation
+from ..maths.activations import layer_activations
 from ..maths.optim import Optimizer, new_optimizer
 from ..training.loop import FitState, History, Run, Settings
 
@@ -115,8 +115,12 @@ class FittedState:
         settings: Settings,
         rng: np.random.Generator,
         incremental: bool,
+        fresh: bool = False,
     ) -> Run:
-        """The run over ``data`` from the estimator's parameters and history."""
+        """The run over ``data`` from the estimator's parameters and history: fresh
+        ones (:meth:`_initialize`, drawn from ``rng``) when ``fresh``."""
+        if fresh:
+            self._initialize(rng, data.X.shape[1], data.Y.shape[1])
         rng_split = dict(rng.bit_generator.state)
         history = self._history()
         history.n_iter = 0
@@ -170,9 +174,8 @@ class FittedState:
         return new_optimizer(self.solver, backend.xp, params, self.__dict__)
 
     def _activations(self: Any) -> list[Any]:
-        hidden = get_activation(self.activation)
         n_hidden = len(self.coefs_) - 1
-        return [hidden] * n_hidden + [get_activation(self.out_activation_)]
+        return layer_activations(self.activation, self.out_activation_, n_hidden)
 
     def _features(
         self: Any, X: Any, backend: Backend, dtype: str, *, reset: bool

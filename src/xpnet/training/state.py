@@ -14,7 +14,6 @@ from typing import Any
 import numpy as np
 
 from ..backend import Array
-from ..data.checks import check_random_state
 from ..maths.optim import Optimizer
 
 
@@ -145,8 +144,9 @@ class FitState:
 def host_rng(random_state: Any) -> np.random.Generator:
     """The host generator for weights, splits and shuffles, from ``random_state``:
     a seed or None gives a fresh Generator, a Generator is used as is, a RandomState
-    seeds a Generator (advancing it, as scikit-learn's use would)."""
-    check_random_state(random_state)
+    seeds a Generator (advancing it, as scikit-learn's use would). The estimators
+    check ``random_state`` with their other parameters
+    (:func:`~xpnet.data.checks.check_random_state`) before they call this."""
     if isinstance(random_state, np.random.Generator):
         return random_state
     if isinstance(random_state, np.random.RandomState):
