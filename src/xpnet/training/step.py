@@ -33,15 +33,14 @@ class FlatParams:
     @classmethod
     def of(cls, run: Run) -> FlatParams:
         xp, params, n_layers = run.backend.xp, run.state.params, len(run.activations)
-        layout, vector = Layout.packed(xp, params)
+        layout, vector, views = Layout.bound(xp, params)
         decay = None
         if run.settings.alpha:
             ones = [xp.ones_like(p) for p in params[:n_layers]]
             masks = ones + [xp.zeros_like(b) for b in params[n_layers:]]
             decay = xp.concat([xp.reshape(m, (-1,)) for m in masks])
-        flat = cls(layout, vector, decay)
-        params[:] = layout.views(xp, flat.vector)
-        return flat
+        params[:] = views
+        return cls(layout, vector, decay)
 
     def moved_to(self, vector: Array, run: Run) -> None:
         """After an update: where arrays are immutable (JAX) the vector is a new
