@@ -10,6 +10,7 @@ back onto the estimator.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Sequence
 from functools import partial
 from typing import Any, NamedTuple, cast
@@ -31,7 +32,7 @@ from ..training.state import host_rng
 from . import resume
 from .callbacks import attach
 from .settings import checked_every, checked_settings
-from .validation import device_score, validation_set
+from .validation import hold_out, validation_set
 
 Callback = Callable[[Any, History], Any]
 
@@ -184,7 +185,7 @@ class FitDriver:
         with backend.on_device(lambda: _data_message(X, dtype)):
             self._validation(run, backend, dtype, rng, data.Y_host, validation)
         n_samples = (run.X if run.rows is None else run.rows).shape[0]
-        run.settings.batch_size = setup.batch_size_for(self.batch_size, n_samples)
+        run.settings.batch_size = _batch_size(self.batch_size, n_samples)
         if saved is not None:
             resume.restore_run(saved, run)
         return run, prints
@@ -211,7 +212,7 @@ class FitDriver:
         elif callable(scoring):
             raise ValueError("a callable scoring needs validation_data=(X_val, y_val)")
         elif self.early_stopping:
-            self._hold_out(run, rng, Y_host, scoring)
+            hold_out(self, run, rng, Y_host, scoring)
         elif scoring is not None:
             raise ValueError(
                 "scoring needs validation_data or early_stopping=True; got "
@@ -304,29 +305,21 @@ class FitDriver:
                 f"{self.compiled_}"
             )
 
-    def _hold_out(
-        self: Any, run: Run, rng: np.random.Generator, Y_host: Any, scoring: Any
-    ) -> None:
-        """Split a validation set off the run's data; set up scoring, best weights.
 
-        Blocks of a Dask array are held out whole (:mod:`.dask_input`); data
-        on the device is split by rows (:func:`xpnet.training.setup.hold_out_rows`).
-        """
-        if run.blocks is not None:
-            from .dask_input import hold_out_blocks
-
-            run.validate = hold_out_blocks(self, run, rng)
-        else:
-            setup.hold_out_rows(
-                run,
-                rng,
-                Y_host,
-                self.validation_fraction,
-                self._stratify_split,
-                device_score(self, scoring, run),
-            )
-        best = self.__dict__.get("_best_params_host")
-        setup.start_best(run, best, self.dtype_)
+def _batch_size(batch_size: int | str, n_samples: int) -> int:
+    """scikit-learn's rule: ``"auto"`` is min(200, n); more than n is clipped."""
+    if batch_size == "auto":
+        return min(200, n_samples)
+    batch_size = cast(int, batch_size)
+    if batch_size > n_samples:
+        warnings.warn(
+            f"batch_size={batch_size} is larger than the {n_samples} training "
+            f"samples; it is clipped to {n_samples}",
+            UserWarning,
+            stacklevel=5,  # fit -> _fit -> _prepare -> here
+        )
+        return n_samples
+    return int(batch_size)
 
 
 def _check_solver_options(
