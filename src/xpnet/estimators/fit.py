@@ -28,7 +28,6 @@ from ..training.checkpoint import checkpoint_writer, data_fingerprint
 from ..training.compiled import CompiledEpochs, say_eager
 from ..training.distributed import check_replicas, reducer_for
 from ..training.loop import DivergenceError, History, Run, train
-from ..training.state import host_rng
 from . import resume
 from .callbacks import attach
 from .settings import checked_every, checked_settings
@@ -174,7 +173,7 @@ class FitDriver:
             resume.check_same_data(saved, prints, resume_from)
             if data.blocks is not None:  # each block checked as it is computed
                 data.blocks.expect(saved.data["blocks"] or {}, resume_from)
-        rng = host_rng(self.random_state)  # checked with the settings
+        rng = _host_rng(self.random_state)
         if saved is not None:
             rng.bit_generator.state = saved.rng_split
         run = self._new_run(backend, data, settings, rng, incremental, first_pass)
@@ -304,6 +303,18 @@ class FitDriver:
                 f"{type(self).__name__}: {run.backend.name!r}, {self.dtype_}, "
                 f"{self.compiled_}"
             )
+
+
+def _host_rng(random_state: Any) -> np.random.Generator:
+    """The host generator for weights, splits and shuffles, from ``random_state``
+    (checked with the settings): a seed or None gives a fresh Generator, a
+    Generator is used as is, a RandomState seeds a Generator (advancing it, as
+    scikit-learn's use would)."""
+    if isinstance(random_state, np.random.Generator):
+        return random_state
+    if isinstance(random_state, np.random.RandomState):
+        return np.random.default_rng(random_state.randint(2**32, dtype=np.uint64))
+    return np.random.default_rng(random_state)
 
 
 def _batch_size(batch_size: int | str, n_samples: int) -> int:

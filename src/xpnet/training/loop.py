@@ -41,7 +41,7 @@ from .errors import (
 from .holdout import stratified_split
 from .progress import DeferredInterrupt, Progress, watching
 from .schedules import Schedule
-from .state import FitState, History, Position, Settings, host_rng
+from .state import FitState, History, Position, Settings
 from .step import FlatParams, Step
 
 __all__ = [
@@ -57,7 +57,6 @@ __all__ = [
     "Run",
     "Settings",
     "convergence_warning",
-    "host_rng",
     "stratified_split",
     "train",
 ]
