@@ -147,14 +147,7 @@ class FitDriver:
             "coefs_" not in self.__dict__ or (not self.warm_start and not incremental)
         )
         backend = route.backend
-        # where the fit computes (weights kept in X's namespace where it follows X)
-        # and its dtype: the parameter's, else the fitted one, else X's
-        self._backend_name, self._follows = backend.name, route.follows
-        if self.dtype is not None:
-            self.dtype_ = check_dtype(self.dtype)
-        elif first_pass or "dtype_" not in self.__dict__:
-            self.dtype_ = route.dtype
-        dtype = str(self.dtype_)
+        dtype = _record_route(self, route, first_pass)
         data = self._data(
             backend,
             X,
@@ -303,6 +296,18 @@ class FitDriver:
                 f"{type(self).__name__}: {run.backend.name!r}, {self.dtype_}, "
                 f"{self.compiled_}"
             )
+
+
+def _record_route(model: Any, route: Route, first_pass: bool) -> str:
+    """Record where the fit computes (weights kept in X's namespace where it
+    follows X) and its dtype, which it returns: the parameter's, else the fitted
+    one, else X's."""
+    model._backend_name, model._follows = route.backend.name, route.follows
+    if model.dtype is not None:
+        model.dtype_ = check_dtype(model.dtype)
+    elif first_pass or "dtype_" not in model.__dict__:
+        model.dtype_ = route.dtype
+    return str(model.dtype_)
 
 
 def _host_rng(random_state: Any) -> np.random.Generator:
