@@ -15,7 +15,8 @@ import dask
 import dask.array as da
 import numpy as np
 
-from ..data.checks import host_matrix, is_dask_collection, real_host
+from ..data.checks import host_matrix, real_host
+from ..data.namespace import is_dask_collection
 
 
 def as_dask_matrix(data: Any, name: str) -> da.Array:

@@ -9,13 +9,16 @@ from __future__ import annotations
 import math
 import numbers
 import sys
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import array_api_compat
 import numpy as np
 
 from ..backend import Array, Backend
 from ..files.messages import brief
+
+if TYPE_CHECKING:
+    from .intake import Seen
 
 
 def is_traced(array: Any) -> bool:
@@ -305,20 +308,24 @@ def is_non_numpy_array(data: Any) -> bool:
     return array_api_compat.is_array_api_obj(data) and not isinstance(data, np.ndarray)
 
 
-def is_dask_collection(data: Any) -> bool:
-    """Whether ``data`` is a Dask collection (array, dataframe), without importing
-    Dask: Dask's own test is the ``__dask_graph__`` method."""
-    return callable(getattr(type(data), "__dask_graph__", None))
+def feature_count(shape: tuple[int, ...], seen: Seen | None) -> int:
+    """X's columns, checked against ``seen`` (the error scikit-learn gives)."""
+    if len(shape) != 2:
+        return 0  # host_matrix / check_matrix explain the wrong number of dimensions
+    if seen is not None and shape[1] != seen.n_features:
+        raise ValueError(
+            f"X has {shape[1]} features, but {seen.estimator} is expecting "
+            f"{seen.n_features} features as input."
+        )
+    return int(shape[1])
 
 
-def any_dask(*values: Any) -> bool:
-    """Whether any of ``values`` is a Dask collection (see
-    :func:`is_dask_collection`)."""
-    return any(map(is_dask_collection, values))
-
-
-def host_features(X: Any) -> np.ndarray:
-    """X as a host array; scikit-learn's errors for complex and non-numeric data."""
+def host_features(
+    X: Any, seen: Seen | None = None, dtype: str | None = None
+) -> np.ndarray:
+    """X as a finite, real 2-D host array (scikit-learn's errors for complex,
+    non-numeric and empty data), its columns checked against ``seen`` (None: a
+    first fit) and, with ``dtype``, its values representable in it."""
     if hasattr(X, "tocsr") or "sparse" in type(X).__module__:
         raise TypeError(
             f"X must be a dense array; got a sparse {type(X).__name__} (sparse input "
@@ -340,7 +347,8 @@ def host_features(X: Any) -> np.ndarray:
         raise ValueError(
             f"X has 0 {which}(s) (shape={host.shape}) while a minimum of 1 is required."
         )
-    return host
+    feature_count(host.shape, seen)
+    return host_matrix(host, "X", dtype=dtype)
 
 
 def real_host(host: np.ndarray, name: str, convertible: str) -> np.ndarray:

@@ -26,16 +26,16 @@ from .checks import (
     check_fits,
     check_matrix,
     check_weights_fit,
+    feature_count,
     host_features,
     host_matrix,
     host_real,
     host_sample_weight,
-    is_dask_collection,
     is_non_numpy_array,
     real_host,
 )
 from .names import check_feature_names, feature_names
-from .namespace import to_host
+from .namespace import is_dask_collection, to_host
 from .sparse import SparseRows, is_sparse
 
 __all__ = [
@@ -117,42 +117,29 @@ def as_features(
     library's or device's array copied over the host); sparse X stays
     sparse on the host (:class:`SparseRows`); with a ``scaling`` (``.inputs(X)``:
     the command's standardization), standardized in float64 on the host first."""
-    names = feature_names(X)
+    host_data = isinstance(
+        X, (np.ndarray, list)
+    )  # no names, not sparse, not on a device
+    names = None if host_data else feature_names(X)
     if seen is not None:
         check_feature_names(seen.names, names, seen.estimator)
-    if is_sparse(X) and scaling is None:
+    if not host_data and is_sparse(X) and scaling is None:
         rows = SparseRows(backend, X, dtype)
-        n_features = feature_count(rows.shape, seen)
-        return Features(rows, n_features, names, "numpy")
-    library = "numpy"
-    if is_non_numpy_array(X) and (scaling is not None or not backend.owns(X)):
+        return Features(rows, feature_count(rows.shape, seen), names, "numpy")
+    if not host_data and is_non_numpy_array(X):
+        if scaling is None and backend.owns(X):
+            X = backend.device_array(X, "X")
+            n_features = feature_count(tuple(X.shape), seen)
+            X = check_matrix(backend, X, "X", dtype)
+            return Features(X, n_features, names, backend.library)
         X = to_host(X)  # another library or device: over the host
-    if is_non_numpy_array(X):
-        library = backend.library
-        X = backend.device_array(X, "X")
-        n_features = feature_count(tuple(X.shape), seen)
-        return Features(
-            check_matrix(backend, X, "X", dtype), n_features, names, library
-        )
-    host = host_features(X)
-    n_features = feature_count(host.shape, seen)
-    host = host_matrix(host, "X")
+    # checked in one pass; scaled X is checked against dtype once scaled
+    host = host_features(X, seen, dtype=dtype if scaling is None else None)
+    n_features = int(host.shape[1])
     if scaling is not None:
         host = scaling.inputs(host)
-    check_fits(host, "X", dtype)
-    return Features(backend.asarray(host, dtype), n_features, names, library)
-
-
-def feature_count(shape: tuple[int, ...], seen: Seen | None) -> int:
-    """X's columns, checked against ``seen`` (the error scikit-learn gives)."""
-    if len(shape) != 2:
-        return 0  # host_matrix / check_matrix explain the wrong number of dimensions
-    if seen is not None and shape[1] != seen.n_features:
-        raise ValueError(
-            f"X has {shape[1]} features, but {seen.estimator} is expecting "
-            f"{seen.n_features} features as input."
-        )
-    return int(shape[1])
+        check_fits(host, "X", dtype)
+    return Features(backend.asarray(host, dtype), n_features, names, "numpy")
 
 
 def _host(data: Any) -> Any:

@@ -23,7 +23,7 @@ import array_api_compat
 import numpy as np
 
 from ..backend import Backend, _library_of, device_name, get_backend
-from .checks import is_dask_collection, is_non_numpy_array
+from .checks import is_non_numpy_array
 from .sparse import is_sparse
 
 __all__ = [
@@ -33,6 +33,7 @@ __all__ = [
     "dispatch",
     "fit_route",
     "input_dtype",
+    "is_dask_collection",
     "predict_route",
     "to_host",
 ]
@@ -41,11 +42,21 @@ __all__ = [
 class Route(NamedTuple):
     """A call's ``backend`` (where it computes), ``answer`` (the backend whose
     namespace and device the outputs go back to; None: host NumPy) and ``follows``
-    (the backend was taken from X)."""
+    (the backend was taken from X); for a fit, also ``dtype`` (the one a
+    ``dtype=None`` fit takes from X, :func:`input_dtype`) and ``dask`` (Dask input:
+    the fit trains on blocks, :mod:`xpnet.dask`)."""
 
     backend: Backend
     answer: Backend | None
     follows: bool
+    dtype: str = "float64"
+    dask: bool = False
+
+
+def is_dask_collection(data: Any) -> bool:
+    """Whether ``data`` is a Dask collection (array, dataframe), without importing
+    Dask: Dask's own test is the ``__dask_graph__`` method."""
+    return callable(getattr(type(data), "__dask_graph__", None))
 
 
 def dispatch() -> bool:
@@ -91,9 +102,19 @@ def to_host(array: Any) -> Any:
     return backend_of(array).to_numpy(array)
 
 
-def fit_route(X: Any, backend: Any) -> Route:
+def fit_route(X: Any, backend: Any, *others: Any) -> Route:
     """Where a fit on X computes: ``backend`` (the estimator's parameter) if given,
-    else X's namespace and device under dispatch, else ``$XPNET_BACKEND``/NumPy."""
+    else X's namespace and device under dispatch, else ``$XPNET_BACKEND``/NumPy;
+    Dask input (X or any of ``others``: y, the weights) keeps the host block path on
+    ``backend``'s backend. The route's ``dtype`` is X's (:func:`input_dtype`)."""
+    if any(map(is_dask_collection, (X, *others))):
+        chosen = get_backend(backend)
+        return Route(chosen, None, False, input_dtype(X, chosen), True)
+    route = _fit_backend(X, backend)
+    return route._replace(dtype=input_dtype(X, route.backend))
+
+
+def _fit_backend(X: Any, backend: Any) -> Route:
     if backend is not None:
         chosen = get_backend(backend)
         if not is_foreign(X):

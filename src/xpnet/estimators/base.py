@@ -20,8 +20,7 @@ from typing import Any, TypeVar, cast
 import numpy as np
 
 from ..backend import Backend
-from ..data.checks import is_dask_collection
-from ..data.namespace import Route, predict_route
+from ..data.namespace import Route, is_dask_collection, predict_route
 from ..memory import data_size
 from ..training import setup
 from ..training.loop import (

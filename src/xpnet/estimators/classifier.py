@@ -103,10 +103,11 @@ class MLPClassifier(MLPBase):
     ) -> np.ndarray:
         labels = as_targets(y)
         check_rows(labels, n_samples)
+        Y: np.ndarray | None = None
         if incremental:
             self._check_partial_fit_classes(labels, classes)
-        elif first_pass:
-            self._target_kind, self.classes_ = _labels.target_kind(labels)
+        elif first_pass:  # the classes found and the targets encoded in one pass
+            self._target_kind, self.classes_, Y = _labels.fit_targets(labels)
         else:
             seen = _labels.unique_labels(labels)
             if set(seen.tolist()) != set(self.classes_.tolist()):
@@ -118,7 +119,9 @@ class MLPClassifier(MLPBase):
         self.out_activation_ = (
             "softmax" if self._target_kind == "multiclass" else "logistic"
         )
-        return _labels.encode(labels, self.classes_, self._target_kind)
+        if Y is None:
+            Y = _labels.encode(labels, self.classes_, self._target_kind)
+        return Y
 
     def _device_score(
         self, xp: Any, out: Array, Y: Array, weights: Array | None = None

@@ -24,8 +24,8 @@ import numpy as np
 from ..backend import Array, Backend
 from ..dask.arrays import as_dask_rows, dask_X, regression_targets
 from ..dask.blocks import DaskBlocks
-from ..data.checks import is_dask_collection
 from ..data.names import check_feature_names, feature_names
+from ..data.namespace import is_dask_collection
 from ..training.loop import Run
 from ..training.setup import check_validation_weight
 from . import labels as _labels

@@ -10,15 +10,15 @@ back onto the estimator.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Sequence
 from functools import partial
 from typing import Any, NamedTuple, cast
 
 import numpy as np
 
-from ..backend import Backend, get_backend
+from ..backend import Backend, check_dtype
 from ..data import Weights, as_sample_weight
-from ..data.checks import any_dask
 from ..data.namespace import Route, fit_route
 from ..maths import losses
 from ..maths.optim import Optimizer
@@ -28,11 +28,10 @@ from ..training.checkpoint import checkpoint_writer, data_fingerprint
 from ..training.compiled import CompiledEpochs, say_eager
 from ..training.distributed import check_replicas, reducer_for
 from ..training.loop import DivergenceError, History, Run, train
-from ..training.state import host_rng
 from . import resume
 from .callbacks import attach
 from .settings import checked_every, checked_settings
-from .validation import device_score, validation_set
+from .validation import hold_out, validation_set
 
 Callback = Callable[[Any, History], Any]
 
@@ -66,10 +65,10 @@ class FitDriver:
         after Ctrl-C (the last completed step is kept) and ``DivergenceError`` (the
         weights of the last good epoch are kept), as documented in ``fit``.
         """
-        on_dask = any_dask(X, y, sample_weight)
+        route = fit_route(X, self.backend, y, sample_weight)
+        on_dask = route.dask
         options = (sample_weight, distributed, resume_from, checkpoint, on_dask)
         _check_solver_options(self, *options, validation)
-        route = _route(X, self.backend, on_dask)
         backend = route.backend
         no_group = distributed is None or distributed is False
         reducer = None if no_group else reducer_for(distributed, backend)
@@ -150,7 +149,7 @@ class FitDriver:
             "coefs_" not in self.__dict__ or (not self.warm_start and not incremental)
         )
         backend = route.backend
-        dtype = self._set_route(route, X, first_pass)
+        dtype = _record_route(self, route, first_pass)
         data = self._data(
             backend,
             X,
@@ -169,12 +168,10 @@ class FitDriver:
             resume.check_same_data(saved, prints, resume_from)
             if data.blocks is not None:  # each block checked as it is computed
                 data.blocks.expect(saved.data["blocks"] or {}, resume_from)
-        rng = host_rng(self.random_state)
-        if first_pass:
-            self._initialize(rng, data.X.shape[1], data.Y.shape[1])
+        rng = _host_rng(self.random_state)
         if saved is not None:
             rng.bit_generator.state = saved.rng_split
-        run = self._new_run(backend, data, settings, rng, incremental)
+        run = self._new_run(backend, data, settings, rng, incremental, first_pass)
         if not isinstance(self.learning_rate, str):  # a schedule (checked)
             run.schedule = self.learning_rate
         if self.solver == "lbfgs":  # full batch: no split, no batches
@@ -182,7 +179,7 @@ class FitDriver:
         with backend.on_device(lambda: _data_message(X, dtype)):
             self._validation(run, backend, dtype, rng, data.Y_host, validation)
         n_samples = (run.X if run.rows is None else run.rows).shape[0]
-        run.settings.batch_size = setup.batch_size_for(self.batch_size, n_samples)
+        run.settings.batch_size = _batch_size(self.batch_size, n_samples)
         if saved is not None:
             resume.restore_run(saved, run)
         return run, prints
@@ -209,7 +206,7 @@ class FitDriver:
         elif callable(scoring):
             raise ValueError("a callable scoring needs validation_data=(X_val, y_val)")
         elif self.early_stopping:
-            self._hold_out(run, rng, Y_host, scoring)
+            hold_out(self, run, rng, Y_host, scoring)
         elif scoring is not None:
             raise ValueError(
                 "scoring needs validation_data or early_stopping=True; got "
@@ -254,7 +251,9 @@ class FitDriver:
         with data_fits():
             X_dev = self._features(X, backend, dtype, reset=first_pass)
         Y_host = self._targets(y, X_dev.shape[0], first_pass, incremental, classes)
-        weights = as_sample_weight(sample_weight, backend, X_dev.shape[0], dtype)
+        weights = None  # none given: nothing to take in
+        if sample_weight is not None:
+            weights = as_sample_weight(sample_weight, backend, X_dev.shape[0], dtype)
         if getattr(self, "class_weight", None) is not None:
             weights = self._class_weighted(weights, Y_host, backend, dtype, incremental)
         with data_fits():
@@ -300,37 +299,45 @@ class FitDriver:
                 f"{self.compiled_}"
             )
 
-    def _hold_out(
-        self: Any, run: Run, rng: np.random.Generator, Y_host: Any, scoring: Any
-    ) -> None:
-        """Split a validation set off the run's data; set up scoring, best weights.
 
-        Blocks of a Dask array are held out whole (:mod:`.dask_input`); data
-        on the device is split by rows (:func:`xpnet.training.setup.hold_out_rows`).
-        """
-        if run.blocks is not None:
-            from .dask_input import hold_out_blocks
-
-            run.validate = hold_out_blocks(self, run, rng)
-        else:
-            setup.hold_out_rows(
-                run,
-                rng,
-                Y_host,
-                self.validation_fraction,
-                self._stratify_split,
-                device_score(self, scoring, run),
-            )
-        best = self.__dict__.get("_best_params_host")
-        setup.start_best(run, best, self.dtype_)
+def _record_route(model: Any, route: Route, first_pass: bool) -> str:
+    """Record where the fit computes (weights kept in X's namespace where it
+    follows X) and its dtype, which it returns: the parameter's, else the fitted
+    one, else X's."""
+    model._backend_name, model._follows = route.backend.name, route.follows
+    if model.dtype is not None:
+        model.dtype_ = check_dtype(model.dtype)
+    elif first_pass or "dtype_" not in model.__dict__:
+        model.dtype_ = route.dtype
+    return str(model.dtype_)
 
 
-def _route(X: Any, backend: Any, on_dask: bool) -> Route:
-    """Where the fit computes (:func:`xpnet.data.namespace.fit_route`); Dask input
-    keeps the host block path on the ``backend`` parameter's backend."""
-    if on_dask:
-        return Route(get_backend(backend), None, False)
-    return fit_route(X, backend)
+def _host_rng(random_state: Any) -> np.random.Generator:
+    """The host generator for weights, splits and shuffles, from ``random_state``
+    (checked with the settings): a seed or None gives a fresh Generator, a
+    Generator is used as is, a RandomState seeds a Generator (advancing it, as
+    scikit-learn's use would)."""
+    if isinstance(random_state, np.random.Generator):
+        return random_state
+    if isinstance(random_state, np.random.RandomState):
+        return np.random.default_rng(random_state.randint(2**32, dtype=np.uint64))
+    return np.random.default_rng(random_state)
+
+
+def _batch_size(batch_size: int | str, n_samples: int) -> int:
+    """scikit-learn's rule: ``"auto"`` is min(200, n); more than n is clipped."""
+    if batch_size == "auto":
+        return min(200, n_samples)
+    batch_size = cast(int, batch_size)
+    if batch_size > n_samples:
+        warnings.warn(
+            f"batch_size={batch_size} is larger than the {n_samples} training "
+            f"samples; it is clipped to {n_samples}",
+            UserWarning,
+            stacklevel=5,  # fit -> _fit -> _prepare -> here
+        )
+        return n_samples
+    return int(batch_size)
 
 
 def _check_solver_options(

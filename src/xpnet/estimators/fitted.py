@@ -16,10 +16,10 @@ from ..backend import Array, Backend, check_dtype, get_backend
 from ..data import Seen, as_features
 from ..data.checks import check_hidden_sizes
 from ..data.intake import feature_count
-from ..data.namespace import Route, input_dtype, to_host
+from ..data.namespace import to_host
 from ..init import glorot_layers
 from ..maths import losses
-from ..maths.activations import get_activation
+from ..maths.activations import layer_activations
 from ..maths.optim import Optimizer, new_optimizer
 from ..training.loop import FitState, History, Run, Settings
 
@@ -51,19 +51,6 @@ class FittedState:
             params = [run.backend.asarray(p) for p in params]
         n_layers = len(run.activations)
         self.coefs_, self.intercepts_ = params[:n_layers], params[n_layers:]
-
-    def _set_route(self: Any, route: Route, X: Any, first_pass: bool) -> str:
-        """Record where the fit computes (``_backend_name``, ``_follows``: weights
-        kept in X's namespace) and its ``dtype_``, which it returns: the ``dtype``
-        parameter, else the fitted one on a later pass, else X's
-        (:func:`xpnet.data.namespace.input_dtype`)."""
-        self._backend_name = route.backend.name
-        self._follows = route.follows
-        if self.dtype is not None:
-            self.dtype_ = check_dtype(self.dtype)
-        elif first_pass or "dtype_" not in self.__dict__:
-            self.dtype_ = input_dtype(X, route.backend)
-        return str(self.dtype_)
 
     def _fitted_backend(self: Any) -> Backend:
         """The fit's backend: X's where the fit followed X, else the ``backend``
@@ -128,8 +115,12 @@ class FittedState:
         settings: Settings,
         rng: np.random.Generator,
         incremental: bool,
+        fresh: bool = False,
     ) -> Run:
-        """The run over ``data`` from the estimator's parameters and history."""
+        """The run over ``data`` from the estimator's parameters and history: fresh
+        ones (:meth:`_initialize`, drawn from ``rng``) when ``fresh``."""
+        if fresh:
+            self._initialize(rng, data.X.shape[1], data.Y.shape[1])
         rng_split = dict(rng.bit_generator.state)
         history = self._history()
         history.n_iter = 0
@@ -183,9 +174,8 @@ class FittedState:
         return new_optimizer(self.solver, backend.xp, params, self.__dict__)
 
     def _activations(self: Any) -> list[Any]:
-        hidden = get_activation(self.activation)
         n_hidden = len(self.coefs_) - 1
-        return [hidden] * n_hidden + [get_activation(self.out_activation_)]
+        return layer_activations(self.activation, self.out_activation_, n_hidden)
 
     def _features(
         self: Any, X: Any, backend: Backend, dtype: str, *, reset: bool

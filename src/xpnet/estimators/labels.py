@@ -87,14 +87,28 @@ def encode(labels: np.ndarray, classes: np.ndarray, kind: str) -> np.ndarray:
                 f"y must be a 0/1 indicator matrix with {len(classes)} columns; got "
                 f"shape {labels.shape}"
             )
+    else:
+        unseen = ~np.isin(labels, classes)
+        if unseen.any():
+            raise ValueError(
+                f"y has labels not in classes_ {classes.tolist()}: "
+                f"{np.unique(labels[unseen]).tolist()}; pass every class in "
+                "`classes` at the first partial_fit, or refit"
+            )
+    return _encoded(labels, classes, kind)
+
+
+def fit_targets(labels: np.ndarray) -> tuple[str, np.ndarray, np.ndarray]:
+    """A first fit's targets in one pass: their kind and classes
+    (:func:`target_kind`) and the network's targets (as :func:`encode` gives them,
+    without its check: every label is one of the classes just found)."""
+    kind, classes = target_kind(labels)
+    return kind, classes, _encoded(labels, classes, kind)
+
+
+def _encoded(labels: np.ndarray, classes: np.ndarray, kind: str) -> np.ndarray:
+    if kind == "multilabel-indicator":
         return labels.astype(np.float64)
-    unseen = ~np.isin(labels, classes)
-    if unseen.any():
-        raise ValueError(
-            f"y has labels not in classes_ {classes.tolist()}: "
-            f"{np.unique(labels[unseen]).tolist()}; pass every class in `classes` "
-            "at the first partial_fit, or refit"
-        )
     index = np.searchsorted(classes, labels)
     if kind == "binary":
         return (index == 1).astype(np.float64)[:, None]

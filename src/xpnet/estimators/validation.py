@@ -1,4 +1,5 @@
-"""``fit(..., validation_data=(X_val, y_val), scoring=...)``: a score per epoch.
+"""``fit(..., validation_data=(X_val, y_val), scoring=...)``: a score per epoch;
+and early stopping's held-out validation set (:func:`hold_out`).
 
 The score of a validation set is recorded after every epoch in the history and
 ``validation_scores_``; with ``early_stopping=True`` it decides the stop (instead of
@@ -104,3 +105,29 @@ def _host_scorer(
         return float(scoring(model, X_val, y_val))
 
     return validate
+
+
+def hold_out(
+    model: Any, run: Run, rng: np.random.Generator, Y_host: Any, scoring: Any
+) -> None:
+    """Early stopping without ``validation_data``: split a validation set off the
+    run's data; set up its scoring and the best weights.
+
+    Blocks of a Dask array are held out whole (:mod:`.dask_input`); data on the
+    device is split by rows (:func:`xpnet.training.setup.hold_out_rows`).
+    """
+    if run.blocks is not None:
+        from .dask_input import hold_out_blocks
+
+        run.validate = hold_out_blocks(model, run, rng)
+    else:
+        setup.hold_out_rows(
+            run,
+            rng,
+            Y_host,
+            model.validation_fraction,
+            model._stratify_split,
+            device_score(model, scoring, run),
+        )
+    best = model.__dict__.get("_best_params_host")
+    setup.start_best(run, best, model.dtype_)

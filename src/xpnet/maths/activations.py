@@ -234,6 +234,14 @@ def user_activations() -> tuple[str, ...]:
     return tuple(sorted(set(ACTIVATIONS) - BUILT_IN))
 
 
+def layer_activations(
+    hidden: str | Activation, output: str | Activation, n_hidden: int
+) -> list[Activation]:
+    """A network's activations by layer: ``hidden`` for each of its ``n_hidden``
+    hidden layers, then ``output`` (looked up by :func:`get_activation`)."""
+    return [get_activation(hidden)] * n_hidden + [get_activation(output)]
+
+
 def get_activation(name: str | Activation, argname: str = "activation") -> Activation:
     """Look up an activation by name (``"logistic"`` is an alias of ``"sigmoid"``);
     ``argname`` is the argument the error message names."""

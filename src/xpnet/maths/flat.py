@@ -42,6 +42,13 @@ class Layout:
         layout = cls.of(arrays)
         return layout, layout.flatten(xp, arrays)
 
+    @classmethod
+    def bound(cls, xp: Any, arrays: list[Array]) -> tuple[Layout, Array, list[Array]]:
+        """:meth:`packed`, with views of the vector to use in place of ``arrays``
+        (they move with it), in one call."""
+        layout, flat = cls.packed(xp, arrays)
+        return layout, flat, layout.views(xp, flat)
+
     def flatten(self, xp: Any, arrays: list[Array]) -> Array:
         """A new vector (size,) holding ``arrays`` one after the other."""
         return xp.concat([a if a.ndim == 1 else xp.reshape(a, (-1,)) for a in arrays])

@@ -7,19 +7,26 @@ Dask arrays are many (:class:`xpnet.dask.blocks.DaskBlocks`). Within a
 block, :class:`BatchRows` cuts the minibatches, in the block's shuffled order or
 straight; with data-parallel training each rank takes its shard of every batch
 (:meth:`xpnet.training.distributed.GradientReducer.shard`). :func:`plan` lists an
-epoch's batches of a block with their loss and L2 factors.
+epoch's batches of a block with their loss and L2 factors, and
+:func:`epoch_batches` hands the loop an epoch's :class:`Minibatch` es in the
+order the run's host generator draws.
 """
 
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Generator, Sequence
-from typing import Any, NamedTuple, Protocol
+from contextlib import closing
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 import numpy as np
 
 from ..backend import Array, Backend
 from ..data.sparse import SparseRows
+
+if TYPE_CHECKING:
+    from .loop import Run
 
 
 class Block(NamedTuple):
@@ -58,6 +65,76 @@ class InMemory:
     def load(self, order: Sequence[int]) -> Generator[Block, None, None]:
         """The one block."""
         yield self.block
+
+
+class Minibatch(NamedTuple):
+    """One step's data: ``X``, ``Y`` and ``sample_weight`` (or None) of the batch's
+    rows (with data-parallel training, this rank's share of them: ``share`` of the
+    global batch, 1 in one process), ``size`` (those rows), and the batch's
+    ``weight``, ``l2_factor`` and ``l2_loss`` (see :func:`plan`)."""
+
+    X: Any
+    Y: Array
+    sample_weight: Array | None
+    share: float
+    size: int
+    weight: float
+    l2_factor: float
+    l2_loss: float
+
+
+def epoch_batches(run: Run, n_samples: int) -> Generator[Minibatch, None, None]:
+    """The epoch's remaining minibatches of ``run``'s data (``n_samples`` training
+    rows when it is in memory), block by block.
+
+    The blocks' order, then each block's permutation, come from the run's host
+    generator (one block: its permutation only, as ``permutation(1)`` draws
+    nothing). Resuming mid-epoch (``run.state.position.step`` batches done) replays
+    the draws but loads only the blocks with steps left. Close it when stopping
+    early: it closes the source's loader.
+    """
+    s, rng, source = run.settings, run.state.rng, run.blocks
+    if source is None:  # data in memory: one block
+        block = Block(run.X, run.Y, run.sample_weight, run.host_sample_weight)
+        source = InMemory(block, n_samples)
+    sizes = list(source.sizes)
+    order = rng.permutation(len(sizes)) if s.shuffle else np.arange(len(sizes))
+    done, first = run.state.position.step, 0
+    while first < len(order) and done >= math.ceil(sizes[order[first]] / s.batch_size):
+        done -= math.ceil(sizes[order[first]] / s.batch_size)
+        first += 1
+    blocks = source.load([int(b) for b in order[first:]])
+    with closing(blocks):
+        for k, index in enumerate(order):
+            rows = rng.permutation(sizes[index]) if s.shuffle else None
+            if k >= first:
+                # the block is held by _block_batches alone: it is let go before
+                # the next one loads
+                yield from _block_batches(run, next(blocks), sizes[index], rows, done)
+                done = 0
+
+
+def _block_batches(
+    run: Run, block: Block, n_rows: int, rows: np.ndarray | None, done: int
+) -> Generator[Minibatch, None, None]:
+    """The batches of ``block`` (``n_rows`` training rows) after its first ``done``,
+    its rows in the order ``rows`` (a host permutation) or straight."""
+    s, backend = run.settings, run.backend
+    weights = block.host_sample_weight  # by the block's (training) rows
+    if weights is not None and rows is not None:
+        weights = weights[rows]
+    batches = plan(n_rows, s.batch_size, run.loss_scale, s.alpha, weights)
+    order = None if rows is None else backend.asarray(rows)
+    if run.rows is not None:  # in memory, early stopping: the training rows
+        order = run.rows if order is None else backend.xp.take(run.rows, order)
+    cut, reducer, share = BatchRows(backend, block, order), run.reducer, 1.0
+    for start, stop, weight, l2_factor, l2_loss in batches[done:]:
+        if reducer is not None:  # this rank's rows of the global batch
+            start, stop, share = reducer.shard(start, stop)
+        X, Y, sample_weight = cut(start, stop)
+        yield Minibatch(
+            X, Y, sample_weight, share, stop - start, weight, l2_factor, l2_loss
+        )
 
 
 Batch = tuple[int, int, float, float, float]

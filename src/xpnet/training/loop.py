@@ -30,7 +30,7 @@ from ..maths.activations import Activation
 from ..maths.losses import Loss
 from ..memory import data_size
 from ..transfers import read_floats
-from .batches import Batch, BatchRows, Block, Blocks, InMemory, plan
+from .batches import Block, Blocks, epoch_batches
 from .compiled import CompiledEpochs, epoch_compiled
 from .errors import (
     DIVERGED,
@@ -39,9 +39,9 @@ from .errors import (
     convergence_warning,
 )
 from .holdout import stratified_split
-from .progress import DeferredInterrupt, Progress, Watch
+from .progress import DeferredInterrupt, Progress, watching
 from .schedules import Schedule
-from .state import FitState, History, Position, Settings, host_rng
+from .state import FitState, History, Position, Settings
 from .step import FlatParams, Step
 
 __all__ = [
@@ -57,7 +57,6 @@ __all__ = [
     "Run",
     "Settings",
     "convergence_warning",
-    "host_rng",
     "stratified_split",
     "train",
 ]
@@ -143,13 +142,6 @@ class Run:
         """Rows of each block of the data (one block when it is on the device)."""
         return [self.n_samples] if self.blocks is None else list(self.blocks.sizes)
 
-    def source(self) -> Blocks:
-        """Where the batches come from: ``blocks``, or the data in memory."""
-        if self.blocks is not None:
-            return self.blocks
-        block = Block(self.X, self.Y, self.sample_weight, self.host_sample_weight)
-        return InMemory(block, self.n_samples)
-
     def epoch_steps(self) -> int:
         """Minibatches in one epoch (each block's last batch may be short)."""
         batch_size = self.settings.batch_size
@@ -195,9 +187,9 @@ def train(run: Run) -> None:
     with (
         run.backend.on_device(lambda: _memory_message(run)),
         np.errstate(all="ignore"),
-        Watch(s.verbose, s.max_iter, run.state.history.n_iter) as watch,
+        watching(s.verbose, s.max_iter, run.state.history.n_iter) as (interrupt, bar),
     ):
-        _epochs(run, watch, watch)
+        _epochs(run, interrupt, bar)
 
 
 def _epochs(run: Run, interrupt: DeferredInterrupt, progress: Progress) -> None:
@@ -246,83 +238,30 @@ def _epochs(run: Run, interrupt: DeferredInterrupt, progress: Progress) -> None:
 def _epoch(
     run: Run, flat: FlatParams, step: Step, interrupt: DeferredInterrupt
 ) -> Array:
-    """The epoch's remaining steps, block by block; returns the summed loss.
-
-    The blocks' order, then each block's permutation, come from the host generator
-    (one block: its permutation only, as ``permutation(1)`` draws nothing). Resuming
-    mid-epoch replays the draws but loads only the blocks with steps left.
-    """
-    s, rng, backend = run.settings, run.state.rng, run.backend
-    xp, sizes = backend.xp, run.block_sizes
-    order = rng.permutation(len(sizes)) if s.shuffle else np.arange(len(sizes))
-    done, first = run.state.position.step, 0
-    while first < len(order) and done >= math.ceil(sizes[order[first]] / s.batch_size):
-        done -= math.ceil(sizes[order[first]] / s.batch_size)
-        first += 1
-    total = xp.full(  # filled on the device: no upload of a Python float
-        (),
-        run.state.position.epoch_loss,
-        dtype=flat.vector.dtype,
-        device=backend.device,
-    )
-    blocks = run.source().load([int(b) for b in order[first:]])
-    with closing(blocks):
-        for k, block in enumerate(order):
-            rows = rng.permutation(sizes[block]) if s.shuffle else None
-            if k < first:
-                continue
-            data = next(blocks)
-            weights = data.host_sample_weight  # by the block's (training) rows
-            if weights is not None and rows is not None:
-                weights = weights[rows]
-            batches = plan(sizes[block], s.batch_size, run.loss_scale, s.alpha, weights)
-            batch_order = None if rows is None else backend.asarray(rows)
-            if run.rows is not None:  # in memory, early stopping: the training rows
-                batch_order = (
-                    run.rows if batch_order is None else xp.take(run.rows, batch_order)
-                )
-            total = _steps(
-                run, step, data, batch_order, batches[done:], interrupt, total
-            )
-            del data  # a block loaded next need not share memory with this one
-            done = 0
-    return total
-
-
-def _steps(
-    run: Run,
-    step: Step,
-    block: Block,
-    order: Array | None,
-    batches: list[Batch],
-    interrupt: DeferredInterrupt,
-    total: Array,
-) -> Array:
-    """``batches`` of one block (rows in ``order``, or straight); returns ``total``
-    plus their summed loss (times batch sizes)."""
-    rows, position = BatchRows(run.backend, block, order), run.state.position
-    reducer, share = run.reducer, 1.0
-    on_batch, epoch = run.on_batch_end, run.state.history.n_iter
-    step.begin()
+    """The epoch's remaining steps (:func:`~.batches.epoch_batches`); returns the
+    summed loss (times batch sizes)."""
+    position, on_batch = run.state.position, run.on_batch_end
+    epoch = run.state.history.n_iter
     every = run.checkpoint_every if run.checkpoint is not None else 0
-    for start, stop, weight, l2_factor, l2_loss in batches:
-        if reducer is not None:  # this rank's rows of the global batch
-            start, stop, share = reducer.shard(start, stop)
-        X, Y, weights = rows(start, stop)
-        before = total
-        total = step(X, Y, weights, share, weight, l2_factor, l2_loss, total)
-        position.step += 1
-        run.state.steps += 1
-        if on_batch is not None:  # nothing read from the device unless it asks
-            on_batch(
-                BatchEnd(epoch, position.step, stop - start, before, total, weight)
-            )
-        if interrupt.pending:
-            position.epoch_loss = float(total)
-            raise KeyboardInterrupt
-        if every and run.checkpoint is not None and run.state.steps % every == 0:
-            position.epoch_loss = float(total)
-            run.checkpoint(run)
+    total = run.backend.xp.full(  # filled on the device: no upload of a Python float
+        (), position.epoch_loss, dtype=flat.vector.dtype, device=run.backend.device
+    )
+    step.begin()  # the optimizer's update form holds for the epoch
+    with closing(epoch_batches(run, run.n_samples)) as batches:
+        for batch in batches:
+            before, total = total, step(batch, total)
+            size, weight = batch.size, batch.weight
+            del batch  # a block loaded next need not share memory with this one
+            position.step += 1
+            run.state.steps += 1
+            if on_batch is not None:  # nothing read from the device unless it asks
+                on_batch(BatchEnd(epoch, position.step, size, before, total, weight))
+            if interrupt.pending:
+                position.epoch_loss = float(total)
+                raise KeyboardInterrupt
+            if every and run.checkpoint is not None and run.state.steps % every == 0:
+                position.epoch_loss = float(total)
+                run.checkpoint(run)
     return total
 
 

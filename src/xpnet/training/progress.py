@@ -11,6 +11,8 @@ from __future__ import annotations
 import signal
 import sys
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from .state import History
@@ -93,21 +95,15 @@ class Progress:
             self.bar.close()
 
 
-class Watch(DeferredInterrupt, Progress):
-    """A run's :class:`Progress` and :class:`DeferredInterrupt` as one context
-    (Ctrl-C held first, the bar closed first)."""
-
-    def __init__(self, verbose: int, total: int, initial: int) -> None:
-        DeferredInterrupt.__init__(self)
-        Progress.__init__(self, verbose, total, initial)
-
-    def __enter__(self) -> Watch:
-        DeferredInterrupt.__enter__(self)
-        Progress.__enter__(self)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        try:
-            Progress.__exit__(self, *exc)
-        finally:
-            DeferredInterrupt.__exit__(self, *exc)
+@contextmanager
+def watching(
+    verbose: int, total: int, initial: int
+) -> Iterator[tuple[DeferredInterrupt, Progress]]:
+    """A run's :class:`DeferredInterrupt` and :class:`Progress` as one context (Ctrl-C
+    held first, the bar closed first): ``with watching(...) as (interrupt,
+    progress)``."""
+    with (
+        DeferredInterrupt() as interrupt,
+        Progress(verbose, total, initial) as progress,
+    ):
+        yield interrupt, progress

@@ -9,9 +9,8 @@ reads no estimator.
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Callable
-from typing import Any, cast
+from typing import Any
 
 import numpy as np
 
@@ -113,19 +112,3 @@ def predict(
             lambda batch: network.predict(xp, weights, biases, activations, batch)
         )
     return network.predict(xp, weights, biases, activations, X)
-
-
-def batch_size_for(batch_size: int | str, n_samples: int) -> int:
-    """scikit-learn's rule: ``"auto"`` is min(200, n); more than n is clipped."""
-    if batch_size == "auto":
-        return min(200, n_samples)
-    batch_size = cast(int, batch_size)
-    if batch_size > n_samples:
-        warnings.warn(
-            f"batch_size={batch_size} is larger than the {n_samples} training "
-            f"samples; it is clipped to {n_samples}",
-            UserWarning,
-            stacklevel=5,  # fit -> _fit -> _prepare -> here
-        )
-        return n_samples
-    return int(batch_size)

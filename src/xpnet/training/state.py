@@ -14,7 +14,6 @@ from typing import Any
 import numpy as np
 
 from ..backend import Array
-from ..data.checks import check_random_state
 from ..maths.optim import Optimizer
 
 
@@ -140,15 +139,3 @@ class FitState:
     position: Position = field(default_factory=Position)
     steps: int = 0
     best_params: list[Array] | None = None
-
-
-def host_rng(random_state: Any) -> np.random.Generator:
-    """The host generator for weights, splits and shuffles, from ``random_state``:
-    a seed or None gives a fresh Generator, a Generator is used as is, a RandomState
-    seeds a Generator (advancing it, as scikit-learn's use would)."""
-    check_random_state(random_state)
-    if isinstance(random_state, np.random.Generator):
-        return random_state
-    if isinstance(random_state, np.random.RandomState):
-        return np.random.default_rng(random_state.randint(2**32, dtype=np.uint64))
-    return np.random.default_rng(random_state)

@@ -16,6 +16,7 @@ from ..maths import network
 from ..maths.flat import Layout
 
 if TYPE_CHECKING:
+    from .batches import Minibatch
     from .loop import Run
 
 
@@ -32,15 +33,14 @@ class FlatParams:
     @classmethod
     def of(cls, run: Run) -> FlatParams:
         xp, params, n_layers = run.backend.xp, run.state.params, len(run.activations)
-        layout, vector = Layout.packed(xp, params)
+        layout, vector, views = Layout.bound(xp, params)
         decay = None
         if run.settings.alpha:
             ones = [xp.ones_like(p) for p in params[:n_layers]]
             masks = ones + [xp.zeros_like(b) for b in params[n_layers:]]
             decay = xp.concat([xp.reshape(m, (-1,)) for m in masks])
-        flat = cls(layout, vector, decay)
-        params[:] = layout.views(xp, flat.vector)
-        return flat
+        params[:] = views
+        return cls(layout, vector, decay)
 
     def moved_to(self, vector: Array, run: Run) -> None:
         """After an update: where arrays are immutable (JAX) the vector is a new
@@ -51,12 +51,12 @@ class FlatParams:
 
 
 class Step:
-    """``step(X, Y, weights, share, weight, l2_factor, l2_loss, total)``: one update
-    of the run's parameters from a batch; returns ``total`` plus the batch's loss
-    times ``weight`` (and its L2 term).
+    """``step(batch, total)``: one update of the run's parameters from a
+    :class:`~xpnet.training.batches.Minibatch`; returns ``total`` plus the batch's
+    loss times its ``weight`` (and its L2 term).
 
-    ``share`` is this rank's part of the global batch (1 in one process);
-    ``l2_factor`` and ``l2_loss`` scale the L2 gradient and loss (see
+    The batch's ``share`` is this rank's part of the global batch (1 in one
+    process); its ``l2_factor`` and ``l2_loss`` scale the L2 gradient and loss (see
     :func:`xpnet.training.batches.plan`).
     """
 
@@ -82,19 +82,10 @@ class Step:
         # (times -lr where plain SGD folded it in)
         self.clip = None if bound is None else bound * abs(self.scale)
 
-    def __call__(
-        self,
-        X: Any,
-        Y: Array,
-        weights: Array | None,
-        share: float,
-        weight: float,
-        l2_factor: float,
-        l2_loss: float,
-        total: Array,
-    ) -> Array:
+    def __call__(self, batch: Minibatch, total: Array) -> Array:
         run, flat, xp, scale = self.run, self.flat, self.xp, self.scale
         n_layers, params = self.n_layers, run.state.params
+        X, Y, weights, share, _, weight, l2_factor, l2_loss = batch
         value, grads, _ = network.loss_and_gradients(
             xp,
             params[:n_layers],
