@@ -275,7 +275,8 @@ def test_bucket_is_at_most_a_sixteenth_larger():
 
 
 TORCH_CUDA_CASES = [("adam", "float64")] + [
-    (case, "float32") for case in ("adam", "sgd-nesterov", "weights", "early-stopping")
+    (case, "float32")
+    for case in ("adam", "sgd-nesterov", "weights", "early-stopping", "clipped")
 ]
 """torch:cuda compiles once per case (Inductor, seconds each): the cases whose step
 maths differ, in float32, and Adam in float64."""

@@ -130,6 +130,17 @@ class Batches:
 @pytest.mark.parametrize("library", LIBRARIES)
 def test_batch_callbacks_run_between_compiled_steps(library):
     require_backend(library)
+    _check_batch_callbacks(library)
+
+
+@pytest.mark.xpnet_backend  # ci/gpu-check selects the backend tests
+@pytest.mark.parametrize("spec", ["cupy", "torch:cuda"])
+def test_batch_callbacks_run_between_compiled_steps_on_a_gpu(spec):
+    require_backend(spec)  # CUDA graph replays; torch.compile "reduce-overhead"
+    _check_batch_callbacks(spec)
+
+
+def _check_batch_callbacks(library):
     X, y = _regression(n_samples=50)
     kwargs = dict(batch_size=16, max_iter=2, tol=0.0, random_state=0, dtype="float64")
     eager_cb, compiled_cb = Batches(), Batches()
@@ -141,7 +152,7 @@ def test_batch_callbacks_run_between_compiled_steps(library):
     traced = jax_epoch.TRACES["jax"]
     model = MLPRegressor((4,), backend=library, compile=True, **kwargs)
     _fit_quietly(model, X, y, callbacks=[compiled_cb])  # no CompileWarning
-    assert model.compiled_ == COMPILERS[library]
+    assert model.compiled_ == COMPILERS[library.partition(":")[0]]
     assert jax_epoch.TRACES["jax"] == traced  # JAX: the epoch's program, per batch
     assert model.loss_curve_ == plain.loss_curve_  # watching changes nothing
     steps = [(e, s, n) for e in (0, 1) for s, n in ((1, 16), (2, 16), (3, 16), (4, 2))]
