@@ -153,6 +153,7 @@ def _check_batch_callbacks(library):
     model = MLPRegressor((4,), backend=library, compile=True, **kwargs)
     _fit_quietly(model, X, y, callbacks=[compiled_cb])  # no CompileWarning
     assert model.compiled_ == COMPILERS[library.partition(":")[0]]
+    assert model.epoch_paths_ == [model.compiled_] * 2  # every epoch compiled
     assert jax_epoch.TRACES["jax"] == traced  # JAX: the epoch's program, per batch
     assert model.loss_curve_ == plain.loss_curve_  # watching changes nothing
     steps = [(e, s, n) for e in (0, 1) for s, n in ((1, 16), (2, 16), (3, 16), (4, 2))]
