@@ -8,7 +8,7 @@ CuPy, on NumPy, faithful to what a CUDA graph depends on.
   runs the tape again, writing into the same arrays. A step that reads an array
   made outside the buffers, or computes into a fresh array that the next graph
   does not read, replays wrong numbers, as on a GPU.
-- CuPy's refusals: ``matmul`` on a capturing stream raises CuPy's
+- CuPy's refusals: ``matmul`` (or ``@``) on a capturing stream raises CuPy's
   ``NotImplementedError`` (cuBLAS, cupy/cupy#6290), a host read (``float``,
   ``bool``, ``item``) raises its ``RuntimeError``, as does a second
   ``begin_capture``.
@@ -90,6 +90,8 @@ class Recorded(np.ndarray):
     """A NumPy array whose operations a fake capture records (see the module)."""
 
     def __array_ufunc__(self, ufunc: Any, method: str, *inputs: Any, **kwargs: Any):
+        if ufunc is np.matmul and _TAPE is not None:  # ``a @ b``: cuBLAS too
+            raise NotImplementedError(CUBLAS_REFUSAL)
         args, kw = _plain(inputs), _plain(kwargs)
 
         def run() -> Any:

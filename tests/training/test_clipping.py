@@ -89,26 +89,3 @@ def test_bad_bound_is_refused():
     X, y = _regression()
     with pytest.raises(ValueError, match="max_grad_norm"):
         MLPRegressor((3,), max_grad_norm=0.0).fit(X, y)
-
-
-@quiet
-def test_compile_runs_clipping_and_batch_callbacks_eagerly():
-    pytest.importorskip("jax")
-    from xpnet.training.compiled import CompileWarning
-
-    X, y = _regression()
-    model = MLPRegressor(
-        (4,), max_iter=2, backend="jax", compile=True, max_grad_norm=0.5
-    )
-    with pytest.warns(CompileWarning, match="max_grad_norm"):
-        model.fit(X, y)
-    assert model.compiled_ == "eager"
-
-    class Batches:
-        def on_batch_end(self, model, batch):
-            pass
-
-    model.set_params(max_grad_norm=None)
-    with pytest.warns(CompileWarning, match="batch callbacks"):
-        model.fit(X, y, callbacks=[Batches()])
-    assert model.compiled_ == "eager"

@@ -38,6 +38,8 @@ CASES = {
     "weights": dict(solver="sgd", alpha=0.01, sample_weight=True),
     "early-stopping": dict(solver="adam", early_stopping=True),
     "no-partial-batch": dict(solver="adam", n_samples=200),
+    "clipped": dict(solver="adam", alpha=0.05, max_grad_norm=0.1),
+    "clipped-sgd-plain": dict(solver="sgd", momentum=0.0, max_grad_norm=0.1),
 }
 
 
@@ -89,7 +91,7 @@ def test_jax_compiled_fit_matches_the_eager_numpy_fit(case, dtype):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-@pytest.mark.parametrize("case", ["adam", "sgd-nesterov", "l2", "weights"])
+@pytest.mark.parametrize("case", ["adam", "sgd-nesterov", "l2", "weights", "clipped"])
 def test_torch_compiled_fit_matches_the_eager_numpy_fit(case, dtype):
     require_backend("torch")  # torch.compile: about 5 s per compile on a CPU
     reference = _fit("numpy", dtype, case)
@@ -273,7 +275,8 @@ def test_bucket_is_at_most_a_sixteenth_larger():
 
 
 TORCH_CUDA_CASES = [("adam", "float64")] + [
-    (case, "float32") for case in ("adam", "sgd-nesterov", "weights", "early-stopping")
+    (case, "float32")
+    for case in ("adam", "sgd-nesterov", "weights", "early-stopping", "clipped")
 ]
 """torch:cuda compiles once per case (Inductor, seconds each): the cases whose step
 maths differ, in float32, and Adam in float64."""

@@ -57,9 +57,11 @@ def test_a_segmented_capture_fits_as_the_eager_fit(fake_cupy, case, dtype):
     # the pure step's tolerance (bit for bit: the replays equal the pure step, below)
     _assert_matches_eager(model, reference, dtype)
     # one graph before each GEMM and one after the last, each launched once per
-    # full batch (4 of 50 rows; the short last batch runs eagerly)
-    assert len(fake_cupy.graphs) == N_GEMMS + 1
-    assert [g.launches for g in fake_cupy.graphs] == [4] * (N_GEMMS + 1)
+    # full batch (4 of 50 rows; the short last batch runs eagerly); clipping's norm
+    # adds a dot product per parameter array (3 weights, 3 biases)
+    gemms = N_GEMMS + (6 if "max_grad_norm" in CASES[case] else 0)
+    assert len(fake_cupy.graphs) == gemms + 1
+    assert [g.launches for g in fake_cupy.graphs] == [4] * (gemms + 1)
 
 
 def _fits(max_iter=3):
@@ -159,7 +161,6 @@ def _stub(xp, rng):
 
     stub = Compiled()
     stub.xp, stub.device, stub.batch_size, stub.handover = xp, "cpu", 5, handover
-    stub.key = (tuple(acts), "squared_error", ("adam",), True)
     stub.data = _on_device((rng.normal(size=(23, 3)), rng.normal(size=(23, 2)), None))
     stub.constants = tuple(np.float64(c) for c in handover.constants)
     return stub, acts
@@ -168,7 +169,8 @@ def _stub(xp, rng):
 def test_replayed_segments_equal_the_pure_step_run_eagerly(monkeypatch):
     """Each replay reads its batch's rows and factors from the static buffers and
     every GEMM's operands and output from the buffers the capture kept; the
-    warm-up leaves the parameters as they were; an epoch equals the pure step."""
+    warm-up leaves the parameters as they were; an epoch equals the pure step,
+    clipping included (inside the graphs); each step is reported after it."""
     fake = FakeCupy()
     monkeypatch.setattr(cuda_graph, "_cupy", lambda: fake)
     xp = require_backend("numpy").xp
@@ -182,33 +184,101 @@ def test_replayed_segments_equal_the_pure_step_run_eagerly(monkeypatch):
     )
     order = np.zeros(25, np.int32)
     order[:23] = rng.permutation(23)
-    table = np.zeros((5, 4))
+    table = np.zeros((5, 5))
     table[:, 0], table[4, 0] = 5.0, 3.0  # loss weights
     table[:, 1], table[:, 2], table[:, 3] = 0.01, 0.005, [0.1, 0.09, 0.08, 0.07, 0.06]
+    table[:, 4] = 0.5  # max_grad_norm
     plan = EpochPlan(order, table, 4, 3)
     state = stub.handover.pair.init(params)
-    stub.captured = cuda_graph.capture(stub, params, state, np.float64(0.0))
-    assert len(stub.captured.segments.gemms) == 5  # 2 forward, 2 + 1 backward
+    key = (tuple(acts), "squared_error", ("adam",), True, True, 5)  # l2, clip
+    stub.captured = cuda_graph.capture(stub, key, params, state, np.float64(0.0))
+    # 2 forward, 2 + 1 backward, the clipping norm's 4 dot products
+    gemms = 5 + 4
+    assert len(stub.captured.segments.gemms) == gemms
+    reports = []
     got_params, got_state, total = cuda_graph.run_epoch(
-        stub, params, state, plan, np.float64(0.0)
+        stub,
+        params,
+        state,
+        plan,
+        np.float64(0.0),
+        key,
+        lambda i, before, after, params: reports.append(
+            (i, float(after - before), [np.array(p) for p in params])
+        ),
     )
-    assert [g.launches for g in fake.graphs] == [4] * 6  # the short batch eagerly
-    assert fake.gemms == 2 * 5 + 4 * 5  # warm-up, capture pass, 4 replays
+    assert [g.launches for g in fake.graphs] == [4] * (gemms + 1)  # short one eagerly
+    assert fake.gemms == 2 * gemms + 4 * gemms  # warm-up, capture pass, 4 replays
 
-    step = make_step(xp, acts, "squared_error", stub.handover.pair, l2=True)
+    pair = stub.handover.pair
+    step = make_step(xp, acts, "squared_error", pair, l2=True, clip=True)
+    free = make_step(xp, acts, "squared_error", pair, l2=True)
     ref_params, ref_state, ref_total = params, state, 0.0
     X, Y, _ = stub.data
+    bites = []
     for i in range(5):
         rows = order[i * 5 : i * 5 + (5 if i < 4 else 3)]
         hyper = StepHyper(
             stub.handover.hyper(np.float64(table[i, 3]), stub.constants),
             *(np.float64(v) for v in table[i, :3]),
+            np.float64(table[i, 4]),
         )
+        unclipped, _, _ = free(ref_params, ref_state, X[rows], Y[rows], None, hyper)
         ref_params, ref_state, value = step(
             ref_params, ref_state, X[rows], Y[rows], None, hyper
         )
         ref_total = ref_total + value
+        # each step reported after it, with the parameters it left
+        assert reports[i][0] == i
+        assert reports[i][1] == pytest.approx(float(value), rel=1e-12)
+        for got, expected in zip(reports[i][2], ref_params, strict=True):
+            np.testing.assert_array_equal(got, expected)
+        pairs = zip(unclipped, ref_params, strict=True)
+        bites.append(any(not np.array_equal(u, p) for u, p in pairs))
+    assert len(reports) == 5 and any(bites)  # the bound changed a step
     for got, expected in zip(got_params, ref_params, strict=True):
         np.testing.assert_array_equal(got, expected)
     np.testing.assert_array_equal(got_state.vs[0], ref_state.vs[0])
     assert total == ref_total
+
+
+def test_clipping_turned_on_by_a_callback_captures_the_graphs_again(fake_cupy):
+    """Clipping and batch callbacks on the CUDA-graph path: a callback turning
+    clipping on after the first epoch makes a new capture (the norm's dot products
+    cut more segments), the fit matches the eager one, and the batch callback is
+    told every step of every epoch."""
+    X, y, _ = _data()
+
+    class Watch:
+        def __init__(self):
+            self.seen = []
+
+        def on_epoch_end(self, model, history):  # clipping on after the first
+            if history.n_iter == 1:
+                model.set_params(max_grad_norm=0.05)
+
+        def on_batch_end(self, model, batch):
+            self.seen.append((batch.epoch, batch.step, batch.loss))
+
+    settings = dict(
+        hidden_layer_sizes=(16, 8), max_iter=3, batch_size=50, random_state=0
+    )
+    fits, seen = {}, {}
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "Stochastic", UserWarning)  # max_iter
+        for name, compile in (("eager", False), ("compiled", True)):
+            watch = Watch()
+            model = MLPClassifier(compile=compile, **settings)
+            fits[name], seen[name] = model.fit(X, y, callbacks=[watch]), watch.seen
+    model, reference = fits["compiled"], fits["eager"]
+    assert model.epoch_paths_ == ["CUDA graph"] * 3
+    clipped = N_GEMMS + 6  # the norm's dot products: 3 weights, 3 biases
+    assert len(fake_cupy.graphs) == (N_GEMMS + 1) + (clipped + 1)
+    launches = [g.launches for g in fake_cupy.graphs]
+    assert launches == [4] * (N_GEMMS + 1) + [8] * (clipped + 1)
+    _assert_matches_eager(model, reference, model.dtype_)
+    steps = [(s[0], s[1]) for s in seen["eager"]]
+    assert [(s[0], s[1]) for s in seen["compiled"]] == steps
+    assert len(steps) == 3 * 5  # 4 full batches and a short one per epoch
+    for got, expected in zip(seen["compiled"], seen["eager"], strict=True):
+        assert got[2] == pytest.approx(expected[2], rel=1e-5)

@@ -77,12 +77,6 @@ def apply_changes(model: Any, before: dict[str, Any], run: Run) -> None:
         )
     for name in changed:
         CHECKS[name](after[name], name)
-    if "max_grad_norm" in changed and run.compiled is not None:
-        raise ValueError(
-            "a callback changed 'max_grad_norm' during a compiled fit; clipping "
-            "runs in the eager step: set it before fit (compile=True then runs "
-            "eagerly)"
-        )
     for name in changed:
         _apply(name, after[name], run)
 

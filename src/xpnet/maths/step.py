@@ -6,13 +6,14 @@ computes the batch's loss and gradients (:func:`.network.loss_and_gradients`), a
 the L2 term and applies an optimizer pair (:mod:`.optimizers`). ``params`` is
 the tuple ``(*weights, *biases)`` (weights only for a network without biases);
 nothing is changed in place. Everything that may change between steps or fits
-(learning rate, L2 factors, the loss weight) is a 0-d array in ``hyper``, so a
-compiled step is compiled once per shapes, dtype and the choices made by
-:func:`make_step`.
+(learning rate, L2 factors, the loss weight, the clipping bound) is a 0-d array in
+``hyper``, so a compiled step is compiled once per shapes, dtype and the choices made
+by :func:`make_step`.
 
 The arithmetic is the eager loop's (:mod:`xpnet.training.loop`): the same gradients,
 L2 term and update, operation for operation; only the sum of squared weights in the
 loss is summed per layer rather than over one flat vector (a rounding difference).
+Clipping is one function for both (:func:`clip_by_global_norm`).
 """
 
 from __future__ import annotations
@@ -36,12 +37,15 @@ class StepHyper(NamedTuple):
     batch sizes), ``l2_factor`` the weights added to their gradients
     (``alpha / batch weight``), ``l2_loss`` the sum of squared weights added to the
     loss (``alpha / 2 * batch size / batch weight``); zero factors without L2.
+    ``max_grad_norm`` bounds the global norm of the gradients, read only by a step
+    made with ``clip=True`` (None otherwise).
     """
 
     optimizer: Any
     loss_weight: Array
     l2_factor: Array
     l2_loss: Array
+    max_grad_norm: Array | None = None
 
 
 Step = Callable[
@@ -56,11 +60,13 @@ def make_step(
     optimizer: OptimizerPair,
     *,
     l2: bool,
+    clip: bool = False,
 ) -> Step:
     """The pure step of a network with these ``activations`` (one per layer),
     ``loss`` (a :class:`.losses.Loss` or its name) and ``optimizer``; ``l2``:
     whether the L2 term is computed at all (without it ``hyper``'s L2 factors are
-    not read).
+    not read); ``clip``: whether the gradients (L2 term included) are clipped to the
+    global norm ``hyper.max_grad_norm`` before the update.
 
     The step returns the new parameters, the new optimizer state and the batch's
     contribution to the epoch's loss: ``loss * loss_weight + l2_loss * sum(W**2)``.
@@ -94,9 +100,27 @@ def make_step(
                 squares = squares + xp.sum(W * W)
             total = total + hyper.l2_loss * squares
         all_grads = tuple(weight_grads + (grads.biases or []))
+        if clip:
+            all_grads = clip_by_global_norm(xp, all_grads, hyper.max_grad_norm)
         new_params, new_state = optimizer.update(
             all_grads, opt_state, tuple(params), hyper.optimizer
         )
         return new_params, new_state, total
 
     return step
+
+
+def clip_by_global_norm(xp: Any, grads: Sequence[Array], bound: Any) -> Arrays:
+    """``grads`` scaled together to global norm ``bound`` (a float or a 0-d array)
+    where their norm, over all of them, is larger; times exactly 1 where it is not.
+    On the device: no host read. The eager loop hands one flat vector, a compiled
+    step one array per layer (the squares are then summed per array). The dot
+    products go through ``xp.matmul`` (the numbers of ``@``), where the CUDA-graph
+    capture cuts its segments (CuPy runs them on cuBLAS)."""
+    flat = [xp.reshape(g, (-1,)) for g in grads]
+    squares = xp.matmul(flat[0], flat[0])
+    for g in flat[1:]:
+        squares = squares + xp.matmul(g, g)
+    norm = xp.sqrt(squares)
+    factor = xp.where(norm > bound, bound / norm, xp.ones_like(norm))
+    return tuple(g * factor for g in grads)

@@ -18,6 +18,7 @@ import functools
 import math
 from collections.abc import Generator, Sequence
 from contextlib import closing
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 import numpy as np
@@ -38,6 +39,26 @@ class Block(NamedTuple):
     Y: Array
     sample_weight: Array | None = None
     host_sample_weight: np.ndarray | None = None
+
+
+@dataclass
+class BatchEnd:
+    """What a batch callback is told: ``epoch`` (0 for the first of this fit),
+    ``step`` (batches done in the epoch), ``batch_size`` (rows). ``loss`` is the
+    batch's loss (with its L2 term): reading it waits for the device to finish the
+    step (a host sync per batch), so read it only when needed. A compiled epoch
+    (torch, CuPy; JAX one program call per batch) tells the same after each step."""
+
+    epoch: int
+    step: int
+    batch_size: int
+    _before: Any
+    _after: Any
+    _weight: float
+
+    @property
+    def loss(self) -> float:
+        return float(self._after - self._before) / self._weight
 
 
 class Blocks(Protocol):

@@ -30,7 +30,7 @@ from ..maths.activations import Activation
 from ..maths.losses import Loss
 from ..memory import data_size
 from ..transfers import read_floats
-from .batches import Block, Blocks, epoch_batches
+from .batches import BatchEnd, Block, Blocks, epoch_batches
 from .compiled import CompiledEpochs, epoch_compiled
 from .errors import (
     DIVERGED,
@@ -146,25 +146,6 @@ class Run:
         """Minibatches in one epoch (each block's last batch may be short)."""
         batch_size = self.settings.batch_size
         return sum(math.ceil(size / batch_size) for size in self.block_sizes)
-
-
-@dataclass
-class BatchEnd:
-    """What a batch callback is told: ``epoch`` (0 for the first of this fit),
-    ``step`` (batches done in the epoch), ``batch_size`` (rows). ``loss`` is the
-    batch's loss (with its L2 term): reading it waits for the device to finish the
-    step (a host sync per batch), so read it only when needed."""
-
-    epoch: int
-    step: int
-    batch_size: int
-    _before: Any
-    _after: Any
-    _weight: float
-
-    @property
-    def loss(self) -> float:
-        return float(self._after - self._before) / self._weight
 
 
 def train(run: Run) -> None:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from ..backend import Array
 from ..maths import network
 from ..maths.flat import Layout
+from ..maths.step import clip_by_global_norm
 
 if TYPE_CHECKING:
     from .batches import Minibatch
@@ -110,14 +111,6 @@ class Step:
             # on CuPy)
             total = total + (self.half_alpha * l2_loss) * (decay @ flat.vector)
         if self.clip is not None:
-            grad = clipped(xp, grad, self.clip)
+            (grad,) = clip_by_global_norm(xp, [grad], self.clip)
         flat.moved_to(self.update(flat.vector, grad), run)
         return total
-
-
-def clipped(xp: Any, grad: Array, bound: float) -> Array:
-    """``grad`` (n_params,) scaled to global norm ``bound`` where it is longer, on
-    the device (no host read): times exactly 1 where it is not."""
-    norm = xp.sqrt(grad @ grad)
-    factor = xp.where(norm > bound, bound / norm, xp.ones_like(norm))
-    return grad * factor

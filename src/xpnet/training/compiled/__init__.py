@@ -3,28 +3,34 @@ compiler instead of eagerly, one array operation at a time.
 
 - JAX: the whole epoch is one XLA program (:mod:`.jax_epoch`).
 - torch: the step under ``torch.compile`` (:mod:`.torch_step`).
-- CuPy: the step captured once as CUDA graphs cut at each GEMM and replayed
-  (:mod:`.cuda_graph`); a failed capture runs the fit eagerly.
+- CuPy: the step captured as CUDA graphs cut at each GEMM and replayed
+  (:mod:`.cuda_graph`; captured again when a callback turns clipping on or off);
+  a failed capture runs the fit eagerly.
 
 :class:`CompiledEpochs` is the loop's seam: made once per fit (:meth:`for_run`, None
 where the backend has no compiler or the run cannot be compiled, said once), then
 called per epoch in place of the eager epoch. It keeps the run's numbers: the same
 batches from the same generator draws, the same step maths, the optimizer object
-handed over to its pure pair and back (:mod:`.plan`). What it does not cover (data in
-Dask blocks or sparse, data-parallel training, checkpoints inside an epoch, the
-epoch a resume starts mid-way, user-registered losses on JAX) runs eagerly.
+handed over to its pure pair and back (:mod:`.plan`), clipping (``max_grad_norm``)
+inside the step. Batch callbacks run between compiled steps: torch and CuPy launch
+each step from the host anyway; JAX then calls its epoch program once per batch
+instead of once per epoch. What it does not cover (data in Dask blocks or sparse,
+data-parallel training, checkpoints inside an epoch, the epoch a resume starts
+mid-way, user-registered losses on JAX) runs eagerly.
 """
 
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
 from ...data.sparse import SparseRows
+from ..batches import BatchEnd
 from . import jax_epoch, torch_step
-from .plan import Handover, bucket, epoch_plan, steps_cap
+from .plan import LOSS_WEIGHT, EpochPlan, Handover, bucket, epoch_plan, steps_cap
 
 __all__ = [
     "CompileWarning",
@@ -57,10 +63,6 @@ def _eager_reason(run: Any) -> str | None:
         return "sparse X is cut into batches on the host"
     if run.checkpoint is not None and run.checkpoint_every % run.epoch_steps():
         return "checkpoint_every is not a whole number of epochs"
-    if run.settings.max_grad_norm is not None:
-        return "max_grad_norm clips in the eager step"
-    if run.on_batch_end is not None:
-        return "batch callbacks run between eager steps"
     if library == "jax" and not run.loss.weighted:
         return "a user-registered loss takes no sample weights (the padded last batch)"
     return None
@@ -88,13 +90,8 @@ class CompiledEpochs:
         self.handover = Handover.of(self.xp, run.optimizer)
         s = run.settings
         self.batch_size = s.batch_size
-        self.key = (
-            tuple(run.activations),
-            run.loss,
-            self.handover.key,
-            bool(s.alpha),
-            s.batch_size,
-        )
+        self.network = (tuple(run.activations), run.loss, self.handover.key)
+        self.l2 = bool(s.alpha)
         rows = run.rows  # early stopping's training rows
         self.training_rows = (
             None if rows is None else np.asarray(backend.to_numpy(rows))
@@ -143,55 +140,67 @@ class CompiledEpochs:
             return None
         if self.library != "jax":
             return self._by_steps(run, flat)
-        optimizer = run.optimizer
         plan = epoch_plan(run, self.n_steps_cap, self.training_rows)
         program = jax_epoch.program(
-            self.key, self.handover, self.batch_size, flat.layout
+            self._key(run), self.handover, self.batch_size, flat.layout
         )
         vector, flats, params, total = jax_epoch.run_epoch(
             program,
             flat.vector,
-            tuple(optimizer.buffers.values()),
+            tuple(run.optimizer.buffers.values()),
             self.data,
             plan,
             self.constants,
             run.position.epoch_loss,
             self.device,
+            _reporter(run, plan),
         )
         flat.vector = vector  # the program cut run.params from it already
         run.params[:] = params
-        self.handover.give_back_flat(optimizer, flats, plan)
+        self.handover.give_back_flat(run.optimizer, flats, plan)
         run.steps += plan.n_steps
         return total
 
+    def _key(self, run: Any) -> tuple[Any, ...]:
+        # The step program's key: clipping on or off is part of the program (a
+        # callback may turn it on mid-fit, which needs a new program or capture).
+        clip = run.settings.max_grad_norm is not None
+        return (*self.network, self.l2, clip, self.batch_size)
+
     def _by_steps(self, run: Any, flat: Any) -> Any | None:
-        # torch and CuPy: the epoch as compiled steps. The CUDA graph is captured
-        # before the epoch's plan draws from the generator, so that a failed capture
-        # leaves the eager epoch the same draws.
+        # torch and CuPy: the epoch as compiled steps. The CUDA graphs are captured
+        # (again where the key changed) before the epoch's plan draws from the
+        # generator, so that a failed capture leaves the eager epoch the same draws.
         xp, layout, optimizer = self.xp, flat.layout, run.optimizer
+        key = self._key(run)
         params = tuple(layout.views(xp, flat.vector))
         state = self.handover.state(xp, optimizer, layout)
         total = xp.asarray(
             run.position.epoch_loss, dtype=flat.vector.dtype, device=self.device
         )
-        if self.library == "cupy" and self.captured is None:
+        if self.library == "cupy" and (
+            self.captured is None or self.captured.key != key
+        ):
             from . import cuda_graph
 
-            self.captured = cuda_graph.capture(self, params, state, total)
+            self.captured = cuda_graph.capture(self, key, params, state, total)
             if self.captured is None:
                 run.compiled = None
                 return None
         plan = epoch_plan(run, self.n_steps_cap, self.training_rows)
-        params, state, total = self._epoch(params, state, plan, total)
+        report = _reporter(run, plan)
+        params, state, total = self._epoch(key, params, state, plan, total, report)
         flat.moved_to(layout.flatten(xp, list(params)), run)
         self.handover.give_back(xp, optimizer, layout, state, plan)
         run.steps += plan.n_steps
         return total
 
-    def _epoch(self, params: Any, state: Any, plan: Any, total: Any) -> Any:
+    def _epoch(
+        self, key: Any, params: Any, state: Any, plan: Any, total: Any, report: Any
+    ) -> Any:
         if self.library == "torch":
             cuda = getattr(self.device, "type", "cpu") == "cuda"
-            steps = torch_step.steps((*self.key, cuda), self.xp, self.handover, cuda)
+            steps = torch_step.steps((*key, cuda), self.xp, self.handover, cuda)
             return torch_step.run_epoch(
                 steps,
                 self.handover,
@@ -202,10 +211,28 @@ class CompiledEpochs:
                 self.constants,
                 total,
                 self.batch_size,
+                report,
             )
         from . import cuda_graph
 
-        return cuda_graph.run_epoch(self, params, state, plan, total)
+        return cuda_graph.run_epoch(self, params, state, plan, total, key, report)
+
+
+def _reporter(run: Any, plan: EpochPlan) -> Callable[..., None] | None:
+    # The run's batch callback as the compiled epochs call it after step i: the
+    # same BatchEnd as the eager loop's, the run's parameters those after the step.
+    on_batch = run.on_batch_end
+    if on_batch is None:
+        return None
+    epoch, batch_size = run.history.n_iter, run.settings.batch_size
+
+    def report(i: int, before: Any, after: Any, params: Any) -> None:
+        run.params[:] = params
+        size = batch_size if i < plan.n_full else plan.remainder
+        weight = float(plan.table[i, LOSS_WEIGHT])
+        on_batch(BatchEnd(epoch, i + 1, size, before, after, weight))
+
+    return report
 
 
 def epoch_compiled(run: Any, flat: Any, interrupt: Any) -> Any | None:

@@ -12,10 +12,15 @@ eagerly on the capture stream into an output it keeps, and begins graph ``k + 1`
 A replay launches, per segment, graph ``k`` then ``cupy.matmul(a_k, b_k,
 out=out_k)`` on the kept operands, then the last graph: for the 784-256-128-10
 network, 9 graph launches and 8 GEMMs per step (plus the two small copies of the
-batch's rows and factors) where the eager step launches about 62 kernels.
+batch's rows and factors) where the eager step launches about 62 kernels. Clipping
+(``max_grad_norm``) is part of the pure step, so it lands inside the graphs, its
+bound a factor of the step (its norm's dot products, one per parameter array, are
+GEMMs too, each cutting a segment); a callback turning clipping on or off changes the
+step's key, and the step is captured again. Replays are launched from the host one
+batch at a time, so batch callbacks run between them.
 
 Every array the graphs read or write sits at a fixed address: static buffers for
-the parameters, the optimizer state, the batch's rows and the step's four factors;
+the parameters, the optimizer state, the batch's rows and the step's factors;
 the GEMMs' operands and outputs, referenced by the :class:`Segmenter` as long as the
 graphs live; the step's temporaries, in a private memory pool that nothing else
 allocates from. A warm-up step runs first, on the same namespace and allocator, so
@@ -37,10 +42,11 @@ until the next GPU run.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-from ...maths.step import StepHyper, make_step
-from .plan import L2_FACTOR, L2_LOSS, LOSS_WEIGHT, RATE, EpochPlan
+from ...maths.step import make_step
+from .plan import N_COLUMNS, EpochPlan, step_hyper
 
 SEGMENT_AT_GEMMS = True
 """Cut the capture at each GEMM. False captures the whole step as one graph (what
@@ -115,19 +121,28 @@ class Segmenter:
 
 
 class CapturedStep:
-    """The step of one fit as CUDA graphs over static buffers."""
+    """The step of one fit as CUDA graphs over static buffers; ``key`` as
+    :func:`.jax_epoch.program`'s (a new key needs a new capture)."""
 
     def __init__(
-        self, cupy: Any, xp: Any, compiled: Any, params: Any, state: Any, total: Any
+        self,
+        cupy: Any,
+        xp: Any,
+        compiled: Any,
+        key: tuple[Any, ...],
+        params: Any,
+        state: Any,
+        total: Any,
     ) -> None:
-        self.cupy, self.xp, self.compiled = cupy, xp, compiled
+        self.cupy, self.xp, self.compiled, self.key = cupy, xp, compiled, key
         handover, batch_size = compiled.handover, compiled.batch_size
-        activations, loss, _, l2 = compiled.key[:4]
-        self.step = make_step(xp, activations, loss, handover.pair, l2=l2)
+        activations, loss, _, l2, clip = key[:5]
+        pair = handover.pair
+        self.step = make_step(xp, activations, loss, pair, l2=l2, clip=clip)
         self.stream = cupy.cuda.Stream(non_blocking=True)
         self.segments = Segmenter(xp, cupy, self.stream)
         self.captured_step = make_step(
-            self.segments, activations, loss, handover.pair, l2=l2
+            self.segments, activations, loss, pair, l2=l2, clip=clip
         )
         # The buffers are CuPy's own arrays (those of array-api-compat's cupy).
         copy = lambda a: cupy.array(a, copy=True)  # noqa: E731
@@ -135,7 +150,7 @@ class CapturedStep:
         self.params = [copy(p) for p in params]
         self.state = [[copy(a) for a in arrays] for arrays in state]
         self.rows = cupy.zeros(batch_size, dtype=xp.int64)
-        self.factors = cupy.zeros(4, dtype=total.dtype)
+        self.factors = cupy.zeros(N_COLUMNS, dtype=total.dtype)
         self.value = cupy.zeros((), dtype=total.dtype)
         self.pool = cupy.cuda.MemoryPool()  # the temporaries' memory, kept for replays
 
@@ -143,13 +158,8 @@ class CapturedStep:
         # One step from the static buffers into them (what the graphs record).
         xp, compiled = self.xp, self.compiled
         X, Y, W = compiled.data
-        rows, f = self.rows, self.factors
-        hyper = StepHyper(
-            compiled.handover.hyper(f[RATE], compiled.constants),
-            f[LOSS_WEIGHT],
-            f[L2_FACTOR],
-            f[L2_LOSS],
-        )
+        rows = self.rows
+        hyper = step_hyper(compiled.handover, self.factors, compiled.constants)
         weights = None if W is None else xp.take(W, rows, axis=0)
         batch = (xp.take(X, rows, axis=0), xp.take(Y, rows, axis=0), weights)
         params, state, value = self.captured_step(
@@ -188,8 +198,8 @@ class CapturedStep:
         return [self.params, *self.state]
 
     def replay(self, rows: Any, factors: Any) -> Any:
-        """One step on ``rows`` (batch_size,) with ``factors`` (4,); returns the
-        step's loss term (a view overwritten by the next replay)."""
+        """One step on ``rows`` (batch_size,) with ``factors`` (a table row);
+        returns the step's loss term (a view overwritten by the next replay)."""
         with self.stream:
             self.rows[...] = rows
             self.factors[...] = factors
@@ -197,15 +207,18 @@ class CapturedStep:
         return self.value
 
 
-def capture(compiled: Any, params: Any, state: Any, total: Any) -> Any:
-    """The fit's step captured (a :class:`CapturedStep`), or None where the capture
-    failed: a ``CompileWarning`` says why (once per reason), ``params`` and
-    ``state`` are as they were and the fit runs eagerly."""
+def capture(
+    compiled: Any, key: tuple[Any, ...], params: Any, state: Any, total: Any
+) -> Any:
+    """The fit's step for ``key`` captured (a :class:`CapturedStep`), or None where
+    the capture failed: a ``CompileWarning`` says why (once per reason), ``params``
+    and ``state`` are as they were and the fit runs eagerly."""
     from . import say_eager
 
     cupy = _cupy()
+    xp = compiled.xp
     try:
-        captured = CapturedStep(cupy, compiled.xp, compiled, params, state, total)
+        captured = CapturedStep(cupy, xp, compiled, key, params, state, total)
         captured.capture()
     except CAPTURE_ERRORS as exc:
         say_eager(_why(exc))
@@ -226,12 +239,21 @@ def _why(exc: BaseException) -> str:
 
 
 def run_epoch(
-    compiled: Any, params: Any, state: Any, plan: EpochPlan, total: Any
+    compiled: Any,
+    params: Any,
+    state: Any,
+    plan: EpochPlan,
+    total: Any,
+    key: tuple[Any, ...],
+    report: Callable[[int, Any, Any, Any], None] | None = None,
 ) -> tuple[tuple[Any, ...], Any, Any]:
     """One epoch of ``plan`` by replays of ``compiled.captured`` (see
-    :func:`capture`): (params, state, total)."""
+    :func:`capture`, captured for ``key``): (params, state, total).
+    ``report(step, total before, total after, params)`` after each step (batch
+    callbacks), where given."""
     xp, batch_size = compiled.xp, compiled.batch_size
     captured: CapturedStep = compiled.captured
+    assert captured.key == key  # captured again by CompiledEpochs where it changed
     order = xp.asarray(plan.order, dtype=xp.int64, device=compiled.device)
     table = xp.asarray(plan.table, dtype=total.dtype, device=compiled.device)
     # The capture stream does not wait for the current stream by itself.
@@ -243,13 +265,19 @@ def run_epoch(
                 buffer[...] = array  # this epoch starts from the loop's arrays
         for i in range(plan.n_full):
             step_rows = order[i * batch_size : (i + 1) * batch_size]
+            before = total
             total = total + captured.replay(step_rows, table[i])
+            if report is not None:  # the parameters' buffers, as this step left them
+                report(i, before, total, captured.params)
     captured.stream.synchronize()  # the default stream reads what follows
     copy = lambda a: xp.asarray(a, copy=True)  # noqa: E731
     params = tuple(copy(p) for p in captured.params)
     state = captured.kind(*(tuple(copy(a) for a in s) for s in captured.state))
     if plan.remainder:
+        before = total
         params, state, total = _last(compiled, captured, params, state, plan, total)
+        if report is not None:
+            report(plan.n_full, before, total, params)
     return params, state, total
 
 
@@ -270,12 +298,7 @@ def _last(
         plan.table[plan.n_full], dtype=total.dtype, device=compiled.device
     )
     X, Y, W = compiled.data
-    hyper = StepHyper(
-        compiled.handover.hyper(factors[RATE], compiled.constants),
-        factors[LOSS_WEIGHT],
-        factors[L2_FACTOR],
-        factors[L2_LOSS],
-    )
+    hyper = step_hyper(compiled.handover, factors, compiled.constants)
     weights = None if W is None else xp.take(W, rows, axis=0)
     batch = (xp.take(X, rows, axis=0), xp.take(Y, rows, axis=0), weights)
     params, state, value = captured.step(params, state, *batch, hyper)

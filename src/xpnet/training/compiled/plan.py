@@ -3,7 +3,8 @@ hand-over.
 
 A compiled epoch takes the whole epoch's plan at once (:class:`EpochPlan`): the rows
 of every batch in order (device indices, padded to a fixed length with row 0), and
-per step the learning rate, the loss weight and the L2 factors, computed in float64
+per step the learning rate, the loss weight, the L2 factors and the clipping bound,
+computed in float64
 by the eager loop's own :func:`xpnet.training.batches.plan`, then rounded to the
 model's dtype once. The host generator draws the same permutation as the eager
 epoch, so a compiled fit sees the same batches.
@@ -25,10 +26,12 @@ import numpy as np
 from ...maths import optimizers
 from ...maths.flat import Layout
 from ...maths.optim import SGD, Adam, Optimizer
+from ...maths.step import StepHyper
 from ..batches import plan
 
-LOSS_WEIGHT, L2_FACTOR, L2_LOSS, RATE = range(4)
+LOSS_WEIGHT, L2_FACTOR, L2_LOSS, RATE, MAX_NORM = range(5)
 """Columns of :attr:`EpochPlan.table`."""
+N_COLUMNS = 5
 
 
 def bucket(n_rows: int) -> int:
@@ -44,10 +47,10 @@ def bucket(n_rows: int) -> int:
 @dataclass
 class EpochPlan:
     """One epoch: ``order`` (n_steps_cap * batch_size,) int32 rows of X, batch by
-    batch, padded with 0; ``table`` (n_steps_cap, 4) float64, per step: loss weight
-    (rows times the loss scale), L2 gradient factor, L2 loss factor, learning rate;
-    ``n_full`` full batches then, when ``remainder`` > 0, one short batch of that
-    many rows."""
+    batch, padded with 0; ``table`` (n_steps_cap, 5) float64, per step: loss weight
+    (rows times the loss scale), L2 gradient factor, L2 loss factor, learning rate,
+    ``max_grad_norm`` (0 without clipping); ``n_full`` full batches then, when
+    ``remainder`` > 0, one short batch of that many rows."""
 
     order: np.ndarray
     table: np.ndarray
@@ -79,7 +82,7 @@ def epoch_plan(
     rows = perm if training_rows is None else training_rows[perm]
     order = np.zeros(n_steps_cap * batch_size, np.int32)
     order[:n_samples] = rows
-    table = np.zeros((n_steps_cap, 4))
+    table = np.zeros((n_steps_cap, N_COLUMNS))
     half_alpha = 0.5 * s.alpha
     batches = plan(n_samples, batch_size, run.loss_scale, s.alpha, weights)
     for step, (_, _, loss_weight, l2_factor, l2_loss) in enumerate(batches):
@@ -89,7 +92,21 @@ def epoch_plan(
     n_full, remainder = divmod(n_samples, batch_size)
     epoch = EpochPlan(order, table, n_full, remainder)
     table[: epoch.n_steps, RATE] = _rates(run.optimizer, epoch.n_steps)
+    if s.max_grad_norm is not None:
+        table[:, MAX_NORM] = s.max_grad_norm
     return epoch
+
+
+def step_hyper(handover: Handover, row: Any, constants: tuple[Any, ...]) -> StepHyper:
+    """The step's hyperparameters from its ``row`` of the plan's table (on the
+    device) and the optimizer's ``constants`` (0-d arrays)."""
+    return StepHyper(
+        handover.hyper(row[RATE], constants),
+        row[LOSS_WEIGHT],
+        row[L2_FACTOR],
+        row[L2_LOSS],
+        row[MAX_NORM],
+    )
 
 
 def _rates(optimizer: Optimizer, n_steps: int) -> list[float]:

@@ -7,18 +7,19 @@ per network, batch size and dtype, whatever the data's size. The step function a
 its compiled form are kept per network and settings for the life of the process:
 fits with the same shapes reuse the compiled code. The short last batch of an epoch
 runs the same pure step uncompiled (compiling its shape would cost more than the
-one step it runs).
+one step it runs). The epoch's loop runs on the host, so batch callbacks run between
+the compiled steps.
 """
 
 from __future__ import annotations
 
 import contextlib
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
-from ...maths.step import StepHyper, make_step
-from .plan import L2_FACTOR, L2_LOSS, LOSS_WEIGHT, RATE, EpochPlan, Handover
+from ...maths.step import make_step
+from .plan import EpochPlan, Handover, step_hyper
 
 _STEPS: dict[tuple[Any, ...], tuple[Any, Any]] = {}
 
@@ -27,12 +28,13 @@ def steps(
     key: tuple[Any, ...], xp: Any, handover: Handover, cuda: bool
 ) -> tuple[Any, Any]:
     """(the pure step, its compiled form) for ``key`` = (activations, loss,
-    optimizer key, l2, batch size, cuda), built on first use and kept."""
+    optimizer key, l2, clip, batch size, cuda), built on first use and kept."""
     if key not in _STEPS:
         import torch
 
-        activations, loss, _, l2 = key[:4]
-        step = make_step(_Traceable(xp), activations, loss, handover.pair, l2=l2)
+        activations, loss, _, l2, clip = key[:5]
+        traceable = _Traceable(xp)
+        step = make_step(traceable, activations, loss, handover.pair, l2=l2, clip=clip)
         mode = "reduce-overhead" if cuda else None
         with _quiet_torch():
             _STEPS[key] = (step, torch.compile(step, dynamic=False, mode=mode))
@@ -93,8 +95,10 @@ def run_epoch(
     constants: tuple[Any, ...],
     total: Any,
     batch_size: int,
+    report: Callable[[int, Any, Any, Any], None] | None = None,
 ) -> tuple[tuple[Any, ...], Any, Any]:
-    """One epoch of ``plan``: (params, state, total)."""
+    """One epoch of ``plan``: (params, state, total); ``report(step, total before,
+    total after, params)`` after each step (batch callbacks), where given."""
     import torch
 
     pure, compiled = pure_and_compiled
@@ -105,16 +109,12 @@ def run_epoch(
     for i in range(plan.n_steps):
         stop = batch_size if i < plan.n_full else plan.remainder
         rows = order[i * batch_size : i * batch_size + stop]
-        row = table[i]
-        hyper = StepHyper(
-            handover.hyper(row[RATE], constants),
-            row[LOSS_WEIGHT],
-            row[L2_FACTOR],
-            row[L2_LOSS],
-        )
+        hyper = step_hyper(handover, table[i], constants)
         weights = None if W is None else W.index_select(0, rows)
         batch = (X.index_select(0, rows), Y.index_select(0, rows), weights)
         step = compiled if i < plan.n_full else pure
         params, state, value = step(params, state, *batch, hyper)
-        total = total + value
+        before, total = total, total + value
+        if report is not None:
+            report(i, before, total, params)
     return params, state, total
