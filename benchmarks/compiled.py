@@ -29,16 +29,14 @@ os.environ.setdefault(
 import argparse  # noqa: E402
 import statistics  # noqa: E402
 import time  # noqa: E402
-import warnings  # noqa: E402
 
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 import optax  # noqa: E402
 from common import onehot, synthetic_classification  # noqa: E402
+from contenders import timed_fit  # noqa: E402
 from jax import lax  # noqa: E402
-
-from xpnet import MLPClassifier  # noqa: E402
 
 NETWORKS = {"64-64-32-10": (64, (64, 32), 10), "784-256-128-10": (784, (256, 128), 10)}
 
@@ -100,27 +98,18 @@ class Reference:
 
 def xpnet_fit(X, labels, hidden, batch_size, epochs, backend="jax", compile=True):
     """Times (s) of one xpnet fit: (its first epoch with the fit's setup, the later
-    epochs)."""
-    stamps = [time.perf_counter()]
-    model = MLPClassifier(
+    epochs); ``alpha=0``, as the reference has no L2 term."""
+    first, later, _ = timed_fit(
+        X,
+        labels,
+        epochs,
         hidden_layer_sizes=hidden,
         batch_size=batch_size,
-        max_iter=epochs,
         alpha=0.0,
-        tol=0.0,
-        n_iter_no_change=10**6,
         backend=backend,
-        dtype="float32",
-        random_state=0,
         compile=compile,
     )
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)  # max_iter reached
-        model.fit(
-            X, labels, callbacks=[lambda m, h: stamps.append(time.perf_counter())]
-        )
-    times = [b - a for a, b in zip(stamps[:-1], stamps[1:], strict=True)]
-    return times[0], times[1:]
+    return first, later
 
 
 def main() -> None:

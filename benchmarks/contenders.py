@@ -238,3 +238,32 @@ def has_module(name: str) -> bool:
     except ImportError:
         return False
     return True
+
+
+def timed_fit(X, labels, epochs: int, **params):
+    """One ``MLPClassifier(**params)`` fit of ``epochs`` epochs (float32, seed 0, no
+    early stop), timed from its callbacks: (the first epoch's seconds, with set-up
+    and any compile; the later epochs' seconds; ``compiled_``). Why a compiled fit
+    ran eagerly (its ``CompileWarning``) goes to stderr."""
+    import sys
+    import time
+
+    stamps = [time.perf_counter()]
+    model = xpnet.MLPClassifier(
+        max_iter=epochs,
+        tol=0.0,
+        n_iter_no_change=10**6,
+        dtype="float32",
+        random_state=0,
+        **params,
+    )
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")  # kept; only CompileWarnings are shown
+        model.fit(
+            X, labels, callbacks=[lambda m, h: stamps.append(time.perf_counter())]
+        )
+    for said in caught:  # a failed capture, a backend without a compiler, ...
+        if said.category.__name__ == "CompileWarning":
+            print(f"{params.get('backend')}: {said.message}", file=sys.stderr)
+    times = [b - a for a, b in zip(stamps[:-1], stamps[1:], strict=True)]
+    return times[0], times[1:], model.compiled_

@@ -25,40 +25,28 @@ import statistics  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 import traceback  # noqa: E402
-import warnings  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import common  # noqa: E402
+from contenders import timed_fit  # noqa: E402
 
 import xpnet  # noqa: E402
 
 
 def xpnet_fit(X, labels, hidden, batch_size, epochs, spec, compile):
-    """Epoch times (s) of one fit: (the first, with set-up and compile; the rest)."""
-    stamps = [time.perf_counter()]
-    model = xpnet.MLPClassifier(
+    """Epoch times (s) of one fit: (the first, with set-up and compile; the rest;
+    ``compiled_``)."""
+    return timed_fit(
+        X,
+        labels,
+        epochs,
         hidden_layer_sizes=hidden,
         batch_size=batch_size,
-        max_iter=epochs,
-        tol=0.0,
-        n_iter_no_change=10**6,
         backend=spec,
-        dtype="float32",
-        random_state=0,
         compile=compile,
     )
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")  # kept; only CompileWarnings are shown
-        model.fit(
-            X, labels, callbacks=[lambda m, h: stamps.append(time.perf_counter())]
-        )
-    for said in caught:  # why a compiled fit ran eagerly (a failed capture, ...)
-        if said.category.__name__ == "CompileWarning":
-            print(f"{spec}: {said.message}", file=sys.stderr, flush=True)
-    times = [b - a for a, b in zip(stamps[:-1], stamps[1:], strict=True)]
-    return times[0], times[1:], model.compiled_
 
 
 def torch_loop(X, labels, hidden, batch_size, epochs, device):

@@ -32,25 +32,11 @@ class Batches:
 def test_batch_losses_add_up_to_the_epoch_loss(backend):
     X, y = _regression()
     cb = Batches()
-    model = MLPRegressor(
-        (4,),
-        batch_size=16,
-        max_iter=2,
-        tol=0.0,
-        random_state=0,
-        backend=backend,
-        dtype="float64",
-    )
+    settings = dict(batch_size=16, max_iter=2, tol=0.0, random_state=0)
+    model = MLPRegressor((4,), backend=backend, dtype="float64", **settings)
     model.fit(X, y, callbacks=[cb])
-    plain = MLPRegressor(
-        (4,),
-        batch_size=16,
-        max_iter=2,
-        tol=0.0,
-        random_state=0,
-        backend=backend,
-        dtype="float64",
-    ).fit(X, y)
+    plain = MLPRegressor((4,), backend=backend, dtype="float64", **settings)
+    plain.fit(X, y)
     assert model.loss_curve_ == plain.loss_curve_  # watching changes nothing
     assert cb.epochs == 2
     assert [(e, s, n) for e, s, n, _ in cb.seen] == [
