@@ -178,6 +178,21 @@ def test_a_verbose_fit_names_its_backend_and_dtype(capsys):
     assert "MLPClassifier: 'numpy', float32" in capsys.readouterr().out
 
 
+def test_str_of_a_fitted_model_says_the_dtype_its_repr_stays_the_constructor_call():
+    """dtype=None follows X, so the repr alone cannot say what the fit used: ``str``
+    (``print``) of a fitted model adds it, while the repr stays the call scikit-learn
+    prints inside a Pipeline."""
+    X, y = _data(dtype="float64")
+    model = MLPClassifier(max_iter=1, random_state=0)
+    assert str(model) == repr(model) == "MLPClassifier(max_iter=1, random_state=0)"
+    model.fit(X.astype(np.float32), y)
+    assert str(model).endswith("  # fitted: 'numpy', float32, eager")
+    model.fit(X, y)
+    assert str(model) == repr(model) + "  # fitted: 'numpy', float64, eager"
+    assert repr(model) == "MLPClassifier(max_iter=1, random_state=0)"
+    assert "#" not in repr(make_pipeline(StandardScaler(), model))
+
+
 def test_dask_input_under_dispatch_keeps_the_host_block_path():
     da = pytest.importorskip("dask.array")
     X, y = _data()

@@ -294,10 +294,22 @@ class FitDriver:
             if run.compiled is not None:
                 self.compiled_ = run.compiled.name
         if run.settings.verbose:
-            print(
-                f"{type(self).__name__}: {run.backend.name!r}, {self.dtype_}, "
-                f"{self.compiled_}"
-            )
+            print(f"{type(self).__name__}: {self._fit_summary()}")
+
+    def _fit_summary(self: Any) -> str:
+        """Where the fit computes, in what dtype, compiled or eager, e.g.
+        ``'numpy', float64, eager`` (a verbose fit's first line, ``str`` of a fitted
+        model)."""
+        path = self.__dict__.get("compiled_", "eager")
+        return f"{self._fitted_backend().name!r}, {self.dtype_}, {path}"
+
+    def __str__(self: Any) -> str:
+        """The repr (the constructor call, as scikit-learn's); once fitted, followed
+        by ``# fitted: 'numpy', float64, eager``: where, in what dtype and how the
+        fit ran (``dtype=None`` follows X, so the repr alone does not say)."""
+        if not self.__sklearn_is_fitted__():
+            return repr(self)
+        return f"{self!r}  # fitted: {self._fit_summary()}"
 
 
 def _record_route(model: Any, route: Route, first_pass: bool) -> str:
