@@ -1,5 +1,11 @@
 """The estimators' fitted state: host ``coefs_``/``intercepts_`` and history,
-their device copies, the optimizer, and X's recorded features.
+their device copies (an :class:`xpnet.MLP`, whose forward pass predicts), the
+optimizer, and X's recorded features.
+
+``coefs_`` and ``intercepts_`` stay plain host attributes (scikit-learn's: set by
+hand, edited in place, found by ``check_is_fitted``, pickled as they are); a fit or a
+prediction builds the network from them on its backend (:meth:`FittedState._network`)
+and a fit copies its weights back.
 
 A mixin of :class:`~xpnet.estimators.base.MLPBase` (:class:`FittedState`).
 """
@@ -21,6 +27,7 @@ from ..init import glorot_layers
 from ..maths import losses
 from ..maths.activations import layer_activations
 from ..maths.optim import Optimizer, new_optimizer
+from ..mlp import MLP
 from ..training.loop import FitState, History, Run, Settings
 
 if TYPE_CHECKING:
@@ -127,7 +134,8 @@ class FittedState:
         if history.best_loss is None and not self.early_stopping:
             history.best_loss = math.inf  # warm start after a fit with early stopping
         with backend.on_device(lambda: _network_message(self)):
-            params = self._device_params(backend)
+            net = self._network(backend)
+            params = [*net.weights, *net.biases]
             optimizer = self.__dict__.get("_optimizer")
             if not incremental or optimizer is None:
                 optimizer = self._new_optimizer(backend, params)
@@ -136,7 +144,7 @@ class FittedState:
         weights, loss = data.weights, losses.LOSSES[self._loss]
         return Run(
             backend=backend,
-            activations=self._activations(),
+            activations=net.activations,
             loss=loss,
             loss_scale=1.0 / data.Y.shape[1] if loss.per_output else 1.0,
             state=FitState(params, optimizer, history, rng, rng_split),
@@ -148,8 +156,10 @@ class FittedState:
             blocks=data.blocks,
         )
 
-    def _device_params(self: Any, backend: Backend) -> list[Array]:
-        """``coefs_ + intercepts_`` copied onto the device, shapes checked."""
+    def _network(self: Any, backend: Backend) -> MLP:
+        """The estimator's network on ``backend``: ``coefs_`` and ``intercepts_``
+        (shapes checked) copied onto the device in the model's dtype, with the
+        layers' activations."""
         if len(self.intercepts_) != len(self.coefs_) or not self.coefs_:
             raise ValueError(
                 f"coefs_ and intercepts_ must hold one array per layer; got "
@@ -168,14 +178,16 @@ class FittedState:
                 zip(self.intercepts_, fans, strict=True)
             )
         ]
-        return _to_device(backend, coefs + intercepts)
+        params, n_layers = _to_device(backend, coefs + intercepts), len(coefs)
+        activations = layer_activations(
+            self.activation, self.out_activation_, n_layers - 1
+        )
+        return MLP.on_device(
+            params[:n_layers], params[n_layers:], activations, dtype, backend
+        )
 
     def _new_optimizer(self: Any, backend: Backend, params: list[Array]) -> Optimizer:
         return new_optimizer(self.solver, backend.xp, params, self.__dict__)
-
-    def _activations(self: Any) -> list[Any]:
-        n_hidden = len(self.coefs_) - 1
-        return layer_activations(self.activation, self.out_activation_, n_hidden)
 
     def _features(
         self: Any, X: Any, backend: Backend, dtype: str, *, reset: bool
