@@ -20,7 +20,6 @@ import numpy as np
 
 from ..backend import Array, Backend, check_dtype, get_backend
 from ..data import Seen, as_features
-from ..data.checks import check_hidden_sizes
 from ..data.intake import feature_count
 from ..data.namespace import to_host
 from ..init import glorot_layers
@@ -105,11 +104,9 @@ class FittedState:
             epoch_paths=list(self.__dict__.get("epoch_paths_", [])),
         )
 
-    def _initialize(
-        self: Any, rng: np.random.Generator, n_features: int, n_outputs: int
-    ):
-        """Fresh Glorot weights (drawn as scikit-learn does) and an empty history."""
-        sizes = [n_features, *check_hidden_sizes(self.hidden_layer_sizes), n_outputs]
+    def _initialize(self: Any, rng: np.random.Generator, sizes: list[int]) -> None:
+        """Fresh Glorot weights of these layer ``sizes`` (drawn as scikit-learn does)
+        and an empty history."""
         self.coefs_, self.intercepts_ = glorot_layers(rng, sizes, self.activation)
         self._optimizer = None
         self._best_params_host = None
@@ -122,12 +119,13 @@ class FittedState:
         settings: Settings,
         rng: np.random.Generator,
         incremental: bool,
-        fresh: bool = False,
+        fresh: list[int] | None = None,
     ) -> Run:
         """The run over ``data`` from the estimator's parameters and history: fresh
-        ones (:meth:`_initialize`, drawn from ``rng``) when ``fresh``."""
-        if fresh:
-            self._initialize(rng, data.X.shape[1], data.Y.shape[1])
+        ones of these hidden widths (:meth:`_initialize`, drawn from ``rng``) when
+        ``fresh`` is not None."""
+        if fresh is not None:
+            self._initialize(rng, [data.X.shape[1], *fresh, data.Y.shape[1]])
         rng_split = dict(rng.bit_generator.state)
         history = self._history()
         history.n_iter = 0
