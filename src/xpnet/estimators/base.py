@@ -158,7 +158,7 @@ class MLPBase(FitDriver, FittedState, EstimatorAPI):
             backend = self._fitted_backend()
             with backend.context():
                 net = self._network(backend)
-                params = [*net.weights, *net.biases]
+                params = [*net.weights, *(net.biases or [])]
                 self._optimizer = self._new_optimizer(backend, params)
                 _kind, scalars, host = saved
                 self._optimizer.load(

@@ -236,9 +236,12 @@ class FitDriver:
                     "class_weight needs data in memory; with a Dask array pass "
                     "sample_weight (the class weight of each row)"
                 )
+            X_dask = self._features(
+                X, backend, dtype, reset=first_pass, dask_rows=(y, sample_weight)
+            )
             blocks = dask_blocks(
                 self,
-                X,
+                X_dask,
                 y,
                 backend,
                 dtype,

@@ -20,7 +20,6 @@ import numpy as np
 
 from ..backend import Array, Backend, check_dtype, get_backend
 from ..data import Seen, as_features
-from ..data.intake import feature_count
 from ..data.namespace import to_host
 from ..init import glorot_layers
 from ..maths import losses
@@ -188,17 +187,25 @@ class FittedState:
         return new_optimizer(self.solver, backend.xp, params, self.__dict__)
 
     def _features(
-        self: Any, X: Any, backend: Backend, dtype: str, *, reset: bool
+        self: Any,
+        X: Any,
+        backend: Backend,
+        dtype: str,
+        *,
+        reset: bool,
+        dask_rows: tuple[Any, ...] = (),
     ) -> Any:
         """X through the intake (:func:`xpnet.data.as_features`): checked against
         what the fit saw unless ``reset``, which records it. Another library's array
-        is copied over the host first."""
+        is copied over the host first; Dask input (X, or ``dask_rows``: y and the
+        weights) stays a lazy Dask array."""
         features = as_features(
             X,
             backend,
             dtype,
             seen=None if reset else self._seen(),
             scaling=self.__dict__.get("standardization_"),
+            dask_rows=dask_rows,
         )
         if reset:
             self._record(features.names, features.n_features)
@@ -211,13 +218,6 @@ class FittedState:
             self.__dict__.get("feature_names_in_"),
             type(self).__name__,
         )
-
-    def _check_feature_count(self: Any, shape: tuple[int, ...], *, reset: bool) -> None:
-        """X's feature count recorded (``reset``) or checked (Dask input)."""
-        if reset:
-            self.n_features_in_ = int(shape[1])
-        else:
-            feature_count(shape, self._seen())
 
     def _record(self: Any, names: np.ndarray | None, n_features: int) -> None:
         """Keep X's feature count and names (``n_features_in_``,

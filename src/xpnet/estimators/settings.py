@@ -42,7 +42,7 @@ def checked_settings(model: Any) -> tuple[Settings, list[int]]:
     order); returns the loop's settings (``batch_size`` left 0: it depends on the
     data) and the hidden widths (a first fit draws its weights with them)."""
     m = model
-    activations = HIDDEN_ACTIVATIONS
+    activations: tuple[str, ...] = HIDDEN_ACTIVATIONS
     if not (isinstance(m.activation, str) and m.activation in activations):
         activations += user_activations()  # a registered one, or an error
     checks: list[tuple[Any, ...]] = [
