@@ -4,7 +4,9 @@ prediction and the fitted state.
 Data moves to the device once per ``fit``; ``coefs_`` and ``intercepts_`` are host
 NumPy copies (X's namespace after a fit that followed X under scikit-learn's
 ``array_api_dispatch``, :mod:`xpnet.data.namespace`), synchronised after every fit
-(set them, then fit with ``warm_start``, to continue from them). A subclass supplies
+(set them, then fit with ``warm_start``, to continue from them); a fit or a
+prediction runs them as an :class:`xpnet.MLP` on its backend (its forward pass
+predicts). A subclass supplies
 the loss, its targets (``_targets``), its validation score on the device
 (``_device_score``) and its output activations.
 """
