@@ -171,9 +171,7 @@ class MLP:
         """The network's output (n_samples, n_outputs) for X as the intake gives it
         (:func:`xpnet.data.as_features`): an array of the backend in the network's
         dtype, not checked again, or sparse rows, run chunk by chunk."""
-        if isinstance(X, SparseRows):
-            return X.map_batches(self.outputs)
-        return network.predict(self.xp, self.weights, self.biases, self.activations, X)
+        return outputs(self.xp, self.weights, self.biases, self.activations, X)
 
     def loss_and_gradients(
         self,
@@ -349,6 +347,23 @@ class MLP:
                     f"{name}[{layer}] must have shape {tuple(param.shape)}; got "
                     f"{tuple(grad.shape)}"
                 )
+
+
+def outputs(
+    xp: Any,
+    weights: list[Array],
+    biases: list[Array] | None,
+    activations: list[Activation],
+    X: Array | SparseRows,
+) -> Array:
+    """:func:`xpnet.maths.network.predict` of X as the intake gives it: an array
+    of the backend, or sparse rows chunk by chunk (:meth:`MLP.outputs`; the
+    training loop's validation score runs it over the run's parameters)."""
+    if isinstance(X, SparseRows):
+        return X.map_batches(
+            lambda batch: network.predict(xp, weights, biases, activations, batch)
+        )
+    return network.predict(xp, weights, biases, activations, X)
 
 
 def _activation_pair(hidden: Any, output: Any) -> tuple[Activation, Activation]:
