@@ -7,9 +7,10 @@ workers of the active ``distributed`` client or on dask's local scheduler. ``sco
 reduces over the blocks with ``dask.array`` (accuracy as the mean of per-block hits,
 R² from per-output sums) and computes only the final numbers.
 
-The estimators' side of :mod:`xpnet.dask` (which holds the Dask arrays and
-``map_blocks``); only this module and :mod:`.dask_input` import it, when the
-estimators are handed a Dask collection.
+The estimators' side of :mod:`xpnet.dask` (which holds the Dask arrays,
+``map_blocks`` and the R² reduction): X through the estimator's intake, its methods
+on the blocks, its label checks on y; only this module and :mod:`.dask_input` import
+it, when the estimators are handed a Dask collection.
 """
 
 from __future__ import annotations
@@ -20,9 +21,8 @@ from typing import Any
 import dask.array as da
 import numpy as np
 
-from ..dask.arrays import as_dask_rows, regression_targets
-from ..dask.predict import map_rows
-from ..maths.metrics import r2_per_output
+from ..dask.arrays import as_dask_rows
+from ..dask.predict import map_rows, r2_score
 from . import labels as _labels
 
 
@@ -81,15 +81,7 @@ def dask_score(model: Any, X: Any, y: Any, sample_weight: Any = None) -> float:
             _hits, predicted, y, drop_axis=1 if y.ndim == 2 else [], dtype=bool
         )
         return float(da.average(hits, weights=weights).compute())
-    predicted = dask_predictions(model, "_host_outputs", X)
-    truth = regression_targets(y)
-    if truth.shape[1] != predicted.shape[1]:
-        raise ValueError(
-            f"y must have {predicted.shape[1]} outputs, as the model predicts; got "
-            f"shape {y.shape}"
-        )
-    column = None if weights is None else weights[:, None]
-    return float(np.mean(r2_per_output(da, predicted, truth, column).compute()))
+    return r2_score(dask_predictions(model, "_host_outputs", X), y, weights)
 
 
 def _hits(predicted: np.ndarray, y: np.ndarray) -> np.ndarray:
