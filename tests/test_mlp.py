@@ -61,6 +61,36 @@ def test_from_weights_round_trip(backend):
     assert_close(backend, net.forward(X), hidden @ weights[1] + biases[1])
 
 
+def test_on_device_holds_the_arrays_given(backend):
+    """``MLP.on_device`` holds device arrays as they are (what an estimator's network
+    is), and ``outputs`` of a device X is ``forward``'s answer."""
+    net = xpnet.MLP([4, 3, 2], seed=3, dtype="float64", backend=backend)
+    held = xpnet.MLP.on_device(
+        net.weights, net.biases, net.activations, "float64", backend
+    )
+    assert held.weights is net.weights and held.biases is net.biases
+    assert held.layer_sizes == [4, 3, 2]
+    X, _ = regression_data(n_samples=5, n_features=4)
+    X_dev = backend.asarray(X, "float64")
+    want = backend.to_numpy(net.forward(X))
+    np.testing.assert_array_equal(backend.to_numpy(held.outputs(X_dev)), want)
+
+
+def test_an_estimator_predicts_with_its_network():
+    """The regressor's predictions are those of the MLP over its coefs_."""
+    X, y = regression_data(n_samples=20, n_features=4)
+    model = xpnet.MLPRegressor(hidden_layer_sizes=(5,), max_iter=3, random_state=0)
+    with pytest.warns(xpnet.ConvergenceWarning):
+        model.fit(X, y)
+    net = xpnet.MLP.from_weights(
+        model.coefs_,
+        model.intercepts_,
+        dtype=model.dtype_,
+        output_activation="identity",
+    )
+    np.testing.assert_array_equal(model.predict(X), net.forward(X)[:, 0])
+
+
 def test_get_weights_are_copies():
     net = xpnet.MLP([2, 2], seed=0)
     net.get_weights()[0][:] = 99

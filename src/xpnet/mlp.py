@@ -22,6 +22,7 @@ from .data.checks import (
     is_traced,
 )
 from .data.intake import as_network_targets, host_arrays
+from .data.sparse import SparseRows
 from .files.messages import brief
 from .files.model_file import check_config, layer_parameters, parameter_arrays
 from .init import initial_params
@@ -104,6 +105,26 @@ class MLP:
         net._setup(host_w, host_b, acts, dtype, backend)
         return net
 
+    @classmethod
+    def on_device(
+        cls,
+        weights: list[Array],
+        biases: list[Array] | None,
+        activations: list[Activation],
+        dtype: str,
+        backend: Backend,
+    ) -> MLP:
+        """A network over parameters already on ``backend`` in ``dtype``, held as
+        they are (not copied, not checked: the caller checked them). The estimators
+        hold their parameters so (:mod:`xpnet.estimators.fitted`)."""
+        net = cls.__new__(cls)
+        net.backend, net.dtype, net.activations = backend, dtype, activations
+        net.layer_sizes = [int(weights[0].shape[0])] + [
+            int(w.shape[1]) for w in weights
+        ]
+        net.weights, net.biases = weights, biases
+        return net
+
     def _setup(
         self,
         weights: list[np.ndarray],
@@ -144,10 +165,13 @@ class MLP:
         checked).
         """
         with self._on_device(X):
-            X = self._inputs(X, check_finite)
-            return network.predict(
-                self.xp, self.weights, self.biases, self.activations, X
-            )
+            return self.outputs(self._inputs(X, check_finite))
+
+    def outputs(self, X: Array | SparseRows) -> Array:
+        """The network's output (n_samples, n_outputs) for X as the intake gives it
+        (:func:`xpnet.data.as_features`): an array of the backend in the network's
+        dtype, not checked again, or sparse rows, run chunk by chunk."""
+        return outputs(self.xp, self.weights, self.biases, self.activations, X)
 
     def loss_and_gradients(
         self,
@@ -323,6 +347,23 @@ class MLP:
                     f"{name}[{layer}] must have shape {tuple(param.shape)}; got "
                     f"{tuple(grad.shape)}"
                 )
+
+
+def outputs(
+    xp: Any,
+    weights: list[Array],
+    biases: list[Array] | None,
+    activations: list[Activation],
+    X: Array | SparseRows,
+) -> Array:
+    """:func:`xpnet.maths.network.predict` of X as the intake gives it: an array
+    of the backend, or sparse rows chunk by chunk (:meth:`MLP.outputs`; the
+    training loop's validation score runs it over the run's parameters)."""
+    if isinstance(X, SparseRows):
+        return X.map_batches(
+            lambda batch: network.predict(xp, weights, biases, activations, batch)
+        )
+    return network.predict(xp, weights, biases, activations, X)
 
 
 def _activation_pair(hidden: Any, output: Any) -> tuple[Activation, Activation]:

@@ -176,3 +176,20 @@ def test_multilabel_score_counts_a_row_when_every_label_matches():
     assert model.score(_blocks(X, (20, 25, 15)), _blocks(Y, (20, 25, 15))) == (
         pytest.approx(in_memory, abs=1e-12)
     )
+
+
+def test_dask_blocks_hold_out_whole_blocks_in_block_order():
+    """``DaskBlocks.hold_out``: ceil(fraction * n_blocks) blocks drawn by the
+    generator, the rest to train on, each part in block order; too few refused."""
+    from xpnet.dask.blocks import DaskBlocks
+
+    X = da.ones((60, 2), chunks=(10, 2))
+    Y = da.zeros((60, 1), chunks=(10, 1))
+    blocks = DaskBlocks(X, Y, Y[:, 0], xpnet.get_backend("numpy"), "float64")
+    training, held_out = blocks.hold_out(0.3, np.random.default_rng(3))
+    order = np.random.default_rng(3).permutation(6)
+    assert held_out.numbers == sorted(order[:2].tolist())
+    assert training.numbers == sorted(order[2:].tolist())
+    assert training.X.shape == (40, 2) and held_out.Y.shape == (20, 1)
+    with pytest.raises(ValueError, match="validation_fraction=0.0 of 6 blocks"):
+        blocks.hold_out(0.0, np.random.default_rng(3))

@@ -25,3 +25,23 @@ def test_large_host_data_is_checked_entry_by_entry(dtype, shape, bad):
     if bad is not None and len(shape) == 2:
         with pytest.raises(ValueError, match=r"X must be finite.*row 2999, column 2"):
             checks.host_matrix(data, "X")
+
+
+def test_check_all_runs_in_order_and_hands_back_the_results():
+    """The first failure raises; else each check's result, in order (the
+    estimators keep the checked hidden widths from it)."""
+    results = checks.check_all(
+        [
+            (checks.check_hidden_sizes, 5),
+            (checks.check_choice, "relu", "activation", ("relu",)),
+            (checks.check_real, 0.5, "alpha", {"low": 0.0}),
+        ]
+    )
+    assert results == [[5], "relu", None]
+    with pytest.raises(TypeError, match="hidden_layer_sizes must hold ints"):
+        checks.check_all(
+            [
+                (checks.check_hidden_sizes, ["a"]),
+                (checks.check_choice, "x", "activation", ("relu",)),
+            ]
+        )

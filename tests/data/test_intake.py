@@ -55,3 +55,27 @@ def test_targets_and_weights():
     np.testing.assert_array_equal(weights.host, [2.0, 2.0, 2.0])
     with pytest.raises(ValueError, match="must not be all zero"):
         as_sample_weight([0, 0, 0], backend, 3, "float32")
+
+
+def test_dask_input_is_described_by_the_same_intake():
+    """A Dask array stays lazy (no block computed); host X beside a Dask y is cut at
+    y's row chunks; the feature count and a Dask frame's names are checked against
+    the fit's in the same pass as for host X."""
+    da = pytest.importorskip("dask.array")
+    backend = xpnet.get_backend("numpy")
+    X = da.ones((10, 3), chunks=(4, 2))
+    features = as_features(X, backend, "float64")
+    assert features.library == "dask" and features.shape == (10, 3)
+    assert features.data.chunks == ((4, 4, 2), (3,))  # columns in one chunk
+    y = da.zeros(10, chunks=5)
+    cut = as_features(np.ones((10, 3)), backend, "float64", dask_rows=(y, None))
+    assert cut.library == "dask" and cut.data.chunks[0] == (5, 5)
+    with pytest.raises(ValueError, match="X has 3 features, but MLPClassifier is"):
+        as_features(X, backend, "float64", seen=Seen(4, None, "MLPClassifier"))
+    dd = pytest.importorskip("dask.dataframe")
+    pandas = pytest.importorskip("pandas")
+    frame = dd.from_pandas(pandas.DataFrame({"a": [1.0, 2.0], "b": [3.0, 4.0]}), 1)
+    names = as_features(frame, backend, "float64").names
+    assert list(names) == ["a", "b"]
+    with pytest.raises(ValueError, match="Feature names must be in the same order"):
+        as_features(frame[["b", "a"]], backend, "float64", seen=Seen(2, names, "M"))

@@ -24,11 +24,12 @@ LAYERS = [
     # transfers: host/device edges; memory: out-of-memory errors and sizes
     ("backend", {"backend", "transfers", "memory", "_version"}),
     ("files", {"files"}),
-    ("top level", {"data", "init", "mlp", "walkthrough", "check"}),
+    # dask: Dask collections as data (the intake describes them, a block source
+    # loads them); it needs no training
+    ("top level", {"data", "dask", "init", "mlp", "walkthrough", "check"}),
     ("testing", {"testing"}),  # the pytest plugin and assertions: the library never
     # imports them, so nothing above uses them either
     ("training", {"training"}),
-    ("dask", {"dask"}),
     ("estimators", {"estimators"}),
     ("command", {"command"}),
 ]

@@ -71,6 +71,21 @@ def as_dask_rows(data: Any, X: da.Array, name: str) -> da.Array:
     return array.rechunk(chunks)
 
 
+def dask_weights(sample_weight: Any, X: da.Array) -> da.Array:
+    """``sample_weight`` (a number, host or Dask) as float64 (n_samples,) with X's
+    row chunks (each block's values are checked as it is computed)."""
+    if np.ndim(sample_weight) == 0 and not is_dask_collection(sample_weight):
+        weight = float(sample_weight)
+        return da.full(X.shape[0], weight, chunks=X.chunks[0], dtype=np.float64)
+    W = as_dask_rows(sample_weight, X, "sample_weight")
+    if W.ndim != 1:
+        raise ValueError(
+            "sample_weight must be 1-D with one weight per sample of X "
+            f"({X.shape[0]}); got shape {W.shape}"
+        )
+    return W.astype(np.float64)
+
+
 def _as_dask(data: Any, name: str) -> da.Array:
     if hasattr(data, "to_delayed") and not isinstance(data, da.Array):
         data = frame_to_array(data, partition_lengths(data))  # a dataframe or series

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import math
 import os
 import zlib
 from collections.abc import Generator, Sequence
@@ -30,7 +31,7 @@ from dask.optimization import cull
 
 from ..backend import Backend
 from ..data.checks import check_weights_fit, host_matrix, host_weights
-from ..training.batches import Block
+from ..data.intake import Block
 from .arrays import blocks_of
 
 
@@ -209,6 +210,30 @@ class DaskBlocks:
             numbers=numbers,
             hashes=self.hashes,
         )
+
+    def hold_out(
+        self, fraction: float, rng: np.random.Generator
+    ) -> tuple[DaskBlocks, DaskBlocks]:
+        """(training, held out): ``ceil(fraction * n_blocks)`` whole blocks drawn by
+        ``rng`` are held out, each part in block order.
+
+        Raises
+        ------
+        ValueError
+            Fewer than one block to hold out, or none left to train on.
+        """
+        n_blocks = len(self.sizes)
+        n_val = math.ceil(fraction * n_blocks)
+        if not 1 <= n_val < n_blocks:
+            raise ValueError(
+                "early_stopping on a Dask array holds out whole blocks: "
+                f"validation_fraction={fraction} of {n_blocks} blocks "
+                f"gives {n_val} validation blocks, and at least 1 must be left to "
+                "train on; rechunk X into more blocks (X.rechunk({0: rows}))"
+            )
+        order = rng.permutation(n_blocks)
+        held_out = self.subset(np.sort(order[:n_val]).tolist())
+        return self.subset(np.sort(order[n_val:]).tolist()), held_out
 
 
 class BlockHashes:

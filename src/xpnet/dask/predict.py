@@ -1,4 +1,5 @@
-"""Predictions on Dask arrays: a function of host rows mapped over X's row blocks."""
+"""Predictions on Dask arrays: a function of host rows mapped over X's row blocks,
+and the R² of such predictions reduced block by block."""
 
 from __future__ import annotations
 
@@ -6,6 +7,9 @@ from collections.abc import Callable
 
 import dask.array as da
 import numpy as np
+
+from ..maths.metrics import r2_per_output
+from .arrays import regression_targets
 
 
 def map_rows(fn: Callable[[np.ndarray], np.ndarray], X: da.Array) -> da.Array:
@@ -23,3 +27,17 @@ def map_rows(fn: Callable[[np.ndarray], np.ndarray], X: da.Array) -> da.Array:
         dtype=probe.dtype,
         meta=probe[:0],
     )
+
+
+def r2_score(predicted: da.Array, y: da.Array, weights: da.Array | None) -> float:
+    """R² averaged over the outputs of ``predicted`` (n_samples, n_outputs) against
+    targets ``y`` (each block checked real and finite as it is computed), rows
+    weighted by ``weights`` (n_samples,) or not; only the final sums are computed."""
+    truth = regression_targets(y)
+    if truth.shape[1] != predicted.shape[1]:
+        raise ValueError(
+            f"y must have {predicted.shape[1]} outputs, as the model predicts; got "
+            f"shape {y.shape}"
+        )
+    column = None if weights is None else weights[:, None]
+    return float(np.mean(r2_per_output(da, predicted, truth, column).compute()))

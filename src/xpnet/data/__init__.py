@@ -7,8 +7,9 @@ argument and array checks every boundary uses, with messages naming the argument
 scikit-learn's ``array_api_dispatch``, the dtype a fit takes from X) and ``sparse``
 (sparse X served by rows).
 
-May import the backend and NumPy (SciPy and Dask only lazily, when handed their
-objects); must not import training, the estimators or the command.
+May import the backend, NumPy and :mod:`xpnet.dask` (SciPy and Dask only lazily,
+when handed their objects: the intake describes Dask input with
+:mod:`xpnet.dask.arrays`); must not import training, the estimators or the command.
 """
 
 from .intake import (

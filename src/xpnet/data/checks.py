@@ -390,9 +390,12 @@ def check_flag(value: Any, name: str) -> None:
         raise TypeError(f"{name} must be a bool; got {value!r}")
 
 
-def check_all(checks: Any) -> None:
+def check_all(checks: Any) -> list[Any]:
     """Run ``(check, *args)`` for each entry of ``checks`` in order; a trailing
-    dict among the args holds keyword arguments. The first failure raises."""
+    dict among the args holds keyword arguments. The first failure raises; else
+    the checks' results, in order."""
+    results = []
     for check, *args in checks:
         kwargs = args.pop() if args and isinstance(args[-1], dict) else {}
-        check(*args, **kwargs)
+        results.append(check(*args, **kwargs))
+    return results

@@ -4,9 +4,9 @@
 CuPy sparse, a DataFrame with its column names) into :class:`Features`: the data on
 the backend's device (or :class:`~xpnet.data.sparse.SparseRows` for sparse X) with
 its shape and names, every check done in this one pass. :func:`as_targets` and
-:func:`as_sample_weight` do the same for y and the weights. Dask collections are
-described by :func:`is_dask_collection` here and turned into a block source by
-:mod:`xpnet.dask`. Nothing downstream checks X again.
+:func:`as_sample_weight` do the same for y and the weights. A Dask collection
+(:func:`is_dask_collection`) is described too: a checked lazy Dask array, which
+:mod:`xpnet.dask` turns into a block source. Nothing downstream checks X again.
 
 Where a call computes and answers is decided by :mod:`xpnet.data.namespace`
 (scikit-learn's array-API rule: X's namespace and device under ``array_api_dispatch``);
@@ -39,6 +39,7 @@ from .namespace import is_dask_collection, to_host
 from .sparse import SparseRows, is_sparse
 
 __all__ = [
+    "Block",
     "Features",
     "Seen",
     "Weights",
@@ -72,12 +73,14 @@ class Features:
     Attributes
     ----------
     data : array (n_samples, n_features) on the backend's device in the model's
-        dtype, or :class:`SparseRows` (host sparse, served by rows)
+        dtype, :class:`SparseRows` (host sparse, served by rows), or a Dask array
+        (Dask input: computed block by block, :mod:`xpnet.dask`)
     n_features : int
     names : object array of the column names, or None
     library : str
         The library X came in: ``"numpy"`` for host data (lists, NumPy, frames,
-        SciPy sparse), else the backend's (answers go back there).
+        SciPy sparse), ``"dask"`` for Dask input, else the backend's (answers go
+        back there).
     """
 
     data: Any
@@ -104,6 +107,19 @@ class Weights(NamedTuple):
     device: Array
 
 
+class Block(NamedTuple):
+    """One block of training rows, as a batch source loads it
+    (:class:`xpnet.training.batches.Blocks`): X (rows, n_features) and Y (rows,
+    n_outputs) on the device in the model's dtype; with sample weights,
+    ``sample_weight`` (rows,) on the device and its host float64 copy
+    ``host_sample_weight``."""
+
+    X: Array
+    Y: Array
+    sample_weight: Array | None = None
+    host_sample_weight: np.ndarray | None = None
+
+
 def as_features(
     X: Any,
     backend: Backend,
@@ -111,18 +127,27 @@ def as_features(
     *,
     seen: Seen | None = None,
     scaling: Any = None,
+    dask_rows: tuple[Any, ...] = (),
 ) -> Features:
     """X checked (2-D, numeric, finite, within ``dtype``; against ``seen``'s feature
     count and names unless None, the first fit) and on the device (another
     library's or device's array copied over the host); sparse X stays
     sparse on the host (:class:`SparseRows`); with a ``scaling`` (``.inputs(X)``:
-    the command's standardization), standardized in float64 on the host first."""
+    the command's standardization), standardized in float64 on the host first.
+
+    A Dask collection stays a lazy Dask array (its blocks are checked, scaled and
+    moved as a block source computes them, :mod:`xpnet.dask`); so does host X with
+    ``dask_rows`` (a fit's or score's y and weights on Dask input), cut at the row
+    chunks of the first Dask collection among them.
+    """
     host_data = isinstance(
         X, (np.ndarray, list)
     )  # no names, not sparse, not on a device
     names = None if host_data else feature_names(X)
     if seen is not None:
         check_feature_names(seen.names, names, seen.estimator)
+    if dask_rows or (not host_data and is_dask_collection(X)):
+        return _dask_features(X, dask_rows, names, seen)
     if not host_data and is_sparse(X) and scaling is None:
         rows = SparseRows(backend, X, dtype)
         return Features(rows, feature_count(rows.shape, seen), names, "numpy")
@@ -140,6 +165,17 @@ def as_features(
         host = scaling.inputs(host)
         check_fits(host, "X", dtype)
     return Features(backend.asarray(host, dtype), n_features, names, "numpy")
+
+
+def _dask_features(
+    X: Any, dask_rows: tuple[Any, ...], names: np.ndarray | None, seen: Seen | None
+) -> Features:
+    """Dask X, or host X cut at the row chunks of ``dask_rows``, as a checked 2-D
+    Dask array with its columns in one chunk (Dask is imported only here)."""
+    from ..dask.arrays import dask_X
+
+    array = dask_X(X, *dask_rows)
+    return Features(array, feature_count(array.shape, seen), names, "dask")
 
 
 def _host(data: Any) -> Any:

@@ -4,7 +4,9 @@ prediction and the fitted state.
 Data moves to the device once per ``fit``; ``coefs_`` and ``intercepts_`` are host
 NumPy copies (X's namespace after a fit that followed X under scikit-learn's
 ``array_api_dispatch``, :mod:`xpnet.data.namespace`), synchronised after every fit
-(set them, then fit with ``warm_start``, to continue from them). A subclass supplies
+(set them, then fit with ``warm_start``, to continue from them); a fit or a
+prediction runs them as an :class:`xpnet.MLP` on its backend (its forward pass
+predicts). A subclass supplies
 the loss, its targets (``_targets``), its validation score on the device
 (``_device_score``) and its output activations.
 """
@@ -22,7 +24,6 @@ import numpy as np
 from ..backend import Backend
 from ..data.namespace import Route, is_dask_collection, predict_route
 from ..memory import data_size
-from ..training import setup
 from ..training.loop import (
     History,
 )
@@ -158,7 +159,8 @@ class MLPBase(FitDriver, FittedState, EstimatorAPI):
         if saved is not None:
             backend = self._fitted_backend()
             with backend.context():
-                params = self._device_params(backend)
+                net = self._network(backend)
+                params = [*net.weights, *(net.biases or [])]
                 self._optimizer = self._new_optimizer(backend, params)
                 _kind, scalars, host = saved
                 self._optimizer.load(
@@ -336,16 +338,7 @@ class MLPBase(FitDriver, FittedState, EstimatorAPI):
             )
         ):
             X_dev = self._features(X, backend, dtype, reset=False)
-            params = self._device_params(backend)
-            n_layers = len(self.coefs_)
-            out = setup.predict(
-                backend.xp,
-                params[:n_layers],
-                params[n_layers:],
-                self._activations(),
-                X_dev,
-            )
-            out = np.asarray(backend.to_numpy(out))
+            out = np.asarray(backend.to_numpy(self._network(backend).outputs(X_dev)))
         scaling = self.__dict__.get("standardization_")
         return (out if scaling is None else scaling.outputs(out)), route
 

@@ -14,7 +14,6 @@ drawn by ``random_state``; after each epoch the validation score is the estimato
 from __future__ import annotations
 
 import copy
-import math
 from collections.abc import Callable
 from typing import Any
 
@@ -22,10 +21,8 @@ import dask.array as da
 import numpy as np
 
 from ..backend import Array, Backend
-from ..dask.arrays import as_dask_rows, dask_X, regression_targets
+from ..dask.arrays import as_dask_rows, dask_weights, regression_targets
 from ..dask.blocks import DaskBlocks
-from ..data.names import check_feature_names, feature_names
-from ..data.namespace import is_dask_collection
 from ..training.loop import Run
 from ..training.setup import check_validation_weight
 from . import labels as _labels
@@ -43,19 +40,10 @@ def dask_blocks(
     classes: Any,
     sample_weight: Any = None,
 ) -> DaskBlocks:
-    """X, y and sample_weight checked (shapes, feature count, labels) and set up as
-    blocks; sets the estimator's ``n_features_in_``, ``classes_`` and output
-    activation as ``fit`` does for host data. Each block's weights are checked as
-    it is computed (finite, non-negative)."""
-    names = feature_names(X)  # a Dask dataframe's columns
-    X = dask_X(X, y, sample_weight)
-    if first_pass:
-        model._record(names, int(X.shape[1]))
-    else:
-        check_feature_names(
-            model.__dict__.get("feature_names_in_"), names, type(model).__name__
-        )
-        model._check_feature_count(X.shape, reset=False)
+    """The block source of X (a Dask array from the intake, its features recorded),
+    y and sample_weight (shapes and labels checked); sets the estimator's
+    ``classes_`` and output activation as ``fit`` does for host data. Each block's
+    weights are checked as it is computed (finite, non-negative)."""
     if y is None:
         raise ValueError(
             "this estimator requires y to be passed, but the target y is None"
@@ -65,23 +53,8 @@ def dask_blocks(
     scaling = getattr(model, "standardization_", None)
     W = None
     if sample_weight is not None:
-        W = _weights(sample_weight, X)
+        W = dask_weights(sample_weight, X)
     return DaskBlocks(X, Y, y, backend, dtype, scaling, W)
-
-
-def _weights(sample_weight: Any, X: da.Array) -> da.Array:
-    """``sample_weight`` (a number, host or Dask) as float64 (n_samples,) with X's
-    row chunks."""
-    if np.ndim(sample_weight) == 0 and not is_dask_collection(sample_weight):
-        weight = float(sample_weight)
-        return da.full(X.shape[0], weight, chunks=X.chunks[0], dtype=np.float64)
-    W = as_dask_rows(sample_weight, X, "sample_weight")
-    if W.ndim != 1:
-        raise ValueError(
-            "sample_weight must be 1-D with one weight per sample of X "
-            f"({X.shape[0]}); got shape {W.shape}"
-        )
-    return W.astype(np.float64)
 
 
 def _network_targets(
@@ -137,18 +110,7 @@ def hold_out_blocks(
     """
     blocks = run.blocks
     assert isinstance(blocks, DaskBlocks)
-    n_blocks = len(blocks.sizes)
-    n_val = math.ceil(model.validation_fraction * n_blocks)
-    if not 1 <= n_val < n_blocks:
-        raise ValueError(
-            "early_stopping on a Dask array holds out whole blocks: "
-            f"validation_fraction={model.validation_fraction} of {n_blocks} blocks "
-            f"gives {n_val} validation blocks, and at least 1 must be left to train "
-            "on; rechunk X into more blocks (X.rechunk({0: rows}))"
-        )
-    order = rng.permutation(n_blocks)
-    held_out = blocks.subset(np.sort(order[:n_val]).tolist())
-    training = blocks.subset(np.sort(order[n_val:]).tolist())
+    training, held_out = blocks.hold_out(model.validation_fraction, rng)
     run.blocks, run.X, run.Y = training, training.X, training.Y
     backend, n_layers = run.backend, run.n_layers
     if held_out.W is not None:  # one pass over the held-out weights

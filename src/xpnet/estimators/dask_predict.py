@@ -7,9 +7,10 @@ workers of the active ``distributed`` client or on dask's local scheduler. ``sco
 reduces over the blocks with ``dask.array`` (accuracy as the mean of per-block hits,
 R² from per-output sums) and computes only the final numbers.
 
-The estimators' side of :mod:`xpnet.dask` (which holds the Dask arrays and
-``map_blocks``); only this module and :mod:`.dask_input` import it, when the
-estimators are handed a Dask collection.
+The estimators' side of :mod:`xpnet.dask` (which holds the Dask arrays,
+``map_blocks`` and the R² reduction): X through the estimator's intake, its methods
+on the blocks, its label checks on y; only this module and :mod:`.dask_input` import
+it, when the estimators are handed a Dask collection.
 """
 
 from __future__ import annotations
@@ -20,10 +21,8 @@ from typing import Any
 import dask.array as da
 import numpy as np
 
-from ..dask.arrays import as_dask_rows, dask_X, regression_targets
-from ..dask.predict import map_rows
-from ..data.names import check_feature_names, feature_names
-from ..maths.metrics import r2_per_output
+from ..dask.arrays import as_dask_rows
+from ..dask.predict import map_rows, r2_score
 from . import labels as _labels
 
 
@@ -36,22 +35,20 @@ def dask_method(model: Any, name: str, X: Any, *args: Any, **kwargs: Any) -> Any
 
 
 def checked_X(model: Any, X: Any, *others: Any) -> da.Array:
-    """X as :func:`dask_X` gives it, a Dask dataframe's column names checked
-    against ``feature_names_in_`` first (as for host frames)."""
+    """X through the intake as a lazy Dask array (host X cut at the row chunks of
+    a Dask array among ``others``), its feature count and a Dask dataframe's column
+    names checked against the fit's (as for host frames)."""
     model._check_is_fitted()
-    check_feature_names(
-        model.__dict__.get("feature_names_in_"), feature_names(X), type(model).__name__
-    )
-    return dask_X(X, *others)
+    backend, dtype = model._fitted_backend(), model._model_dtype()
+    return model._features(X, backend, dtype, reset=False, dask_rows=others)
 
 
 def dask_predictions(model: Any, method: str, X: da.Array) -> da.Array:
     """``model.<method>`` on each block of X's rows (``map_blocks``), lazily: a Dask
     array of shape (n_samples,) or (n_samples, n_columns) as the method returns.
-    X's names were checked (:func:`checked_X`): the blocks go to a copy without
+    X was checked by the intake (:func:`checked_X`): the blocks go to a copy without
     them, with no optimizer (the workers need the weights only)."""
     model._check_is_fitted()
-    model._check_feature_count(X.shape, reset=False)
     bare = object.__new__(type(model))
     bare.__dict__.update(
         (k, v)
@@ -84,15 +81,7 @@ def dask_score(model: Any, X: Any, y: Any, sample_weight: Any = None) -> float:
             _hits, predicted, y, drop_axis=1 if y.ndim == 2 else [], dtype=bool
         )
         return float(da.average(hits, weights=weights).compute())
-    predicted = dask_predictions(model, "_host_outputs", X)
-    truth = regression_targets(y)
-    if truth.shape[1] != predicted.shape[1]:
-        raise ValueError(
-            f"y must have {predicted.shape[1]} outputs, as the model predicts; got "
-            f"shape {y.shape}"
-        )
-    column = None if weights is None else weights[:, None]
-    return float(np.mean(r2_per_output(da, predicted, truth, column).compute()))
+    return r2_score(dask_predictions(model, "_host_outputs", X), y, weights)
 
 
 def _hits(predicted: np.ndarray, y: np.ndarray) -> np.ndarray:

@@ -140,7 +140,7 @@ class FitDriver:
         """The run of a fit on ``backend`` (data on the device, or in blocks when X, y
         or the weights are Dask collections; weights, optimizer, the checkpoint's
         state) and, when ``fingerprint`` or resuming, the data's fingerprint."""
-        settings = checked_settings(self)
+        settings, hidden_sizes = checked_settings(self)
         settings.incremental = incremental
         if incremental and self.early_stopping:
             raise ValueError("partial_fit does not support early_stopping=True")
@@ -171,7 +171,8 @@ class FitDriver:
         rng = _host_rng(self.random_state)
         if saved is not None:
             rng.bit_generator.state = saved.rng_split
-        run = self._new_run(backend, data, settings, rng, incremental, first_pass)
+        fresh = hidden_sizes if first_pass else None
+        run = self._new_run(backend, data, settings, rng, incremental, fresh)
         if not isinstance(self.learning_rate, str):  # a schedule (checked)
             run.schedule = self.learning_rate
         if self.solver == "lbfgs":  # full batch: no split, no batches
@@ -235,9 +236,12 @@ class FitDriver:
                     "class_weight needs data in memory; with a Dask array pass "
                     "sample_weight (the class weight of each row)"
                 )
+            X_dask = self._features(
+                X, backend, dtype, reset=first_pass, dask_rows=(y, sample_weight)
+            )
             blocks = dask_blocks(
                 self,
-                X,
+                X_dask,
                 y,
                 backend,
                 dtype,

@@ -1,5 +1,11 @@
 """The estimators' fitted state: host ``coefs_``/``intercepts_`` and history,
-their device copies, the optimizer, and X's recorded features.
+their device copies (an :class:`xpnet.MLP`, whose forward pass predicts), the
+optimizer, and X's recorded features.
+
+``coefs_`` and ``intercepts_`` stay plain host attributes (scikit-learn's: set by
+hand, edited in place, found by ``check_is_fitted``, pickled as they are); a fit or a
+prediction builds the network from them on its backend (:meth:`FittedState._network`)
+and a fit copies its weights back.
 
 A mixin of :class:`~xpnet.estimators.base.MLPBase` (:class:`FittedState`).
 """
@@ -14,13 +20,12 @@ import numpy as np
 
 from ..backend import Array, Backend, check_dtype, get_backend
 from ..data import Seen, as_features
-from ..data.checks import check_hidden_sizes
-from ..data.intake import feature_count
 from ..data.namespace import to_host
 from ..init import glorot_layers
 from ..maths import losses
 from ..maths.activations import layer_activations
 from ..maths.optim import Optimizer, new_optimizer
+from ..mlp import MLP
 from ..training.loop import FitState, History, Run, Settings
 
 if TYPE_CHECKING:
@@ -98,11 +103,9 @@ class FittedState:
             epoch_paths=list(self.__dict__.get("epoch_paths_", [])),
         )
 
-    def _initialize(
-        self: Any, rng: np.random.Generator, n_features: int, n_outputs: int
-    ):
-        """Fresh Glorot weights (drawn as scikit-learn does) and an empty history."""
-        sizes = [n_features, *check_hidden_sizes(self.hidden_layer_sizes), n_outputs]
+    def _initialize(self: Any, rng: np.random.Generator, sizes: list[int]) -> None:
+        """Fresh Glorot weights of these layer ``sizes`` (drawn as scikit-learn does)
+        and an empty history."""
         self.coefs_, self.intercepts_ = glorot_layers(rng, sizes, self.activation)
         self._optimizer = None
         self._best_params_host = None
@@ -115,19 +118,21 @@ class FittedState:
         settings: Settings,
         rng: np.random.Generator,
         incremental: bool,
-        fresh: bool = False,
+        fresh: list[int] | None = None,
     ) -> Run:
         """The run over ``data`` from the estimator's parameters and history: fresh
-        ones (:meth:`_initialize`, drawn from ``rng``) when ``fresh``."""
-        if fresh:
-            self._initialize(rng, data.X.shape[1], data.Y.shape[1])
+        ones of these hidden widths (:meth:`_initialize`, drawn from ``rng``) when
+        ``fresh`` is not None."""
+        if fresh is not None:
+            self._initialize(rng, [data.X.shape[1], *fresh, data.Y.shape[1]])
         rng_split = dict(rng.bit_generator.state)
         history = self._history()
         history.n_iter = 0
         if history.best_loss is None and not self.early_stopping:
             history.best_loss = math.inf  # warm start after a fit with early stopping
         with backend.on_device(lambda: _network_message(self)):
-            params = self._device_params(backend)
+            net = self._network(backend)
+            params = [*net.weights, *net.biases]
             optimizer = self.__dict__.get("_optimizer")
             if not incremental or optimizer is None:
                 optimizer = self._new_optimizer(backend, params)
@@ -136,7 +141,7 @@ class FittedState:
         weights, loss = data.weights, losses.LOSSES[self._loss]
         return Run(
             backend=backend,
-            activations=self._activations(),
+            activations=net.activations,
             loss=loss,
             loss_scale=1.0 / data.Y.shape[1] if loss.per_output else 1.0,
             state=FitState(params, optimizer, history, rng, rng_split),
@@ -148,8 +153,10 @@ class FittedState:
             blocks=data.blocks,
         )
 
-    def _device_params(self: Any, backend: Backend) -> list[Array]:
-        """``coefs_ + intercepts_`` copied onto the device, shapes checked."""
+    def _network(self: Any, backend: Backend) -> MLP:
+        """The estimator's network on ``backend``: ``coefs_`` and ``intercepts_``
+        (shapes checked) copied onto the device in the model's dtype, with the
+        layers' activations."""
         if len(self.intercepts_) != len(self.coefs_) or not self.coefs_:
             raise ValueError(
                 f"coefs_ and intercepts_ must hold one array per layer; got "
@@ -168,27 +175,37 @@ class FittedState:
                 zip(self.intercepts_, fans, strict=True)
             )
         ]
-        return _to_device(backend, coefs + intercepts)
+        params, n_layers = _to_device(backend, coefs + intercepts), len(coefs)
+        activations = layer_activations(
+            self.activation, self.out_activation_, n_layers - 1
+        )
+        return MLP.on_device(
+            params[:n_layers], params[n_layers:], activations, dtype, backend
+        )
 
     def _new_optimizer(self: Any, backend: Backend, params: list[Array]) -> Optimizer:
         return new_optimizer(self.solver, backend.xp, params, self.__dict__)
 
-    def _activations(self: Any) -> list[Any]:
-        n_hidden = len(self.coefs_) - 1
-        return layer_activations(self.activation, self.out_activation_, n_hidden)
-
     def _features(
-        self: Any, X: Any, backend: Backend, dtype: str, *, reset: bool
+        self: Any,
+        X: Any,
+        backend: Backend,
+        dtype: str,
+        *,
+        reset: bool,
+        dask_rows: tuple[Any, ...] = (),
     ) -> Any:
         """X through the intake (:func:`xpnet.data.as_features`): checked against
         what the fit saw unless ``reset``, which records it. Another library's array
-        is copied over the host first."""
+        is copied over the host first; Dask input (X, or ``dask_rows``: y and the
+        weights) stays a lazy Dask array."""
         features = as_features(
             X,
             backend,
             dtype,
             seen=None if reset else self._seen(),
             scaling=self.__dict__.get("standardization_"),
+            dask_rows=dask_rows,
         )
         if reset:
             self._record(features.names, features.n_features)
@@ -201,13 +218,6 @@ class FittedState:
             self.__dict__.get("feature_names_in_"),
             type(self).__name__,
         )
-
-    def _check_feature_count(self: Any, shape: tuple[int, ...], *, reset: bool) -> None:
-        """X's feature count recorded (``reset``) or checked (Dask input)."""
-        if reset:
-            self.n_features_in_ = int(shape[1])
-        else:
-            feature_count(shape, self._seen())
 
     def _record(self: Any, names: np.ndarray | None, n_features: int) -> None:
         """Keep X's feature count and names (``n_features_in_``,

@@ -104,13 +104,12 @@ def import_estimator(
     if config["kind"] != cls.__name__:
         raise ValueError(f"kind must be {cls.__name__!r}; got {brief(config['kind'])}")
     model = cls(**_constructor_params(cls, config["params"], backend))
-    checked_settings(model)
+    hidden = checked_settings(model)[1]
     dtype = check_dtype(config["dtype"])
     if model.dtype is not None and dtype != check_dtype(model.dtype):
         raise ValueError(f"dtype {dtype!r} disagrees with params {model.dtype!r}")
     model.dtype_ = dtype
     sizes = check_layer_sizes(config["layer_sizes"])
-    hidden = check_hidden_sizes(model.hidden_layer_sizes)
     if sizes[1:-1] != hidden:
         raise ValueError(
             f"layer_sizes {sizes} disagree with hidden_layer_sizes {hidden}"

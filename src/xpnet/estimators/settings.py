@@ -37,19 +37,17 @@ _FLAGS = (
 )
 
 
-def checked_settings(model: Any) -> Settings:
+def checked_settings(model: Any) -> tuple[Settings, list[int]]:
     """Validate every constructor parameter of ``model`` (in one pass, in this
     order); returns the loop's settings (``batch_size`` left 0: it depends on the
-    data)."""
+    data) and the hidden widths (a first fit draws its weights with them)."""
     m = model
+    activations: tuple[str, ...] = HIDDEN_ACTIVATIONS
+    if not (isinstance(m.activation, str) and m.activation in activations):
+        activations += user_activations()  # a registered one, or an error
     checks: list[tuple[Any, ...]] = [
-        (check_hidden_sizes, m.hidden_layer_sizes),
-        (
-            check_choice,
-            m.activation,
-            "activation",
-            HIDDEN_ACTIVATIONS + user_activations(),
-        ),
+        (check_hidden_sizes, m.hidden_layer_sizes),  # first: its result is kept
+        (check_choice, m.activation, "activation", activations),
         (check_choice, m.solver, "solver", (*OPTIMIZERS, "lbfgs")),
     ]
     if "loss" in vars(m):  # the regressor's
@@ -87,8 +85,8 @@ def checked_settings(model: Any) -> Settings:
         checks.append((check_real, m.max_grad_norm, "max_grad_norm", _OPEN_POSITIVE))
     checks += [(check_flag, getattr(m, name), name) for name in _FLAGS]
     checks.append((check_random_state, m.random_state))
-    check_all(checks)
-    return Settings(
+    hidden_sizes = check_all(checks)[0]
+    settings = Settings(
         batch_size=0,
         max_iter=int(m.max_iter),
         shuffle=bool(m.shuffle),
@@ -98,6 +96,7 @@ def checked_settings(model: Any) -> Settings:
         verbose=int(m.verbose),
         max_grad_norm=None if m.max_grad_norm is None else float(m.max_grad_norm),
     )
+    return settings, hidden_sizes
 
 
 _NON_NEGATIVE = {"low": 0.0}

@@ -24,21 +24,11 @@ from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 import numpy as np
 
 from ..backend import Array, Backend
+from ..data.intake import Block
 from ..data.sparse import SparseRows
 
 if TYPE_CHECKING:
     from .loop import Run
-
-
-class Block(NamedTuple):
-    """One block of training rows: X (rows, n_features) and Y (rows, n_outputs) on
-    the device in the model's dtype; with sample weights, ``sample_weight`` (rows,)
-    on the device and its host float64 copy ``host_sample_weight``."""
-
-    X: Array
-    Y: Array
-    sample_weight: Array | None = None
-    host_sample_weight: np.ndarray | None = None
 
 
 @dataclass

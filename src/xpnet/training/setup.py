@@ -16,8 +16,8 @@ import numpy as np
 
 from ..backend import Array, Backend
 from ..data.sparse import SparseRows
-from ..maths import network
 from ..maths.optim import new_optimizer  # noqa: F401 (its old home)
+from ..mlp import outputs
 from .holdout import split
 from .loop import Run
 
@@ -38,7 +38,7 @@ def validator(
     xp, n_layers = backend.xp, len(activations)
 
     def validate(params: list[Array]) -> float:
-        out = predict(xp, params[:n_layers], params[n_layers:], activations, X_val)
+        out = outputs(xp, params[:n_layers], params[n_layers:], activations, X_val)
         value = score(xp, out, Y_val, W_val)
         finite = xp.all(xp.isfinite(out))
         return float(xp.where(finite, value, xp.nan))
@@ -101,14 +101,3 @@ def start_best(run: Run, best_host: list[np.ndarray] | None, dtype: str) -> None
         if best_host is not None
         else [backend.xp.asarray(p, copy=True) for p in run.state.params]
     )
-
-
-def predict(
-    xp: Any, weights: list[Array], biases: list[Array], activations: list, X: Any
-) -> Array:
-    """``network.predict``, chunk by chunk for sparse X."""
-    if isinstance(X, SparseRows):
-        return X.map_batches(
-            lambda batch: network.predict(xp, weights, biases, activations, batch)
-        )
-    return network.predict(xp, weights, biases, activations, X)
