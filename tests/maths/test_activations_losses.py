@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from xpnet.maths.activations import ACTIVATIONS, get_activation
+from xpnet.maths import activations
+from xpnet.maths.activations import ACTIVATIONS, Activation, constant, get_activation
 from xpnet.maths.losses import check_loss, loss_value, output_delta
 
 Z = np.array([[-1000.0, -3.0, -0.5, 0.0, 0.5, 3.0, 1000.0]])
@@ -21,6 +22,13 @@ REFERENCE = {
         / np.exp(z - z.max(1, keepdims=True)).sum(1, keepdims=True)
     ),
 }
+
+
+@pytest.fixture(autouse=True)
+def fresh_constants(monkeypatch):
+    """Each test makes its own constants (activations.constant): ones cached by an
+    earlier test would hide a wrong way of making them."""
+    monkeypatch.setattr(activations, "_CONSTANTS", {})
 
 
 @pytest.mark.parametrize("name", sorted(ACTIVATIONS))
@@ -53,6 +61,50 @@ def test_backward_is_the_jacobian_product(backend, name):
     grad = backend.asarray(g.copy(), "float64")  # backward may overwrite it
     got = backend.to_numpy(act.backward(backend.xp, a, grad))
     np.testing.assert_allclose(got[0], jac @ g[0], rtol=1e-6, atol=1e-9)
+
+
+def test_backprop_passes_z_only_to_a_backward_that_needs_it():
+    """Activation.backprop: ``backward(xp, z, a, grad_a)`` where ``needs_input``,
+    else ``backward(xp, a, grad_a)``."""
+
+    def seen(*args):
+        return args
+
+    with_z = Activation("with_z", np.negative, seen, needs_input=True)
+    without = Activation("without", np.negative, seen)
+    assert with_z.backprop(np, "z", "a", "g") == (np, "z", "a", "g")
+    assert without.backprop(np, None, "a", "g") == (np, "a", "g")
+
+
+class _NoDevice:
+    """An array-like with no ``device`` (as a traced JAX value)."""
+
+    dtype = np.dtype("float32")
+
+
+def test_constant_is_made_once_per_library_dtype_and_device():
+    """constant(): a 0-d ``value`` in ``like``'s dtype on its device, kept per
+    (library, dtype, device, value); a fresh one where ``like`` has no device."""
+    strict = pytest.importorskip("array_api_strict")
+    likes = [
+        (np, np.zeros(3, np.float32)),
+        (strict, strict.zeros(3, dtype=strict.float32)),
+        (
+            strict,
+            strict.zeros(3, dtype=strict.float32, device=strict.Device("device1")),
+        ),
+        (strict, strict.zeros(3, dtype=strict.float64)),
+    ]
+    for xp, like in likes:
+        made = constant(xp, like, 2.5)
+        assert made.shape == () and made.dtype == like.dtype
+        assert made.device == like.device and float(made) == 2.5
+        assert constant(xp, like, 2.5) is made
+        assert float(constant(xp, like, -1.0)) == -1.0
+    fresh = constant(np, _NoDevice(), 2.5)
+    assert fresh.shape == () and fresh.dtype == np.float32 and float(fresh) == 2.5
+    assert constant(np, _NoDevice(), 2.5) is not fresh
+    assert len(activations._CONSTANTS) == 2 * len(likes)
 
 
 def test_logistic_is_an_alias():
