@@ -166,8 +166,17 @@ def test_log_loss_values_match_definitions():
 
 
 def test_log_loss_needs_probability_output():
-    with pytest.raises(ValueError, match=r"log_loss' needs output_activation"):
+    with pytest.raises(ValueError) as refused:
         check_loss("log_loss", get_activation("identity"))
+    assert str(refused.value) == (
+        "loss 'log_loss' needs output_activation 'softmax' or 'sigmoid' "
+        "(probabilities); got 'identity'"
+    )
+    with pytest.raises(ValueError) as refused:
+        check_loss("poisson", get_activation("relu"))
+    assert (
+        str(refused.value) == "loss 'poisson' needs output_activation 'exp'; got 'relu'"
+    )
     with pytest.raises(ValueError, match=r"loss must be one of"):
         check_loss("hinge", get_activation("identity"))
 
