@@ -11,7 +11,7 @@ from helpers import RTOL, central_differences, one_hot_data, regression_data
 
 import xpnet
 from xpnet.maths import network
-from xpnet.maths.activations import get_activation
+from xpnet.maths.activations import Activation, get_activation
 
 HIDDEN = ["identity", "sigmoid", "tanh", "relu"]
 # (output activation, loss) pairs: the canonical ones and others through the Jacobian.
@@ -148,6 +148,24 @@ def test_forward_keeps_inputs_and_outputs(backend):
     np.testing.assert_array_equal(
         backend.to_numpy(trace.outputs[-1]), backend.to_numpy(net.forward(X))
     )
+
+
+def test_forward_keeps_only_the_inputs_a_backward_needs():
+    """No ``z`` kept by default; with an activation whose backward needs it, only
+    that layer's; as many activations as weight matrices, or a ValueError."""
+    X = regression_data(n_samples=4, n_features=3)[0].astype(np.float32)
+    net = xpnet.MLP([3, 5, 2], hidden_activation="tanh", seed=0, backend="numpy")
+    args = (np, net.weights, net.biases)
+    assert network.forward(*args, net.activations, X).inputs is None
+    tanh = get_activation("tanh")
+    by_z = Activation(
+        "by_z", tanh.forward, lambda xp, z, a, grad: grad, needs_input=True
+    )
+    trace = network.forward(*args, [by_z, net.activations[1]], X)
+    assert trace.inputs[1] is None
+    np.testing.assert_allclose(np.tanh(trace.inputs[0]), trace.outputs[1])
+    with pytest.raises(ValueError):
+        network.forward(*args, net.activations[:1], X)
 
 
 @pytest.mark.parametrize(
