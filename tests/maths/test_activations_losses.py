@@ -215,3 +215,29 @@ def test_a_registered_loss_shares_the_built_in_registry(monkeypatch):
         losses.register_loss("poisson", value, gradient)
     with pytest.raises(ValueError, match=r"needs output_activation 'exp'; got 'relu'"):
         losses.get_loss("poisson", get_activation("relu"))
+
+
+def test_poisson_is_half_scikit_learns_mean_deviance_zero_counts_included():
+    metrics = pytest.importorskip("sklearn.metrics")
+    rng = np.random.default_rng(5)
+    y = np.array([[0.0], [1.0], [3.0], [0.0], [7.0]])
+    y_pred = rng.uniform(0.5, 4.0, size=(5, 1))
+    for w in (None, rng.uniform(0.5, 2.0, size=5)):
+        got = loss_value(np, "poisson", get_activation("exp"), y_pred, y, w)
+        want = metrics.mean_poisson_deviance(y[:, 0], y_pred[:, 0], sample_weight=w)
+        np.testing.assert_allclose(got, want / 2, rtol=1e-12)
+
+
+def test_one_sample_loss_and_scaled_delta():
+    """n_samples = 1: nothing divided by more than one sample."""
+    sigmoid, identity = get_activation("sigmoid"), get_activation("identity")
+    p, y = np.array([[0.8]]), np.array([[1.0]])
+    np.testing.assert_allclose(loss_value(np, "log_loss", sigmoid, p, y), -np.log(0.8))
+    delta = output_delta(np, "squared_error", identity, np.array([[2.0]]), y, None, 3.0)
+    np.testing.assert_allclose(delta, [[3.0]])
+
+
+def test_softmax_is_stable_row_by_row():
+    """Each row's own maximum is subtracted (rows far apart stay finite)."""
+    a = get_activation("softmax").forward(np, np.array([[1000.0, 0.0], [-1000.0, 0.0]]))
+    np.testing.assert_allclose(a, [[1.0, 0.0], [0.0, 1.0]], atol=1e-300)
