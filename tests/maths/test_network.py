@@ -82,6 +82,53 @@ def test_gradients_match_finite_differences(depth, hidden, bias, output, loss):
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-8)
 
 
+def _silu():
+    """SiLU, z * sigmoid(z): a backward that needs z (``needs_input``)."""
+
+    def backward(xp, z, a, grad):
+        s = 1 / (1 + xp.exp(-z))
+        return grad * (s + a * (1 - s))  # a = z * s
+
+    return Activation("silu", lambda xp, z: z / (1 + xp.exp(-z)), backward, True)
+
+
+@pytest.mark.parametrize("depth", [2, 3])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_gradients_through_activations_that_need_z_match_finite_differences(
+    depth, weighted
+):
+    """Every layer SiLU (the output too), integer sample weights (the loss of rows
+    repeated) or none, errors kept: the backward pass hands each layer its own z,
+    and the last error term is the (weighted) output error through the output."""
+    sizes, X, y = _problem(depth, "identity", "squared_error")
+    rng = np.random.default_rng(6)
+    weights = [rng.normal(size=shape) for shape in zip(sizes, sizes[1:], strict=False)]
+    biases = [rng.normal(size=n) for n in sizes[1:]]
+    w = rng.integers(1, 4, size=len(X)).astype(float) if weighted else None
+    args = (np, weights, biases, [_silu()] * len(weights), X, y, "squared_error")
+
+    def loss_at():
+        return float(network.loss_and_gradients(*args, sample_weight=w)[0])
+
+    value, grads, trace = network.loss_and_gradients(
+        *args, sample_weight=w, keep_errors=True
+    )
+    rows = np.repeat(np.arange(len(X)), 1 if w is None else w.astype(int))
+    repeated = network.loss_and_gradients(*args[:4], X[rows], y[rows], "squared_error")
+    np.testing.assert_allclose(value, repeated[0], rtol=1e-12)
+    z = trace.inputs[-1]
+    through = _silu().backprop(np, z, trace.outputs[-1], grads.output_errors[-1].copy())
+    np.testing.assert_allclose(grads.error_terms[-1], through, rtol=1e-12)
+    for got, want in zip(
+        grads.weights, central_differences(loss_at, weights), strict=True
+    ):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-8)
+    for got, want in zip(
+        grads.biases, central_differences(loss_at, biases), strict=True
+    ):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-8)
+
+
 def _sgd_run(backend, dtype, hidden, output, loss, steps=20, lr=0.1):
     sizes, X, y = _problem(3, output, loss, seed=1)
     net = xpnet.MLP(
