@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from xpnet.maths import activations
+from xpnet.maths import activations, losses
 from xpnet.maths.activations import ACTIVATIONS, Activation, constant, get_activation
 from xpnet.maths.losses import check_loss, loss_value, output_delta
 
@@ -241,3 +241,36 @@ def test_softmax_is_stable_row_by_row():
     """Each row's own maximum is subtracted (rows far apart stay finite)."""
     a = get_activation("softmax").forward(np, np.array([[1000.0, 0.0], [-1000.0, 0.0]]))
     np.testing.assert_allclose(a, [[1.0, 0.0], [0.0, 1.0]], atol=1e-300)
+
+
+def test_registration_names_the_argument_it_refuses_and_reads_the_backward_form(
+    monkeypatch,
+):
+    """A non-callable part is refused by its argument name; a backward of *args or
+    without a signature to read takes (xp, a, grad_a); a wrong arity is refused."""
+    monkeypatch.setattr(activations, "ACTIVATIONS", dict(ACTIVATIONS))
+    monkeypatch.setattr(losses, "LOSSES", dict(losses.LOSSES))
+    register = activations.register_activation
+    with pytest.raises(
+        TypeError, match=r"^forward must be a function of \(xp, \.\.\.\)"
+    ):
+        register("mine", "tanh", np.multiply)
+    with pytest.raises(
+        TypeError, match=r"^backward must be a function of \(xp, \.\.\.\)"
+    ):
+        register("mine", np.tanh, None)
+    with pytest.raises(TypeError, match=r"^value must be a function"):
+        losses.register_loss("mine", 1, np.subtract)
+    with pytest.raises(TypeError, match=r"^gradient must be a function"):
+        losses.register_loss("mine", np.subtract, 1)
+    with pytest.raises(TypeError, match=r"^name must be a non-empty string; got ' '"):
+        losses.register_loss(" ", np.subtract, np.subtract)
+    assert losses.register_loss("mine", np.subtract, np.subtract).name == "mine"
+    assert not register("star", np.tanh, lambda *args: args[-1]).needs_input
+    assert not register("builtin", np.tanh, max).needs_input  # no signature
+    with pytest.raises(TypeError) as refused:
+        register("two", np.tanh, lambda a, b: b)
+    assert str(refused.value) == (
+        "backward must take (xp, a, grad_a) or (xp, z, a, grad_a); "
+        "got a function of 2 required positional parameters"
+    )
