@@ -12,7 +12,8 @@ folders that have no verdict yet, a batch at a time, each under a wall-clock lim
 (the whole process group is stopped when it runs out; the verdicts already reached
 are kept). A mutant whose batch ran out twice, the second time alone, is listed in
 ``mutants/hung.txt`` and not asked again. Runs under ``nice``, one BLAS/OpenMP
-thread per process (torch's thread pool crashes a forked worker). Delete
+thread per process and Dask's synchronous scheduler (a forked worker has none of its
+parent's threads: torch's pool crashes it, Dask's hangs). Delete
 ``mutants/`` after a change to the code under test to re-measure from scratch.
 
 ``--prescreen`` runs each mutant against only the covering tests in the folder's own
@@ -39,8 +40,13 @@ HUNG = MUTANTS / "hung.txt"
 PRESCREENED = MUTANTS / "prescreened.txt"
 STATS = MUTANTS / "mutmut-stats.json"
 SURVIVED = 0  # mutmut's exit code for a mutant no test noticed
-ONE_THREAD = {
-    name: "1" for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+# a forked worker has none of its parent's threads: torch's OpenMP pool crashes it and
+# Dask's thread pool never answers, so one thread each and Dask computes in line
+FORK_SAFE = {
+    **dict.fromkeys(
+        ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"), "1"
+    ),
+    "DASK_SCHEDULER": "synchronous",
 }
 FOLDERS = ("files", "maths", "training")
 
@@ -114,7 +120,7 @@ def run_batch(names: list[str], timeout: float, children: int) -> bool:
     (MUTANTS / "docs" / "user_guide").mkdir(parents=True, exist_ok=True)
     mutmut = Path(sys.executable).with_name("mutmut")
     command = ["nice", "-n", "19", str(mutmut), "run", f"--max-children={children}"]
-    env = os.environ | ONE_THREAD
+    env = os.environ | FORK_SAFE
     # a shell's background job ignores SIGINT; tests check Ctrl-C's handler
     with subprocess.Popen(
         command + names,
