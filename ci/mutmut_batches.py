@@ -171,17 +171,20 @@ def run_prescreened(
 
 
 def run_folder(folder: str, args: argparse.Namespace) -> None:
-    run = run_prescreened if args.prescreen else run_batch
-    extra = (folder,) if args.prescreen else ()
+    """Batches until every mutant of ``folder`` has a verdict (or hung)."""
+
+    def run(names: list[str], timeout: float) -> bool:
+        if args.prescreen:
+            return run_prescreened(names, folder, timeout, args.children)
+        return run_batch(names, timeout, args.children)
+
     while todo := pending((folder,), args.prescreen):
         batch = todo[: args.batch]
-        if not run(batch, *extra, args.timeout, args.children):
-            for name in [k for k in batch if k in pending((folder,), args.prescreen)][
-                :1
-            ]:
-                if not run([name], *extra, args.timeout / 4, args.children):
-                    with HUNG.open("a") as out:
-                        out.write(name + "\n")
+        if not run(batch, args.timeout):
+            stuck = [k for k in batch if k in pending((folder,), args.prescreen)]
+            if stuck and not run(stuck[:1], args.timeout / 4):
+                with HUNG.open("a") as out:
+                    out.write(stuck[0] + "\n")
 
 
 def main(argv: list[str] | None = None) -> int:

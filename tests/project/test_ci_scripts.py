@@ -91,6 +91,46 @@ def test_semantic_mutants_plant_in_a_copy_and_report(capsys):
     assert reader.read_bytes() == before, "the working tree is never touched"
 
 
+def _mutmut_batches_on(tmp_path, monkeypatch):
+    """ci/mutmut_batches.py on a ``mutants/`` of three maths mutants with no verdict."""
+    batches = _ci_module("mutmut_batches")
+    mutants = tmp_path / "mutants"
+    meta = mutants / "src" / "xpnet" / "maths" / "losses.py.meta"
+    meta.parent.mkdir(parents=True)
+    names = [f"xpnet.maths.losses.x_mse__mutmut_{i}" for i in (1, 2, 3)]
+    meta.write_text(json.dumps({"exit_code_by_key": dict.fromkeys(names)}))
+    for constant, path in [
+        ("MUTANTS", mutants),
+        ("HUNG", mutants / "hung.txt"),
+        ("PRESCREENED", mutants / "prescreened.txt"),
+        ("STATS", mutants / "mutmut-stats.json"),
+    ]:
+        monkeypatch.setattr(batches, constant, path)
+    return batches, names
+
+
+def test_mutmut_batches_list_a_mutant_that_hangs_alone_and_go_on(tmp_path, monkeypatch):
+    """A batch out of time is retried from its first mutant without a verdict, alone;
+    out of time again, that mutant is listed as hung and never asked again."""
+    batches, names = _mutmut_batches_on(tmp_path, monkeypatch)
+    asked = []
+
+    def fake_mutmut(batch, timeout, children):
+        asked.append((batch, timeout))
+        if names[1] in batch:
+            batches.set_verdicts({k: 1 for k in batch if k != names[1]})
+            return False
+        batches.set_verdicts(dict.fromkeys(batch, 1))
+        return True
+
+    monkeypatch.setattr(batches, "run_batch", fake_mutmut)
+    args = batches.argparse.Namespace(batch=3, timeout=100, children=1, prescreen=False)
+    batches.run_folder("maths", args)
+    assert asked == [(names, 100), ([names[1]], 25)]
+    assert batches.HUNG.read_text().split() == [names[1]]
+    assert batches.pending(("maths",)) == []
+
+
 def test_mutmut_prescreen_keeps_kills_and_leaves_survivors_for_a_full_run(
     tmp_path, monkeypatch
 ):
@@ -98,12 +138,7 @@ def test_mutmut_prescreen_keeps_kills_and_leaves_survivors_for_a_full_run(
     maths function (the whole list where none of those reach it, and for other
     folders); a kill keeps its verdict, a survivor loses it and is listed, so that a
     plain run gives it its full verdict; mutmut's stats are restored."""
-    batches = _ci_module("mutmut_batches")
-    mutants = tmp_path / "mutants"
-    meta = mutants / "src" / "xpnet" / "maths" / "losses.py.meta"
-    meta.parent.mkdir(parents=True)
-    names = [f"xpnet.maths.losses.x_mse__mutmut_{i}" for i in (1, 2, 3)]
-    meta.write_text(json.dumps({"exit_code_by_key": dict.fromkeys(names)}))
+    batches, names = _mutmut_batches_on(tmp_path, monkeypatch)
     tests = {
         "xpnet.maths.losses.x_mse": [
             "tests/maths/test_a.py::t",
@@ -118,14 +153,7 @@ def test_mutmut_prescreen_keeps_kills_and_leaves_survivors_for_a_full_run(
     stats = json.dumps(
         {"tests_by_mangled_function_name": tests, "duration_by_test": {}}
     )
-    (mutants / "mutmut-stats.json").write_text(stats)
-    for constant, path in [
-        ("MUTANTS", mutants),
-        ("HUNG", mutants / "hung.txt"),
-        ("PRESCREENED", mutants / "prescreened.txt"),
-        ("STATS", mutants / "mutmut-stats.json"),
-    ]:
-        monkeypatch.setattr(batches, constant, path)
+    batches.STATS.write_text(stats)
     seen = []
 
     def fake_mutmut(batch, timeout, children):
