@@ -142,6 +142,7 @@ def test_a_user_loss_gets_predictions_then_targets_and_its_delta_is_scaled(monke
         return xp.subtract(y_pred, 2 * y)
 
     user = losses.register_loss("user", value, gradient)
+    assert losses.get_loss("user") is user and losses.get_loss(user) is user
     tanh = get_activation("tanh")
     y_pred, y = np.array([[0.5, -0.25]]), np.array([[1.0, 2.0]])
     assert float(user.loss_value(np, tanh, y_pred, y)) == -5.75
