@@ -161,3 +161,6 @@ def test_a_user_loss_gets_predictions_then_targets_and_its_delta_is_scaled(monke
     np.testing.assert_array_equal(
         user.output_delta(np, by_z, y_pred, y, z=z), [[-4.5, -21.25]]
     )
+    np.testing.assert_array_equal(
+        losses.output_delta(np, "user", by_z, y_pred, y, z=z), [[-4.5, -21.25]]
+    )
