@@ -164,3 +164,5 @@ def test_a_user_loss_gets_predictions_then_targets_and_its_delta_is_scaled(monke
     np.testing.assert_array_equal(
         losses.output_delta(np, "user", by_z, y_pred, y, z=z), [[-4.5, -21.25]]
     )
+    _, delta = losses.loss_and_delta(np, "user", by_z, y_pred, y, z=z)
+    np.testing.assert_array_equal(delta, [[-4.5, -21.25]])
