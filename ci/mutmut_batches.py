@@ -11,8 +11,15 @@ blocks it for good; so this script asks mutmut only for the mutants of the named
 folders that have no verdict yet, a batch at a time, each under a wall-clock limit
 (the whole process group is stopped when it runs out; the verdicts already reached
 are kept). A mutant whose batch ran out twice, the second time alone, is listed in
-``mutants/hung.txt`` and not asked again. Runs under ``nice``. Delete ``mutants/``
-after a change to the code under test to re-measure from scratch.
+``mutants/hung.txt`` and not asked again. Runs under ``nice``, one BLAS/OpenMP
+thread per process and Dask's synchronous scheduler (a forked worker has none of its
+parent's threads: torch's pool crashes it, Dask's hangs). Delete
+``mutants/`` after a change to the code under test to re-measure from scratch.
+
+``--prescreen`` runs each mutant against only the covering tests in the folder's own
+``tests/FOLDER/`` (where there are any): a kill there is a kill, a survivor's verdict
+is dropped and it is listed in ``mutants/prescreened.txt``, left for a later run
+without ``--prescreen`` to give it its full verdict (every covering test).
 """
 
 from __future__ import annotations
@@ -30,6 +37,21 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 MUTANTS = ROOT / "mutants"
 HUNG = MUTANTS / "hung.txt"
+PRESCREENED = MUTANTS / "prescreened.txt"
+STATS = MUTANTS / "mutmut-stats.json"
+SURVIVED = 0  # mutmut's exit code for a mutant no test noticed
+# a forked worker has none of its parent's threads: torch's OpenMP pool crashes it and
+# Dask's thread pool never answers, so one thread each and Dask computes in line
+FORK_SAFE = {
+    **dict.fromkeys(
+        ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"), "1"
+    ),
+    "DASK_SCHEDULER": "synchronous",
+    # it runs JAX (all available backends): JAX started in mutmut's own process (its
+    # clean run) hangs every worker forked after it
+    "PYTEST_ADDOPTS": "--deselect "
+    + "tests/test_check.py::test_exit_codes_for_unavailable_backends",
+}
 FOLDERS = ("files", "maths", "training")
 
 
@@ -45,11 +67,37 @@ def folder_of(name: str) -> str:
     return name.split(".")[1]
 
 
+def listed(path: Path) -> set[str]:
+    return set(path.read_text().split()) if path.exists() else set()
+
+
+def narrowed(stats: dict, folder: str) -> dict:
+    """mutmut's stats with each ``xpnet.FOLDER`` function's tests cut to those in
+    ``tests/FOLDER/`` (kept whole where none of them reach it)."""
+    by_function = dict(stats["tests_by_mangled_function_name"])
+    for function, tests in by_function.items():
+        own = [t for t in tests if t.startswith(f"tests/{folder}/")]
+        if folder_of(function) == folder and own:
+            by_function[function] = own
+    return stats | {"tests_by_mangled_function_name": by_function}
+
+
+def set_verdicts(new: dict[str, int | None]) -> None:
+    """Overwrite some mutants' exit codes in mutmut's ``.meta`` files."""
+    for meta in sorted((MUTANTS / "src").rglob("*.py.meta")):
+        data = json.loads(meta.read_text())
+        mine = new.keys() & data["exit_code_by_key"].keys()
+        if mine:
+            data["exit_code_by_key"] |= {k: new[k] for k in mine}
+            meta.write_text(json.dumps(data, indent=4))
+
+
 def report(folders: tuple[str, ...]) -> None:
     from mutmut.stats import status_by_exit_code  # the mutation extra
 
     codes = verdicts()
-    hung = set(HUNG.read_text().split()) if HUNG.exists() else set()
+    hung = listed(HUNG)
+    prescreened = listed(PRESCREENED)
     print(f"{'folder':10} {'run':>11} {'killed':>7} {'survived':>9} {'other':>6} score")
     for folder in folders:
         mine = {k: v for k, v in codes.items() if folder_of(k) == folder}
@@ -62,8 +110,12 @@ def report(folders: tuple[str, ...]) -> None:
         ran = f"{len(done)}/{len(mine)}"
         survived = counts["survived"]
         line = f"{folder:10} {ran:>11} {killed:>7} {survived:>9} {other:>6} {score}"
-        n_hung = len(hung & set(mine))
-        print(line + (f"  ({n_hung} hung)" if n_hung else ""))
+        notes = [
+            f"{len(hung & set(mine))} hung",
+            f"{len(prescreened & (set(mine) - set(done)))} prescreened",
+        ]
+        notes = [note for note in notes if not note.startswith("0 ")]
+        print(line + (f"  ({', '.join(notes)})" if notes else ""))
 
 
 def run_batch(names: list[str], timeout: float, children: int) -> bool:
@@ -72,7 +124,15 @@ def run_batch(names: list[str], timeout: float, children: int) -> bool:
     (MUTANTS / "docs" / "user_guide").mkdir(parents=True, exist_ok=True)
     mutmut = Path(sys.executable).with_name("mutmut")
     command = ["nice", "-n", "19", str(mutmut), "run", f"--max-children={children}"]
-    with subprocess.Popen(command + names, cwd=ROOT, start_new_session=True) as process:
+    env = os.environ | FORK_SAFE
+    # a shell's background job ignores SIGINT; tests check Ctrl-C's handler
+    with subprocess.Popen(
+        command + names,
+        cwd=ROOT,
+        env=env,
+        start_new_session=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    ) as process:
         try:
             process.wait(timeout)
             return True
@@ -84,11 +144,47 @@ def run_batch(names: list[str], timeout: float, children: int) -> bool:
             return False
 
 
-def pending(folders: tuple[str, ...]) -> list[str]:
-    hung = set(HUNG.read_text().split()) if HUNG.exists() else set()
-    codes = verdicts()
-    todo = [k for k, v in codes.items() if v is None and k not in hung]
+def pending(folders: tuple[str, ...], prescreen: bool = False) -> list[str]:
+    """Mutants with no verdict, not hung (nor prescreened, with ``prescreen``)."""
+    skip = listed(HUNG) | (listed(PRESCREENED) if prescreen else set())
+    todo = [k for k, v in verdicts().items() if v is None and k not in skip]
     return [k for k in todo if folder_of(k) in folders]
+
+
+def run_prescreened(
+    names: list[str], folder: str, timeout: float, children: int
+) -> bool:
+    """``run_batch`` against the folder's own tests; survivors lose their verdict and
+    are listed in ``prescreened.txt``."""
+    whole = STATS.read_text()
+    STATS.write_text(json.dumps(narrowed(json.loads(whole), folder)))
+    try:
+        finished = run_batch(names, timeout, children)
+    finally:
+        STATS.write_text(whole)
+    codes = verdicts()
+    survivors = [k for k in names if codes.get(k) == SURVIVED]
+    set_verdicts(dict.fromkeys(survivors))
+    with PRESCREENED.open("a") as out:
+        out.writelines(name + "\n" for name in survivors)
+    return finished
+
+
+def run_folder(folder: str, args: argparse.Namespace) -> None:
+    """Batches until every mutant of ``folder`` has a verdict (or hung)."""
+
+    def run(names: list[str], timeout: float) -> bool:
+        if args.prescreen:
+            return run_prescreened(names, folder, timeout, args.children)
+        return run_batch(names, timeout, args.children)
+
+    while todo := pending((folder,), args.prescreen):
+        batch = todo[: args.batch]
+        if not run(batch, args.timeout):
+            stuck = [k for k in batch if k in pending((folder,), args.prescreen)]
+            if stuck and not run(stuck[:1], args.timeout / 4):
+                with HUNG.open("a") as out:
+                    out.write(stuck[0] + "\n")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -98,6 +194,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch", type=int, default=40, help="mutants per mutmut run")
     parser.add_argument("--timeout", type=float, default=900, help="seconds per batch")
     parser.add_argument("--children", type=int, default=1, help="mutmut workers")
+    parser.add_argument(
+        "--prescreen", action="store_true", help="first only the folder's own tests"
+    )
     args = parser.parse_args(argv)
     folders = tuple(args.folders) or FOLDERS
     if unknown := set(folders) - set(FOLDERS):
@@ -106,13 +205,7 @@ def main(argv: list[str] | None = None) -> int:
         if not MUTANTS.exists():  # the first run makes the mutants and the test map
             run_batch([f"xpnet.{folders[0]}.*"], args.timeout, args.children)
         for folder in folders:
-            while todo := pending((folder,)):
-                batch = todo[: args.batch]
-                if not run_batch(batch, args.timeout, args.children):
-                    for name in [k for k in batch if k in pending((folder,))][:1]:
-                        if not run_batch([name], args.timeout / 4, args.children):
-                            with HUNG.open("a") as out:
-                                out.write(name + "\n")
+            run_folder(folder, args)
     report(folders)
     return 0
 

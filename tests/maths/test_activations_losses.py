@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from xpnet.maths.activations import ACTIVATIONS, get_activation
+from xpnet.maths import activations, losses
+from xpnet.maths.activations import ACTIVATIONS, Activation, constant, get_activation
 from xpnet.maths.losses import check_loss, loss_value, output_delta
 
 Z = np.array([[-1000.0, -3.0, -0.5, 0.0, 0.5, 3.0, 1000.0]])
@@ -21,6 +22,13 @@ REFERENCE = {
         / np.exp(z - z.max(1, keepdims=True)).sum(1, keepdims=True)
     ),
 }
+
+
+@pytest.fixture(autouse=True)
+def fresh_constants(monkeypatch):
+    """Each test makes its own constants (activations.constant): ones cached by an
+    earlier test would hide a wrong way of making them."""
+    monkeypatch.setattr(activations, "_CONSTANTS", {})
 
 
 @pytest.mark.parametrize("name", sorted(ACTIVATIONS))
@@ -53,6 +61,50 @@ def test_backward_is_the_jacobian_product(backend, name):
     grad = backend.asarray(g.copy(), "float64")  # backward may overwrite it
     got = backend.to_numpy(act.backward(backend.xp, a, grad))
     np.testing.assert_allclose(got[0], jac @ g[0], rtol=1e-6, atol=1e-9)
+
+
+def test_backprop_passes_z_only_to_a_backward_that_needs_it():
+    """Activation.backprop: ``backward(xp, z, a, grad_a)`` where ``needs_input``,
+    else ``backward(xp, a, grad_a)``."""
+
+    def seen(*args):
+        return args
+
+    with_z = Activation("with_z", np.negative, seen, needs_input=True)
+    without = Activation("without", np.negative, seen)
+    assert with_z.backprop(np, "z", "a", "g") == (np, "z", "a", "g")
+    assert without.backprop(np, None, "a", "g") == (np, "a", "g")
+
+
+class _NoDevice:
+    """An array-like with no ``device`` (as a traced JAX value)."""
+
+    dtype = np.dtype("float32")
+
+
+def test_constant_is_made_once_per_library_dtype_and_device():
+    """constant(): a 0-d ``value`` in ``like``'s dtype on its device, kept per
+    (library, dtype, device, value); a fresh one where ``like`` has no device."""
+    strict = pytest.importorskip("array_api_strict")
+    likes = [
+        (np, np.zeros(3, np.float32)),
+        (strict, strict.zeros(3, dtype=strict.float32)),
+        (
+            strict,
+            strict.zeros(3, dtype=strict.float32, device=strict.Device("device1")),
+        ),
+        (strict, strict.zeros(3, dtype=strict.float64)),
+    ]
+    for xp, like in likes:
+        made = constant(xp, like, 2.5)
+        assert made.shape == () and made.dtype == like.dtype
+        assert made.device == like.device and float(made) == 2.5
+        assert constant(xp, like, 2.5) is made
+        assert float(constant(xp, like, -1.0)) == -1.0
+    fresh = constant(np, _NoDevice(), 2.5)
+    assert fresh.shape == () and fresh.dtype == np.float32 and float(fresh) == 2.5
+    assert constant(np, _NoDevice(), 2.5) is not fresh
+    assert len(activations._CONSTANTS) == 2 * len(likes)
 
 
 def test_logistic_is_an_alias():
@@ -114,8 +166,17 @@ def test_log_loss_values_match_definitions():
 
 
 def test_log_loss_needs_probability_output():
-    with pytest.raises(ValueError, match=r"log_loss' needs output_activation"):
+    with pytest.raises(ValueError) as refused:
         check_loss("log_loss", get_activation("identity"))
+    assert str(refused.value) == (
+        "loss 'log_loss' needs output_activation 'softmax' or 'sigmoid' "
+        "(probabilities); got 'identity'"
+    )
+    with pytest.raises(ValueError) as refused:
+        check_loss("poisson", get_activation("relu"))
+    assert (
+        str(refused.value) == "loss 'poisson' needs output_activation 'exp'; got 'relu'"
+    )
     with pytest.raises(ValueError, match=r"loss must be one of"):
         check_loss("hinge", get_activation("identity"))
 
@@ -154,3 +215,62 @@ def test_a_registered_loss_shares_the_built_in_registry(monkeypatch):
         losses.register_loss("poisson", value, gradient)
     with pytest.raises(ValueError, match=r"needs output_activation 'exp'; got 'relu'"):
         losses.get_loss("poisson", get_activation("relu"))
+
+
+def test_poisson_is_half_scikit_learns_mean_deviance_zero_counts_included():
+    metrics = pytest.importorskip("sklearn.metrics")
+    rng = np.random.default_rng(5)
+    y = np.array([[0.0], [1.0], [3.0], [0.0], [7.0]])
+    y_pred = rng.uniform(0.5, 4.0, size=(5, 1))
+    for w in (None, rng.uniform(0.5, 2.0, size=5)):
+        got = loss_value(np, "poisson", get_activation("exp"), y_pred, y, w)
+        want = metrics.mean_poisson_deviance(y[:, 0], y_pred[:, 0], sample_weight=w)
+        np.testing.assert_allclose(got, want / 2, rtol=1e-12)
+
+
+def test_one_sample_loss_and_scaled_delta():
+    """n_samples = 1: nothing divided by more than one sample."""
+    sigmoid, identity = get_activation("sigmoid"), get_activation("identity")
+    p, y = np.array([[0.8]]), np.array([[1.0]])
+    np.testing.assert_allclose(loss_value(np, "log_loss", sigmoid, p, y), -np.log(0.8))
+    delta = output_delta(np, "squared_error", identity, np.array([[2.0]]), y, None, 3.0)
+    np.testing.assert_allclose(delta, [[3.0]])
+
+
+def test_softmax_is_stable_row_by_row():
+    """Each row's own maximum is subtracted (rows far apart stay finite)."""
+    a = get_activation("softmax").forward(np, np.array([[1000.0, 0.0], [-1000.0, 0.0]]))
+    np.testing.assert_allclose(a, [[1.0, 0.0], [0.0, 1.0]], atol=1e-300)
+
+
+def test_registration_names_the_argument_it_refuses_and_reads_the_backward_form(
+    monkeypatch,
+):
+    """A non-callable part is refused by its argument name; a backward of *args or
+    without a signature to read takes (xp, a, grad_a); a wrong arity is refused."""
+    monkeypatch.setattr(activations, "ACTIVATIONS", dict(ACTIVATIONS))
+    monkeypatch.setattr(losses, "LOSSES", dict(losses.LOSSES))
+    register = activations.register_activation
+    with pytest.raises(
+        TypeError, match=r"^forward must be a function of \(xp, \.\.\.\)"
+    ):
+        register("mine", "tanh", np.multiply)
+    with pytest.raises(
+        TypeError, match=r"^backward must be a function of \(xp, \.\.\.\)"
+    ):
+        register("mine", np.tanh, None)
+    with pytest.raises(TypeError, match=r"^value must be a function"):
+        losses.register_loss("mine", 1, np.subtract)
+    with pytest.raises(TypeError, match=r"^gradient must be a function"):
+        losses.register_loss("mine", np.subtract, 1)
+    with pytest.raises(TypeError, match=r"^name must be a non-empty string; got ' '"):
+        losses.register_loss(" ", np.subtract, np.subtract)
+    assert losses.register_loss("mine", np.subtract, np.subtract).name == "mine"
+    assert not register("star", np.tanh, lambda *args: args[-1]).needs_input
+    assert not register("builtin", np.tanh, max).needs_input  # no signature
+    with pytest.raises(TypeError) as refused:
+        register("two", np.tanh, lambda a, b: b)
+    assert str(refused.value) == (
+        "backward must take (xp, a, grad_a) or (xp, z, a, grad_a); "
+        "got a function of 2 required positional parameters"
+    )

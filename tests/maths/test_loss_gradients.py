@@ -14,7 +14,7 @@ from helpers import central_differences
 
 import xpnet
 from xpnet.maths import losses
-from xpnet.maths.activations import get_activation
+from xpnet.maths.activations import Activation, get_activation
 
 # (loss, output activation, targets): each loss with the outputs it accepts.
 CASES = [
@@ -100,3 +100,69 @@ def test_backprop_keeps_the_loss_derivative_as_the_output_error(
     np.testing.assert_allclose(
         backend.to_numpy(grads.output_errors[-1]), expected, rtol=1e-6, atol=1e-9
     )
+
+
+@pytest.mark.parametrize("loss, output, targets", CASES)
+def test_integer_sample_weights_repeat_rows_and_scale_multiplies_the_delta(
+    loss, output, targets
+):
+    """Weights (1, 3, 2) and scale 0.5: the loss of the rows repeated that many
+    times, and half of each row's delta summed over its copies there; loss_value and
+    output_delta called apart give the same as loss_and_delta."""
+    rng = np.random.default_rng(4)
+    act = get_activation(output)
+    y_pred, y = _predictions(output, rng, (3, 2)), _targets(targets, rng, (3, 2))
+    w = np.array([1.0, 3.0, 2.0])
+    rows = np.repeat(np.arange(3), [1, 3, 2])
+    value, delta = losses.loss_and_delta(np, loss, act, y_pred, y, w, 0.5)
+    repeated, deltas = losses.LOSSES[loss].loss_and_delta(
+        np, act, y_pred[rows], y[rows]
+    )
+    summed = np.zeros_like(y_pred)
+    np.add.at(summed, rows, deltas)
+    np.testing.assert_allclose(value, repeated, rtol=1e-12)
+    np.testing.assert_allclose(delta, 0.5 * summed, rtol=1e-12)
+    np.testing.assert_allclose(losses.loss_value(np, loss, act, y_pred, y, w), value)
+    alone = losses.output_delta(np, loss, act, y_pred, y, w, 0.5)
+    np.testing.assert_allclose(alone, delta, rtol=1e-12)
+
+
+def test_a_user_loss_gets_predictions_then_targets_and_its_delta_is_scaled(monkeypatch):
+    """A registered loss: ``value`` and ``gradient`` get ``(xp, y_pred, y)``; its
+    delta goes back through the output activation (given ``z`` where it needs it)
+    and is multiplied by ``scale``."""
+    monkeypatch.setattr(losses, "LOSSES", dict(losses.LOSSES))
+    calls = []
+
+    def value(xp, y_pred, y):
+        calls.append((xp, y_pred, y))
+        return xp.sum(y_pred - 2 * y)
+
+    def gradient(xp, y_pred, y):
+        return xp.subtract(y_pred, 2 * y)
+
+    user = losses.register_loss("user", value, gradient)
+    assert losses.get_loss("user") is user and losses.get_loss(user) is user
+    tanh = get_activation("tanh")
+    y_pred, y = np.array([[0.5, -0.25]]), np.array([[1.0, 2.0]])
+    assert float(user.loss_value(np, tanh, y_pred, y)) == -5.75
+    assert calls == [(np, y_pred, y)]
+    np.testing.assert_array_equal(
+        user.output_error(np, tanh, y_pred, y), [[-1.5, -4.25]]
+    )
+    through = np.array([[-1.5 * 0.75, -4.25 * 0.9375]])  # times 1 - tanh**2
+    np.testing.assert_allclose(user.output_delta(np, tanh, y_pred, y), through)
+    twice = user.output_delta(np, tanh, y_pred, y, scale=2.0)
+    np.testing.assert_allclose(twice, 2 * through)
+    by_z = Activation(
+        "by_z", np.tanh, lambda xp, z, a, grad: grad * z, needs_input=True
+    )
+    z = np.array([[3.0, 5.0]])
+    np.testing.assert_array_equal(
+        user.output_delta(np, by_z, y_pred, y, z=z), [[-4.5, -21.25]]
+    )
+    np.testing.assert_array_equal(
+        losses.output_delta(np, "user", by_z, y_pred, y, z=z), [[-4.5, -21.25]]
+    )
+    _, delta = losses.loss_and_delta(np, "user", by_z, y_pred, y, z=z)
+    np.testing.assert_array_equal(delta, [[-4.5, -21.25]])

@@ -11,7 +11,7 @@ from helpers import RTOL, central_differences, one_hot_data, regression_data
 
 import xpnet
 from xpnet.maths import network
-from xpnet.maths.activations import get_activation
+from xpnet.maths.activations import Activation, get_activation
 
 HIDDEN = ["identity", "sigmoid", "tanh", "relu"]
 # (output activation, loss) pairs: the canonical ones and others through the Jacobian.
@@ -82,6 +82,53 @@ def test_gradients_match_finite_differences(depth, hidden, bias, output, loss):
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-8)
 
 
+def _silu():
+    """SiLU, z * sigmoid(z): a backward that needs z (``needs_input``)."""
+
+    def backward(xp, z, a, grad):
+        s = 1 / (1 + xp.exp(-z))
+        return grad * (s + a * (1 - s))  # a = z * s
+
+    return Activation("silu", lambda xp, z: z / (1 + xp.exp(-z)), backward, True)
+
+
+@pytest.mark.parametrize("depth", [2, 3])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_gradients_through_activations_that_need_z_match_finite_differences(
+    depth, weighted
+):
+    """Every layer SiLU (the output too), integer sample weights (the loss of rows
+    repeated) or none, errors kept: the backward pass hands each layer its own z,
+    and the last error term is the (weighted) output error through the output."""
+    sizes, X, y = _problem(depth, "identity", "squared_error")
+    rng = np.random.default_rng(6)
+    weights = [rng.normal(size=shape) for shape in zip(sizes, sizes[1:], strict=False)]
+    biases = [rng.normal(size=n) for n in sizes[1:]]
+    w = rng.integers(1, 4, size=len(X)).astype(float) if weighted else None
+    args = (np, weights, biases, [_silu()] * len(weights), X, y, "squared_error")
+
+    def loss_at():
+        return float(network.loss_and_gradients(*args, sample_weight=w)[0])
+
+    value, grads, trace = network.loss_and_gradients(
+        *args, sample_weight=w, keep_errors=True
+    )
+    rows = np.repeat(np.arange(len(X)), 1 if w is None else w.astype(int))
+    repeated = network.loss_and_gradients(*args[:4], X[rows], y[rows], "squared_error")
+    np.testing.assert_allclose(value, repeated[0], rtol=1e-12)
+    z = trace.inputs[-1]
+    through = _silu().backprop(np, z, trace.outputs[-1], grads.output_errors[-1].copy())
+    np.testing.assert_allclose(grads.error_terms[-1], through, rtol=1e-12)
+    for got, want in zip(
+        grads.weights, central_differences(loss_at, weights), strict=True
+    ):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-8)
+    for got, want in zip(
+        grads.biases, central_differences(loss_at, biases), strict=True
+    ):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-8)
+
+
 def _sgd_run(backend, dtype, hidden, output, loss, steps=20, lr=0.1):
     sizes, X, y = _problem(3, output, loss, seed=1)
     net = xpnet.MLP(
@@ -148,6 +195,24 @@ def test_forward_keeps_inputs_and_outputs(backend):
     np.testing.assert_array_equal(
         backend.to_numpy(trace.outputs[-1]), backend.to_numpy(net.forward(X))
     )
+
+
+def test_forward_keeps_only_the_inputs_a_backward_needs():
+    """No ``z`` kept by default; with an activation whose backward needs it, only
+    that layer's; as many activations as weight matrices, or a ValueError."""
+    X = regression_data(n_samples=4, n_features=3)[0].astype(np.float32)
+    net = xpnet.MLP([3, 5, 2], hidden_activation="tanh", seed=0, backend="numpy")
+    args = (np, net.weights, net.biases)
+    assert network.forward(*args, net.activations, X).inputs is None
+    tanh = get_activation("tanh")
+    by_z = Activation(
+        "by_z", tanh.forward, lambda xp, z, a, grad: grad, needs_input=True
+    )
+    trace = network.forward(*args, [by_z, net.activations[1]], X)
+    assert trace.inputs[1] is None
+    np.testing.assert_allclose(np.tanh(trace.inputs[0]), trace.outputs[1])
+    with pytest.raises(ValueError):
+        network.forward(*args, net.activations[:1], X)
 
 
 @pytest.mark.parametrize(

@@ -176,3 +176,33 @@ def test_state_round_trips(backend):
         b.step(b_params, [backend.asarray(x.copy(), "float64") for x in g])
     for pa, pb in zip(a_params, b_params, strict=True):
         assert_close(backend, pb, backend.to_numpy(pa), "float64", atol=0)
+
+
+def test_a_new_learning_rate_init_keeps_the_schedule_s_place():
+    """set_learning_rate_init: invscaling restarts from the new rate at the same
+    step; adaptive keeps its reductions (rate / old init * new init); constant, or
+    invscaling before the first step, takes the new rate; a schedule factor scales
+    it."""
+    xp = np
+    sgd = SGD(xp, [xp.zeros(1)], 0.1, "invscaling", power_t=0.5)
+    sgd.set_learning_rate_init(0.4, time_step=3)
+    assert sgd.learning_rate == pytest.approx(0.4 / 4**0.5)
+    sgd.set_learning_rate_init(0.3, time_step=0)
+    assert sgd.learning_rate == pytest.approx(0.3)
+    adaptive = SGD(xp, [xp.zeros(1)], 0.1, "adaptive")
+    assert adaptive.trigger_stopping() == (False, "Setting learning rate to 0.020000")
+    adaptive.set_learning_rate_init(0.5, time_step=7)
+    assert adaptive.learning_rate == pytest.approx(0.1)
+    adaptive.learning_rate = 1e-6
+    assert adaptive.trigger_stopping() == (True, "Learning rate too small. Stopping.")
+    constant = SGD(xp, [xp.zeros(1)], 0.1, "constant")
+    assert constant.trigger_stopping() == (True, "Stopping.")
+    constant.set_learning_rate_init(0.2, time_step=5)
+    assert constant.learning_rate == pytest.approx(0.2)
+    constant.set_rate_factor(0.25)
+    constant.set_learning_rate_init(0.4, time_step=6)
+    assert constant.learning_rate == pytest.approx(0.1)
+    adam = Adam(xp, [xp.zeros(1)])
+    assert adam.trigger_stopping() == (True, "Stopping.")
+    adam.set_learning_rate_init(0.01, time_step=3)
+    assert adam.learning_rate == pytest.approx(0.01)

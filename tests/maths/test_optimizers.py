@@ -117,3 +117,36 @@ def test_adam_pair_matches_optax():
     # optax puts eps outside the bias correction of v: equal up to eps's share
     for mine, ref in zip(params, ref_params, strict=True):
         np.testing.assert_allclose(np.asarray(mine), np.asarray(ref), rtol=1e-5)
+
+
+def test_the_pairs_name_themselves_start_at_zero_and_refuse_a_missing_gradient():
+    """init: zeros shaped and typed like each parameter; update: one gradient per
+    parameter or a ValueError; the hyperparameters on the parameters' device."""
+    params = tuple(np.ones(s, np.float32) for s in SHAPES)
+    pairs = {"sgd": optimizers.sgd(np, nesterov=True), "adam": optimizers.adam(np)}
+    for name, pair in pairs.items():
+        assert pair.name == name
+        state = pair.init(params)
+        for moments in state:
+            assert [(m.shape, m.dtype) for m in moments] == [
+                (p.shape, p.dtype) for p in params
+            ]
+            assert not any(m.any() for m in moments)
+        hyper = (
+            optimizers.sgd_hyper(np, 0.1, 0.9, dtype=np.float32, device="cpu")
+            if name == "sgd"
+            else optimizers.adam_hyper(
+                np, 0.1, 0.9, 0.999, 1e-8, dtype=np.float32, device="cpu"
+            )
+        )
+        with pytest.raises(ValueError):
+            pair.update(params[:-1], state, params, hyper)
+    strict = pytest.importorskip("array_api_strict")
+    device = strict.Device("device1")
+    for hyper in (
+        optimizers.sgd_hyper(strict, 0.1, 0.9, dtype=strict.float32, device=device),
+        optimizers.adam_hyper(
+            strict, 0.1, 0.9, 0.999, 1e-8, dtype=strict.float32, device=device
+        ),
+    ):
+        assert all(value.device == device for value in hyper)

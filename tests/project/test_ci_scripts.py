@@ -5,6 +5,7 @@ gpu-check selects pass where its machine's image lacks array-api-strict."""
 from __future__ import annotations
 
 import importlib.util
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -50,15 +51,17 @@ def test_gpu_check_selection_passes_without_array_api_strict(tmp_path):
     assert "array_api_strict" in result.stdout and "not installed" in result.stdout
 
 
-def _semantic_mutants():
-    spec = importlib.util.spec_from_file_location(
-        "semantic_mutants", ROOT / "ci" / "semantic_mutants.py"
-    )
+def _ci_module(name):
+    spec = importlib.util.spec_from_file_location(name, ROOT / "ci" / f"{name}.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # dataclasses look their module up
     spec.loader.exec_module(module)
     return module
+
+
+def _semantic_mutants():
+    return _ci_module("semantic_mutants")
 
 
 def test_every_semantic_mutant_applies_to_this_tree():
@@ -86,3 +89,86 @@ def test_semantic_mutants_plant_in_a_copy_and_report(capsys):
     assert "caught          7a-reader-lets-oserror-escape" in out
     assert "1 caught, 0 survived, 0 not applicable: score 1/1 = 100%" in out
     assert reader.read_bytes() == before, "the working tree is never touched"
+
+
+def _mutmut_batches_on(tmp_path, monkeypatch):
+    """ci/mutmut_batches.py on a ``mutants/`` of three maths mutants with no verdict."""
+    batches = _ci_module("mutmut_batches")
+    mutants = tmp_path / "mutants"
+    meta = mutants / "src" / "xpnet" / "maths" / "losses.py.meta"
+    meta.parent.mkdir(parents=True)
+    names = [f"xpnet.maths.losses.x_mse__mutmut_{i}" for i in (1, 2, 3)]
+    meta.write_text(json.dumps({"exit_code_by_key": dict.fromkeys(names)}))
+    for constant, path in [
+        ("MUTANTS", mutants),
+        ("HUNG", mutants / "hung.txt"),
+        ("PRESCREENED", mutants / "prescreened.txt"),
+        ("STATS", mutants / "mutmut-stats.json"),
+    ]:
+        monkeypatch.setattr(batches, constant, path)
+    return batches, names
+
+
+def test_mutmut_batches_list_a_mutant_that_hangs_alone_and_go_on(tmp_path, monkeypatch):
+    """A batch out of time is retried from its first mutant without a verdict, alone;
+    out of time again, that mutant is listed as hung and never asked again."""
+    batches, names = _mutmut_batches_on(tmp_path, monkeypatch)
+    asked = []
+
+    def fake_mutmut(batch, timeout, children):
+        asked.append((batch, timeout))
+        if names[1] in batch:
+            batches.set_verdicts({k: 1 for k in batch if k != names[1]})
+            return False
+        batches.set_verdicts(dict.fromkeys(batch, 1))
+        return True
+
+    monkeypatch.setattr(batches, "run_batch", fake_mutmut)
+    args = batches.argparse.Namespace(batch=3, timeout=100, children=1, prescreen=False)
+    batches.run_folder("maths", args)
+    assert asked == [(names, 100), ([names[1]], 25)]
+    assert batches.HUNG.read_text().split() == [names[1]]
+    assert batches.pending(("maths",)) == []
+
+
+def test_mutmut_prescreen_keeps_kills_and_leaves_survivors_for_a_full_run(
+    tmp_path, monkeypatch
+):
+    """``ci/mutmut_batches.py --prescreen``: mutmut sees only ``tests/maths/`` for a
+    maths function (the whole list where none of those reach it, and for other
+    folders); a kill keeps its verdict, a survivor loses it and is listed, so that a
+    plain run gives it its full verdict; mutmut's stats are restored."""
+    batches, names = _mutmut_batches_on(tmp_path, monkeypatch)
+    tests = {
+        "xpnet.maths.losses.x_mse": [
+            "tests/maths/test_a.py::t",
+            "tests/test_mlp.py::t",
+        ],
+        "xpnet.maths.flat.x_pack": ["tests/test_mlp.py::t"],
+        "xpnet.files.atomic.x_write": [
+            "tests/maths/test_a.py::t",
+            "tests/files/f.py::t",
+        ],
+    }
+    stats = json.dumps(
+        {"tests_by_mangled_function_name": tests, "duration_by_test": {}}
+    )
+    batches.STATS.write_text(stats)
+    seen = []
+
+    def fake_mutmut(batch, timeout, children):
+        seen.append(
+            json.loads(batches.STATS.read_text())["tests_by_mangled_function_name"]
+        )
+        codes = {batch[0]: 1, batch[1]: batches.SURVIVED, batch[2]: 36}  # 36: timeout
+        batches.set_verdicts(codes)
+        return True
+
+    monkeypatch.setattr(batches, "run_batch", fake_mutmut)
+    assert batches.run_prescreened(names, "maths", 60, 1)
+    assert seen == [tests | {"xpnet.maths.losses.x_mse": ["tests/maths/test_a.py::t"]}]
+    assert batches.STATS.read_text() == stats
+    assert batches.verdicts() == {names[0]: 1, names[1]: None, names[2]: 36}
+    assert batches.PRESCREENED.read_text().split() == [names[1]]
+    assert batches.pending(("maths",), prescreen=True) == []
+    assert batches.pending(("maths",)) == [names[1]]
