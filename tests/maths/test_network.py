@@ -290,3 +290,16 @@ def test_extreme_inputs_stay_finite_through_a_network(backend, name):
 
 def test_activation_objects_are_shared():
     assert get_activation("relu") is get_activation("relu")
+
+
+def test_predict_refuses_more_weights_than_activations():
+    """One activation per layer: a list one short is an error, not a network cut
+    short by ``zip``."""
+    weights = [np.ones((3, 4)), np.ones((4, 2))]
+    relu = get_activation("relu")
+    with pytest.raises(ValueError):
+        network.predict(np, weights, None, [relu], np.ones((5, 3)))
+    assert network.predict(np, weights, None, [relu, relu], np.ones((5, 3))).shape == (
+        5,
+        2,
+    )

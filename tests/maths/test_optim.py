@@ -206,3 +206,30 @@ def test_a_new_learning_rate_init_keeps_the_schedule_s_place():
     assert adam.trigger_stopping() == (True, "Stopping.")
     adam.set_learning_rate_init(0.01, time_step=3)
     assert adam.learning_rate == pytest.approx(0.01)
+
+
+def test_new_optimizer_hands_on_every_option():
+    """scikit-learn's names reach the optimizer: ``power_t`` and ``epsilon`` as given,
+    a schedule string as it is, a schedule object as "constant" (it sets the rate
+    each epoch itself)."""
+    from xpnet.maths.optim import new_optimizer
+
+    params = [np.zeros((2, 3))]
+    options = {
+        "learning_rate_init": 0.01,
+        "learning_rate": "invscaling",
+        "momentum": 0.5,
+        "nesterovs_momentum": False,
+        "power_t": 0.25,
+        "beta_1": 0.8,
+        "beta_2": 0.99,
+        "epsilon": 1e-4,
+    }
+    sgd = new_optimizer("sgd", np, params, options)
+    assert isinstance(sgd, SGD) and sgd.lr_schedule == "invscaling"
+    assert (sgd.momentum, sgd.nesterov, sgd.power_t) == (0.5, False, 0.25)
+    scheduled = new_optimizer("sgd", np, params, {**options, "learning_rate": object()})
+    assert scheduled.lr_schedule == "constant"
+    adam = new_optimizer("adam", np, params, options)
+    assert isinstance(adam, Adam)
+    assert (adam.beta_1, adam.beta_2, adam.epsilon) == (0.8, 0.99, 1e-4)
