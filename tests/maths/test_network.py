@@ -215,12 +215,13 @@ def test_forward_keeps_only_the_inputs_a_backward_needs():
         network.forward(*args, net.activations[:1], X)
 
 
+@pytest.mark.parametrize("scale", [-0.25, 2.0])
 @pytest.mark.parametrize(
     ("output", "loss"), [("softmax", "log_loss"), ("identity", "squared_error")]
 )
-def test_delta_scale_scales_every_gradient_not_the_loss(backend, output, loss):
+def test_delta_scale_scales_every_gradient_not_the_loss(backend, output, loss, scale):
     """``delta_scale`` (a learning rate folded into backprop) multiplies every
-    gradient and leaves the loss alone."""
+    gradient and leaves the loss alone; without ``keep_errors`` no errors are kept."""
     X, Y = one_hot_data(n_samples=9, n_features=4, n_classes=3)
     net = xpnet.MLP(
         [4, 5, 3], output_activation=output, seed=1, backend=backend, dtype="float64"
@@ -236,9 +237,11 @@ def test_delta_scale_scales_every_gradient_not_the_loss(backend, output, loss):
     )
     value, grads, _ = network.loss_and_gradients(*args, keep_errors=True)
     scaled_value, scaled, _ = network.loss_and_gradients(
-        *args, keep_errors=True, delta_scale=-0.25
+        *args, keep_errors=True, delta_scale=scale
     )
     assert float(scaled_value) == float(value)
+    _, plain, _ = network.loss_and_gradients(*args, delta_scale=scale)
+    assert plain.output_errors is None and plain.error_terms is None
     for got, want in zip(
         scaled.weights + scaled.biases + scaled.output_errors + scaled.error_terms,
         grads.weights + grads.biases + grads.output_errors + grads.error_terms,
@@ -246,7 +249,7 @@ def test_delta_scale_scales_every_gradient_not_the_loss(backend, output, loss):
     ):
         np.testing.assert_allclose(
             backend.to_numpy(got),
-            -0.25 * backend.to_numpy(want),
+            scale * backend.to_numpy(want),
             rtol=1e-13,
             atol=1e-16,
         )

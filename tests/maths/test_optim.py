@@ -233,3 +233,23 @@ def test_new_optimizer_hands_on_every_option():
     adam = new_optimizer("adam", np, params, options)
     assert isinstance(adam, Adam)
     assert (adam.beta_1, adam.beta_2, adam.epsilon) == (0.8, 0.99, 1e-4)
+
+
+def test_a_stateless_optimizer_steps_lists_through_the_shared_layout():
+    """An optimizer without state (no ``state_names``) still lays the parameters out
+    flat: ``step`` on lists updates each in place, and its state is empty."""
+    from xpnet.maths.optim import Optimizer
+
+    class Plain(Optimizer):
+        kind = "plain"
+
+        def _update(self, grad):
+            return -self.learning_rate * grad
+
+    params = [np.ones((2, 3)), np.full(3, 2.0)]
+    grads = [np.full((2, 3), 10.0), np.arange(3.0)]
+    optimizer = Plain(np, params, 0.1)
+    optimizer.step(params, grads)
+    assert optimizer.state == {}
+    np.testing.assert_allclose(params[0], np.zeros((2, 3)), atol=1e-15)
+    np.testing.assert_allclose(params[1], [2.0, 1.9, 1.8])
