@@ -9,6 +9,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from helpers import junit_outcomes, run_pytest
@@ -172,3 +173,29 @@ def test_mutmut_prescreen_keeps_kills_and_leaves_survivors_for_a_full_run(
     assert batches.PRESCREENED.read_text().split() == [names[1]]
     assert batches.pending(("maths",), prescreen=True) == []
     assert batches.pending(("maths",)) == [names[1]]
+
+
+def test_mutmut_runs_a_mutants_tests_quickest_first(tmp_path, monkeypatch):
+    """``ci/mutmut_fastest_first.py`` orders the tests by mutmut's recorded durations
+    (those it has none for last, in their order), and leaves them be before mutmut's
+    stats run has written any."""
+    plugin = _ci_module("mutmut_fastest_first")
+    monkeypatch.chdir(tmp_path)
+    items = [
+        SimpleNamespace(nodeid=name) for name in ("slow", "unknown", "quick", "new")
+    ]
+    plugin.pytest_collection_modifyitems(items)
+    assert [item.nodeid for item in items] == ["slow", "unknown", "quick", "new"]
+    durations = {"slow": 2.0, "quick": 0.1}
+    (tmp_path / "mutmut-stats.json").write_text(
+        json.dumps({"duration_by_test": durations})
+    )
+    plugin.pytest_collection_modifyitems(items)
+    assert [item.nodeid for item in items] == ["quick", "slow", "unknown", "new"]
+
+
+def test_mutmut_workers_load_the_quickest_first_plugin():
+    """mutmut's workers get the plugin by name, with ``ci/`` on their path."""
+    batches = _ci_module("mutmut_batches")
+    assert "-p mutmut_fastest_first" in batches.FORK_SAFE["PYTEST_ADDOPTS"]
+    assert (ROOT / "ci" / "mutmut_fastest_first.py").exists()
