@@ -85,3 +85,51 @@ def test_cap_keeps_short_text_and_says_how_long_the_rest_was():
     assert messages.cap("short") == "short"
     text = messages.cap("y" * 10_000, 100)
     assert len(text) == 100 and text.endswith("(10,000 characters)")
+
+
+@pytest.mark.parametrize(
+    "value",
+    [[], (), {}, set(), frozenset(), {1}, (1,), (1, 2), [1, (2,)], {"k": [1, {2: 3}]}],
+)
+def test_brief_of_a_small_container_is_its_repr(value):
+    assert messages.brief(value) == repr(value)
+
+
+def test_brief_shows_long_strings_and_huge_ints_by_their_size():
+    assert messages.brief("a" * 100) == repr("a" * 100)  # limit // 2 is still whole
+    assert messages.brief("a" * 101) == repr("a" * 100) + "... (101 characters)"
+    assert messages.brief(b"a" * 31, 60) == repr(b"a" * 30) + "... (31 characters)"
+    assert messages.brief(2**199) == repr(2**199)  # 200 bits: 60 digits, shown
+    assert messages.brief(2**200) == "<an int of about 60 digits>"
+    assert messages.brief(-(10**400)) == "<an int of about 400 digits>"
+
+
+def test_brief_stops_three_levels_down():
+    assert messages.brief([[[[1]]]]) == "[[[[...]]]]"
+    assert messages.brief([[[[]]]]) == "[[[[...]]]]"
+    assert messages.brief([[[1]]]) == "[[[1]]]"
+    assert messages.brief({"k": {"a": {"b": {"c": 1}}}}) == "{'k': {'a': {'b': {...}}}}"
+    assert messages.brief({((((1,),),),): 0}) == "{(((...),),): 0}"
+    assert messages.brief(((((1,),),),)) == "((((...),),),)"
+
+
+def test_brief_shows_eight_items_then_the_count():
+    assert messages.brief(list(range(8))) == repr(list(range(8)))
+    assert messages.brief(list(range(9))) == "[0, 1, 2, 3, 4, 5, 6, 7, ... (9 items)]"
+    many = dict.fromkeys(range(10), 0)
+    assert messages.brief(many) == "{" + "".join(
+        f"{k}: 0, " for k in range(8)
+    ) + "... (10 items)}"
+
+
+def test_brief_caps_each_item_then_the_whole():
+    # each side is shortened to 100 characters and a note: the pair is 206 long, cut
+    # to 200, so the whole (202) is cut again
+    text = messages.brief({"a" * 101: "b" * 101})
+    assert text.endswith("... (202 characters)") and len(text) == 200
+
+
+def test_cap_at_its_limit_and_below_its_note():
+    assert messages.cap("abc", 3) == "abc"
+    assert messages.cap("abcd", 3) == "... (4 characters)"  # no room: only the note
+    assert messages.cap("x" * 50, 20) == "x" + "... (50 characters)"
