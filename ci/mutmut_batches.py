@@ -20,6 +20,13 @@ parent's threads: torch's pool crashes it, Dask's hangs). Delete
 ``tests/FOLDER/`` (where there are any): a kill there is a kill, a survivor's verdict
 is dropped and it is listed in ``mutants/prescreened.txt``, left for a later run
 without ``--prescreen`` to give it its full verdict (every covering test).
+
+``--fresh PREFIX --tests "PYTEST ARGUMENTS"`` judges the mutants whose name starts
+with PREFIX and that survived or that no test reached, each in a fresh pytest process
+against the given tests (in the order given, stopping at the first failure). It is for
+code that only tests outside mutmut's selection reach (JAX, torch.compile, Dask and
+torch.distributed hang in mutmut's forked workers, see ``[tool.mutmut]``); those
+verdicts replace mutmut's and are listed in ``mutants/fresh.txt``.
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -38,8 +46,12 @@ ROOT = Path(__file__).resolve().parents[1]
 MUTANTS = ROOT / "mutants"
 HUNG = MUTANTS / "hung.txt"
 PRESCREENED = MUTANTS / "prescreened.txt"
+FRESH = MUTANTS / "fresh.txt"
 STATS = MUTANTS / "mutmut-stats.json"
-SURVIVED = 0  # mutmut's exit code for a mutant no test noticed
+SURVIVED = 0  # mutmut's exit codes: a mutant no test noticed,
+KILLED = 1  # one a test noticed,
+NO_TESTS = 33  # one no test reached,
+TIMED_OUT = 36  # one whose tests ran out of time
 # a forked worker has none of its parent's threads: torch's OpenMP pool crashes it and
 # Dask's thread pool never answers, so one thread each and Dask computes in line
 FORK_SAFE = {
@@ -113,6 +125,7 @@ def report(folders: tuple[str, ...]) -> None:
         survived = counts["survived"]
         line = f"{folder:10} {ran:>11} {killed:>7} {survived:>9} {other:>6} {score}"
         notes = [
+            f"{len(listed(FRESH) & set(done))} in a fresh process",
             f"{len(hung & set(mine))} hung",
             f"{len(prescreened & (set(mine) - set(done)))} prescreened",
         ]
@@ -175,6 +188,46 @@ def run_prescreened(
     return finished
 
 
+def run_fresh(prefix: str, tests: list[str], timeout: float) -> None:
+    """Each mutant under ``prefix`` that survived or that no test reached, against
+    ``tests`` in a fresh pytest process of its own (``timeout`` seconds each)."""
+    done = listed(FRESH)
+    names = [
+        k
+        for k, v in verdicts().items()
+        if k.startswith(prefix) and v in (SURVIVED, NO_TESTS) and k not in done
+    ]
+    command = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider"]
+    command += ["-p", "no:randomly", *tests]
+    env = os.environ | FORK_SAFE | {"PYTHONPATH": str(MUTANTS / "src")}
+    del env["PYTEST_ADDOPTS"]  # the deselected tests are the point here
+    for number, name in enumerate(names, 1):
+        try:
+            result = subprocess.run(
+                ["nice", "-n", "19", *command],
+                cwd=ROOT,
+                env=env | {"MUTANT_UNDER_TEST": name},
+                capture_output=True,
+                timeout=timeout,
+            )
+        except subprocess.TimeoutExpired:
+            code = TIMED_OUT
+        else:
+            if result.returncode in (4, 5):  # a usage error or no test collected
+                raise SystemExit(result.stdout.decode()[-2000:])
+            code = SURVIVED if result.returncode == 0 else KILLED
+        set_verdicts({name: code})
+        with FRESH.open("a") as out:
+            out.write(name + "\n")
+        print(f"{number}/{len(names)} {status_by_code(code)} {name}", flush=True)
+
+
+def status_by_code(code: int) -> str:
+    from mutmut.stats import status_by_exit_code  # the mutation extra
+
+    return status_by_exit_code[code]
+
+
 def run_folder(folder: str, args: argparse.Namespace) -> None:
     """Batches until every mutant of ``folder`` has a verdict (or hung)."""
 
@@ -202,11 +255,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--prescreen", action="store_true", help="first only the folder's own tests"
     )
+    parser.add_argument(
+        "--fresh", metavar="PREFIX", help="rejudge PREFIX's mutants, each in a process"
+    )
+    parser.add_argument("--tests", help="pytest's arguments for --fresh, quoted")
     args = parser.parse_args(argv)
     folders = tuple(args.folders) or FOLDERS
     if unknown := set(folders) - set(FOLDERS):
         parser.error(f"unknown folders {sorted(unknown)}")
-    if not args.report:
+    if args.fresh:
+        if not args.tests:
+            parser.error("--fresh needs --tests")
+        run_fresh(args.fresh, shlex.split(args.tests), args.timeout)
+    elif not args.report:
         if not MUTANTS.exists():  # the first run makes the mutants and the test map
             run_batch([f"xpnet.{folders[0]}.*"], args.timeout, args.children)
         for folder in folders:

@@ -105,6 +105,7 @@ def _mutmut_batches_on(tmp_path, monkeypatch):
         ("HUNG", mutants / "hung.txt"),
         ("PRESCREENED", mutants / "prescreened.txt"),
         ("STATS", mutants / "mutmut-stats.json"),
+        ("FRESH", mutants / "fresh.txt"),
     ]:
         monkeypatch.setattr(batches, constant, path)
     return batches, names
@@ -130,6 +131,42 @@ def test_mutmut_batches_list_a_mutant_that_hangs_alone_and_go_on(tmp_path, monke
     assert asked == [(names, 100), ([names[1]], 25)]
     assert batches.HUNG.read_text().split() == [names[1]]
     assert batches.pending(("maths",)) == []
+
+
+def test_mutmut_fresh_rejudges_survivors_and_unreached_mutants_each_in_a_process(
+    tmp_path, monkeypatch, capsys
+):
+    """``--fresh PREFIX --tests ...``: each survivor or unreached mutant under PREFIX
+    runs the given tests in a pytest process of its own, with the mutated copy on the
+    path and the deselected tests back; its verdict replaces mutmut's, once."""
+    batches, names = _mutmut_batches_on(tmp_path, monkeypatch)
+    other = "xpnet.maths.metrics.x_r2__mutmut_1"
+    meta = batches.MUTANTS / "src" / "xpnet" / "maths" / "losses.py.meta"
+    codes = dict(zip(names, (0, 33, 1), strict=True)) | {other: 0}
+    meta.write_text(json.dumps({"exit_code_by_key": codes}))
+    runs = []
+
+    def fake_run(command, cwd, env, capture_output, timeout):
+        runs.append(env["MUTANT_UNDER_TEST"])
+        assert command[-2:] == ["tests/maths", "-m not slow"]
+        assert env["PYTHONPATH"] == str(batches.MUTANTS / "src")
+        assert "PYTEST_ADDOPTS" not in env
+        if env["MUTANT_UNDER_TEST"] == names[1]:
+            raise subprocess.TimeoutExpired(command, timeout)
+        return SimpleNamespace(returncode=1, stdout=b"")
+
+    monkeypatch.setattr(batches.subprocess, "run", fake_run)
+    argv = ["--fresh", "xpnet.maths.losses", "--tests", "tests/maths '-m not slow'"]
+    assert batches.main(argv) == 0
+    assert runs == names[:2], "the killed mutant and the other module are left be"
+    verdicts = batches.verdicts()
+    assert [verdicts[k] for k in names] == [1, 36, 1] and verdicts[other] == 0
+    assert batches.FRESH.read_text().split() == names[:2]
+    assert "(2 in a fresh process)" in capsys.readouterr().out
+    batches.main(argv)
+    assert runs == names[:2], "a mutant judged afresh is not asked again"
+    with pytest.raises(SystemExit):
+        batches.main(["--fresh", "xpnet.maths"])  # no tests to run
 
 
 def test_mutmut_prescreen_keeps_kills_and_leaves_survivors_for_a_full_run(
