@@ -38,6 +38,7 @@ CASES = {
     "weights": dict(solver="sgd", alpha=0.01, sample_weight=True),
     "early-stopping": dict(solver="adam", early_stopping=True),
     "no-partial-batch": dict(solver="adam", n_samples=200),
+    "one-row-last-batch": dict(solver="adam", n_samples=201),
     "clipped": dict(solver="adam", alpha=0.05, max_grad_norm=0.1),
     "clipped-sgd-plain": dict(solver="sgd", momentum=0.0, max_grad_norm=0.1),
 }
