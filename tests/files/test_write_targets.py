@@ -300,3 +300,158 @@ def test_train_save_on_a_full_disk_names_the_path(tmp_path, monkeypatch, capsys)
     assert os.strerror(errno.ENOSPC) in err
     assert path.read_bytes() == b"the previous model"
     assert sorted(os.listdir(tmp_path)) == ["d.csv", "m.safetensors"]
+
+
+# ---- what a write leaves, names and refuses (atomic.py, issue 27) --------------------
+
+
+def _temporary_names(monkeypatch) -> list[str]:
+    """The temporary file of every write from now on, as ``os.replace`` sees it."""
+    names: list[str] = []
+    real_replace = os.replace
+
+    def recording(source, target):
+        names.append(source)
+        real_replace(source, target)
+
+    monkeypatch.setattr(atomic.os, "replace", recording)
+    return names
+
+
+def test_the_temporary_is_named_for_the_target_next_to_it(tmp_path, monkeypatch):
+    """``.NAME.PID.RANDOM.tmp`` in the target's directory: the pattern that the
+    next save's clean-up recognises."""
+    names = _temporary_names(monkeypatch)
+    tensor_file.save_tensors(tmp_path / "m.safetensors", {}, {})
+    (name,) = names
+    assert os.path.dirname(name) == str(tmp_path)
+    assert re.fullmatch(
+        rf"\.m\.safetensors\.{os.getpid()}\.[0-9a-f]{{12}}\.tmp", os.path.basename(name)
+    )
+
+
+def test_a_taken_temporary_name_is_skipped(tmp_path, monkeypatch):
+    """O_EXCL finds the first random name taken (by a save of ours in another
+    thread): the write draws another and leaves the other file alone."""
+    taken = tmp_path / f".m.safetensors.{os.getpid()}.{'0' * 12}.tmp"
+    taken.write_bytes(b"another thread's")
+    draws = iter(["0" * 12, "1" * 12])
+    monkeypatch.setattr(atomic.secrets, "token_hex", lambda n: next(draws))
+    names = _temporary_names(monkeypatch)
+    tensor_file.save_tensors(tmp_path / "m.safetensors", {}, {})
+    assert [os.path.basename(name) for name in names] == [
+        f".m.safetensors.{os.getpid()}.{'1' * 12}.tmp"
+    ]
+    assert taken.read_bytes() == b"another thread's"
+
+
+def test_a_new_file_gets_read_and_write_bits_less_the_umask(tmp_path):
+    old = os.umask(0o022)
+    try:
+        tensor_file.save_tensors(tmp_path / "m.safetensors", {}, {})
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(os.stat(tmp_path / "m.safetensors").st_mode) == 0o644
+
+
+def test_temporaries_of_live_or_unknown_processes_are_kept(tmp_path):
+    """Ours (another thread may be saving), a live process's (sent no signal: it
+    keeps running) and a pid that cannot be asked about (too large for kill)
+    stay."""
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        kept = [
+            tmp_path / f".m.safetensors.{pid}.0123456789ab.tmp"
+            for pid in (os.getpid(), child.pid, 10**30)
+        ]
+        for path in kept:
+            path.write_bytes(b"partial")
+        tensor_file.save_tensors(tmp_path / "m.safetensors", {}, {})
+        assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+            ["m.safetensors", *(path.name for path in kept)]
+        )
+        with pytest.raises(subprocess.TimeoutExpired):
+            child.wait(timeout=0.3)  # a signal other than 0 would have ended it
+    finally:
+        child.kill()
+        child.wait()
+
+
+def _pathconf_saying(name_max):
+    """``os.pathconf`` of a file system whose names hold ``name_max`` bytes."""
+
+    def pathconf(path, name):
+        if name != "PC_NAME_MAX":
+            raise ValueError("unrecognized configuration name")
+        return name_max
+
+    return pathconf
+
+
+def _no_pathconf(path, name):
+    raise OSError(errno.EINVAL, "no limit")
+
+
+@pytest.mark.parametrize(
+    ("pathconf", "base", "stem"),
+    [
+        (_pathconf_saying(255), "m" * 300, "m" * 226),
+        (_pathconf_saying(35), "model.safetensors", "model."),  # 35 - 29 bytes
+        (_pathconf_saying(30), "model.safetensors", "m"),  # a 10-digit pid just fits
+        (_pathconf_saying(20), "model.safetensors", "m"),  # never empty
+        (_pathconf_saying(35), "é" * 5, "ééé"),  # bytes, not characters
+        (_no_pathconf, "m" * 300, "m" * 226),  # 255 assumed
+        (None, "m" * 300, "m" * 226),  # no os.pathconf (Windows): 255 assumed
+    ],
+)
+def test_the_temporary_name_fits_the_directory(monkeypatch, pathconf, base, stem):
+    if pathconf is None:
+        monkeypatch.delattr(atomic.os, "pathconf")
+    else:
+        monkeypatch.setattr(atomic.os, "pathconf", pathconf)
+    assert atomic._stem("/anywhere", base) == stem
+
+
+def test_a_missing_directory_is_file_not_found_naming_the_path(tmp_path):
+    path = tmp_path / "no" / "m.safetensors"
+    with pytest.raises(FileNotFoundError) as info:
+        tensor_file.save_tensors(path, {}, {})
+    assert info.value.errno == errno.ENOENT and info.value.filename == str(path)
+    assert str(info.value) == (
+        f"[Errno 2] cannot save: directory {str(tmp_path / 'no')!r} does not exist: "
+        f"{str(path)!r}"
+    )
+
+
+@needs_fifo
+def test_a_fifo_made_during_the_write_is_refused_naming_the_path(tmp_path, monkeypatch):
+    """The target is checked again just before the rename: a FIFO that appeared
+    meanwhile stays, and the error names the path as given."""
+    path = tmp_path / "m.safetensors"
+    real_fsync = os.fsync
+
+    def fsync_then_a_fifo(fd):
+        real_fsync(fd)
+        if not path.exists():
+            os.mkfifo(path)
+
+    monkeypatch.setattr(atomic.os, "fsync", fsync_then_a_fifo)
+    with pytest.raises(atomic.NotRegularFileError) as info:
+        tensor_file.save_tensors(path, {}, {})
+    assert info.value.filename == str(path) and repr(str(path)) in str(info.value)
+    assert os.listdir(tmp_path) == ["m.safetensors"]
+    assert stat.S_ISFIFO(os.stat(path).st_mode)
+
+
+def test_the_refusal_is_eexist_and_says_what_to_do():
+    error = atomic.NotRegularFileError("/tmp/p", "a FIFO (named pipe)")
+    assert error.errno == errno.EEXIST and error.filename == "/tmp/p"
+    assert str(error) == (
+        "cannot write '/tmp/p': it is a FIFO (named pipe), not a regular file; xpnet "
+        "replaces only regular files (remove it or choose another path)"
+    )
+
+
+def test_a_file_of_no_known_kind_is_not_a_file():
+    """A type that ``stat`` has no predicate for here (a Solaris door, say)."""
+    assert atomic.file_kind(os.stat_result((0o600, *(0,) * 9))) == "not a file"
