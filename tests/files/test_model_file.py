@@ -200,7 +200,9 @@ def test_stale_temporaries_of_dead_saves_are_removed(tmp_path):
     )
     dead_pid = int(dead.stdout)
     stale = tmp_path / f".m.safetensors.{dead_pid}.0123456789ab.tmp"
-    alive = tmp_path / f".m.safetensors.{os.getppid()}.0123456789ab.tmp"
+    # ours (a live process other than ours is in test_write_targets.py: signalling
+    # the parent here would hit the test runner under mutation testing)
+    alive = tmp_path / f".m.safetensors.{os.getpid()}.0123456789ab.tmp"
     other = tmp_path / f".other.{dead_pid}.0123456789ab.tmp"
     mine = tmp_path / "notes.tmp"
     for path in (stale, alive, other, mine):
@@ -213,29 +215,35 @@ def test_stale_temporaries_of_dead_saves_are_removed(tmp_path):
 
 def test_load_tensors_missing_file_names_the_path(tmp_path):
     path = str(tmp_path / "absent.safetensors")
-    with pytest.raises(FileNotFoundError, match="absent.safetensors"):
+    with pytest.raises(FileNotFoundError) as info:
         io.load_tensors(path)
+    assert info.value.errno == 2 and info.value.filename == path
+    assert str(info.value) == f"[Errno 2] no model file at this path: {path!r}"
 
 
 def test_model_file_error_is_a_value_error_and_pickles_by_value():
     error = io.ModelFileError("m.safetensors", "broken")
     assert isinstance(error, ValueError)
-    copy = type(error)(*error.__reduce__()[1])
+    copy = pickle.loads(pickle.dumps(error))
+    assert type(copy) is io.ModelFileError
     assert str(copy) == str(error) == "model file 'm.safetensors': broken"
+    assert (copy.path, copy.problem) == ("m.safetensors", "broken")
 
 
 # ---------------------------------------------------------------- malformed files
 
 
 def test_directory_is_refused(tmp_path):
-    assert_refused(str(tmp_path), "directory")
+    error = assert_refused(str(tmp_path))
+    assert error.problem == "is a directory (a FIFO, device or socket?)"
 
 
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs os.mkfifo (POSIX)")
 def test_fifo_is_refused_without_blocking(tmp_path):
     path = tmp_path / "pipe.safetensors"
     os.mkfifo(path)
-    assert_refused(str(path), "not a regular file")
+    error = assert_refused(str(path))
+    assert error.problem == "is not a regular file (a FIFO, device or socket?)"
 
 
 @pytest.mark.parametrize(
@@ -331,6 +339,115 @@ def test_odd_tensor_names_and_counts_are_refused(tmp_path, monkeypatch):
     monkeypatch.setattr(tensor_file, "MAX_TENSORS", 3)
     arrays = {f"a{i}": np.ones(1) for i in range(4)}
     assert_refused(write(tmp_path, st_bytes(arrays, good_header())), "tensors")
+
+
+def refusal(path: str) -> str:
+    """The message of ``load_tensors(path)``'s ModelFileError."""
+    return str(assert_refused(path))
+
+
+@pytest.mark.parametrize(
+    ("header", "metadata", "problem"),
+    [
+        (
+            None,
+            {"other": "{}"},
+            "no xpnet header (safetensors metadata key 'xpnet'); "
+            "a safetensors file, but not an xpnet model file",
+        ),
+        (
+            None,
+            {"xpnet": '{"a": NaN}'},
+            "header is not valid JSON (NaN is not allowed in the header)",
+        ),
+        (
+            None,
+            {"xpnet": '{"a": 1e999}'},
+            "header is not valid JSON (1e999 overflows to inf)",
+        ),
+        ([1, 2], None, "header must be a JSON object; got list"),
+        (
+            good_header(format="numpy"),
+            None,
+            "format must be 'xpnet-model'; got 'numpy' (not an xpnet model file)",
+        ),
+        (
+            good_header(format_version=1),
+            None,
+            "format_version 1 was written by an older xpnet; this xpnet reads "
+            "format_version 2 only: fit the model again (or load it with the xpnet "
+            "that wrote it and use its weights) and save it",
+        ),
+        (good_header(xpnet_version=1), None, "xpnet_version must be a string; got 1"),
+        (
+            {**good_header(), "crc32": 0},
+            None,
+            "checksum mismatch (crc32 0): the file is damaged or was edited",
+        ),
+    ],
+)
+def test_bad_headers_are_refused_word_for_word(tmp_path, header, metadata, problem):
+    path = write(tmp_path, st_bytes({"W0": np.ones(2)}, header, metadata=metadata))
+    assert refusal(path) == f"model file {path!r}: {problem}"
+
+
+def test_a_header_of_the_largest_size_loads(tmp_path, monkeypatch):
+    """MAX_HEADER_BYTES characters are read; one more is refused."""
+    arrays = {"W0": np.ones(2)}
+    header = {**good_header(), "crc32": tensor_file.checksum(good_header(), arrays)}
+    text = json.dumps(header)
+    monkeypatch.setattr(tensor_file, "MAX_HEADER_BYTES", len(text) + 10)
+    at_limit = write(tmp_path, st_bytes(arrays, metadata={"xpnet": text + " " * 10}))
+    assert io.load_tensors(at_limit)[0] == header
+    over = write(tmp_path, st_bytes(arrays, metadata={"xpnet": text + " " * 11}), "o")
+    assert refusal(over) == (
+        f"model file {over!r}: header of {len(text) + 11} characters; at most "
+        f"{len(text) + 10}"
+    )
+
+
+def test_the_most_tensors_a_file_may_hold_load(tmp_path):
+    arrays = {f"a{i}": np.ones(1) for i in range(io.MAX_TENSORS + 1)}
+    path = str(tmp_path / "m.safetensors")
+    io.save_tensors(path, {}, arrays)
+    assert refusal(path) == f"model file {path!r}: 4097 tensors; at most 4096"
+    del arrays["a0"]
+    io.save_tensors(path, {}, arrays)
+    assert len(io.load_tensors(path)[1]) == io.MAX_TENSORS
+
+
+def test_an_odd_tensor_name_is_shown_to_64_characters(tmp_path):
+    name = "../" + "x" * 100
+    path = write(tmp_path, st_bytes({name: np.ones(1)}, good_header()))
+    assert refusal(path) == f"model file {path!r}: unexpected tensor name {name[:64]!r}"
+
+
+@pytest.mark.parametrize(
+    ("header", "arrays", "error", "message"),
+    [
+        ([], {}, TypeError, "header must be a dict; got list"),
+        ({}, [1], TypeError, "arrays must be a dict of name to array; got [1]"),
+    ],
+)
+def test_save_tensors_refuses_bad_input_word_for_word(
+    tmp_path, header, arrays, error, message
+):
+    with pytest.raises(error) as info:
+        io.save_tensors(tmp_path / "m.safetensors", header, arrays)
+    assert str(info.value) == message
+
+
+def test_the_checksum_refuses_nan_like_the_header(tmp_path):
+    """A header with NaN or inf has no checksum (JSON cannot hold it)."""
+    for value in (float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="Out of range float values"):
+            tensor_file.checksum({"x": value}, {})
+
+
+def test_the_file_bytes_do_not_depend_on_the_header_key_order():
+    arrays = {"W0": np.ones(2)}
+    first = tensor_file.encode({**good_header(), "a": 1, "b": 2}, arrays)
+    assert first == tensor_file.encode({"b": 2, "a": 1, **good_header()}, arrays)
 
 
 # ---------------------------------------------------------------- xpnet.save / load
@@ -558,6 +675,90 @@ def test_save_refuses_look_alikes(tmp_path):
 
     with pytest.raises(TypeError, match="got LookAlike"):
         xpnet.save(LookAlike(), tmp_path / "m.safetensors")
+
+
+@pytest.mark.parametrize(
+    "config", [None, [1], {}, {"kind": None}, {"kind": ["MLP"]}, {"kind": "os.system"}]
+)
+def test_save_refuses_look_alikes_of_any_export(tmp_path, config):
+    """Whatever an object's ``_export`` returns, it is not saved: one TypeError."""
+
+    class LookAlike:
+        def _export(self):
+            return config, {}
+
+    with pytest.raises(TypeError) as info:
+        xpnet.save(LookAlike(), tmp_path / "m.safetensors")
+    assert str(info.value) == (
+        "model must be an xpnet MLP, MLPClassifier, MLPRegressor; got LookAlike"
+    )
+    assert os.listdir(tmp_path) == []
+
+
+def test_a_module_without_its_class_gives_a_clear_error(tmp_path, monkeypatch):
+    path = tmp_path / "mlp.safetensors"
+    xpnet.save(xpnet.MLP([3, 2], seed=0), path)
+    monkeypatch.delattr(importlib.import_module("xpnet.mlp"), "MLP")
+    assert_load_refused(
+        str(path), "model kind 'MLP' needs xpnet.mlp, which this xpnet lacks"
+    )
+
+
+def test_a_header_whose_model_is_not_an_object_is_refused(tmp_path):
+    path = str(tmp_path / "m.safetensors")
+    io.save_tensors(path, {"model": [1, 2]}, {})
+    assert_load_refused(
+        path, "header has no 'model' object (got [1, 2]); not a saved model"
+    )
+
+
+def test_save_refuses_nan_in_the_configuration_as_json_does(tmp_path):
+    """NaN would not survive the JSON header: refused for that reason, before any
+    check of the value itself."""
+    model = fitted_classifier()
+    model.set_params(alpha=float("nan"))
+    with pytest.raises(ValueError) as info:
+        xpnet.save(model, tmp_path / "m.safetensors")
+    assert str(info.value).startswith(
+        "cannot save this MLPClassifier: load would refuse it: Out of range float "
+        "values are not JSON compliant"
+    )
+    assert os.listdir(tmp_path) == []
+
+
+def _layers(n_layers: int, bias: bool, extra: tuple[str, ...]) -> dict:
+    """Arrays of a net of ``n_layers`` layers of width 1, plus ``extra``."""
+    arrays = {f"W{layer}": np.ones((1, 1)) for layer in range(n_layers)}
+    if bias:
+        arrays.update({f"b{layer}": np.ones(1) for layer in range(n_layers)})
+    return {**arrays, **{name: np.ones(1) for name in extra}}
+
+
+@pytest.mark.parametrize(
+    ("n_layers", "bias", "extra"),
+    [(2048, True, ()), (4096, False, ()), (2046, True, ("x", "y", "z", "w"))],
+)
+def test_layers_up_to_the_tensor_limit_are_read(n_layers, bias, extra):
+    """Exactly MAX_TENSORS arrays: weights, biases and the extra ones."""
+    arrays = _layers(n_layers, bias, extra)
+    assert len(arrays) == io.MAX_TENSORS
+    weights, biases = io.layer_parameters(
+        arrays, [1] * (n_layers + 1), bias, "float64", extra=extra
+    )
+    assert len(weights) == n_layers
+    assert (biases is None) if not bias else len(biases) == n_layers
+
+
+@pytest.mark.parametrize(
+    ("n_layers", "bias", "extra"),
+    [(2049, True, ()), (4097, False, ()), (2047, True, ("x", "y", "z"))],
+)
+def test_one_tensor_over_the_limit_is_refused_before_any_list(n_layers, bias, extra):
+    with pytest.raises(ValueError) as info:
+        io.layer_parameters({}, [1] * (n_layers + 1), bias, "float64", extra=extra)
+    assert str(info.value) == (
+        f"{n_layers:,} layers need more than the 4096 arrays a file may hold"
+    )
 
 
 @pytest.mark.parametrize("kind", ["os", "subprocess.run", "MLP", "MLPRegressor"])
