@@ -3,6 +3,7 @@ xpnet's own predict / predict_proba / forward, on full, 1-row and 0-row batches.
 
 from __future__ import annotations
 
+import sys
 import warnings
 
 import numpy as np
@@ -144,8 +145,12 @@ def test_datetime_labels_are_refused_with_a_reason(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", xpnet.ConvergenceWarning)
         model = xpnet.MLPClassifier((3,), max_iter=1, random_state=0).fit(X, y)
-    with pytest.raises(ValueError, match="no ONNX tensor type"):
+    with pytest.raises(xpnet.OnnxExportError) as error:
         xpnet.export_onnx(model, tmp_path / "m.onnx")
+    assert str(error.value) == (
+        "labels of dtype datetime64[D] have no ONNX tensor type; fit on int, float, "
+        "bool or string labels to export"
+    )
     assert not (tmp_path / "m.onnx").exists()
 
 
@@ -168,3 +173,119 @@ def test_xpnet_export_command(tmp_path, capsys):
     labels = _run(session, X.astype(np.float32))["label"]
     assert labels.tolist() == model.predict(X).tolist()
     assert cli.main(["export", str(tmp_path / "absent"), "--onnx", str(out)]) == 2
+
+
+def test_export_names_the_missing_onnx_package(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "onnx", None)  # as if not installed
+    model, _ = _fit("binary", "relu", "float32")
+    with pytest.raises(ImportError) as error:
+        xpnet.export_onnx(model, tmp_path / "m.onnx")
+    assert str(error.value) == (
+        'ONNX export needs the onnx package: pip install "xpnet[onnx]"'
+    )
+
+
+def _listing(proto):
+    """The graph as text: the initializers' names, then ``output = Op(inputs; attrs)``
+    per node."""
+    lines = [tensor.name for tensor in proto.graph.initializer]
+    for node in proto.graph.node:
+        attrs = [
+            f"{a.name}={onnx.helper.get_attribute_value(a)}" for a in node.attribute
+        ]
+        args = ", ".join(node.input) + "".join(f"; {a}" for a in attrs)
+        lines.append(f"{', '.join(node.output)} = {node.op_type}({args})")
+    return lines
+
+
+LAYERS = ["W0", "b0", "W1", "b1"]
+HIDDEN = ["gemm_0 = Gemm(X, W0, b0)", "relu_1 = Relu(gemm_0)"]
+GRAPHS = {
+    "binary": [
+        *LAYERS,
+        "one",
+        "classes",
+        *HIDDEN,
+        "gemm_2 = Gemm(relu_1, W1, b1)",
+        "sigmoid_3 = Sigmoid(gemm_2)",
+        "sub_4 = Sub(one, sigmoid_3)",
+        "concat_5 = Concat(sub_4, sigmoid_3; axis=1)",
+        "argmax_6 = ArgMax(concat_5; axis=1; keepdims=0)",
+        "label = Gather(classes, argmax_6)",
+        "probabilities = Identity(concat_5)",
+    ],
+    "multiclass-strings": [
+        *LAYERS,
+        "classes",
+        *HIDDEN,
+        "gemm_2 = Gemm(relu_1, W1, b1)",
+        "softmax_3 = Softmax(gemm_2; axis=1)",
+        "argmax_4 = ArgMax(softmax_3; axis=1; keepdims=0)",
+        "label = Gather(classes, argmax_4)",
+        "probabilities = Identity(softmax_3)",
+    ],
+    "multilabel": [
+        *LAYERS,
+        "threshold",
+        *HIDDEN,
+        "gemm_2 = Gemm(relu_1, W1, b1)",
+        "sigmoid_3 = Sigmoid(gemm_2)",
+        "greater_4 = Greater(sigmoid_3, threshold)",
+        f"label = Cast(greater_4; to={onnx.TensorProto.INT64})",
+        "probabilities = Identity(sigmoid_3)",
+    ],
+}
+
+
+@pytest.mark.parametrize("kind", sorted(GRAPHS))
+def test_a_classifiers_graph_node_by_node(tmp_path, kind):
+    """Readable names, no needless casts (X already float32), Softmax over classes."""
+    model = xpnet.MLPClassifier((5,), max_iter=1, random_state=0, dtype="float32")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", xpnet.ConvergenceWarning)
+        model.fit(X, TARGETS[kind])
+    assert _listing(xpnet.export_onnx(model, tmp_path / "m.onnx")) == GRAPHS[kind]
+
+
+def _dims(value):
+    """A tensor's dims: its named (dim_param) or fixed (dim_value) sizes."""
+    return [d.dim_param or d.dim_value for d in value.type.tensor_type.shape.dim]
+
+
+@pytest.mark.parametrize(
+    ("kind", "zipmap", "signature"),
+    [
+        ("binary", False, {"label": ["N"], "probabilities": ["N", 2]}),
+        ("multilabel", False, {"label": ["N", 3], "probabilities": ["N", 3]}),
+        ("multiclass-strings", True, {"output_label": ["N"], "output_probability": []}),
+        ("multi-output regression", False, {"variable": ["N", 2]}),
+    ],
+)
+def test_every_batch_dim_is_named_n(tmp_path, kind, zipmap, signature):
+    """X and every output share the batch dimension ``N``; xpnet is the producer."""
+    cls = xpnet.MLPRegressor if "regression" in kind else xpnet.MLPClassifier
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", xpnet.ConvergenceWarning)
+        model = cls((5,), max_iter=1, random_state=0).fit(X, TARGETS[kind])
+    proto = xpnet.export_onnx(model, tmp_path / "m.onnx", zipmap=zipmap)
+    assert proto.producer_name == "xpnet"
+    assert [(v.name, _dims(v)) for v in proto.graph.input] == [("X", ["N", 4])]
+    assert {v.name: _dims(v) for v in proto.graph.output} == signature
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("kind", ["binary", "multiclass-strings"])
+def test_zipmap_in_onnxruntime(tmp_path, kind, dtype):
+    """ZipMap takes float32 only: a float64 model's probabilities are cast to it."""
+    model, X_fit = _fit(kind, "tanh", dtype)
+    proto = xpnet.export_onnx(model, tmp_path / "m.onnx", zipmap=True)
+    assert [v.name for v in proto.graph.output] == [
+        "output_label",
+        "output_probability",
+    ]
+    session = ort.InferenceSession(str(tmp_path / "m.onnx"))
+    label, maps = session.run(None, {"X": X_fit.astype(dtype)})
+    assert label.tolist() == model.predict(X_fit).tolist()
+    assert all(list(row) == model.classes_.tolist() for row in maps)
+    proba = np.array([list(row.values()) for row in maps])
+    np.testing.assert_allclose(proba, model.predict_proba(X_fit), rtol=1e-6, atol=1e-6)
