@@ -20,11 +20,12 @@ from xpnet import (
     MLPClassifier,
     MLPRegressor,
 )
+from xpnet.estimators import fit as fit_module
 from xpnet.maths import network as network_module
 from xpnet.maths.optim import SGD, Adam
 from xpnet.testing import require_backend
 from xpnet.training.errors import DIVERGED
-from xpnet.training.loop import Run, _memory_message, stratified_split
+from xpnet.training.loop import Run, _memory_message, stratified_split, train
 
 quiet = pytest.mark.filterwarnings("ignore::xpnet.ConvergenceWarning")
 
@@ -657,3 +658,25 @@ def test_run_reads_and_sets_its_fit_state_fields():
         setattr(run, name, value)
         assert getattr(state, name) is value
         assert getattr(Run, name).__doc__ == f"``state.{name}``."
+
+
+def test_an_interrupted_run_records_how_far_its_epoch_got(monkeypatch):
+    """Ctrl-C during step 7 (the 3rd of epoch 2): the run's position holds the 3
+    steps and their summed loss, as a checkpoint of it would."""
+    X, y = _classification(n_samples=40)
+    runs = []
+
+    def train_and_keep(run):
+        runs.append(run)
+        train(run)
+
+    monkeypatch.setattr(fit_module, "train", train_and_keep)
+    _StepSpy(monkeypatch, SGD, at=7, fault="sigint")
+    model = MLPClassifier(
+        hidden_layer_sizes=(6,), solver="sgd", batch_size=10, max_iter=3
+    )
+    with pytest.raises(KeyboardInterrupt):
+        model.fit(X, y)
+    position = runs[0].state.position
+    assert position.step == 3
+    assert type(position.epoch_loss) is float and position.epoch_loss > 0
