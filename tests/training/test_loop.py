@@ -4,8 +4,10 @@ callbacks, checkpoint/resume, warm_start and partial_fit, progress, input checks
 from __future__ import annotations
 
 import os
+import re
 import signal
 import warnings
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -18,10 +20,12 @@ from xpnet import (
     MLPClassifier,
     MLPRegressor,
 )
+from xpnet.estimators import fit as fit_module
 from xpnet.maths import network as network_module
 from xpnet.maths.optim import SGD, Adam
 from xpnet.testing import require_backend
-from xpnet.training.loop import stratified_split
+from xpnet.training.errors import DIVERGED
+from xpnet.training.loop import Run, _memory_message, stratified_split, train
 
 quiet = pytest.mark.filterwarnings("ignore::xpnet.ConvergenceWarning")
 
@@ -490,3 +494,189 @@ def test_foreign_arrays_and_wrong_feature_count(backend):
     np.testing.assert_array_equal(
         require_backend(other).to_numpy(answer), model.predict(X)
     )
+
+
+# ---- what a fit says: exact messages, lines and stopping boundaries -----------------
+
+
+def _printed(capsys):
+    """The lines a ``verbose=2`` fit printed, after the model's own first line."""
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("MLP")  # "MLPRegressor: 'numpy', float64, eager"
+    return lines[1:]
+
+
+@quiet
+@pytest.mark.parametrize("early_stopping", [False, True])
+def test_verbose_lines_say_each_epoch_and_why_training_stopped(capsys, early_stopping):
+    X, y = _classification()
+    model = MLPClassifier(
+        hidden_layer_sizes=(4,),
+        max_iter=50,
+        tol=0.5,
+        n_iter_no_change=2,
+        early_stopping=early_stopping,
+        verbose=2,
+        random_state=0,
+        dtype="float64",
+    ).fit(X, y)
+    assert model.n_iter_ == 4
+    expected = []
+    for i, loss in enumerate(model.loss_curve_):
+        expected.append(f"Iteration {i + 1}, loss = {loss:.8f}")
+        if early_stopping:
+            expected.append(f"Validation score: {model.validation_scores_[i]:f}")
+    what = "Validation score" if early_stopping else "Training loss"
+    expected.append(
+        f"{what} did not improve more than tol=0.500000 for 2 consecutive epochs. "
+        "Stopping."
+    )
+    assert _printed(capsys) == expected
+
+
+def test_callback_stopping_early_says_so(capsys):
+    X, y = _regression()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # stopped by the callback: no warning
+        model = MLPRegressor(hidden_layer_sizes=(4,), max_iter=10, verbose=2)
+        model.fit(X, y, callbacks=[lambda model, history: history.n_iter == 2])
+    assert model.n_iter_ == 2
+    assert _printed(capsys) == [
+        *(
+            f"Iteration {i + 1}, loss = {loss:.8f}"
+            for i, loss in enumerate(model.loss_curve_)
+        ),
+        "A callback asked to stop. Stopping.",
+    ]
+
+
+class _Frozen:
+    """A schedule holding the rate at 0: every epoch's loss and score repeat exactly
+    (with one batch per epoch)."""
+
+    def factor(self, epoch, history):
+        return 0.0
+
+
+@quiet
+@pytest.mark.parametrize("early_stopping", [False, True])
+def test_a_repeated_loss_or_score_with_tol_0_is_no_stall(early_stopping):
+    """scikit-learn's rules: no improvement is ``loss > best_loss - tol`` and
+    ``score < best_score + tol``; with tol=0 an equal value resets the count."""
+    X, y = _classification(n_samples=40)
+    model = MLPClassifier(
+        hidden_layer_sizes=(3,),
+        learning_rate=_Frozen(),  # batch_size "auto": one batch
+        tol=0.0,
+        n_iter_no_change=1,
+        max_iter=5,
+        early_stopping=early_stopping,
+        random_state=0,
+        dtype="float64",
+    ).fit(X, y)
+    curve = model.validation_scores_ if early_stopping else model.loss_curve_
+    assert len(set(curve)) == 1, "the test needs one repeated value"
+    assert model.n_iter_ == 5
+
+
+def test_convergence_warning_message():
+    X, y = _regression()
+    message = (
+        "Stochastic optimizer: maximum iterations (2) reached and the optimization "
+        "hasn't converged yet; raise max_iter or tol"
+    )
+    with pytest.warns(ConvergenceWarning, match=f"^{re.escape(message)}$"):
+        MLPRegressor(hidden_layer_sizes=(4,), max_iter=2).fit(X, y)
+
+
+@pytest.mark.parametrize("batch_size", [10, 40])
+def test_divergence_message_names_the_loss_or_the_weights(batch_size):
+    """Several batches: the batches after the blow-up have a NaN loss; one batch: its
+    loss (before the update) is finite, the weights after it are not."""
+    X, y = _regression()
+
+    def blow_up_after_two(model, history):
+        if history.n_iter == 2:
+            model._optimizer.learning_rate = float("inf")
+
+    model = MLPRegressor(
+        hidden_layer_sizes=(5,),
+        solver="sgd",
+        learning_rate_init=0.01,
+        batch_size=batch_size,
+        max_iter=10,
+    )
+    what = "the loss is nan" if batch_size == 10 else "the weights became NaN or inf"
+    message = (
+        f"training diverged in epoch 3: {what}; the model keeps the weights of the "
+        f"last good epoch. {DIVERGED}: scale the inputs, use a smaller "
+        "learning_rate_init (now 0.01) or raise alpha"
+    )
+    with pytest.raises(DivergenceError, match=f"^{re.escape(message)}$"):
+        model.fit(X, y, callbacks=[blow_up_after_two])
+
+
+@quiet
+def test_float32_epoch_loss_is_summed_in_float32():
+    """The epoch's sum starts in the parameters' dtype: each epoch's total (64
+    rows: the mean times 64 is exact) is a float32 number."""
+    X, y = _regression(n_samples=64)
+    model = MLPRegressor(
+        hidden_layer_sizes=(5,), batch_size=8, max_iter=8, dtype="float32"
+    ).fit(X, y)
+    totals = np.array(model.loss_curve_) * 64
+    np.testing.assert_array_equal(totals.astype(np.float32), totals)
+
+
+def test_out_of_memory_message_names_everything():
+    X = np.zeros((40, 3), dtype=np.float32)
+    Y = np.zeros((40, 2), dtype=np.float64)
+    params = [np.zeros((3, 7)), np.zeros((7, 2)), np.zeros(7), np.zeros(2)]
+    run = SimpleNamespace(
+        state=SimpleNamespace(params=params),
+        n_layers=2,
+        settings=SimpleNamespace(batch_size=16),
+        X=X,
+        Y=Y,
+    )
+    assert _memory_message(run) == (
+        "one batch of work does not fit while training with batch_size=16 (layer "
+        "widths [7, 2]) beside X (40, 3) float32 (0.0 MiB) and y (40, 2) float64 "
+        "(0.0 MiB) on the device; use a smaller batch_size, fewer samples per fit "
+        "(partial_fit on chunks) or narrower layers"
+    )
+
+
+def test_run_reads_and_sets_its_fit_state_fields():
+    names = ["params", "optimizer", "history", "rng", "position", "steps"]
+    names.append("best_params")
+    state = SimpleNamespace(**{name: object() for name in names})
+    run = Run(None, [], None, 1.0, state, None, None, None)
+    for name in names:
+        assert getattr(run, name) is getattr(state, name)
+        value = object()
+        setattr(run, name, value)
+        assert getattr(state, name) is value
+        assert getattr(Run, name).__doc__ == f"``state.{name}``."
+
+
+def test_an_interrupted_run_records_how_far_its_epoch_got(monkeypatch):
+    """Ctrl-C during step 7 (the 3rd of epoch 2): the run's position holds the 3
+    steps and their summed loss, as a checkpoint of it would."""
+    X, y = _classification(n_samples=40)
+    runs = []
+
+    def train_and_keep(run):
+        runs.append(run)
+        train(run)
+
+    monkeypatch.setattr(fit_module, "train", train_and_keep)
+    _StepSpy(monkeypatch, SGD, at=7, fault="sigint")
+    model = MLPClassifier(
+        hidden_layer_sizes=(6,), solver="sgd", batch_size=10, max_iter=3
+    )
+    with pytest.raises(KeyboardInterrupt):
+        model.fit(X, y)
+    position = runs[0].state.position
+    assert position.step == 3
+    assert type(position.epoch_loss) is float and position.epoch_loss > 0

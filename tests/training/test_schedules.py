@@ -16,6 +16,8 @@ from xpnet.training.schedules import (
     ExponentialDecay,
     ReduceOnPlateau,
     StepDecay,
+    schedule_from_json,
+    schedule_to_json,
 )
 from xpnet.training.state import History
 
@@ -64,6 +66,51 @@ def test_reduce_on_plateau_replays_the_history():
     assert factors == [1, 1, 1, 1, 1, 0.5, 0.5, 0.5, 0.5, 0.25]
     scores = History(validation_scores=[0.5, 0.4, 0.4, 0.4])  # higher is better
     assert sched.factor(4, scores) == 0.5
+
+
+def test_reduce_on_plateau_counts_afresh_after_a_reduction_and_needs_the_threshold():
+    sched = ReduceOnPlateau(decay=0.5, patience=2, threshold=0.0)
+    flat = [3.0, 2.0, 2.0, 2.0, 2.0, 2.0, 2.0, 2.0]
+    factors = [sched.factor(n, History(loss_curve=flat[:n])) for n in range(9)]
+    assert factors == [1, 1, 1, 1, 1, 0.5, 0.5, 0.5, 0.25]
+    sched = ReduceOnPlateau(decay=0.5, patience=2, threshold=0.5)
+    slow = [3.0, 2.9, 2.8, 2.7]  # each step less than the threshold
+    assert sched.factor(4, History(loss_curve=slow)) == 0.5
+
+
+def test_cosine_without_warm_up_or_over_one_epoch():
+    h = History()
+    assert CosineDecay(10).factor(0, h) == 1.0  # no warm-up: starts at the peak
+    one = CosineDecay(1, end=0.25)
+    assert [one.factor(e, h) for e in range(3)] == [1.0, 0.25, 0.25]
+
+
+def test_only_built_in_schedules_are_saved_and_loaded():
+    class Mine:
+        def factor(self, epoch, history):
+            return 1.0
+
+        def __repr__(self):
+            return "Mine()"
+
+    with pytest.raises(ValueError) as info:
+        schedule_to_json(Mine())
+    assert str(info.value) == (
+        "learning_rate=Mine() cannot be saved: only xpnet's schedules (Constant, "
+        "StepDecay, ExponentialDecay, CosineDecay, ReduceOnPlateau) are; set a "
+        "built-in one before saving"
+    )
+    saved = schedule_to_json(StepDecay(3, gamma=0.5))
+    assert saved == {"schedule": "StepDecay", "step_size": 3, "gamma": 0.5}
+    assert schedule_from_json(saved) == StepDecay(3, gamma=0.5)
+    for bad in (
+        {"schedule": "Mine"},
+        {"schedule": "StepDecay", "step_size": 3, "gamma": 0.5, "power": 2},
+        {"schedule": "StepDecay", "gamma": 0.5},
+    ):
+        with pytest.raises(ValueError) as info:
+            schedule_from_json(bad)
+        assert str(info.value) == f"learning_rate: unknown schedule {bad!r}"
 
 
 def _rates(solver, schedule, max_iter=5, **kwargs):
@@ -163,6 +210,25 @@ def test_strings_keep_their_meaning_and_schedules_are_saved(tmp_path):
         xpnet.save(b.set_params(learning_rate=Mine()), tmp_path / "n.safetensors")
     with pytest.raises(ValueError, match="learning_rate"):
         MLPRegressor((3,), learning_rate="cosine").fit(X, y)
+
+
+def test_a_learning_rate_without_a_callable_factor_is_refused():
+    X, y = _regression()
+
+    class NotOne:
+        factor = 0.5
+
+        def __repr__(self):
+            return "NotOne()"
+
+    for bad in (42, NotOne()):
+        with pytest.raises(TypeError) as info:
+            MLPRegressor((3,), learning_rate=bad).fit(X, y)
+        assert str(info.value) == (
+            "learning_rate must be one of ['constant', 'invscaling', 'adaptive'] or a "
+            "schedule with a method factor(epoch, history) (xpnet.schedules); got "
+            f"{bad!r}"
+        )
 
 
 @quiet

@@ -15,7 +15,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from xpnet.training.streams import CupyStreams
+from xpnet.training.streams import CupyStreams, stream_order
 
 WORKER = os.path.join(os.path.dirname(__file__), "stream_order_worker.py")
 STEP = [
@@ -87,3 +87,47 @@ def test_one_stream_needs_no_event():
     )
     CupyStreams(torch, cupy, 0).order_after_collective()
     assert log == []  # both on the legacy default stream: already in order
+
+
+def _recording_fakes(log):
+    """torch on stream 7 of each device, CuPy on its own stream: fakes recording
+    what is asked of them."""
+
+    class Event:
+        def __init__(self, **kwargs):
+            log.append(("event", kwargs))
+
+        def record(self, stream):
+            log.append(("record", stream))
+
+    consumer = SimpleNamespace(
+        ptr=3, wait_event=lambda event: log.append(("wait", type(event).__name__))
+    )
+
+    def current_stream(index):
+        log.append(("torch stream of device", index))
+        return SimpleNamespace(cuda_stream=7)
+
+    torch = SimpleNamespace(cuda=SimpleNamespace(current_stream=current_stream))
+    cupy = SimpleNamespace(
+        cuda=SimpleNamespace(
+            get_current_stream=lambda: consumer,
+            Event=Event,
+            ExternalStream=lambda ptr: f"external {ptr}",
+        )
+    )
+    return torch, cupy
+
+
+def test_cupys_stream_waits_for_an_event_on_torchs():
+    log = []
+    torch, cupy = _recording_fakes(log)
+    backend = SimpleNamespace(library="cupy", xp_module=lambda: cupy)
+    stream_order(backend, torch, 2).order_after_collective()
+    assert log == [
+        ("torch stream of device", 2),
+        ("event", {"disable_timing": True}),
+        ("record", "external 7"),
+        ("wait", "Event"),
+    ]
+    assert stream_order(SimpleNamespace(library="numpy"), torch, 2) is None

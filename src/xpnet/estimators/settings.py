@@ -24,6 +24,7 @@ from ..maths import losses
 from ..maths.activations import user_activations
 from ..maths.optim import OPTIMIZERS, SCHEDULES
 from ..training.loop import Settings
+from ..training.schedules import is_schedule
 
 HIDDEN_ACTIVATIONS = ("identity", "logistic", "tanh", "relu")
 REGRESSION_LOSSES = ("squared_error", "poisson")
@@ -122,7 +123,7 @@ def check_regression_loss(loss: Any) -> str:
 
 def _check_schedule(value: Any) -> None:
     """A schedule (:mod:`xpnet.training.schedules`): an object with ``factor``."""
-    if not callable(getattr(value, "factor", None)):
+    if not is_schedule(value):
         raise TypeError(
             f"learning_rate must be one of {list(SCHEDULES)} or a schedule with a "
             f"method factor(epoch, history) (xpnet.schedules); got {value!r}"
