@@ -117,9 +117,10 @@ def test_brief_shows_eight_items_then_the_count():
     assert messages.brief(list(range(8))) == repr(list(range(8)))
     assert messages.brief(list(range(9))) == "[0, 1, 2, 3, 4, 5, 6, 7, ... (9 items)]"
     many = dict.fromkeys(range(10), 0)
-    assert messages.brief(many) == "{" + "".join(
-        f"{k}: 0, " for k in range(8)
-    ) + "... (10 items)}"
+    assert (
+        messages.brief(many)
+        == "{" + "".join(f"{k}: 0, " for k in range(8)) + "... (10 items)}"
+    )
 
 
 def test_brief_caps_each_item_then_the_whole():
