@@ -75,23 +75,15 @@ def test_the_order_check_fails_without_the_wait():
 
 def test_one_stream_needs_no_event():
     log = []
-    stream = SimpleNamespace(ptr=0, wait_event=lambda event: log.append("wait"))
-    torch = SimpleNamespace(
-        cuda=SimpleNamespace(current_stream=lambda i: SimpleNamespace(cuda_stream=0))
-    )
-    cupy = SimpleNamespace(
-        cuda=SimpleNamespace(
-            get_current_stream=lambda: stream,
-            Event=lambda **kwargs: log.append("event"),
-        )
-    )
+    torch, cupy = _recording_fakes(log, torch_stream=0, cupy_stream=0)
     CupyStreams(torch, cupy, 0).order_after_collective()
-    assert log == []  # both on the legacy default stream: already in order
+    # both on the legacy default stream: already in order, no event and no wait
+    assert log == [("torch stream of device", 0)]
 
 
-def _recording_fakes(log):
-    """torch on stream 7 of each device, CuPy on its own stream: fakes recording
-    what is asked of them."""
+def _recording_fakes(log, torch_stream=7, cupy_stream=3):
+    """torch on ``torch_stream`` of each device, CuPy on ``cupy_stream``: fakes
+    recording what is asked of them."""
 
     class Event:
         def __init__(self, **kwargs):
@@ -101,12 +93,13 @@ def _recording_fakes(log):
             log.append(("record", stream))
 
     consumer = SimpleNamespace(
-        ptr=3, wait_event=lambda event: log.append(("wait", type(event).__name__))
+        ptr=cupy_stream,
+        wait_event=lambda event: log.append(("wait", type(event).__name__)),
     )
 
     def current_stream(index):
         log.append(("torch stream of device", index))
-        return SimpleNamespace(cuda_stream=7)
+        return SimpleNamespace(cuda_stream=torch_stream)
 
     torch = SimpleNamespace(cuda=SimpleNamespace(current_stream=current_stream))
     cupy = SimpleNamespace(
