@@ -107,8 +107,6 @@ def set_verdicts(new: dict[str, int | None]) -> None:
 
 
 def report(folders: tuple[str, ...]) -> None:
-    from mutmut.stats import status_by_exit_code  # the mutation extra
-
     codes = verdicts()
     hung = listed(HUNG)
     prescreened = listed(PRESCREENED)
@@ -116,7 +114,7 @@ def report(folders: tuple[str, ...]) -> None:
     for folder in folders:
         mine = {k: v for k, v in codes.items() if folder_of(k) == folder}
         done = {k: v for k, v in mine.items() if v is not None}
-        counts = Counter(status_by_exit_code[v] for v in done.values())
+        counts = Counter(status_by_code(v) for v in done.values())
         killed = counts["killed"] + counts["timeout"]
         tested = killed + counts["survived"]
         other = len(done) - tested
