@@ -52,6 +52,13 @@ SURVIVED = 0  # mutmut's exit codes: a mutant no test noticed,
 KILLED = 1  # one a test noticed,
 NO_TESTS = 33  # one no test reached,
 TIMED_OUT = 36  # one whose tests ran out of time
+# mutmut's names for them (as in ``mutmut.stats.status_by_exit_code``)
+OWN_STATUSES = {
+    SURVIVED: "survived",
+    KILLED: "killed",
+    NO_TESTS: "no tests",
+    TIMED_OUT: "timeout",
+}
 # a forked worker has none of its parent's threads: torch's OpenMP pool crashes it and
 # Dask's thread pool never answers, so one thread each and Dask computes in line
 FORK_SAFE = {
@@ -221,6 +228,9 @@ def run_fresh(prefix: str, tests: list[str], timeout: float) -> None:
 
 
 def status_by_code(code: int) -> str:
+    """mutmut's name for an exit code; those this script writes need no mutmut."""
+    if code in OWN_STATUSES:
+        return OWN_STATUSES[code]
     from mutmut.stats import status_by_exit_code  # the mutation extra
 
     return status_by_exit_code[code]

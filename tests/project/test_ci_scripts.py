@@ -236,3 +236,12 @@ def test_mutmut_workers_load_the_quickest_first_plugin():
     batches = _ci_module("mutmut_batches")
     assert "-p mutmut_fastest_first" in batches.FORK_SAFE["PYTEST_ADDOPTS"]
     assert (ROOT / "ci" / "mutmut_fastest_first.py").exists()
+
+
+def test_mutmut_batches_names_its_own_exit_codes_as_mutmut_does():
+    """The exit codes the script writes are named without mutmut (CI lacks it), with
+    mutmut's own names."""
+    stats = pytest.importorskip("mutmut.stats", reason="mutmut (the mutation extra)")
+    batches = _ci_module("mutmut_batches")
+    for code, name in batches.OWN_STATUSES.items():
+        assert stats.status_by_exit_code[code] == name
