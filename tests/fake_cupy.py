@@ -14,6 +14,10 @@ CuPy, on NumPy, faithful to what a CUDA graph depends on.
   ``begin_capture``.
 - ``cupy.array``, ``cupy.zeros`` make :class:`Recorded` arrays (the capture's
   static buffers), so everything computed from them is recorded.
+- Stream order and memory: ``stream.record()`` gives an event that
+  ``wait_event`` needs (each stream logs the streams it waited for), and
+  ``matmul`` logs the allocator its output came from (``using_allocator``'s, else
+  the default pool's).
 """
 
 from __future__ import annotations
@@ -164,11 +168,20 @@ class FakeGraph:
             op()
 
 
+class FakeEvent:
+    """An event recorded on ``stream``."""
+
+    def __init__(self, stream: FakeStream) -> None:
+        self.stream = stream
+
+
 class FakeStream:
-    """A stream that captures into a tape; ``with stream`` makes it current."""
+    """A stream that captures into a tape; ``with stream`` makes it current;
+    ``waited``: the streams whose events it waited for."""
 
     def __init__(self, cupy: FakeCupy, non_blocking: bool = False) -> None:
         self.cupy, self.non_blocking, self.capturing = cupy, non_blocking, False
+        self.waited: list[FakeStream] = []
 
     def __enter__(self) -> FakeStream:
         self.cupy.current.append(self)
@@ -199,11 +212,11 @@ class FakeStream:
     def is_capturing(self) -> bool:
         return self.capturing
 
-    def wait_event(self, event: Any) -> None:
-        pass
+    def wait_event(self, event: FakeEvent) -> None:
+        self.waited.append(event.stream)  # CuPy reads ``event.ptr``: None raises
 
-    def record(self) -> None:
-        return None
+    def record(self) -> FakeEvent:
+        return FakeEvent(self)
 
     def synchronize(self) -> None:
         _no_host_read("synchronize")
@@ -212,11 +225,14 @@ class FakeStream:
 class _Cuda:
     # cupy.cuda: streams, the allocator context, a memory pool.
     class MemoryPool:
-        malloc = None
+        def malloc(self, size: int) -> Any:
+            raise AssertionError("the fake allocates on NumPy")
 
     def __init__(self, cupy: FakeCupy) -> None:
         self._cupy = cupy
         self.default = FakeStream(cupy)
+        self.default_pool = self.MemoryPool()
+        self.allocators: list[Any] = []  # using_allocator's, innermost last
 
     def Stream(self, non_blocking: bool = False) -> FakeStream:  # noqa: N802
         return FakeStream(self._cupy, non_blocking)
@@ -225,8 +241,18 @@ class _Cuda:
         current = self._cupy.current
         return current[-1] if current else self.default
 
-    def using_allocator(self, malloc: Any) -> Any:
-        return contextlib.nullcontext()
+    @contextlib.contextmanager
+    def using_allocator(self, malloc: Any = None) -> Any:
+        # CuPy's ``None``: plain cudaMalloc, no pool (the fake logs None)
+        self.allocators.append(malloc)
+        try:
+            yield
+        finally:
+            self.allocators.pop()
+
+    def allocator(self) -> Any:
+        """The allocator new arrays come from now."""
+        return self.allocators[-1] if self.allocators else self.default_pool.malloc
 
 
 class FakeCupy:
@@ -241,6 +267,7 @@ class FakeCupy:
         self.current: list[FakeStream] = []
         self.graphs: list[FakeGraph] = []
         self.gemms = 0  # matmul calls, captured passes and replays alike
+        self.gemm_allocators: list[Any] = []  # where each new GEMM output came from
         self.cuda = _Cuda(self)
 
     @property
@@ -253,6 +280,7 @@ class FakeCupy:
             raise NotImplementedError(CUBLAS_REFUSAL)
         self.gemms += 1
         if out is None:
+            self.gemm_allocators.append(self.cuda.allocator())
             return np.matmul(a, b)
         np.matmul(a, b, out=out)
         return out

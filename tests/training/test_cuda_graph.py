@@ -5,6 +5,7 @@ they show holds for CuPy as far as the fake is faithful to it."""
 
 from __future__ import annotations
 
+import sys
 import warnings
 
 import numpy as np
@@ -15,11 +16,11 @@ from test_compiled import CASES, _assert_matches_eager, _data, _fit
 from xpnet import MLPClassifier
 from xpnet.maths import optimizers
 from xpnet.maths.activations import get_activation
-from xpnet.maths.step import StepHyper, make_step
+from xpnet.maths.step import make_step
 from xpnet.testing import require_backend
 from xpnet.training import compiled
 from xpnet.training.compiled import CompileWarning, cuda_graph
-from xpnet.training.compiled.plan import EpochPlan, Handover
+from xpnet.training.compiled.plan import EpochPlan, Handover, step_hyper
 
 N_GEMMS = 8
 """GEMMs of a step of a network of three layers: 3 forward, 3 weight gradients and
@@ -151,7 +152,7 @@ def test_the_fake_refuses_what_cupy_refuses_during_a_capture():
     np.testing.assert_array_equal(fake.matmul(a, b), 36.0)  # outside a capture
 
 
-def _stub(xp, rng):
+def _stub(xp, rng, dtype="float64", device="cpu"):
     # What CompiledEpochs hands cuda_graph: a 3-2 tanh network, Adam, batches of 5.
     acts = [get_activation("tanh"), get_activation("identity")]
     handover = Handover(optimizers.adam(xp), (0.9, 0.1, 0.999, 0.001, 1e-8), ("adam",))
@@ -160,27 +161,26 @@ def _stub(xp, rng):
         pass
 
     stub = Compiled()
-    stub.xp, stub.device, stub.batch_size, stub.handover = xp, "cpu", 5, handover
-    stub.data = _on_device((rng.normal(size=(23, 3)), rng.normal(size=(23, 2)), None))
-    stub.constants = tuple(np.float64(c) for c in handover.constants)
+    stub.xp, stub.device, stub.batch_size, stub.handover = xp, device, 5, handover
+    data = (rng.normal(size=(23, 3)), rng.normal(size=(23, 2)))
+    stub.data = (*(xp.asarray(a, dtype=dtype, device=device) for a in data), None)
+    if device == "cpu":
+        stub.data = _on_device(stub.data)
+    stub.constants = tuple(
+        xp.asarray(c, dtype=dtype, device=device) for c in handover.constants
+    )
     return stub, acts
 
 
-def test_replayed_segments_equal_the_pure_step_run_eagerly(monkeypatch):
-    """Each replay reads its batch's rows and factors from the static buffers and
-    every GEMM's operands and output from the buffers the capture kept; the
-    warm-up leaves the parameters as they were; an epoch equals the pure step,
-    clipping included (inside the graphs); each step is reported after it."""
-    fake = FakeCupy()
-    monkeypatch.setattr(cuda_graph, "_cupy", lambda: fake)
-    xp = require_backend("numpy").xp
-    rng = np.random.default_rng(0)
-    stub, acts = _stub(xp, rng)
-    params = (
-        rng.normal(size=(3, 4)),
-        rng.normal(size=(4, 2)),
-        np.zeros(4),
-        np.zeros(2),
+def _epoch_case(rng, dtype="float64", xp=None, device="cpu"):
+    """A stub of CompiledEpochs, its parameters and Adam state (``dtype``), a plan
+    of 4 full batches of 5 rows and a short one of 3, clipping on, and the key."""
+    xp = require_backend("numpy").xp if xp is None else xp
+    stub, acts = _stub(xp, rng, dtype, device)
+    shapes = ((3, 4), (4, 2))
+    params = tuple(
+        xp.asarray(a, dtype=dtype, device=device)
+        for a in (*(rng.normal(size=s) for s in shapes), np.zeros(4), np.zeros(2))
     )
     order = np.zeros(25, np.int32)
     order[:23] = rng.permutation(23)
@@ -191,7 +191,33 @@ def test_replayed_segments_equal_the_pure_step_run_eagerly(monkeypatch):
     plan = EpochPlan(order, table, 4, 3)
     state = stub.handover.pair.init(params)
     key = (tuple(acts), "squared_error", ("adam",), True, True, 5)  # l2, clip
-    stub.captured = cuda_graph.capture(stub, key, params, state, np.float64(0.0))
+    return stub, params, state, plan, key
+
+
+def _captured(monkeypatch, dtype="float64", moved=False):
+    # _epoch_case's stub with its step captured on a fake CuPy: (fake, case...);
+    # moved: Adam's moments as mid-fit (a capture again), not zeros.
+    fake = FakeCupy()
+    monkeypatch.setattr(cuda_graph, "_cupy", lambda: fake)
+    rng = np.random.default_rng(0)
+    stub, params, state, plan, key = _epoch_case(rng, dtype)
+    if moved:
+        state = type(state)(*(tuple(rng.random(a.shape) for a in g) for g in state))
+    total = stub.xp.asarray(0.0, dtype=dtype)
+    stub.captured = cuda_graph.capture(stub, key, params, state, total)
+    return fake, stub, params, state, plan, key
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_replayed_segments_equal_the_pure_step_run_eagerly(monkeypatch, dtype):
+    """Each replay reads its batch's rows and factors from the static buffers and
+    every GEMM's operands and output from the buffers the capture kept; the
+    warm-up leaves the parameters as they were; an epoch equals the pure step,
+    clipping included (inside the graphs), bit for bit and in the parameters'
+    dtype (the factors' and the loss's buffers too); each step is reported after
+    it."""
+    fake, stub, params, state, plan, key = _captured(monkeypatch, dtype)
+    xp, order, table = stub.xp, plan.order, plan.table
     # 2 forward, 2 + 1 backward, the clipping norm's 4 dot products
     gemms = 5 + 4
     assert len(stub.captured.segments.gemms) == gemms
@@ -201,7 +227,7 @@ def test_replayed_segments_equal_the_pure_step_run_eagerly(monkeypatch):
         params,
         state,
         plan,
-        np.float64(0.0),
+        xp.asarray(0.0, dtype=dtype),
         key,
         lambda i, before, after, params: reports.append(
             (i, float(after - before), [np.array(p) for p in params])
@@ -210,36 +236,36 @@ def test_replayed_segments_equal_the_pure_step_run_eagerly(monkeypatch):
     assert [g.launches for g in fake.graphs] == [4] * (gemms + 1)  # short one eagerly
     assert fake.gemms == 2 * gemms + 4 * gemms  # warm-up, capture pass, 4 replays
 
-    pair = stub.handover.pair
+    pair, acts = stub.handover.pair, list(key[0])
     step = make_step(xp, acts, "squared_error", pair, l2=True, clip=True)
     free = make_step(xp, acts, "squared_error", pair, l2=True)
-    ref_params, ref_state, ref_total = params, state, 0.0
+    ref_params, ref_state, ref_total = params, state, xp.asarray(0.0, dtype=dtype)
     X, Y, _ = stub.data
     bites = []
     for i in range(5):
         rows = order[i * 5 : i * 5 + (5 if i < 4 else 3)]
-        hyper = StepHyper(
-            stub.handover.hyper(np.float64(table[i, 3]), stub.constants),
-            *(np.float64(v) for v in table[i, :3]),
-            np.float64(table[i, 4]),
+        hyper = step_hyper(
+            stub.handover, xp.asarray(table[i], dtype=dtype), stub.constants
         )
         unclipped, _, _ = free(ref_params, ref_state, X[rows], Y[rows], None, hyper)
         ref_params, ref_state, value = step(
             ref_params, ref_state, X[rows], Y[rows], None, hyper
         )
+        before = ref_total
         ref_total = ref_total + value
         # each step reported after it, with the parameters it left
         assert reports[i][0] == i
-        assert reports[i][1] == pytest.approx(float(value), rel=1e-12)
+        assert reports[i][1] == float(ref_total - before)
         for got, expected in zip(reports[i][2], ref_params, strict=True):
             np.testing.assert_array_equal(got, expected)
         pairs = zip(unclipped, ref_params, strict=True)
         bites.append(any(not np.array_equal(u, p) for u, p in pairs))
     assert len(reports) == 5 and any(bites)  # the bound changed a step
     for got, expected in zip(got_params, ref_params, strict=True):
+        assert got.dtype == dtype
         np.testing.assert_array_equal(got, expected)
     np.testing.assert_array_equal(got_state.vs[0], ref_state.vs[0])
-    assert total == ref_total
+    assert total.dtype == dtype and total == ref_total
 
 
 def test_clipping_turned_on_by_a_callback_captures_the_graphs_again(fake_cupy):
@@ -282,3 +308,104 @@ def test_clipping_turned_on_by_a_callback_captures_the_graphs_again(fake_cupy):
     assert len(steps) == 3 * 5  # 4 full batches and a short one per epoch
     for got, expected in zip(seen["compiled"], seen["eager"], strict=True):
         assert got[2] == pytest.approx(expected[2], rel=1e-5)
+
+
+def test_the_cupy_module_is_cupy(monkeypatch):
+    cupy = object()
+    monkeypatch.setitem(sys.modules, "cupy", cupy)
+    assert cuda_graph._cupy() is cupy
+
+
+@pytest.mark.parametrize(
+    ("exc", "why"),
+    [
+        (
+            NotImplementedError(CUBLAS_REFUSAL),
+            "the CUDA graph capture failed: CuPy refuses library calls (cuBLAS, "
+            "cuRAND, cuSPARSE, cuSOLVER) while a stream captures, cupy/cupy#6290 "
+            f"(NotImplementedError: {CUBLAS_REFUSAL})",
+        ),
+        (
+            MemoryError("out of memory allocating 512 bytes"),
+            "the CUDA graph capture failed "
+            "(MemoryError: out of memory allocating 512 bytes)",
+        ),
+    ],
+)
+def test_a_failed_capture_says_why(exc, why):
+    """The CompileWarning's reason, word for word: CuPy's refusal of library calls
+    named with its issue, any other error as it came."""
+    assert cuda_graph._why(exc) == why
+
+
+def test_the_capture_leaves_the_buffers_as_it_found_them(monkeypatch):
+    """The warm-up step moves the buffers (with the factors' buffer still zeros,
+    Adam's moments decay); the capture puts the parameters and the optimizer
+    state back as they were handed in."""
+    _, stub, params, state, _, _ = _captured(monkeypatch, moved=True)
+    captured = stub.captured
+    assert len(captured.params) == len(params) and len(captured.state) == len(state)
+    for buffers, arrays in zip(captured._groups(), [params, *state], strict=True):
+        for buffer, array in zip(buffers, arrays, strict=True):
+            np.testing.assert_array_equal(buffer, array)
+
+
+def test_the_capture_stream_waits_for_the_current_one_and_uses_its_own_pool(
+    monkeypatch,
+):
+    """The capture stream does not wait for the current stream by itself: the
+    capture and each epoch make it wait for an event recorded there; the warm-up
+    and the captured pass allocate from the step's private pool (what the graphs'
+    temporaries keep)."""
+    fake, stub, params, state, plan, key = _captured(monkeypatch)
+    captured, default = stub.captured, fake.cuda.default
+    assert captured.stream.waited == [default]
+    # warm-up and captured pass, one output per GEMM each
+    assert fake.gemm_allocators == [captured.pool.malloc] * (2 * 9)
+    total = stub.xp.asarray(0.0)
+    cuda_graph.run_epoch(stub, params, state, plan, total, key)
+    assert captured.stream.waited == [default, default]
+
+
+@pytest.mark.parametrize("stop", ["end", "abandon"])
+def test_a_segmenter_no_longer_cuts_after_its_capture_ends(stop):
+    """After ``end`` (or ``abandon`` of a failed capture) a ``matmul`` runs as a
+    plain GEMM: no graph ended, none begun."""
+    fake = FakeCupy()
+    stream = fake.cuda.Stream(non_blocking=True)
+    segments = cuda_graph.Segmenter(require_backend("numpy").xp, fake, stream)
+    a = fake.array(np.eye(2))
+    with stream:
+        segments.begin()
+        getattr(segments, stop)()
+        graphs = list(fake.graphs)
+        np.testing.assert_array_equal(segments.matmul(a, a), np.eye(2))
+    assert fake.graphs == graphs and not fake.capturing
+
+
+def test_an_epoch_hands_back_copies_not_the_buffers(monkeypatch):
+    """The parameters and state an epoch returns are its own arrays: the next
+    epoch's replays, which move the buffers, leave them as they were."""
+    _, stub, params, state, plan, key = _captured(monkeypatch)
+    plan = EpochPlan(plan.order, plan.table, plan.n_full, 0)  # no eager last batch
+    total = stub.xp.asarray(0.0)
+    first = cuda_graph.run_epoch(stub, params, state, plan, total, key)
+    kept = [[np.array(a) for a in g] for g in [first[0], *first[1]]]
+    cuda_graph.run_epoch(stub, first[0], first[1], plan, first[2], key)
+    for arrays, copies in zip([first[0], *first[1]], kept, strict=True):
+        for array, copy in zip(arrays, copies, strict=True):
+            np.testing.assert_array_equal(array, copy)
+
+
+@pytest.mark.parametrize("drop", ["a parameter array", "a state group"])
+def test_an_epoch_refuses_arrays_that_do_not_match_the_buffers(monkeypatch, drop):
+    """The loop's parameters and state go into the captured buffers one for one:
+    one array or one group fewer is an error, not a silently stale buffer."""
+    _, stub, params, state, plan, key = _captured(monkeypatch)
+    if drop == "a parameter array":
+        params = params[:-1]
+    else:
+        state = tuple(state)[:-1]
+    total = stub.xp.asarray(0.0)
+    with pytest.raises(ValueError, match="shorter than argument 1"):
+        cuda_graph.run_epoch(stub, params, state, plan, total, key)
