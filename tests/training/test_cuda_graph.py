@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import sys
 import warnings
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -163,11 +164,15 @@ def _stub(xp, rng, dtype="float64", device="cpu"):
     stub = Compiled()
     stub.xp, stub.device, stub.batch_size, stub.handover = xp, device, 5, handover
     data = (rng.normal(size=(23, 3)), rng.normal(size=(23, 2)))
-    stub.data = (*(xp.asarray(a, dtype=dtype, device=device) for a in data), None)
+    stub.data = (
+        *(xp.asarray(a, dtype=getattr(xp, dtype), device=device) for a in data),
+        None,
+    )
     if device == "cpu":
         stub.data = _on_device(stub.data)
     stub.constants = tuple(
-        xp.asarray(c, dtype=dtype, device=device) for c in handover.constants
+        xp.asarray(c, dtype=getattr(xp, dtype), device=device)
+        for c in handover.constants
     )
     return stub, acts
 
@@ -179,7 +184,7 @@ def _epoch_case(rng, dtype="float64", xp=None, device="cpu"):
     stub, acts = _stub(xp, rng, dtype, device)
     shapes = ((3, 4), (4, 2))
     params = tuple(
-        xp.asarray(a, dtype=dtype, device=device)
+        xp.asarray(a, dtype=getattr(xp, dtype), device=device)
         for a in (*(rng.normal(size=s) for s in shapes), np.zeros(4), np.zeros(2))
     )
     order = np.zeros(25, np.int32)
@@ -409,3 +414,24 @@ def test_an_epoch_refuses_arrays_that_do_not_match_the_buffers(monkeypatch, drop
     total = stub.xp.asarray(0.0)
     with pytest.raises(ValueError, match="shorter than argument 1"):
         cuda_graph.run_epoch(stub, params, state, plan, total, key)
+
+
+def test_the_short_last_batch_runs_on_the_datas_device():
+    """The last batch's rows and factors go to ``compiled.device`` (array-api-strict's
+    second device here): an array left on the default device would meet the data
+    on another and raise."""
+    backend = require_backend("array_api_strict:device1")
+    xp, device = backend.xp, backend.device
+    stub, params, state, plan, key = _epoch_case(
+        np.random.default_rng(0), xp=xp, device=device
+    )
+    activations, loss, _, l2, clip = key[:5]
+
+    step = make_step(xp, list(activations), loss, stub.handover.pair, l2=l2, clip=clip)
+    captured = SimpleNamespace(step=step)  # what _last uses of a CapturedStep
+
+    total = xp.asarray(0.0, dtype=xp.float64, device=device)
+    got_params, got_state, total = cuda_graph._last(
+        stub, captured, params, state, plan, total
+    )
+    assert all(a.device == device for a in [*got_params, *got_state.ms, total])
