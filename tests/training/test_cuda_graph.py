@@ -435,3 +435,31 @@ def test_the_short_last_batch_runs_on_the_datas_device():
         stub, captured, params, state, plan, total
     )
     assert all(a.device == device for a in [*got_params, *got_state.ms, total])
+
+
+class _OneDevice:
+    """``xp`` where arrays made from host data must name ``device`` (the data's):
+    without it they would land on the default device, another one."""
+
+    def __init__(self, xp, device):
+        self._xp, self.device = xp, device
+
+    def __getattr__(self, name):
+        return getattr(self._xp, name)
+
+    def asarray(self, obj, *, device=None, **kwargs):
+        if device is None and not isinstance(obj, Recorded):
+            raise ValueError("host data placed on the default device")
+        assert device in (None, self.device)
+        return self._xp.asarray(obj, device=device, **kwargs)
+
+
+def test_an_epoch_puts_the_plans_rows_and_factors_on_the_datas_device(monkeypatch):
+    """The plan's rows and factors (host arrays) go to ``compiled.device`` before
+    the replays read them."""
+    fake, stub, params, state, plan, key = _captured(monkeypatch)
+    stub.xp = _OneDevice(stub.xp, stub.device)
+    plan = EpochPlan(plan.order, plan.table, plan.n_full, 0)  # the replays only
+    total = stub.xp.asarray(0.0, device=stub.device)
+    cuda_graph.run_epoch(stub, params, state, plan, total, key)
+    assert [g.launches for g in fake.graphs] == [4] * 10
