@@ -327,6 +327,28 @@ def test_the_history_says_how_each_epoch_ran(monkeypatch):
     assert seen == [["eager"], ["eager", "jax.jit"], model.epoch_paths_]
 
 
+@pytest.mark.parametrize("case", ["adam", "sgd-nesterov"])
+def test_the_optimizers_constants_are_in_the_models_dtype_and_device(case, monkeypatch):
+    """float32 stays float32 in the compiled step: beta_1, momentum... (0-d arrays
+    made once per fit) take the parameters' dtype and device."""
+    require_backend("jax")
+    from xpnet.training.compiled import CompiledEpochs
+
+    epoch, seen = CompiledEpochs.__call__, []
+
+    def watched(self, run, flat):
+        seen.append((self.constants, run.params[0]))
+        return epoch(self, run, flat)
+
+    monkeypatch.setattr(CompiledEpochs, "__call__", watched)
+    _fit("jax", "float32", case, compile=True)
+    constants, param = seen[0]
+    assert len(constants) == (5 if case == "adam" else 1)
+    for c in constants:
+        assert c.shape == () and c.dtype == param.dtype == np.float32
+        assert c.devices() == param.devices()
+
+
 def test_bucket_is_at_most_a_sixteenth_larger():
     for n in [1, 31, 32, 33, 200, 801, 20_000, 60_000, 1_000_003]:
         assert n <= bucket(n) <= max(32, n + n / 16), n
