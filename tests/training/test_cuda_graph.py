@@ -13,6 +13,7 @@ from fake_cupy import CUBLAS_REFUSAL, FakeCupy, Recorded
 from test_compiled import CASES, _assert_matches_eager, _data, _fit
 
 from xpnet import MLPClassifier
+from xpnet.files import tensor_file
 from xpnet.maths import optimizers
 from xpnet.maths.activations import get_activation
 from xpnet.maths.step import StepHyper, make_step
@@ -101,6 +102,36 @@ def test_later_epochs_replay_the_graphs_captured_in_the_first(fake_cupy):
     assert fake_cupy.gemms == 2 * N_GEMMS + 12 * N_GEMMS
     assert model.n_iter_ == reference.n_iter_ == 3
     _assert_matches_eager(model, reference, model.dtype_)
+
+
+@pytest.mark.parametrize("library", ["jax", "cupy"])
+def test_compiled_epochs_count_their_steps_for_checkpoints(library, request, tmp_path):
+    """A checkpoint every 10 steps (two epochs of 5): written after epoch 2 only,
+    its record saying 10 steps; the JAX program and the CUDA graphs count alike."""
+    if library == "cupy":
+        request.getfixturevalue("fake_cupy")  # "numpy" takes the CUDA-graph path
+    else:
+        require_backend("jax")
+    X, y, _ = _data()
+    path = tmp_path / "run.safetensors"
+    model = MLPClassifier(
+        hidden_layer_sizes=(6,),
+        batch_size=50,
+        random_state=0,
+        backend="jax" if library == "jax" else "numpy",
+        compile=True,
+    )
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "Stochastic", UserWarning)  # max_iter
+        model.set_params(max_iter=1).fit(
+            X, y, checkpoint=str(path), checkpoint_every=10
+        )
+        assert not path.exists()  # 5 steps: none due
+        model.set_params(max_iter=3).fit(
+            X, y, checkpoint=str(path), checkpoint_every=10
+        )
+    assert model.epoch_paths_ == [model.compiled_] * 3 and model.compiled_ != "eager"
+    assert tensor_file.load_tensors(str(path))[0]["checkpoint"]["steps"] == 10
 
 
 def test_the_whole_step_as_one_graph_meets_cupys_cublas_refusal_and_runs_eagerly(
