@@ -313,3 +313,20 @@ def test_clipping_turned_on_by_a_callback_captures_the_graphs_again(fake_cupy):
     assert len(steps) == 3 * 5  # 4 full batches and a short one per epoch
     for got, expected in zip(seen["compiled"], seen["eager"], strict=True):
         assert got[2] == pytest.approx(expected[2], rel=1e-5)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_the_graphs_sum_the_epoch_loss_in_the_models_dtype(
+    fake_cupy, monkeypatch, dtype
+):
+    """The running loss the graphs add to is a 0-d array of the parameters' dtype
+    (as the JAX program's), whatever the resumed loss's host float."""
+    run_epoch, seen = cuda_graph.run_epoch, []
+
+    def watched(compiled, params, state, plan, total, key, report):
+        seen.append((total.shape, total.dtype, params[0].dtype))
+        return run_epoch(compiled, params, state, plan, total, key, report)
+
+    monkeypatch.setattr(cuda_graph, "run_epoch", watched)
+    _fit("numpy", dtype, "adam", compile=True)
+    assert seen == [((), np.dtype(dtype), np.dtype(dtype))]
