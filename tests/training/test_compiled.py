@@ -8,11 +8,13 @@ from __future__ import annotations
 import os
 import signal
 import warnings
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
-from xpnet import MLPClassifier, MLPRegressor
+from xpnet import MLPClassifier, MLPRegressor, get_backend
+from xpnet.data.sparse import SparseRows
 from xpnet.testing import require_backend
 from xpnet.testing.assertions import host_copy
 from xpnet.training.compiled import COMPILERS, CompileWarning, jax_epoch
@@ -186,6 +188,62 @@ def test_backends_without_a_compiler_say_so_once_and_run_eagerly(monkeypatch):
     assert model.n_iter_ == 1 and model.compiled_ == "eager"
 
 
+def _compilable_run(**changes):
+    """A run every compiler takes (JAX, 10 rows in memory, one process, a weighted
+    loss, no checkpoint; 5 steps an epoch), with ``changes``."""
+    settings = dict(
+        backend=SimpleNamespace(library="jax", name="jax"),
+        blocks=None,
+        reducer=None,
+        X=np.zeros((10, 2)),
+        checkpoint=None,
+        checkpoint_every=0,
+        epoch_steps=lambda: 5,
+        loss=SimpleNamespace(weighted=True),
+    )
+    return SimpleNamespace(**{**settings, **changes})
+
+
+EAGER_REASONS = {
+    "no-compiler": (
+        dict(backend=SimpleNamespace(library="numpy", name="numpy")),
+        "backend 'numpy' has no compiler",
+    ),
+    "dask": (dict(blocks=object()), "the data comes in blocks (Dask)"),
+    "data-parallel": (dict(reducer=object()), "data-parallel training runs eagerly"),
+    "sparse": ("sparse", "sparse X is cut into batches on the host"),
+    "checkpoint": (
+        dict(checkpoint=print, checkpoint_every=7),
+        "checkpoint_every is not a whole number of epochs",
+    ),
+    "user-loss": (
+        dict(loss=SimpleNamespace(weighted=False)),
+        "a user-registered loss takes no sample weights (the padded last batch)",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(EAGER_REASONS))
+def test_a_run_that_cannot_be_compiled_says_why_once(case, monkeypatch):
+    """The warning's words, once per reason and process; no compiled epochs."""
+    from xpnet.training import compiled
+
+    monkeypatch.setattr(compiled, "_SAID", set())
+    changes, reason = EAGER_REASONS[case]
+    if changes == "sparse":
+        sparse = pytest.importorskip("scipy.sparse")
+        matrix = sparse.random(10, 2, density=0.5, random_state=0)
+        changes = dict(X=SparseRows(get_backend("numpy"), matrix, "float64"))
+    run = _compilable_run(**changes)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert compiled.CompiledEpochs.for_run(run) is None
+        assert compiled.CompiledEpochs.for_run(run) is None
+    assert [(w.category, str(w.message)) for w in caught] == [
+        (CompileWarning, f"compile=True: {reason}; training runs eagerly")
+    ]
+
+
 def test_ctrl_c_during_a_compiled_epoch_is_raised_after_it(monkeypatch):
     require_backend("jax")
     from xpnet.training.compiled import CompiledEpochs
@@ -267,6 +325,28 @@ def test_the_history_says_how_each_epoch_ran(monkeypatch):
         model.fit(X, y, callbacks=[lambda m, h: seen.append(list(h.epoch_paths))])
     assert model.epoch_paths_ == ["eager", "jax.jit", "jax.jit"]
     assert seen == [["eager"], ["eager", "jax.jit"], model.epoch_paths_]
+
+
+@pytest.mark.parametrize("case", ["adam", "sgd-nesterov"])
+def test_the_optimizers_constants_are_in_the_models_dtype_and_device(case, monkeypatch):
+    """float32 stays float32 in the compiled step: beta_1, momentum... (0-d arrays
+    made once per fit) take the parameters' dtype and device."""
+    require_backend("jax")
+    from xpnet.training.compiled import CompiledEpochs
+
+    epoch, seen = CompiledEpochs.__call__, []
+
+    def watched(self, run, flat):
+        seen.append((self.constants, run.params[0]))
+        return epoch(self, run, flat)
+
+    monkeypatch.setattr(CompiledEpochs, "__call__", watched)
+    _fit("jax", "float32", case, compile=True)
+    constants, param = seen[0]
+    assert len(constants) == (5 if case == "adam" else 1)
+    for c in constants:
+        assert c.shape == () and c.dtype == param.dtype == np.float32
+        assert c.devices() == param.devices()
 
 
 def test_bucket_is_at_most_a_sixteenth_larger():

@@ -15,6 +15,7 @@ from fake_cupy import CUBLAS_REFUSAL, FakeCupy, Recorded
 from test_compiled import CASES, _assert_matches_eager, _data, _fit
 
 from xpnet import MLPClassifier
+from xpnet.files import tensor_file
 from xpnet.maths import optimizers
 from xpnet.maths.activations import get_activation
 from xpnet.maths.step import make_step
@@ -103,6 +104,36 @@ def test_later_epochs_replay_the_graphs_captured_in_the_first(fake_cupy):
     assert fake_cupy.gemms == 2 * N_GEMMS + 12 * N_GEMMS
     assert model.n_iter_ == reference.n_iter_ == 3
     _assert_matches_eager(model, reference, model.dtype_)
+
+
+@pytest.mark.parametrize("library", ["jax", "cupy"])
+def test_compiled_epochs_count_their_steps_for_checkpoints(library, request, tmp_path):
+    """A checkpoint every 10 steps (two epochs of 5): written after epoch 2 only,
+    its record saying 10 steps; the JAX program and the CUDA graphs count alike."""
+    if library == "cupy":
+        request.getfixturevalue("fake_cupy")  # "numpy" takes the CUDA-graph path
+    else:
+        require_backend("jax")
+    X, y, _ = _data()
+    path = tmp_path / "run.safetensors"
+    model = MLPClassifier(
+        hidden_layer_sizes=(6,),
+        batch_size=50,
+        random_state=0,
+        backend="jax" if library == "jax" else "numpy",
+        compile=True,
+    )
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "Stochastic", UserWarning)  # max_iter
+        model.set_params(max_iter=1).fit(
+            X, y, checkpoint=str(path), checkpoint_every=10
+        )
+        assert not path.exists()  # 5 steps: none due
+        model.set_params(max_iter=3).fit(
+            X, y, checkpoint=str(path), checkpoint_every=10
+        )
+    assert model.epoch_paths_ == [model.compiled_] * 3 and model.compiled_ != "eager"
+    assert tensor_file.load_tensors(str(path))[0]["checkpoint"]["steps"] == 10
 
 
 def test_the_whole_step_as_one_graph_meets_cupys_cublas_refusal_and_runs_eagerly(
@@ -463,3 +494,20 @@ def test_an_epoch_puts_the_plans_rows_and_factors_on_the_datas_device(monkeypatc
     total = stub.xp.asarray(0.0, device=stub.device)
     cuda_graph.run_epoch(stub, params, state, plan, total, key)
     assert [g.launches for g in fake.graphs] == [4] * 10
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_the_graphs_sum_the_epoch_loss_in_the_models_dtype(
+    fake_cupy, monkeypatch, dtype
+):
+    """The running loss the graphs add to is a 0-d array of the parameters' dtype
+    (as the JAX program's), whatever the resumed loss's host float."""
+    run_epoch, seen = cuda_graph.run_epoch, []
+
+    def watched(compiled, params, state, plan, total, key, report):
+        seen.append((total.shape, total.dtype, params[0].dtype))
+        return run_epoch(compiled, params, state, plan, total, key, report)
+
+    monkeypatch.setattr(cuda_graph, "run_epoch", watched)
+    _fit("numpy", dtype, "adam", compile=True)
+    assert seen == [((), np.dtype(dtype), np.dtype(dtype))]
