@@ -565,3 +565,29 @@ def test_fingerprints_sum_in_float64(backend):
     ]
     dense = backend.xp.asarray(host, dtype=backend.xp.float32)
     assert distributed._fingerprint(backend, dense) == expected
+
+
+def test_cupy_arrays_go_through_dlpack_and_are_read_after_the_collective(
+    monkeypatch, fake_dist
+):
+    """A stand-in for CuPy: NumPy arrays that claim library 'cupy' travel to torch
+    through DLPack (sharing memory), and CuPy's stream is ordered after the
+    all_reduce, before the sums are read."""
+    numpy = xpnet.get_backend("numpy")
+    backend = SimpleNamespace(
+        name="cupy", library="cupy", xp=numpy.xp, device=None, xp_module=None
+    )
+    events = []
+
+    class Streams:
+        def order_after_collective(self):
+            events.append(("ordered", len(fake_dist.reduced)))
+
+    monkeypatch.setattr(distributed, "stream_order", lambda *args: Streams())
+    monkeypatch.setattr(torch, "from_numpy", pytest.fail)  # DLPack, not from_numpy
+    reducer = GradientReducer(backend, ProcessGroup(1, 2, "nccl"))
+    arrays = [np.ones(3), np.full(2, 2.0)]
+    assert float(reducer(arrays, 1.5)) == 3.0
+    np.testing.assert_array_equal(arrays[0], np.full(3, 2.0))
+    np.testing.assert_array_equal(arrays[1], np.full(2, 4.0))
+    assert events == [("ordered", 1)]
