@@ -8,6 +8,7 @@ The real collectives on 2 gloo processes are in test_distributed.py (slow).
 
 from __future__ import annotations
 
+import sys
 from types import SimpleNamespace
 
 import numpy as np
@@ -378,7 +379,7 @@ def test_no_torch_or_no_torch_distributed_is_a_clear_error(monkeypatch):
     assert str(info.value) == (
         f"this build of torch ({torch.__version__}) has no torch.distributed"
     )
-    monkeypatch.setitem(__import__("sys").modules, "torch.distributed", None)
+    monkeypatch.setitem(sys.modules, "torch.distributed", None)
     with pytest.raises(DistributedError) as info:
         GradientReducer(xpnet.get_backend("numpy"))
     assert str(info.value) == (
@@ -405,9 +406,7 @@ def _cuda_backend(library="torch", index=1):
     else:
         device = torch.device("cuda", index)
     name = f"{'cupy' if library == 'cupy' else 'torch:cuda'}:{index}"
-    return SimpleNamespace(
-        name=name, library=library, device=device, xp_module=lambda: "cupy"
-    )
+    return SimpleNamespace(name=name, library=library, device=device)
 
 
 @pytest.mark.parametrize(
@@ -576,9 +575,7 @@ def test_cupy_arrays_go_through_dlpack_and_are_read_after_the_collective(
     through DLPack (sharing memory), and CuPy's stream is ordered after the
     all_reduce, before the sums are read."""
     numpy = xpnet.get_backend("numpy")
-    backend = SimpleNamespace(
-        name="cupy", library="cupy", xp=numpy.xp, device=None, xp_module=None
-    )
+    backend = SimpleNamespace(name="cupy", library="cupy", xp=numpy.xp, device=None)
     events = []
 
     class Streams:
