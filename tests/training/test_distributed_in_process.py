@@ -360,11 +360,16 @@ def test_fit_distributed_takes_none_false_true_or_a_process_group(fake_dist):
     )
 
 
-def test_no_process_group_is_a_clear_error(monkeypatch):
-    monkeypatch.setattr(torch.distributed, "is_initialized", lambda: False)
+def _refusal():
+    """The message of the DistributedError a NumPy reducer is refused with."""
     with pytest.raises(DistributedError) as info:
         GradientReducer(xpnet.get_backend("numpy"))
-    assert str(info.value) == (
+    return str(info.value)
+
+
+def test_no_process_group_is_a_clear_error(monkeypatch):
+    monkeypatch.setattr(torch.distributed, "is_initialized", lambda: False)
+    assert _refusal() == (
         "data-parallel training needs a torch.distributed process group, but "
         "none is initialised in this process: call "
         "torch.distributed.init_process_group('gloo') (CPU) or ('nccl') (GPU) "
@@ -374,15 +379,11 @@ def test_no_process_group_is_a_clear_error(monkeypatch):
 
 def test_no_torch_or_no_torch_distributed_is_a_clear_error(monkeypatch):
     monkeypatch.setattr(torch.distributed, "is_available", lambda: False)
-    with pytest.raises(DistributedError) as info:
-        GradientReducer(xpnet.get_backend("numpy"))
-    assert str(info.value) == (
+    assert _refusal() == (
         f"this build of torch ({torch.__version__}) has no torch.distributed"
     )
     monkeypatch.setitem(sys.modules, "torch.distributed", None)
-    with pytest.raises(DistributedError) as info:
-        GradientReducer(xpnet.get_backend("numpy"))
-    assert str(info.value) == (
+    assert _refusal() == (
         'data-parallel training needs torch: pip install "xpnet[torch]"'
     )
 
