@@ -155,6 +155,42 @@ def test_torch_compiles_the_step_once_for_fits_of_any_size():
     assert counters["stats"]["unique_graphs"] == graphs
 
 
+def test_torch_compiles_the_step_with_fixed_shapes_and_cuda_graphs_only_on_cuda(
+    monkeypatch,
+):
+    # torch.compile stood in by a recorder (the step then runs uncompiled): what each
+    # step asks of the compiler, without compiling (a CUDA device is not needed)
+    require_backend("torch")
+    import torch
+
+    from xpnet.maths import optimizers
+    from xpnet.training.compiled import torch_step
+    from xpnet.training.compiled.plan import Handover
+
+    asked = []
+
+    def record(step, **options):
+        asked.append(options)
+        return step
+
+    monkeypatch.setattr(torch, "compile", record)
+    monkeypatch.setattr(torch_step, "_STEPS", {})
+    model = _fit("torch", "float32", "adam", compile=True)
+    np.testing.assert_allclose(
+        model.coefs_[0], _fit("numpy", "float32", "adam").coefs_[0], rtol=1e-5
+    )
+    assert asked == [{"dynamic": False, "mode": None}]  # on the CPU: Inductor alone
+    ((key, (pure, compiled)),) = torch_step._STEPS.items()
+    assert key[-1] is False and compiled is pure
+    xp = get_backend("torch").xp
+    handover = Handover(optimizers.adam(xp), (), ("adam",))
+    on_cuda = (*key[:-1], True)
+    torch_step.steps(on_cuda, xp, handover, cuda=True)
+    assert asked[1:] == [{"dynamic": False, "mode": "reduce-overhead"}]
+    torch_step.steps(on_cuda, xp, handover, cuda=True)
+    assert len(asked) == 2  # kept: asked once per key
+
+
 def test_several_epochs_compiled_match_eager():
     require_backend("jax")
     X, y, _ = _data()

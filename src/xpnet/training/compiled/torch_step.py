@@ -33,42 +33,11 @@ def steps(
         import torch
 
         activations, loss, _, l2, clip = key[:5]
-        traceable = _Traceable(xp)
-        step = make_step(traceable, activations, loss, handover.pair, l2=l2, clip=clip)
+        step = make_step(xp, activations, loss, handover.pair, l2=l2, clip=clip)
         mode = "reduce-overhead" if cuda else None
         with _quiet_torch():
             _STEPS[key] = (step, torch.compile(step, dynamic=False, mode=mode))
     return _STEPS[key]
-
-
-class _Traceable:
-    """array_api_compat's torch namespace as the step sees it under torch.compile:
-    ``maximum``/``minimum`` of a tensor and a Python number go to ``torch.clamp``
-    (the same numbers). array_api_compat promotes the number with
-    ``torch.result_type``, which returns a dtype: Dynamo cannot trace that, and
-    each call split the step into another graph (19 graphs, slower than eager)."""
-
-    def __init__(self, xp: Any) -> None:
-        self._xp = xp
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._xp, name)
-
-    def maximum(self, a: Any, b: Any) -> Any:
-        if isinstance(b, (int, float)):
-            return _clamp(a, low=b)
-        return self._xp.maximum(a, b)
-
-    def minimum(self, a: Any, b: Any) -> Any:
-        if isinstance(b, (int, float)):
-            return _clamp(a, high=b)
-        return self._xp.minimum(a, b)
-
-
-def _clamp(a: Any, low: Any = None, high: Any = None) -> Any:
-    import torch
-
-    return torch.clamp(a, min=low, max=high)
 
 
 @contextlib.contextmanager
