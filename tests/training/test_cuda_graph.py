@@ -162,6 +162,7 @@ def test_a_cuda_error_at_capture_runs_the_fit_eagerly(fake_cupy):
     assert "the CUDA graph capture failed (RuntimeError: cudaErrorStream" in str(
         said[0].message
     )
+    assert said[0].filename == __file__  # _fits's fit, not the capture's frame
     assert model.compiled_ == "eager"
     _assert_same_fit(model, reference)
 

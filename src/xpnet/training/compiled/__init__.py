@@ -21,6 +21,8 @@ mid-way, user-registered losses on JAX) runs eagerly.
 
 from __future__ import annotations
 
+import os
+import sys
 import warnings
 from collections.abc import Callable
 from typing import Any
@@ -44,6 +46,8 @@ COMPILERS = {"jax": "jax.jit", "torch": "torch.compile", "cupy": "CUDA graph"}
 
 
 _SAID: set[str] = set()
+_PACKAGE = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..")) + os.sep
+"""xpnet's folder, as its frames' file names begin."""
 
 
 class CompileWarning(UserWarning):
@@ -76,8 +80,21 @@ def say_eager(reason: str) -> None:
         warnings.warn(
             f"compile=True: {reason}; training runs eagerly",
             CompileWarning,
-            stacklevel=4,
+            stacklevel=_call_into_xpnet(),
         )
+
+
+def _call_into_xpnet() -> int:
+    # say_eager's stacklevel for the frame that called into xpnet (the user's fit or
+    # partial_fit, or scikit-learn's), found by walking the stack: the reasons are
+    # found at different depths (the fit's setup, the loop, a failed CUDA capture).
+    level, frame, outermost = 1, sys._getframe(2), 1
+    while frame is not None:
+        level += 1
+        if frame.f_code.co_filename.startswith(_PACKAGE):
+            outermost = level
+        frame = frame.f_back
+    return outermost + 1
 
 
 class CompiledEpochs:
