@@ -25,6 +25,7 @@ import os
 import sys
 import warnings
 from collections.abc import Callable
+from types import FrameType
 from typing import Any
 
 import numpy as np
@@ -88,7 +89,8 @@ def _call_into_xpnet() -> int:
     # say_eager's stacklevel for the frame that called into xpnet (the user's fit or
     # partial_fit, or scikit-learn's), found by walking the stack: the reasons are
     # found at different depths (the fit's setup, the loop, a failed CUDA capture).
-    level, frame, outermost = 1, sys._getframe(2), 1
+    frame: FrameType | None = sys._getframe(2)
+    level = outermost = 1
     while frame is not None:
         level += 1
         if frame.f_code.co_filename.startswith(_PACKAGE):
