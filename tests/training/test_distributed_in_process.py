@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 import xpnet
+from xpnet.data.sparse import SparseRows
 from xpnet.training import distributed
 from xpnet.training.distributed import (
     CENSUS_SECONDS,
@@ -567,6 +568,10 @@ def test_fingerprints_sum_in_float64(backend):
     ]
     dense = backend.xp.asarray(host, dtype=backend.xp.float32)
     assert distributed._fingerprint(backend, dense) == expected
+    if backend.name == "numpy":  # sparse X: a host CSR matrix, whatever the backend
+        sparse = pytest.importorskip("scipy.sparse")
+        rows = SparseRows(backend, sparse.csr_array(host), "float32")
+        assert distributed._fingerprint(backend, rows) == expected
 
 
 def test_cupy_arrays_go_through_dlpack_and_are_read_after_the_collective(

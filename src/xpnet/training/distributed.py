@@ -365,7 +365,8 @@ def _fingerprint(backend: Backend, array: Any) -> list[float]:
     swapped columns keep every row sum). Sparse X (``SparseRows``) on the host."""
     matrix = getattr(array, "matrix", None)  # SparseRows: host CSR
     if matrix is not None:
-        by = [np.asarray(matrix.sum(axis=a, dtype=np.float64)).ravel() for a in (1, 0)]
+        # products with float64 ones: SciPy's sum(dtype=float64) sums in float32
+        by = [m @ np.ones(m.shape[1]) for m in (matrix, matrix.T)]
         return [float(s @ np.arange(1.0, s.shape[0] + 1)) for s in by]
     xp, rows = backend.xp, backend.xp.reshape(array, (array.shape[0], -1))
     out = []
