@@ -78,25 +78,24 @@ def say_eager(reason: str) -> None:
     process (a grid search fits many times)."""
     if reason not in _SAID:
         _SAID.add(reason)
-        warnings.warn(
-            f"compile=True: {reason}; training runs eagerly",
-            CompileWarning,
-            stacklevel=_call_into_xpnet(),
+        _warn_at_the_call_into_xpnet(
+            f"compile=True: {reason}; training runs eagerly", CompileWarning
         )
 
 
-def _call_into_xpnet() -> int:
-    # say_eager's stacklevel for the frame that called into xpnet (the user's fit or
-    # partial_fit, or scikit-learn's), found by walking the stack: the reasons are
-    # found at different depths (the fit's setup, the loop, a failed CUDA capture).
-    frame: FrameType | None = sys._getframe(2)
-    level = outermost = 1
+def _warn_at_the_call_into_xpnet(message: str, category: type[Warning]) -> None:
+    # The warning names the line that called into xpnet (the user's fit or
+    # partial_fit, or scikit-learn's): the reasons are found at different depths
+    # (the fit's setup, the loop, a failed CUDA capture), so the stack is walked
+    # from this frame (warnings.warn's stacklevel 1) to the outermost in xpnet.
+    frame: FrameType | None = sys._getframe(0)
+    level = outermost = 0
     while frame is not None:
         level += 1
         if frame.f_code.co_filename.startswith(_PACKAGE):
             outermost = level
         frame = frame.f_back
-    return outermost + 1
+    warnings.warn(message, category, stacklevel=outermost + 1)
 
 
 class CompiledEpochs:
