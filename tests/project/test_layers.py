@@ -21,8 +21,9 @@ PACKAGE = pathlib.Path(xpnet.__file__).parent
 # Bottom to top; a module may import its own layer and those before it.
 LAYERS = [
     ("maths", {"maths"}),
-    # transfers: host/device edges; memory: out-of-memory errors and sizes
-    ("backend", {"backend", "transfers", "memory", "_version"}),
+    # transfers: host/device edges; memory: out-of-memory errors and sizes; caller:
+    # warnings that name the line that called into xpnet
+    ("backend", {"backend", "transfers", "memory", "_version", "caller"}),
     ("files", {"files"}),
     # dask: Dask collections as data (the intake describes them, a block source
     # loads them); it needs no training
@@ -58,11 +59,10 @@ def _imports(path: pathlib.Path) -> list[tuple[int, str]]:
         elif isinstance(node, ast.ImportFrom):
             base = package[: len(package) - node.level + 1] if node.level else []
             module = ".".join([*base, *filter(None, [node.module])])
-            found.append((node.lineno, module))
-            if (
-                node.level and not node.module
-            ):  # from .. import name: name may be a module
-                found += [(node.lineno, f"{module}.{a.name}") for a in node.names]
+            # from .. import name: the modules named, else the package's attributes
+            named = [f"{module}.{a.name}" for a in node.names if not node.module]
+            modules = [name for name in named if _known(name)]
+            found += [(node.lineno, name) for name in modules or [module]]
     return found
 
 

@@ -9,10 +9,11 @@ the wrong columns). Mixing named and unnamed data only warns, as in scikit-learn
 
 from __future__ import annotations
 
-import warnings
 from typing import Any
 
 import numpy as np
+
+from .. import caller
 
 
 def feature_names(X: Any) -> np.ndarray | None:
@@ -41,18 +42,16 @@ def check_feature_names(
     only warns, as in scikit-learn."""
     if fitted is None or names is None:
         if names is not None:
-            warnings.warn(
+            caller.warn(
                 f"X has feature names, but {estimator} was fitted without feature "
                 "names",
                 UserWarning,
-                stacklevel=5,
             )
         elif fitted is not None:
-            warnings.warn(
+            caller.warn(
                 f"X does not have valid feature names, but {estimator} was fitted "
                 "with feature names",
                 UserWarning,
-                stacklevel=5,
             )
         return
     if len(fitted) == len(names) and np.all(fitted == names):

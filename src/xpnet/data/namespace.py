@@ -16,12 +16,12 @@ scikit-learn is imported only if it already is: xpnet trains without it.
 from __future__ import annotations
 
 import sys
-import warnings
 from typing import Any, NamedTuple
 
 import array_api_compat
 import numpy as np
 
+from .. import caller
 from ..backend import Backend, _library_of, device_name, get_backend
 from .checks import is_non_numpy_array
 from .sparse import is_sparse
@@ -121,12 +121,11 @@ def _fit_backend(X: Any, backend: Any) -> Route:
             return Route(chosen, None, False)
         own = backend_of(X)
         if own != chosen:
-            warnings.warn(
+            caller.warn(
                 f"X is a {own.name!r} array but backend={chosen.name!r} was chosen: "
                 f"xpnet computes on {chosen.name!r} and answers in {own.name!r} "
                 "(leave backend=None to compute where X is)",
                 UserWarning,
-                stacklevel=4,
             )
         return Route(chosen, own, False)
     if is_foreign(X) and dispatch():

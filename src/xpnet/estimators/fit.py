@@ -10,13 +10,13 @@ back onto the estimator.
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable, Sequence
 from functools import partial
 from typing import Any, NamedTuple, cast
 
 import numpy as np
 
+from .. import caller
 from ..backend import Backend, check_dtype
 from ..data import Weights, as_sample_weight
 from ..data.namespace import Route, fit_route
@@ -346,11 +346,10 @@ def _batch_size(batch_size: int | str, n_samples: int) -> int:
         return min(200, n_samples)
     batch_size = cast(int, batch_size)
     if batch_size > n_samples:
-        warnings.warn(
+        caller.warn(
             f"batch_size={batch_size} is larger than the {n_samples} training "
             f"samples; it is clipped to {n_samples}",
             UserWarning,
-            stacklevel=5,  # fit -> _fit -> _prepare -> here
         )
         return n_samples
     return int(batch_size)

@@ -14,12 +14,12 @@ here.
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
+from .. import caller
 from ..data.sparse import SparseRows
 from ..maths import network
 from ..maths.flat import Layout
@@ -136,13 +136,12 @@ def fit_lbfgs(run: Run, max_fun: int) -> None:
     if not history.loss_curve or history.loss_curve[-1] != result.fun:
         history.loss_curve.append(float(result.fun))
     if result.status != 0 and not _stopped_by_callback(result):
-        warnings.warn(
+        caller.warn(
             f"lbfgs failed to converge after {history.n_iter} iteration(s) "
             f"(status={result.status}): {result.message}. Increase the number of "
             f"iterations (max_iter={run.settings.max_iter}) or of function "
             f"evaluations (max_fun={max_fun}), or scale the data",
             convergence_warning(),
-            stacklevel=5,  # the user's fit call
         )
 
 

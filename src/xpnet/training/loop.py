@@ -17,7 +17,6 @@ batch and data sizes.
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Callable
 from contextlib import closing
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from .. import caller
 from ..backend import Array, Backend
 from ..maths.activations import Activation
 from ..maths.losses import Loss
@@ -296,11 +296,10 @@ def _end_epoch(run: Run, loss: float, path: str, progress: Progress) -> bool:
     if s.incremental:
         return True
     if history.n_iter == s.max_iter:
-        warnings.warn(
+        caller.warn(
             f"Stochastic optimizer: maximum iterations ({s.max_iter}) reached and "
             "the optimization hasn't converged yet; raise max_iter or tol",
             convergence_warning(),
-            stacklevel=6,  # the user's fit call
         )
     return False
 

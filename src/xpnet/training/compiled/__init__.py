@@ -21,15 +21,12 @@ mid-way, user-registered losses on JAX) runs eagerly.
 
 from __future__ import annotations
 
-import os
-import sys
-import warnings
 from collections.abc import Callable
-from types import FrameType
 from typing import Any
 
 import numpy as np
 
+from ... import caller
 from ...data.sparse import SparseRows
 from ..batches import BatchEnd
 from . import jax_epoch, torch_step
@@ -47,8 +44,6 @@ COMPILERS = {"jax": "jax.jit", "torch": "torch.compile", "cupy": "CUDA graph"}
 
 
 _SAID: set[str] = set()
-_PACKAGE = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..")) + os.sep
-"""xpnet's folder, as its frames' file names begin."""
 
 
 class CompileWarning(UserWarning):
@@ -78,24 +73,7 @@ def say_eager(reason: str) -> None:
     process (a grid search fits many times)."""
     if reason not in _SAID:
         _SAID.add(reason)
-        _warn_at_the_call_into_xpnet(
-            f"compile=True: {reason}; training runs eagerly", CompileWarning
-        )
-
-
-def _warn_at_the_call_into_xpnet(message: str, category: type[Warning]) -> None:
-    # The warning names the line that called into xpnet (the user's fit or
-    # partial_fit, or scikit-learn's): the reasons are found at different depths
-    # (the fit's setup, the loop, a failed CUDA capture), so the stack is walked
-    # from this frame (warnings.warn's stacklevel 1) to the outermost in xpnet.
-    frame: FrameType | None = sys._getframe(0)
-    level = outermost = 0
-    while frame is not None:
-        level += 1
-        if frame.f_code.co_filename.startswith(_PACKAGE):
-            outermost = level
-        frame = frame.f_back
-    warnings.warn(message, category, stacklevel=outermost + 1)
+        caller.warn(f"compile=True: {reason}; training runs eagerly", CompileWarning)
 
 
 class CompiledEpochs:
