@@ -410,22 +410,3 @@ def test_a_compiled_fit_on_a_gpu_matches_the_eager_numpy_fit(spec, case, dtype):
     reference = _fit("numpy", dtype, case)
     model = _fit(spec, dtype, case, compile=True)
     _assert_matches_eager(model, reference, dtype)
-
-
-def test_the_compile_warning_points_at_the_callers_fit(monkeypatch):
-    # said from the fit's setup (L-BFGS), from the run's start (no compiler) and,
-    # through partial_fit, from the loop: each names the line of this file's call
-    from xpnet.training import compiled
-
-    monkeypatch.setattr(compiled, "_SAID", set())
-    X, y, _ = _data()
-    settings = dict(hidden_layer_sizes=(4,), max_iter=1, random_state=0, compile=True)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        MLPClassifier(solver="lbfgs", **settings).fit(X, y)
-        MLPClassifier(**settings).partial_fit(X, y, classes=[0, 1, 2])
-    said = [w for w in caught if issubclass(w.category, CompileWarning)]
-    assert [("lbfgs" in str(w.message), w.filename) for w in said] == [
-        (True, __file__),
-        (False, __file__),
-    ]
